@@ -1,0 +1,125 @@
+/* config: an INI file (parsed by libinih) and --set overrides become a validated CnnConfig.
+ *
+ * Sections [run], [data], [train] hold the job; every other section is a layer, in file order
+ * (Darknet's .cfg idea). Every problem a user can make — unknown section or key, bad value, missing
+ * required key, a key that does not belong to the layer's type — is an error naming the file and the
+ * line ("configs/x.ini:12: ..."); an override is named as "--set KEY=VALUE". Nothing is
+ * warn-and-continue. The canonical text (cnn_config_to_ini) is what checkpoints store: parsing it again
+ * gives an identical CnnConfig. */
+#ifndef CNN_CONFIG_H
+#define CNN_CONFIG_H
+
+#include <stdint.h>
+
+#include "cnn/util.h"
+
+#define CNN_MAX_LAYERS 64
+#define CNN_NAME_LEN 64
+#define CNN_PATH_LEN 1024
+
+typedef enum {
+    CNN_LAYER_CONV,
+    CNN_LAYER_MAXPOOL,
+    CNN_LAYER_AVGPOOL,
+    CNN_LAYER_LRN,
+    CNN_LAYER_DENSE,
+    CNN_LAYER_DROPOUT
+} CnnLayerType;
+
+typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID } CnnActivation;
+typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT } CnnInitKind;
+typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
+typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
+typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE } CnnLrSchedule;
+
+/* One [section] that is a layer. Keys by type:
+ *   conv:    filters, size, stride (1), padding (same|valid), activation (linear), init
+ *            (truncated_normal), stddev, value (for init=constant), bias (0), wl (0)
+ *   dense:   units, activation, init, stddev, value, bias, wl
+ *   maxpool, avgpool: size, stride (= size), padding (valid)
+ *   lrn:     radius (5), bias (1), alpha (1), beta (0.5)   -- TensorFlow's defaults
+ *   dropout: keep (keep probability, in (0, 1]) */
+typedef struct {
+    char name[CNN_NAME_LEN];
+    int line;               /* line of the [section] header, for messages */
+    CnnLayerType type;
+    int filters;            /* conv */
+    int units;              /* dense */
+    int size, stride;       /* conv, pools: square kernel */
+    int same;               /* padding: 1 = same, 0 = valid */
+    CnnActivation act;
+    CnnInitKind init;
+    float stddev;           /* init normal / truncated_normal */
+    float value;            /* init constant */
+    float bias_init;        /* initial bias value */
+    float wl;               /* weight loss: loss += wl * sum(w^2) / 2 */
+    int radius;             /* lrn depth_radius */
+    float lrn_bias, alpha, beta;
+    float keep;             /* dropout keep probability */
+} CnnLayerSpec;
+
+typedef struct {
+    /* [run] */
+    char name[CNN_NAME_LEN];    /* default: the config file's base name without .ini */
+    uint64_t seed;              /* default 1 */
+    char out_dir[CNN_PATH_LEN]; /* default runs/<name> */
+    int threads;                /* OpenBLAS threads per rank; 0 = auto */
+
+    /* [data] */
+    CnnDataFormat format;       /* required */
+    char dir[CNN_PATH_LEN];     /* required; relative paths are taken from the working directory */
+    char train[CNN_PATH_LEN];   /* comma-separated file names inside dir. cifar10: batch files;    */
+    char test[CNN_PATH_LEN];    /* idx: "images,labels". Defaults are the official names.           */
+    int height, width, channels;/* input image size; set from the format (32x32x3, 28x28x1) */
+    int num_classes;            /* 10 */
+    int crop;                   /* random crop (train) / central crop (eval) to crop x crop; 0 = none */
+    int flip;                   /* random horizontal flip */
+    float brightness;           /* max |delta| on 0..255 pixels; 0 = off */
+    float contrast_lo, contrast_hi; /* "contrast = 0.2, 1.8"; both 0 = off */
+    int standardize;            /* per-image standardization; if 0, pixels are scaled to [0, 1] */
+    int prefetch;               /* batches in the ring; 0 = no background thread */
+
+    /* [train] */
+    int batch;                  /* global batch, required */
+    long steps;                 /* required */
+    CnnOptimizerKind optimizer;
+    double lr;
+    double momentum;            /* sgd (0.9) */
+    double beta1, beta2, epsilon; /* adam (0.9, 0.999, 1e-8) */
+    CnnLrSchedule lr_schedule;
+    double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha) */
+    long decay_steps;
+    int staircase;
+    long warmup_steps;
+    long log_every, eval_every, checkpoint_every; /* 0 = never (eval and checkpoint still at the end) */
+    int keep;                   /* checkpoints kept (default 3) */
+    int deterministic;          /* 1: bitwise the same result on any rank count (default 1) */
+    int micro_batch;            /* deterministic mode: samples per micro-shard (default 16) */
+    int eval_batch;             /* evaluation batch per rank (default 500) */
+
+    int n_layers;
+    CnnLayerSpec layers[CNN_MAX_LAYERS];
+
+    char path[CNN_PATH_LEN];    /* the file it came from */
+} CnnConfig;
+
+/* Parses path, then applies overrides ("section.key=value", in order). Returns 0, or -1 with err
+ * naming the file and line (or the override). */
+int cnn_config_load(CnnConfig *cfg, const char *path, const char *const *overrides, int n_overrides,
+                    CnnErr *err);
+/* Same from text in memory; name is used in messages and for the default run name. */
+int cnn_config_parse(CnnConfig *cfg, const char *text, const char *name,
+                     const char *const *overrides, int n_overrides, CnnErr *err);
+/* Canonical INI text of cfg, every key written (malloc'd). */
+char *cnn_config_to_ini(const CnnConfig *cfg);
+/* Hash of the network definition (layer types, shapes, inits) and input shape: what a checkpoint
+ * must match. Keys that may change on resume (steps, schedule, intervals, ranks) do not enter. */
+uint64_t cnn_config_model_hash(const CnnConfig *cfg);
+/* Hash of everything that affects the numbers of training (all but steps, intervals, out_dir,
+ * threads, prefetch): ranks compare it at start. */
+uint64_t cnn_config_train_hash(const CnnConfig *cfg);
+
+const char *cnn_layer_type_name(CnnLayerType t);
+const char *cnn_activation_name(CnnActivation a);
+
+#endif

@@ -1,0 +1,33 @@
+/* augment: the seed's input pipeline on one image, as TensorFlow does it, into float NHWC.
+ *
+ * Training: random crop (crop x crop), random horizontal flip (p = 1/2), random brightness
+ * (x += delta, delta ~ U[-brightness, brightness] on 0..255 values), random contrast (per channel:
+ * (x - mean_c) * f + mean_c, f ~ U[lo, hi]), then per-image standardization
+ * ((x - mean) / max(stddev, 1/sqrt(N)), N = h*w*c). Without standardization pixels are x/255.
+ * Evaluation: central crop, then standardization. No clipping anywhere (TensorFlow's ops do not clip).
+ * The random draws come from stream (CNN_RNG_AUGMENT, epoch, sample index) in a fixed order, so a
+ * sample's augmentation depends on nothing else. */
+#ifndef CNN_AUGMENT_H
+#define CNN_AUGMENT_H
+
+#include <stdint.h>
+
+#include "cnn/config.h"
+#include "cnn/data/dataset.h"
+
+typedef struct {
+    int in_h, in_w, c;          /* source image */
+    CnnPixelLayout layout;      /* source layout */
+    int out_h, out_w;           /* after crop (= in_h, in_w when crop is 0) */
+    int crop, flip;
+    float brightness, contrast_lo, contrast_hi;
+    int standardize;
+    uint64_t seed;
+} CnnAugment;
+
+void cnn_augment_init(CnnAugment *a, const CnnConfig *cfg, const CnnDataset *ds);
+/* out: [out_h][out_w][c]. */
+void cnn_augment_train(const CnnAugment *a, float *out, const uint8_t *img, long epoch, long index);
+void cnn_augment_eval(const CnnAugment *a, float *out, const uint8_t *img);
+
+#endif

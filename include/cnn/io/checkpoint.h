@@ -1,0 +1,58 @@
+/* checkpoint: HDF5 files any HDF5 tool can read (layout in README and DESIGN.md):
+ *   /                       attrs format="cnn-dist checkpoint", version=1, step, epoch, world_size,
+ *                           seed, config (INI text after overrides), model_hash, optimizer
+ *   /params/<layer>/{weights,biases}
+ *   /optimizer/<opt>/<slot>/<layer>/{weights,biases}   attr t on /optimizer/<opt>
+ *   /state                  attrs sampler_step, samples_seen, lr (what exact continuation needs)
+ * Datasets are chunked with the Fletcher32 checksum filter, so a corrupted byte is an error on read.
+ * A write goes to <dir>/ckpt-<step>.h5.tmp, is fsync'd, renamed to ckpt-<step>.h5, and the directory
+ * fsync'd; only then are checkpoints beyond the newest `keep` removed. A kill at any instant leaves the
+ * old set, or the old set plus one complete new file. */
+#ifndef CNN_CHECKPOINT_H
+#define CNN_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnn/nn/model.h"
+#include "cnn/util.h"
+
+typedef struct {
+    long step;              /* updates done */
+    long epoch;             /* epoch the next batch starts in */
+    int world_size;
+    uint64_t seed;
+    uint64_t model_hash;
+    char *config;           /* INI text; on read, malloc'd (free with cnn_ckpt_meta_free) */
+    char optimizer[16];     /* "adam" | "sgd" */
+    long optim_t;           /* optimizer's update count */
+    double lr;              /* learning rate of the last update (informational) */
+} CnnCkptMeta;
+
+/* The parameters and optimizer slots, each a flat array carved by the same tensor list. */
+typedef struct {
+    const CnnTensorInfo *tensors;
+    int n_tensors;
+    float *params;
+    int n_slots;
+    const char *slot_names[4];
+    float *slots[4];
+} CnnCkptData;
+
+/* "<dir>/ckpt-<step>.h5" into buf. */
+void cnn_ckpt_path(char *buf, size_t n, const char *dir, long step);
+/* Writes atomically (see above), then prunes to the newest `keep` (keep <= 0: keep all). Creates dir
+ * if needed. path_out (may be NULL) gets the final name. */
+int cnn_ckpt_write(const char *dir, const CnnCkptMeta *meta, const CnnCkptData *d, int keep,
+                   char *path_out, size_t path_n, CnnErr *err);
+/* Reads path: meta (config malloc'd), then every tensor, checking names and shapes against d's list;
+ * a missing tensor, a shape that differs, a checksum error or a wrong format attribute is an error
+ * naming the file and the object. */
+int cnn_ckpt_read(const char *path, CnnCkptMeta *meta, const CnnCkptData *d, CnnErr *err);
+/* Reads only the root attributes. */
+int cnn_ckpt_read_meta(const char *path, CnnCkptMeta *meta, CnnErr *err);
+void cnn_ckpt_meta_free(CnnCkptMeta *meta);
+/* Steps of the ckpt-<step>.h5 files in dir, newest first (at most max); returns the count. */
+int cnn_ckpt_list(const char *dir, long *steps, int max);
+
+#endif

@@ -1,0 +1,85 @@
+/* model: the layer list built from a CnnConfig, its shapes, one flat parameter block and one flat
+ * gradient block carved into tensors (llm.c style), activations and workspaces allocated once for up
+ * to max_batch samples, forward/backward over a batch, and the summary (shapes, params, FLOPs). */
+#ifndef CNN_MODEL_H
+#define CNN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cnn/config.h"
+#include "cnn/nn/layers.h"
+
+/* A named slice of the flat parameter block ("conv1/weights"), for checkpoints. */
+typedef struct {
+    char name[2 * CNN_NAME_LEN + 16];
+    int rank;
+    int dims[4];
+    size_t offset, count;
+} CnnTensorInfo;
+
+typedef struct {
+    CnnLayerSpec spec;
+    int ih, iw, ic;             /* input per sample (dense: ih = iw = 1, ic = features) */
+    int oh, ow, oc;             /* output per sample */
+    size_t in_size, out_size;   /* floats per sample */
+    size_t w_off, w_count, b_off, b_count; /* into the parameter block */
+    double flops_fwd;           /* per sample */
+    double flops_bwd;           /* per sample: data (if needed) and weight gradients */
+    int needs_din;              /* 0 for the first layer with parameters' input (conv1) */
+    /* per-layer buffers (max_batch samples) */
+    float *out;                 /* activation output */
+    int32_t *argmax;            /* maxpool */
+    float *scale;               /* lrn */
+    uint8_t *mask;              /* dropout */
+} CnnLayer;
+
+typedef struct {
+    int n_layers;
+    CnnLayer layers[CNN_MAX_LAYERS];
+    int in_h, in_w, in_c, num_classes;
+    size_t n_params;
+    float *params, *grads;      /* one block each, n_params floats */
+    int n_tensors;
+    CnnTensorInfo tensors[2 * CNN_MAX_LAYERS];
+    int max_batch;
+    float *dbuf[2];             /* ping-pong data gradients, max_batch * largest activation */
+    float *ws;                  /* conv workspace */
+    size_t ws_floats;
+    double layer_time[CNN_MAX_LAYERS][2]; /* accumulated seconds forward/backward, for the bench */
+    int timing;                 /* 1: fill layer_time */
+    uint64_t seed;
+} CnnModel;
+
+/* Builds layers and shapes from cfg for input h x w x c (after crop), allocates everything.
+ * Errors (a layer that shrinks the image to nothing, a network without a final 10-way dense, ...)
+ * name the config file and the layer's line. */
+int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *err);
+void cnn_model_free(CnnModel *m);
+/* Initialises parameters from (seed, CNN_RNG_INIT, layer index). */
+void cnn_model_init_params(CnnModel *m, uint64_t seed);
+/* Forward over n <= max_batch samples x[n][h][w][c]; returns the logits [n][num_classes].
+ * train: dropout active; positions[j] is sample j's place in the global batch (dropout RNG). */
+const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, long step,
+                               const int *positions);
+/* After forward: loss and backward. ACCUMULATES parameter gradients into grad (n_params floats)
+ * scaled by grad_scale (1/global batch). Returns the summed cross entropy of the n samples;
+ * *correct gets the right predictions. */
+double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, float grad_scale,
+                          int *correct);
+/* sum over layers of wl * sum(w^2) / 2 */
+double cnn_model_weight_loss(const CnnModel *m);
+/* grad += wl * w for every layer with wl > 0 */
+void cnn_model_add_weight_decay(const CnnModel *m, float *grad);
+/* Hash of the parameter bytes. */
+uint64_t cnn_model_params_hash(const CnnModel *m);
+/* The --summary table. */
+void cnn_model_summary(const CnnModel *m, FILE *f);
+/* Training FLOPs per image (forward + backward) and forward FLOPs per image. */
+double cnn_model_train_flops(const CnnModel *m);
+double cnn_model_forward_flops(const CnnModel *m);
+/* Which layer (name) holds parameter index i; for NaN reports. */
+const char *cnn_model_param_owner(const CnnModel *m, size_t i);
+
+#endif

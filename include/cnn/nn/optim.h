@@ -1,0 +1,39 @@
+/* optim: Adam and SGD with momentum over one flat parameter array, and the learning-rate schedules.
+ *
+ * Adam is TensorFlow's (tf.train.AdamOptimizer): with t the step count after increment,
+ *   lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t); m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+ *   p -= lr_t * m / (sqrt(v) + epsilon).
+ * SGD momentum is TensorFlow's MomentumOptimizer: a = momentum*a + g; p -= lr*a.
+ * Schedules take the global step before the update (0-based), like tf.train.*_decay:
+ *   constant:    lr
+ *   exponential: lr * decay_rate^(s / decay_steps), s / decay_steps floored when staircase
+ *   cosine:      lr * ((1 - alpha) * 0.5 * (1 + cos(pi * min(s, decay_steps) / decay_steps)) + alpha),
+ *                alpha = decay_rate
+ * With warmup_steps W > 0 the rate rises linearly, lr_at(s) = sched(0) * (s + 1) / W for s < W, and
+ * the schedule then runs on s - W. */
+#ifndef CNN_OPTIM_H
+#define CNN_OPTIM_H
+
+#include <stddef.h>
+
+#include "cnn/config.h"
+
+typedef struct {
+    CnnOptimizerKind kind;
+    double beta1, beta2, epsilon, momentum;
+    size_t n;
+    float *m;       /* adam first moment, or sgd accumulator */
+    float *v;       /* adam second moment (NULL for sgd) */
+    long t;         /* updates done */
+} CnnOptim;
+
+void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n);
+void cnn_optim_free(CnnOptim *o);
+/* One update of params[n] with grad[n] at learning rate lr. */
+void cnn_optim_step(CnnOptim *o, float *params, const float *grad, double lr);
+/* Slot names and arrays for checkpoints: adam has "m", "v"; sgd has "momentum". */
+int cnn_optim_slots(const CnnOptim *o, const char **names, float **arrays);
+const char *cnn_optim_name(const CnnOptim *o);
+double cnn_lr_at(const CnnConfig *cfg, long step);
+
+#endif
