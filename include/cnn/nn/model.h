@@ -44,6 +44,8 @@ typedef struct {
     int n_tensors;
     CnnTensorInfo tensors[2 * CNN_MAX_LAYERS];
     int max_batch;
+    const float *input;         /* the batch of the last forward (caller-owned) */
+    int batch;                  /* its size */
     float *dbuf[2];             /* ping-pong data gradients, max_batch * largest activation */
     float *ws;                  /* conv workspace */
     size_t ws_floats;

@@ -1,0 +1,139 @@
+/* comm: the only file that includes mpi.h. Wraps MPI_COMM_WORLD and the node-local communicator;
+ * in-place reductions chunked at INT_MAX elements; MPI_Abort as the die hook, so an error on one rank
+ * ends the job instead of leaving the others waiting in a collective. */
+#include "cnn/comm.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mpi.h>
+
+#include "cnn/util.h"
+
+struct CnnCommReq {
+    int n;
+    MPI_Request reqs[];
+};
+
+static MPI_Comm node_comm = MPI_COMM_NULL;
+static int world_rank, world_size, node_rank, node_size;
+static char hostname[MPI_MAX_PROCESSOR_NAME];
+
+static void abort_hook(int code) { MPI_Abort(MPI_COMM_WORLD, code ? code : 1); }
+
+static void check(int rc, const char *what)
+{
+    if (rc != MPI_SUCCESS) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, msg, &len);
+        CNN_DIE("%s failed: %s", what, msg);
+    }
+}
+
+void cnn_comm_init(int *argc, char ***argv)
+{
+    int provided = 0;
+    /* Only the main thread calls MPI; the prefetch thread never does. */
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &node_comm),
+          "MPI_Comm_split_type");
+    MPI_Comm_rank(node_comm, &node_rank);
+    MPI_Comm_size(node_comm, &node_size);
+    int len = 0;
+    MPI_Get_processor_name(hostname, &len);
+    cnn_log_set_rank(world_rank);
+    cnn_set_die_hook(abort_hook);
+}
+
+void cnn_comm_finalize(void)
+{
+    cnn_set_die_hook(NULL);
+    if (node_comm != MPI_COMM_NULL) MPI_Comm_free(&node_comm);
+    MPI_Finalize();
+}
+
+int cnn_comm_rank(void) { return world_rank; }
+int cnn_comm_size(void) { return world_size; }
+int cnn_comm_local_size(void) { return node_size; }
+int cnn_comm_local_rank(void) { return node_rank; }
+const char *cnn_comm_hostname(void) { return hostname; }
+
+void cnn_comm_barrier(void) { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+
+void cnn_comm_bcast(void *buf, size_t bytes, int root)
+{
+    char *p = buf;
+    while (bytes > 0) {
+        int chunk = bytes > (size_t)INT_MAX ? INT_MAX : (int)bytes;
+        check(MPI_Bcast(p, chunk, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+        p += chunk;
+        bytes -= (size_t)chunk;
+    }
+}
+
+static void allreduce(void *buf, size_t n, size_t elem, MPI_Datatype type, MPI_Op op, const char *what)
+{
+    char *p = buf;
+    while (n > 0) {
+        int chunk = n > (size_t)INT_MAX ? INT_MAX : (int)n;
+        check(MPI_Allreduce(MPI_IN_PLACE, p, chunk, type, op, MPI_COMM_WORLD), what);
+        p += (size_t)chunk * elem;
+        n -= (size_t)chunk;
+    }
+}
+
+void cnn_comm_sum_float(float *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_FLOAT, MPI_SUM, "MPI_Allreduce(float)"); }
+void cnn_comm_sum_double(double *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_DOUBLE, MPI_SUM, "MPI_Allreduce(double)"); }
+void cnn_comm_sum_i64(int64_t *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_INT64_T, MPI_SUM, "MPI_Allreduce(int64)"); }
+void cnn_comm_max_int(int *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_INT, MPI_MAX, "MPI_Allreduce(max)"); }
+void cnn_comm_min_u64(uint64_t *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_UINT64_T, MPI_MIN, "MPI_Allreduce(min)"); }
+void cnn_comm_max_u64(uint64_t *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_UINT64_T, MPI_MAX, "MPI_Allreduce(max)"); }
+
+int cnn_comm_any(int flag)
+{
+    int v = flag != 0;
+    check(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD), "MPI_Allreduce(lor)");
+    return v;
+}
+
+CnnCommReq *cnn_comm_isum_float(float *buf, size_t n)
+{
+    int chunks = (int)((n + (size_t)INT_MAX - 1) / (size_t)INT_MAX);
+    if (chunks == 0) chunks = 1;
+    CnnCommReq *r = cnn_malloc(sizeof *r + (size_t)chunks * sizeof(MPI_Request));
+    r->n = chunks;
+    for (int i = 0; i < chunks; i++) {
+        size_t off = (size_t)i * (size_t)INT_MAX;
+        int count = (int)(n - off > (size_t)INT_MAX ? (size_t)INT_MAX : n - off);
+        check(MPI_Iallreduce(MPI_IN_PLACE, buf + off, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->reqs[i]),
+              "MPI_Iallreduce");
+    }
+    return r;
+}
+
+double cnn_comm_wait(CnnCommReq *r)
+{
+    double t0 = cnn_now();
+    check(MPI_Waitall(r->n, r->reqs, MPI_STATUSES_IGNORE), "MPI_Waitall");
+    free(r);
+    return cnn_now() - t0;
+}
+
+void cnn_comm_progress(CnnCommReq *r)
+{
+    int done = 0;
+    check(MPI_Testall(r->n, r->reqs, &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+}
+
+_Noreturn void cnn_comm_abort(int code)
+{
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+    exit(code ? code : 1);
+}

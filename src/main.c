@@ -1,0 +1,118 @@
+/* main: the command line (getopt_long) and the wiring; no numerics here.
+ *
+ *   cnn-dist [--set SECTION.KEY=VALUE]... [--resume latest|PATH] CONFIG    train
+ *   cnn-dist --summary CONFIG                                              layers, shapes, params, FLOPs
+ *   cnn-dist --eval CKPT CONFIG                                            test-set loss and accuracy
+ *   cnn-dist --bench STEPS CONFIG                                          time STEPS steps, write nothing */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnn/comm.h"
+#include "cnn/config.h"
+#include "cnn/nn/gemm.h"
+#include "cnn/nn/model.h"
+#include "cnn/train.h"
+#include "cnn/util.h"
+
+#define MAX_OVERRIDES 256
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cnn-dist [--set SECTION.KEY=VALUE]... [--resume latest|PATH] CONFIG\n"
+            "       cnn-dist [--set ...] --summary CONFIG\n"
+            "       cnn-dist [--set ...] --eval CKPT CONFIG\n"
+            "       cnn-dist [--set ...] --bench STEPS CONFIG\n"
+            "Trains the network of CONFIG (an INI file) data-parallel over the MPI ranks it runs on\n"
+            "(mpirun -np N cnn-dist CONFIG). See README.md.\n"
+            "  -s, --set S.K=V    override a config key (repeatable)\n"
+            "  -r, --resume WHAT  continue from the newest valid checkpoint (latest) or from PATH\n"
+            "      --summary      print every layer's output shape, parameters and FLOPs, then exit\n"
+            "  -e, --eval CKPT    evaluate checkpoint CKPT on the test set\n"
+            "      --bench STEPS  time STEPS training steps (no checkpoints, no metrics)\n"
+            "  -h, --help         this text\n");
+}
+
+static int summary(const CnnConfig *cfg)
+{
+    CnnModel m;
+    CnnErr err;
+    if (cnn_model_build(&m, cfg, 1, &err)) {
+        fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        return CNN_EXIT_ERROR;
+    }
+    if (cnn_comm_rank() == 0) cnn_model_summary(&m, stdout);
+    cnn_model_free(&m);
+    return CNN_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    /* Before anything else (and before MPI starts): a generic OpenBLAS kernel on a CPU that has
+     * better is fixed by re-executing with OPENBLAS_CORETYPE set. */
+    cnn_gemm_fix_coretype(argc, argv);
+
+    static const struct option opts[] = {
+        {"set", required_argument, NULL, 's'},    {"resume", required_argument, NULL, 'r'},
+        {"summary", no_argument, NULL, 'S'},      {"eval", required_argument, NULL, 'e'},
+        {"bench", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *overrides[MAX_OVERRIDES];
+    int n_overrides = 0, do_summary = 0, bench = 0;
+    const char *resume = NULL, *eval_ckpt = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "s:r:e:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "cnn-dist: more than %d --set options\n", MAX_OVERRIDES);
+                return CNN_EXIT_USAGE;
+            }
+            overrides[n_overrides++] = optarg;
+            break;
+        case 'r': resume = optarg; break;
+        case 'S': do_summary = 1; break;
+        case 'e': eval_ckpt = optarg; break;
+        case 'b':
+            bench = atoi(optarg);
+            if (bench <= 0) {
+                fprintf(stderr, "cnn-dist: --bench needs a positive step count, got '%s'\n", optarg);
+                return CNN_EXIT_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return CNN_EXIT_OK;
+        default: usage(stderr); return CNN_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "cnn-dist: expected one CONFIG file, got %d arguments\n", argc - optind);
+        usage(stderr);
+        return CNN_EXIT_USAGE;
+    }
+    if ((do_summary != 0) + (eval_ckpt != NULL) + (bench != 0) + (resume != NULL) > 1) {
+        fprintf(stderr, "cnn-dist: --summary, --eval, --bench and --resume exclude each other\n");
+        return CNN_EXIT_USAGE;
+    }
+
+    cnn_comm_init(&argc, &argv);
+    CnnConfig *cfg = cnn_calloc(1, sizeof *cfg);
+    CnnErr err;
+    int rc;
+    if (cnn_config_load(cfg, argv[optind], overrides, n_overrides, &err)) {
+        /* Every rank parses the same file, so every rank fails the same way: print once. */
+        if (cnn_comm_rank() == 0) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        rc = CNN_EXIT_ERROR;
+    } else if (do_summary) {
+        rc = summary(cfg);
+    } else if (eval_ckpt) {
+        rc = cnn_eval_run(cfg, eval_ckpt);
+    } else {
+        CnnTrainOpts to = {.resume = resume, .bench = bench};
+        rc = cnn_train_run(cfg, &to);
+    }
+    free(cfg);
+    cnn_comm_finalize();
+    return rc;
+}

@@ -1,0 +1,82 @@
+/* fixedsum: see the header for why. The conversions use the identity that for |x| < 2^51, adding
+ * M = 1.5 * 2^52 rounds x to an integer (round-to-nearest-even, deterministic) held in the low
+ * mantissa bits, so bits(x + M) - bits(M) is that integer; the reverse adds the integer to bits(M). */
+#include "cnn/nn/fixedsum.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAGIC 6755399441055744.0 /* 1.5 * 2^52 */
+
+static int64_t magic_bits(void)
+{
+    double m = MAGIC;
+    int64_t b;
+    memcpy(&b, &m, sizeof b);
+    return b;
+}
+
+void cnn_fixed_update_exponents(int *exps, const float *g, const CnnTensorInfo *t, int nt)
+{
+    for (int i = 0; i < nt; i++) {
+        const float *p = g + t[i].offset;
+        float mx = 0.0f;
+        int bad = 0;
+        for (size_t j = 0; j < t[i].count; j++) {
+            float a = fabsf(p[j]);
+            mx = a > mx ? a : mx;
+            bad |= !(a <= 3.4028235e38f); /* NaN or Inf */
+        }
+        int e;
+        if (bad)
+            e = CNN_FIXED_EXP_NONFINITE;
+        else if (mx == 0.0f)
+            e = CNN_FIXED_EXP_ZERO;
+        else
+            (void)frexpf(mx, &e); /* mx = f * 2^e, f in [0.5, 1): |v| < 2^e */
+        if (e > exps[i]) exps[i] = e;
+    }
+}
+
+int cnn_fixed_headroom(long n_terms)
+{
+    int h = 0;
+    while ((1L << h) < n_terms) h++;
+    return h;
+}
+
+static int scale_of(int e, int headroom) { return e == CNN_FIXED_EXP_ZERO ? 0 : 50 - headroom - e; }
+
+void cnn_fixed_accumulate(int64_t *acc, const float *g, const CnnTensorInfo *t, int nt, const int *exps,
+                          int headroom)
+{
+    const int64_t mb = magic_bits();
+    for (int i = 0; i < nt; i++) {
+        const double scale = ldexp(1.0, scale_of(exps[i], headroom));
+        const float *p = g + t[i].offset;
+        int64_t *a = acc + t[i].offset;
+        for (size_t j = 0; j < t[i].count; j++) {
+            double x = (double)p[j] * scale + MAGIC;
+            int64_t b;
+            memcpy(&b, &x, sizeof b);
+            a[j] += b - mb;
+        }
+    }
+}
+
+void cnn_fixed_to_float(float *g, const int64_t *acc, const CnnTensorInfo *t, int nt, const int *exps,
+                        int headroom)
+{
+    const int64_t mb = magic_bits();
+    for (int i = 0; i < nt; i++) {
+        const double inv = ldexp(1.0, -scale_of(exps[i], headroom));
+        const int64_t *a = acc + t[i].offset;
+        float *p = g + t[i].offset;
+        for (size_t j = 0; j < t[i].count; j++) {
+            int64_t b = a[j] + mb;
+            double x;
+            memcpy(&x, &b, sizeof x);
+            p[j] = (float)((x - MAGIC) * inv);
+        }
+    }
+}

@@ -1,0 +1,674 @@
+/* train: the training loop that joins data, model, optimizer, comm, checkpoints and metrics.
+ *
+ * One step, on every rank:
+ *   take this rank's part of global batch `step` from the prefetch ring
+ *   deterministic mode: the batch is cut into micro-shards of micro_batch samples that do not depend on
+ *     the rank count; this rank computes the gradient of each of its micro-shards separately and the
+ *     sum goes through fixedsum (exact integers), so the result is bitwise the same on any rank count
+ *   fast mode: one forward/backward over the rank's contiguous slice and a float MPI_Allreduce
+ *   weight decay, NaN/Inf check, learning rate, optimizer step (identical on every rank)
+ *   every log_every: progress line and a metrics row (rank 0); every eval_every: sharded evaluation;
+ *   every checkpoint_every: checkpoint (rank 0, atomic). A signal on any rank stops all of them at the
+ *   next step boundary, after a checkpoint. */
+#include "cnn/train.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cnn/comm.h"
+#include "cnn/data/augment.h"
+#include "cnn/data/dataset.h"
+#include "cnn/data/prefetch.h"
+#include "cnn/data/sampler.h"
+#include "cnn/io/checkpoint.h"
+#include "cnn/io/metrics.h"
+#include "cnn/nn/fixedsum.h"
+#include "cnn/nn/gemm.h"
+#include "cnn/nn/model.h"
+#include "cnn/nn/optim.h"
+#include "cnn/util.h"
+
+#define LOSS_SCALE 4294967296.0 /* 2^32: losses summed exactly as fixed point */
+
+/* ---- signals: set a flag, act at the next step boundary ---- */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGINT && stop_signal == SIGINT) _exit(130); /* a second Ctrl-C: now */
+    stop_signal = sig;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* ---- the run's state ---- */
+typedef struct {
+    const CnnConfig *cfg;
+    int rank, size;
+    CnnDataset train, test;
+    CnnAugment aug_train, aug_test;
+    CnnSampler sampler;         /* used by the producer thread only */
+    CnnModel model;
+    CnnOptim optim;
+    int B;                      /* global batch */
+    int n_micro;                /* deterministic: micro-shards per batch; fast: 0 */
+    int lo, hi;                 /* this rank's positions [lo, hi) of every global batch */
+    int micro_lo, micro_hi;     /* deterministic: this rank's micro-shards */
+    float **shard_grads;        /* deterministic: one gradient per local micro-shard */
+    int64_t *acc;               /* deterministic: fixed-point sum */
+    int *exps;                  /* per tensor exponents, + 1 slot for nothing */
+    int headroom;
+    int *positions;             /* lo..hi-1 */
+    int *idx_buf;
+    long *epoch_buf;
+    CnnPrefetch *prefetch;
+    float *sync_x;              /* prefetch off: batch filled in place */
+    int *sync_y;
+    double t_data, t_fwd, t_bwd, t_reduce, t_opt; /* seconds, for --bench */
+} Run;
+
+static void fill_batch(void *ctx, long step, float *x, int *y)
+{
+    Run *r = ctx;
+    int n = r->hi - r->lo;
+    if (n <= 0) return;
+    cnn_sampler_get(&r->sampler, step, r->lo, r->hi, r->idx_buf, r->epoch_buf);
+    size_t per = (size_t)r->model.in_h * r->model.in_w * r->model.in_c;
+    for (int j = 0; j < n; j++) {
+        int i = r->idx_buf[j];
+        cnn_augment_train(&r->aug_train, x + (size_t)j * per, r->train.images[i], r->epoch_buf[j], i);
+        y[j] = r->train.labels[i];
+    }
+}
+
+static int auto_threads(const CnnConfig *cfg)
+{
+    if (cfg->threads > 0) return cfg->threads;
+    cpu_set_t set;
+    int allowed = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) allowed = CPU_COUNT(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int per_rank = (int)(online / cnn_comm_local_size());
+    if (per_rank < 1) per_rank = 1;
+    if (allowed > 0 && allowed < per_rank) per_rank = allowed;
+    return per_rank;
+}
+
+/* Any rank's failure becomes every rank's, so nobody is left in a collective. */
+static int agree_fail(int failed, const CnnErr *err)
+{
+    if (failed) fprintf(stderr, "cnn-dist: %s\n", err->msg);
+    return cnn_comm_any(failed);
+}
+
+static void human_time(char *buf, size_t n, double s)
+{
+    if (s < 0 || !isfinite(s)) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* ---- evaluation: the test set in fixed chunks of eval_batch, chunks spread over ranks, sums exact ---- */
+static void evaluate(Run *r, double *loss, double *acc)
+{
+    CnnModel *m = &r->model;
+    int E = r->cfg->eval_batch;
+    if (E > m->max_batch) E = m->max_batch;
+    int n = r->test.n, chunks = (n + E - 1) / E, c0, c1;
+    cnn_sampler_slice(chunks, r->rank, r->size, &c0, &c1);
+    size_t per = (size_t)m->in_h * m->in_w * m->in_c;
+    float *x = cnn_aligned(cnn_mul_size((size_t)E, per * sizeof(float)));
+    int *y = cnn_malloc((size_t)E * sizeof(int));
+    int64_t sums[2] = {0, 0};
+    for (int c = c0; c < c1; c++) {
+        int a = c * E, b = a + E < n ? a + E : n;
+        for (int i = a; i < b; i++) {
+            cnn_augment_eval(&r->aug_test, x + (size_t)(i - a) * per, r->test.images[i]);
+            y[i - a] = r->test.labels[i];
+        }
+        const float *logits = cnn_model_forward(m, x, b - a, 0, 0, NULL);
+        int correct = 0;
+        double l = cnn_softmax_xent(NULL, logits, y, b - a, m->num_classes, 1.0f, &correct);
+        sums[0] += llrint(l * LOSS_SCALE);
+        sums[1] += correct;
+    }
+    free(x);
+    free(y);
+    cnn_comm_sum_i64(sums, 2);
+    *loss = (double)sums[0] / LOSS_SCALE / n;
+    *acc = (double)sums[1] / n;
+}
+
+/* Finds the first non-finite gradient and names its tensor. */
+static const char *nonfinite_owner(const CnnModel *m, const float *g)
+{
+    for (size_t i = 0; i < m->n_params; i++)
+        if (!isfinite(g[i])) return cnn_model_param_owner(m, i);
+    return NULL;
+}
+
+/* One step's gradient into model.grads (the global mean gradient, identical on all ranks).
+ * Returns the summed cross entropy and correct count of the global batch via *loss_fixed/*correct,
+ * and 0, or -1 if a gradient or the loss is not finite (then *where names the tensor). */
+static int compute_gradient(Run *r, const float *x, const int *y, long step, int64_t *loss_fixed,
+                            int64_t *correct, const char **where)
+{
+    CnnModel *m = &r->model;
+    size_t per = (size_t)m->in_h * m->in_w * m->in_c;
+    float scale = 1.0f / (float)r->B;
+    int64_t stats[2] = {0, 0};
+    double t0 = cnn_now();
+    *where = NULL;
+    if (r->n_micro) {
+        int nt = m->n_tensors;
+        for (int t = 0; t < nt + 1; t++) r->exps[t] = CNN_FIXED_EXP_ZERO;
+        for (int k = r->micro_lo; k < r->micro_hi; k++) {
+            int a = k * r->cfg->micro_batch, b = a + r->cfg->micro_batch < r->B ? a + r->cfg->micro_batch : r->B;
+            float *g = r->shard_grads[k - r->micro_lo];
+            memset(g, 0, m->n_params * sizeof(float));
+            double tf = cnn_now();
+            cnn_model_forward(m, x + (size_t)(a - r->lo) * per, b - a, 1, step, r->positions + (a - r->lo));
+            double tb = cnn_now();
+            int c = 0;
+            double l = cnn_model_backward(m, g, y + (a - r->lo), b - a, scale, &c);
+            r->t_fwd += tb - tf;
+            r->t_bwd += cnn_now() - tb;
+            if (!isfinite(l)) r->exps[nt] = CNN_FIXED_EXP_NONFINITE;
+            else stats[0] += llrint(l * LOSS_SCALE);
+            stats[1] += c;
+            cnn_fixed_update_exponents(r->exps, g, m->tensors, nt);
+        }
+        double tr = cnn_now();
+        cnn_comm_max_int(r->exps, (size_t)nt + 1);
+        for (int t = 0; t <= nt; t++) {
+            if (r->exps[t] == CNN_FIXED_EXP_NONFINITE) {
+                /* find the culprit locally for the message; every rank agrees that it failed */
+                *where = t == nt ? "loss" : m->tensors[t].name;
+                return -1;
+            }
+        }
+        memset(r->acc, 0, m->n_params * sizeof(int64_t));
+        for (int k = r->micro_lo; k < r->micro_hi; k++)
+            cnn_fixed_accumulate(r->acc, r->shard_grads[k - r->micro_lo], m->tensors, nt, r->exps, r->headroom);
+        cnn_comm_sum_i64(r->acc, m->n_params);
+        cnn_fixed_to_float(m->grads, r->acc, m->tensors, nt, r->exps, r->headroom);
+        r->t_reduce += cnn_now() - tr;
+    } else {
+        memset(m->grads, 0, m->n_params * sizeof(float));
+        int n = r->hi - r->lo;
+        if (n > 0) {
+            cnn_model_forward(m, x, n, 1, step, r->positions);
+            double tb = cnn_now();
+            r->t_fwd += tb - t0;
+            int c = 0;
+            double l = cnn_model_backward(m, m->grads, y, n, scale, &c);
+            r->t_bwd += cnn_now() - tb;
+            stats[0] = isfinite(l) ? llrint(l * LOSS_SCALE) : INT64_MIN;
+            stats[1] = c;
+        }
+        double tr = cnn_now();
+        cnn_comm_sum_float(m->grads, m->n_params);
+        r->t_reduce += cnn_now() - tr;
+        int bad = stats[0] == INT64_MIN;
+        if (cnn_comm_any(bad)) {
+            *where = "loss";
+            return -1;
+        }
+        if ((*where = nonfinite_owner(m, m->grads)) != NULL) return -1;
+    }
+    cnn_comm_sum_i64(stats, 2);
+    *loss_fixed = stats[0];
+    *correct = stats[1];
+    return 0;
+}
+
+/* Keys that may differ between a checkpoint and the config that resumes it. */
+static int check_resume_config(const CnnConfig *cfg, const CnnCkptMeta *meta, const char *path, CnnErr *err)
+{
+    if (meta->model_hash != cnn_config_model_hash(cfg))
+        return cnn_err(err, "%s: the network in %s differs from the checkpoint's (layers, shapes or input); "
+                            "resume with the config it was trained with",
+                       path, cfg->path);
+    CnnConfig *old = cnn_calloc(1, sizeof *old);
+    CnnErr e2;
+    int rc = 0;
+    if (cnn_config_parse(old, meta->config, path, NULL, 0, &e2)) {
+        rc = cnn_err(err, "%s: its stored config does not parse: %s", path, e2.msg);
+    } else {
+        const char *diff = NULL;
+        if (old->seed != cfg->seed) diff = "run.seed";
+        else if (old->batch != cfg->batch) diff = "train.batch";
+        else if (old->optimizer != cfg->optimizer) diff = "train.optimizer";
+        else if (old->deterministic != cfg->deterministic) diff = "train.deterministic";
+        else if (old->deterministic && old->micro_batch != cfg->micro_batch) diff = "train.micro_batch";
+        else if (old->crop != cfg->crop || old->flip != cfg->flip || old->brightness != cfg->brightness ||
+                 old->contrast_lo != cfg->contrast_lo || old->contrast_hi != cfg->contrast_hi ||
+                 old->standardize != cfg->standardize)
+            diff = "the [data] augmentation";
+        if (diff)
+            rc = cnn_err(err, "%s: %s differs from the checkpoint's; only steps, the learning-rate schedule, "
+                              "intervals, threads, out_dir and the number of ranks may change on resume",
+                         path, diff);
+    }
+    free(old);
+    return rc;
+}
+
+/* Rank 0 reads the checkpoint and broadcasts it, so nodes need no shared file system. */
+static int load_checkpoint(Run *r, const char *path, CnnCkptMeta *meta, CnnErr *err)
+{
+    CnnModel *m = &r->model;
+    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
+    d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
+    int failed = 0;
+    memset(meta, 0, sizeof *meta);
+    if (r->rank == 0) {
+        failed = cnn_ckpt_read(path, meta, &d, err) != 0;
+        if (!failed) failed = check_resume_config(r->cfg, meta, path, err) != 0;
+    }
+    if (cnn_comm_any(failed)) return -1;
+    long hdr[3] = {meta->step, meta->epoch, meta->optim_t};
+    cnn_comm_bcast(hdr, sizeof hdr, 0);
+    meta->step = hdr[0];
+    meta->epoch = hdr[1];
+    meta->optim_t = hdr[2];
+    cnn_comm_bcast(m->params, m->n_params * sizeof(float), 0);
+    for (int s = 0; s < d.n_slots; s++) cnn_comm_bcast(d.slots[s], m->n_params * sizeof(float), 0);
+    r->optim.t = meta->optim_t;
+    return 0;
+}
+
+static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
+{
+    if (r->rank != 0) return 0;
+    CnnModel *m = &r->model;
+    CnnCkptMeta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.step = step;
+    meta.epoch = cnn_sampler_epoch(&r->sampler, step);
+    meta.world_size = r->size;
+    meta.seed = r->cfg->seed;
+    meta.model_hash = cnn_config_model_hash(r->cfg);
+    char *text = cnn_config_to_ini(r->cfg);
+    meta.config = text;
+    snprintf(meta.optimizer, sizeof meta.optimizer, "%s", cnn_optim_name(&r->optim));
+    meta.optim_t = r->optim.t;
+    meta.lr = lr;
+    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
+    d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
+    char path[CNN_PATH_LEN + 64];
+    int rc = cnn_ckpt_write(r->cfg->out_dir, &meta, &d, r->cfg->keep, path, sizeof path, err);
+    free(text);
+    if (rc == 0) cnn_info("checkpoint %s", path);
+    return rc;
+}
+
+static void run_free(Run *r)
+{
+    if (r->prefetch) cnn_prefetch_stop(r->prefetch);
+    if (r->shard_grads)
+        for (int k = 0; k < r->micro_hi - r->micro_lo; k++) free(r->shard_grads[k]);
+    free(r->shard_grads);
+    free(r->acc);
+    free(r->exps);
+    free(r->positions);
+    free(r->idx_buf);
+    free(r->epoch_buf);
+    free(r->sync_x);
+    free(r->sync_y);
+    cnn_optim_free(&r->optim);
+    cnn_model_free(&r->model);
+    cnn_sampler_free(&r->sampler);
+    cnn_dataset_free(&r->train);
+    cnn_dataset_free(&r->test);
+}
+
+/* Datasets, model, optimizer, the partition of the batch; shared by training and --eval. */
+static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = cfg;
+    r->rank = cnn_comm_rank();
+    r->size = cnn_comm_size();
+    r->B = cfg->batch;
+    int threads = auto_threads(cfg);
+    cnn_gemm_init(threads);
+    char gen[512];
+    if (cnn_gemm_core_is_generic(gen, sizeof gen) && r->rank == 0) cnn_warn("%s", gen);
+
+    int failed = 0;
+    if (need_train) failed = cnn_dataset_load(&r->train, cfg, 0, err) != 0;
+    if (!failed) failed = cnn_dataset_load(&r->test, cfg, 1, err) != 0;
+    if (agree_fail(failed, err)) return -1;
+
+    int cap;
+    if (cfg->deterministic) {
+        r->n_micro = (r->B + cfg->micro_batch - 1) / cfg->micro_batch;
+        cnn_sampler_slice(r->n_micro, r->rank, r->size, &r->micro_lo, &r->micro_hi);
+        r->lo = r->micro_lo * cfg->micro_batch;
+        r->hi = r->micro_hi * cfg->micro_batch < r->B ? r->micro_hi * cfg->micro_batch : r->B;
+        if (r->hi < r->lo) r->hi = r->lo;
+        cap = cfg->micro_batch;
+        r->headroom = cnn_fixed_headroom(r->n_micro);
+    } else {
+        cnn_sampler_slice(r->B, r->rank, r->size, &r->lo, &r->hi);
+        cap = (r->B + r->size - 1) / r->size;
+    }
+    if (cfg->eval_batch > cap) cap = cfg->eval_batch;
+    if (cnn_model_build(&r->model, cfg, cap, err)) return agree_fail(1, err) ? -1 : -1;
+    cnn_model_init_params(&r->model, cfg->seed);
+    cnn_optim_init(&r->optim, cfg, r->model.n_params);
+    if (need_train) {
+        cnn_augment_init(&r->aug_train, cfg, &r->train);
+        cnn_sampler_init(&r->sampler, cfg->seed, r->train.n, r->B);
+    }
+    cnn_augment_init(&r->aug_test, cfg, &r->test);
+    int n = r->hi - r->lo;
+    r->positions = cnn_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    for (int j = 0; j < n; j++) r->positions[j] = r->lo + j;
+    r->idx_buf = cnn_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    r->epoch_buf = cnn_malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
+    if (r->n_micro) {
+        int k = r->micro_hi - r->micro_lo;
+        r->shard_grads = cnn_calloc((size_t)(k > 0 ? k : 1), sizeof(float *));
+        for (int j = 0; j < k; j++) r->shard_grads[j] = cnn_aligned(r->model.n_params * sizeof(float));
+        r->acc = cnn_aligned(r->model.n_params * sizeof(int64_t));
+    }
+    r->exps = cnn_calloc((size_t)r->model.n_tensors + 1, sizeof(int));
+
+    /* Same parameters and same training config everywhere, or a clear error. */
+    uint64_t h[2] = {cnn_model_params_hash(&r->model), cnn_config_train_hash(cfg)};
+    uint64_t lo[2] = {h[0], h[1]}, hi[2] = {h[0], h[1]};
+    cnn_comm_min_u64(lo, 2);
+    cnn_comm_max_u64(hi, 2);
+    if (lo[0] != hi[0] || lo[1] != hi[1]) {
+        cnn_err(err, "ranks disagree on the %s (hash %016llx on rank %d); every rank must read the same "
+                     "config and build the same model",
+                lo[1] != hi[1] ? "training config" : "initial parameters", (unsigned long long)h[lo[1] != hi[1]],
+                r->rank);
+        return -1;
+    }
+    if (r->rank == 0)
+        cnn_info("cnn-dist: %s, %d rank%s x %d OpenBLAS thread%s (%s), global batch %d, %s", cfg->name, r->size,
+                 r->size > 1 ? "s" : "", threads, threads > 1 ? "s" : "", cnn_gemm_corename(), r->B,
+                 cfg->deterministic ? "deterministic (same result on any rank count)" : "fast float allreduce");
+    return 0;
+}
+
+static void print_bench(Run *r, int steps, double wall)
+{
+    if (r->rank != 0) return;
+    CnnModel *m = &r->model;
+    double ips = (double)steps * r->B / wall;
+    double flops = cnn_model_train_flops(m);
+    printf("\n== cnn-dist bench: %s, %d rank(s) x %d thread(s), %s, batch %d, %d steps ==\n", r->cfg->name, r->size,
+           cnn_gemm_threads(), cnn_gemm_corename(), r->B, steps);
+    printf("images/s            %10.1f\n", ips);
+    printf("effective GFLOP/s   %10.1f   (%.1f MFLOP per training image)\n", ips * flops / 1e9, flops / 1e6);
+    double total = r->t_data + r->t_fwd + r->t_bwd + r->t_reduce + r->t_opt;
+    printf("%-12s %10s %7s\n", "phase", "ms/step", "share");
+    const char *names[] = {"data wait", "forward", "backward", "allreduce", "optimizer"};
+    double vals[] = {r->t_data, r->t_fwd, r->t_bwd, r->t_reduce, r->t_opt};
+    for (int i = 0; i < 5; i++)
+        printf("%-12s %10.2f %6.1f%%\n", names[i], 1e3 * vals[i] / steps, 100.0 * vals[i] / total);
+    printf("%-12s %10s %10s %7s\n", "layer", "fwd ms", "bwd ms", "share");
+    double lt = 0;
+    for (int i = 0; i < m->n_layers; i++) lt += m->layer_time[i][0] + m->layer_time[i][1];
+    for (int i = 0; i < m->n_layers; i++)
+        printf("%-12s %10.2f %10.2f %6.1f%%\n", m->layers[i].spec.name, 1e3 * m->layer_time[i][0] / steps,
+               1e3 * m->layer_time[i][1] / steps, 100.0 * (m->layer_time[i][0] + m->layer_time[i][1]) / lt);
+    fflush(stdout);
+}
+
+int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
+{
+    Run *r = cnn_calloc(1, sizeof *r);
+    CnnErr err;
+    int rc = CNN_EXIT_OK;
+    if (run_setup(r, cfg, 1, &err)) {
+        if (r->rank == 0 && err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        run_free(r);
+        free(r);
+        return CNN_EXIT_ERROR;
+    }
+    CnnModel *m = &r->model;
+    long step0 = 0, steps = cfg->steps;
+    int bench = opts->bench;
+    if (bench) {
+        steps = bench + 2; /* two warm-up steps are not timed */
+        m->timing = 0;
+    }
+
+    /* Resume, or refuse to overwrite a run that has checkpoints. */
+    if (!bench) {
+        long found[64];
+        int nfound = r->rank == 0 ? cnn_ckpt_list(cfg->out_dir, found, 64) : 0;
+        int failed = 0;
+        char path[CNN_PATH_LEN + 64] = "";
+        CnnCkptMeta meta;
+        memset(&meta, 0, sizeof meta);
+        if (opts->resume && strcmp(opts->resume, "latest") == 0) {
+            int which = -1;
+            if (r->rank == 0) {
+                for (int i = 0; i < nfound && which < 0; i++) {
+                    CnnCkptMeta tmp;
+                    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
+                    d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
+                    cnn_ckpt_path(path, sizeof path, cfg->out_dir, found[i]);
+                    if (cnn_ckpt_read(path, &tmp, &d, &err) == 0) {
+                        which = i;
+                        cnn_ckpt_meta_free(&tmp);
+                    } else {
+                        cnn_warn("skipping checkpoint %s: %s", path, err.msg);
+                    }
+                }
+                if (nfound > 0 && which < 0) {
+                    failed = 1;
+                    cnn_err(&err, "%s: none of the %d checkpoints is readable; not starting over", cfg->out_dir,
+                            nfound);
+                } else if (nfound == 0) {
+                    cnn_info("no checkpoint in %s: starting from step 0", cfg->out_dir);
+                }
+            }
+            if (agree_fail(failed, &err)) goto fail;
+            int have = which >= 0;
+            cnn_comm_bcast(&have, sizeof have, 0);
+            if (have) {
+                cnn_comm_bcast(path, sizeof path, 0);
+                if (load_checkpoint(r, path, &meta, &err)) goto fail_msg;
+                step0 = meta.step;
+            } else {
+                cnn_model_init_params(m, cfg->seed); /* the failed reads may have touched them */
+                memset(r->optim.m, 0, m->n_params * sizeof(float));
+                if (r->optim.v) memset(r->optim.v, 0, m->n_params * sizeof(float));
+            }
+        } else if (opts->resume) {
+            if (load_checkpoint(r, opts->resume, &meta, &err)) goto fail_msg;
+            step0 = meta.step;
+        } else if (nfound > 0) {
+            cnn_err(&err, "%s already holds checkpoints (newest ckpt-%ld.h5): pass --resume latest to continue, "
+                          "or set run.out_dir (or run.name) for a new run",
+                    cfg->out_dir, found[0]);
+            failed = 1;
+        }
+        if (agree_fail(failed, &err)) goto fail;
+        cnn_ckpt_meta_free(&meta);
+        if (step0 > 0) cnn_info("resumed from step %ld (%s)", step0, path[0] ? path : opts->resume);
+    }
+
+    CnnMetrics *metrics = NULL;
+    if (!bench && r->rank == 0) {
+        char mpath[CNN_PATH_LEN + 32];
+        mkdir(cfg->out_dir, 0755);
+        snprintf(mpath, sizeof mpath, "%s/metrics.h5", cfg->out_dir);
+        char *text = cnn_config_to_ini(cfg);
+        metrics = cnn_metrics_open(mpath, text, r->size, step0 > 0 || opts->resume ? step0 : -1, &err);
+        free(text);
+        if (!metrics) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+    }
+    if (cnn_comm_any(r->rank == 0 && !bench && !metrics)) goto fail;
+
+    install_signals();
+    size_t per = (size_t)m->in_h * m->in_w * m->in_c;
+    int nloc = r->hi - r->lo;
+    size_t xf = cnn_mul_size((size_t)(nloc > 0 ? nloc : 1), per);
+    if (cfg->prefetch > 0) {
+        r->prefetch = cnn_prefetch_start(cfg->prefetch, xf, (size_t)(nloc > 0 ? nloc : 1), fill_batch, r, step0, steps);
+    } else {
+        r->sync_x = cnn_aligned(xf * sizeof(float));
+        r->sync_y = cnn_malloc((size_t)(nloc > 0 ? nloc : 1) * sizeof(int));
+    }
+
+    int tty = isatty(STDOUT_FILENO);
+    double t_start = cnn_now(), t_log = t_start, t_bench = 0;
+    int64_t log_loss = 0, log_correct = 0;
+    long log_steps = 0, last_ckpt = step0;
+    double lr = cnn_lr_at(cfg, step0);
+    long step;
+    for (step = step0; step < steps; step++) {
+        if (bench && step == step0 + 2) {
+            t_bench = cnn_now();
+            r->t_data = r->t_fwd = r->t_bwd = r->t_reduce = r->t_opt = 0;
+            m->timing = 1;
+        }
+        const float *x;
+        const int *y;
+        double wait = 0;
+        if (r->prefetch) {
+            cnn_prefetch_take(r->prefetch, step, &x, &y, &wait);
+        } else {
+            double t0 = cnn_now();
+            fill_batch(r, step, r->sync_x, r->sync_y);
+            x = r->sync_x;
+            y = r->sync_y;
+            wait = cnn_now() - t0;
+        }
+        r->t_data += wait;
+        int64_t lf = 0, corr = 0;
+        const char *where = NULL;
+        if (compute_gradient(r, x, y, step, &lf, &corr, &where)) {
+            if (r->rank == 0)
+                fprintf(stderr, "cnn-dist: NaN or Inf in the %s%s at step %ld; stopping (lower train.lr?)\n",
+                        where ? where : "gradients", where && strcmp(where, "loss") ? " gradient" : "", step);
+            rc = CNN_EXIT_NAN;
+            break;
+        }
+        if (r->prefetch) cnn_prefetch_release(r->prefetch);
+        double t_opt = cnn_now();
+        cnn_model_add_weight_decay(m, m->grads);
+        lr = cnn_lr_at(cfg, step);
+        cnn_optim_step(&r->optim, m->params, m->grads, lr);
+        r->t_opt += cnn_now() - t_opt;
+        log_loss += lf;
+        log_correct += corr;
+        log_steps++;
+        long done = step + 1;
+
+        if (!bench && cfg->log_every > 0 && (done % cfg->log_every == 0 || done == steps)) {
+            double now = cnn_now();
+            double loss = (double)log_loss / LOSS_SCALE / ((double)log_steps * r->B) + cnn_model_weight_loss(m);
+            double acc = (double)log_correct / ((double)log_steps * r->B);
+            double ips = (double)log_steps * r->B / (now - t_log);
+            double eta = (double)(steps - done) * (now - t_start) / (double)(done - step0);
+            long epoch = (long)((double)done * r->B / r->train.n);
+            char etas[32];
+            human_time(etas, sizeof etas, eta);
+            if (r->rank == 0) {
+                printf("%sstep %ld/%ld  epoch %ld  loss %.4f  acc %.4f  lr %.3g  %.0f img/s  ETA %s%s", tty ? "\r" : "",
+                       done, steps, epoch, loss, acc, lr, ips, etas, tty ? "   " : "\n");
+                fflush(stdout);
+                CnnTrainRow row = {done, epoch, loss, acc, lr, ips, now - t_start};
+                if (cnn_metrics_train(metrics, &row, &err) || cnn_metrics_flush(metrics, &err))
+                    CNN_DIE("writing metrics: %s", err.msg);
+            }
+            t_log = now;
+            log_loss = log_correct = 0;
+            log_steps = 0;
+        }
+        if (!bench && ((cfg->eval_every > 0 && done % cfg->eval_every == 0) || done == steps)) {
+            double el, ea;
+            evaluate(r, &el, &ea);
+            if (r->rank == 0) {
+                printf("%seval step %ld: test loss %.4f  test accuracy %.4f (%d images)\n", tty ? "\n" : "", done, el,
+                       ea, r->test.n);
+                fflush(stdout);
+                if (cnn_metrics_eval(metrics, done, el, ea, &err) || cnn_metrics_flush(metrics, &err))
+                    CNN_DIE("writing metrics: %s", err.msg);
+            }
+        }
+        int stop = bench ? 0 : cnn_comm_any(stop_signal != 0);
+        if (!bench && ((cfg->checkpoint_every > 0 && done % cfg->checkpoint_every == 0) || done == steps || stop)) {
+            if (save_checkpoint(r, done, lr, &err)) CNN_DIE("writing a checkpoint: %s", err.msg);
+            last_ckpt = done;
+        }
+        if (stop) {
+            if (r->rank == 0)
+                printf("%sstopped by a signal after step %ld; checkpoint written; resume with --resume latest\n",
+                       tty ? "\n" : "", done);
+            rc = CNN_EXIT_PREEMPTED;
+            step++;
+            break;
+        }
+    }
+    (void)last_ckpt;
+    if (!bench && rc != CNN_EXIT_NAN)
+        cnn_info("step %ld: parameter hash %016llx", step, (unsigned long long)cnn_model_params_hash(m));
+    if (bench) print_bench(r, (int)(steps - step0 - 2), cnn_now() - t_bench);
+    if (metrics) cnn_metrics_close(metrics);
+    run_free(r);
+    free(r);
+    return rc;
+
+fail_msg:
+    if (err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+fail:
+    run_free(r);
+    free(r);
+    return CNN_EXIT_ERROR;
+}
+
+int cnn_eval_run(const CnnConfig *cfg, const char *ckpt)
+{
+    Run *r = cnn_calloc(1, sizeof *r);
+    CnnErr err;
+    int rc = CNN_EXIT_OK;
+    if (run_setup(r, cfg, 0, &err)) {
+        if (r->rank == 0 && err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        rc = CNN_EXIT_ERROR;
+    } else {
+        CnnCkptMeta meta;
+        if (load_checkpoint(r, ckpt, &meta, &err)) {
+            if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+            rc = CNN_EXIT_ERROR;
+        } else {
+            double loss, acc;
+            evaluate(r, &loss, &acc);
+            cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f (%d images, %d rank%s)", ckpt, meta.step,
+                     loss, acc, r->test.n, r->size, r->size > 1 ? "s" : "");
+            cnn_ckpt_meta_free(&meta);
+        }
+    }
+    run_free(r);
+    free(r);
+    return rc;
+}
