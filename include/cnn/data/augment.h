@@ -30,4 +30,17 @@ void cnn_augment_init(CnnAugment *a, const CnnConfig *cfg, const CnnDataset *ds)
 void cnn_augment_train(const CnnAugment *a, float *out, const uint8_t *img, long epoch, long index);
 void cnn_augment_eval(const CnnAugment *a, float *out, const uint8_t *img);
 
+/* The two halves of cnn_augment_train, exposed for tests: the draws of one sample, and the
+ * deterministic transform they parameterise (eval is apply with the central crop, no flip, delta 0,
+ * factor 1). Draw order from (CNN_RNG_AUGMENT, epoch, index), always all five so one option does not
+ * shift another's values: oy = below(in_h - out_h + 1), ox = below(in_w - out_w + 1),
+ * flip = uniform < 0.5 (0 if flips are off), delta = range(-brightness, brightness),
+ * factor = range(contrast_lo, contrast_hi) (1 if contrast is off). */
+typedef struct {
+    int oy, ox, flip;
+    float delta, factor;
+} CnnAugmentParams;
+void cnn_augment_draw(const CnnAugment *a, long epoch, long index, CnnAugmentParams *p);
+void cnn_augment_apply(const CnnAugment *a, float *out, const uint8_t *img, const CnnAugmentParams *p);
+
 #endif

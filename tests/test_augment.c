@@ -1,0 +1,375 @@
+/* augment: identity with randomness off, hand-computed brightness/contrast/standardization, the
+ * standardization floor on a constant image, flip = mirror, central crop window, a naive step-by-step
+ * double reference of the whole training chain, determinism per (seed, epoch, index), draw ranges. */
+#include <string.h>
+
+#include "testutil.h"
+
+#include "cnn/config.h"
+#include "cnn/data/augment.h"
+#include "cnn/util.h"
+
+static CnnDataset fake_ds(int h, int w, int c, CnnPixelLayout layout)
+{
+    CnnDataset ds;
+    memset(&ds, 0, sizeof ds);
+    ds.h = h;
+    ds.w = w;
+    ds.c = c;
+    ds.layout = layout;
+    return ds;
+}
+
+static CnnConfig plain_cfg(void)
+{
+    CnnConfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.seed = 17;
+    return cfg;
+}
+
+static void random_image(uint8_t *img, size_t n, uint64_t seed)
+{
+    CnnRng r;
+    cnn_rng_init(&r, seed, CNN_RNG_TEST, 1, 0);
+    for (size_t i = 0; i < n; i++) img[i] = (uint8_t)cnn_rng_u32(&r);
+}
+
+/* Source value at (y, x, c) in either layout. */
+static double src_at(const uint8_t *img, int H, int W, int C, CnnPixelLayout l, int y, int x, int c)
+{
+    return l == CNN_LAYOUT_CHW ? img[(c * H + y) * W + x] : img[(y * W + x) * C + c];
+}
+
+/* The pipeline step by step in double, as TensorFlow's ops describe it. out: [oh][ow][C]. */
+static void reference(double *out, const uint8_t *img, int H, int W, int C, CnnPixelLayout l, int oh,
+                      int ow, const CnnAugmentParams *p, int standardize)
+{
+    int N = oh * ow * C;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+            for (int c = 0; c < C; c++) {
+                int sx = p->flip ? p->ox + ow - 1 - x : p->ox + x;
+                out[(y * ow + x) * C + c] = src_at(img, H, W, C, l, p->oy + y, sx, c) + (double)p->delta;
+            }
+    for (int c = 0; c < C; c++) {
+        double mean = 0;
+        for (int i = c; i < N; i += C) mean += (double)out[i];
+        mean /= oh * ow;
+        for (int i = c; i < N; i += C) out[i] = (out[i] - mean) * (double)p->factor + mean;
+    }
+    if (standardize) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < N; i++) mean += (double)out[i];
+        mean /= N;
+        for (int i = 0; i < N; i++) var += ((double)out[i] - mean) * ((double)out[i] - mean);
+        double sd = fmax(sqrt(var / N), 1.0 / sqrt((double)N));
+        for (int i = 0; i < N; i++) out[i] = (out[i] - mean) / sd;
+    } else {
+        for (int i = 0; i < N; i++) out[i] /= 255.0;
+    }
+}
+
+static void test_identity_when_off(void **state)
+{
+    (void)state;
+    for (int l = 0; l < 2; l++) {
+        CnnPixelLayout layout = l ? CNN_LAYOUT_CHW : CNN_LAYOUT_HWC;
+        CnnDataset ds = fake_ds(5, 7, 3, layout);
+        CnnConfig cfg = plain_cfg();
+        CnnAugment a;
+        cnn_augment_init(&a, &cfg, &ds);
+        assert_int_equal(a.out_h, 5);
+        assert_int_equal(a.out_w, 7);
+        uint8_t img[105];
+        random_image(img, sizeof img, 3);
+        float out[105];
+        tu_poison(out, 105);
+        cnn_augment_train(&a, out, img, 4, 99);
+        for (int y = 0; y < 5; y++)
+            for (int x = 0; x < 7; x++)
+                for (int c = 0; c < 3; c++)
+                    tu_assert_close(out[(y * 7 + x) * 3 + c], src_at(img, 5, 7, 3, layout, y, x, c) / 255.0,
+                                    1e-6, 0, "x/255", (size_t)((y * 7 + x) * 3 + c));
+        /* standardized: equals the reference, mean 0, population stddev 1 */
+        cfg.standardize = 1;
+        cnn_augment_init(&a, &cfg, &ds);
+        tu_poison(out, 105);
+        cnn_augment_train(&a, out, img, 4, 99);
+        double ref[105], mean = 0, var = 0;
+        CnnAugmentParams id = {0, 0, 0, 0.0f, 1.0f};
+        reference(ref, img, 5, 7, 3, layout, 5, 7, &id, 1);
+        for (int i = 0; i < 105; i++) {
+            tu_assert_close(out[i], ref[i], 1e-5, 0, "standardized", (size_t)i);
+            mean += (double)out[i];
+        }
+        mean /= 105;
+        for (int i = 0; i < 105; i++) var += ((double)out[i] - mean) * ((double)out[i] - mean);
+        assert_true(fabs(mean) < 1e-5);
+        assert_true(fabs(sqrt(var / 105) - 1.0) < 1e-5);
+    }
+}
+
+static void test_constant_image_gives_zero(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(4, 4, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = plain_cfg();
+    cfg.standardize = 1;
+    cfg.brightness = 63.0f;
+    cfg.contrast_lo = 0.2f;
+    cfg.contrast_hi = 1.8f;
+    cfg.flip = 1;
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    uint8_t img[48];
+    memset(img, 200, sizeof img);
+    float out[48];
+    tu_poison(out, 48);
+    cnn_augment_train(&a, out, img, 0, 5);
+    for (int i = 0; i < 48; i++) assert_true(out[i] == 0.0f);
+}
+
+/* One channel, 1x2 image: values 10, 30. */
+static void test_brightness_contrast_by_hand(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(1, 2, 1, CNN_LAYOUT_HWC);
+    CnnConfig cfg = plain_cfg();
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    const uint8_t img[2] = {10, 30};
+    float out[2];
+    /* brightness +5: 15, 35 */
+    CnnAugmentParams p = {0, 0, 0, 5.0f, 1.0f};
+    cnn_augment_apply(&a, out, img, &p);
+    tu_assert_close(out[0], 15.0 / 255, 1e-7, 0, "bright", 0);
+    tu_assert_close(out[1], 35.0 / 255, 1e-7, 0, "bright", 1);
+    /* then contrast 2 about the mean 25: (15-25)*2+25 = 5, (35-25)*2+25 = 45 */
+    p.factor = 2.0f;
+    cnn_augment_apply(&a, out, img, &p);
+    tu_assert_close(out[0], 5.0 / 255, 1e-7, 0, "contrast", 0);
+    tu_assert_close(out[1], 45.0 / 255, 1e-7, 0, "contrast", 1);
+    /* contrast 0.5, brightness -10: 0, 20 -> mean 10 -> 5, 15 */
+    CnnAugmentParams q = {0, 0, 0, -10.0f, 0.5f};
+    cnn_augment_apply(&a, out, img, &q);
+    tu_assert_close(out[0], 5.0 / 255, 1e-7, 0, "contrast", 0);
+    tu_assert_close(out[1], 15.0 / 255, 1e-7, 0, "contrast", 1);
+    /* standardized 5, 45: mean 25, population stddev 20 -> -1, 1 */
+    cfg.standardize = 1;
+    cnn_augment_init(&a, &cfg, &ds);
+    cnn_augment_apply(&a, out, img, &p);
+    tu_assert_close(out[0], -1.0, 1e-6, 0, "std", 0);
+    tu_assert_close(out[1], 1.0, 1e-6, 0, "std", 1);
+
+    /* Two channels, per-channel means: c0 {10, 30} mean 20, c1 {100, 100} mean 100; factor 3,
+     * delta 0: c0 -> -10, 50; c1 -> 100, 100. No clipping (TensorFlow does not clip). */
+    CnnDataset ds2 = fake_ds(1, 2, 2, CNN_LAYOUT_HWC);
+    cfg.standardize = 0;
+    cnn_augment_init(&a, &cfg, &ds2);
+    const uint8_t img2[4] = {10, 100, 30, 100};
+    float out2[4];
+    CnnAugmentParams r = {0, 0, 0, 0.0f, 3.0f};
+    cnn_augment_apply(&a, out2, img2, &r);
+    const double want[4] = {-10.0 / 255, 100.0 / 255, 50.0 / 255, 100.0 / 255};
+    for (int i = 0; i < 4; i++) tu_assert_close(out2[i], want[i], 1e-7, 0, "2ch", (size_t)i);
+}
+
+static void test_flip_is_mirror(void **state)
+{
+    (void)state;
+    for (int l = 0; l < 2; l++) {
+        CnnPixelLayout layout = l ? CNN_LAYOUT_CHW : CNN_LAYOUT_HWC;
+        CnnDataset ds = fake_ds(8, 8, 3, layout);
+        CnnConfig cfg = plain_cfg();
+        cfg.crop = 6;
+        cfg.standardize = 1;
+        CnnAugment a;
+        cnn_augment_init(&a, &cfg, &ds);
+        uint8_t img[192];
+        random_image(img, sizeof img, 11);
+        float plain[108], flipped[108];
+        CnnAugmentParams p = {1, 2, 0, 7.0f, 1.3f};
+        cnn_augment_apply(&a, plain, img, &p);
+        p.flip = 1;
+        cnn_augment_apply(&a, flipped, img, &p);
+        for (int y = 0; y < 6; y++)
+            for (int x = 0; x < 6; x++)
+                for (int c = 0; c < 3; c++)
+                    assert_true(flipped[(y * 6 + x) * 3 + c] == plain[(y * 6 + (5 - x)) * 3 + c]);
+        /* and the window really is rows 1..6, cols 2..7, mirrored */
+        double ref[108];
+        reference(ref, img, 8, 8, 3, layout, 6, 6, &p, 1);
+        for (int i = 0; i < 108; i++) tu_assert_close(flipped[i], ref[i], 1e-5, 0, "flip", (size_t)i);
+    }
+}
+
+static void test_central_crop(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = plain_cfg();
+    cfg.crop = 24;
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    uint8_t img[3072];
+    random_image(img, sizeof img, 12);
+    float out[24 * 24 * 3];
+    tu_poison(out, 24 * 24 * 3);
+    cnn_augment_eval(&a, out, img);
+    for (int y = 0; y < 24; y++)
+        for (int x = 0; x < 24; x++)
+            for (int c = 0; c < 3; c++)
+                tu_assert_close(out[(y * 24 + x) * 3 + c], img[c * 1024 + (y + 4) * 32 + (x + 4)] / 255.0,
+                                1e-6, 0, "crop", (size_t)((y * 24 + x) * 3 + c));
+    /* odd margin: 7 -> 4 takes offset 1 (rounded down), eval standardizes when asked */
+    CnnDataset ds7 = fake_ds(7, 7, 1, CNN_LAYOUT_HWC);
+    cfg.crop = 4;
+    cfg.standardize = 1;
+    cfg.brightness = 50.0f; /* eval ignores the random ops */
+    cnn_augment_init(&a, &cfg, &ds7);
+    uint8_t img7[49];
+    random_image(img7, 49, 13);
+    float out7[16];
+    cnn_augment_eval(&a, out7, img7);
+    double ref[16];
+    CnnAugmentParams p = {1, 1, 0, 0.0f, 1.0f};
+    reference(ref, img7, 7, 7, 1, CNN_LAYOUT_HWC, 4, 4, &p, 1);
+    for (int i = 0; i < 16; i++) tu_assert_close(out7[i], ref[i], 1e-5, 0, "crop7", (size_t)i);
+}
+
+/* The CIFAR-10 tutorial settings: train output equals the double reference under its own draws. */
+static void test_train_matches_reference(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = plain_cfg();
+    cfg.crop = 24;
+    cfg.flip = 1;
+    cfg.brightness = 63.0f;
+    cfg.contrast_lo = 0.2f;
+    cfg.contrast_hi = 1.8f;
+    cfg.standardize = 1;
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    uint8_t img[3072];
+    random_image(img, sizeof img, 21);
+    float out[1728];
+    double ref[1728];
+    for (long idx = 0; idx < 20; idx++) {
+        CnnAugmentParams p;
+        cnn_augment_draw(&a, 3, idx, &p);
+        tu_poison(out, 1728);
+        cnn_augment_train(&a, out, img, 3, idx);
+        reference(ref, img, 32, 32, 3, CNN_LAYOUT_CHW, 24, 24, &p, 1);
+        for (int i = 0; i < 1728; i++) tu_assert_close(out[i], ref[i], 2e-5, 0, "train", (size_t)i);
+    }
+}
+
+static void test_deterministic_and_draws(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = plain_cfg();
+    cfg.crop = 24;
+    cfg.flip = 1;
+    cfg.brightness = 63.0f;
+    cfg.contrast_lo = 0.2f;
+    cfg.contrast_hi = 1.8f;
+    cfg.standardize = 1;
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    uint8_t img[3072];
+    random_image(img, sizeof img, 22);
+    float x1[1728], x2[1728], x3[1728], x4[1728];
+    cnn_augment_train(&a, x1, img, 2, 100);
+    cnn_augment_train(&a, x2, img, 2, 100);
+    cnn_augment_train(&a, x3, img, 2, 101);
+    cnn_augment_train(&a, x4, img, 3, 100);
+    assert_memory_equal(x1, x2, sizeof x1);
+    assert_memory_not_equal(x1, x3, sizeof x1);
+    assert_memory_not_equal(x1, x4, sizeof x1);
+
+    /* Ranges and rough frequencies over 4000 samples. */
+    int flips = 0, oy_seen[9] = {0}, ox_seen[9] = {0};
+    double dmin = 1e9, dmax = -1e9, fmn = 1e9, fmx = -1e9;
+    for (long i = 0; i < 4000; i++) {
+        CnnAugmentParams p;
+        cnn_augment_draw(&a, 0, i, &p);
+        assert_in_range(p.oy, 0, 8);
+        assert_in_range(p.ox, 0, 8);
+        oy_seen[p.oy]++;
+        ox_seen[p.ox]++;
+        flips += p.flip;
+        dmin = fmin(dmin, (double)p.delta);
+        dmax = fmax(dmax, (double)p.delta);
+        fmn = fmin(fmn, (double)p.factor);
+        fmx = fmax(fmx, (double)p.factor);
+    }
+    for (int k = 0; k < 9; k++) assert_true(oy_seen[k] > 300 && ox_seen[k] > 300); /* ~444 each */
+    assert_true(flips > 1800 && flips < 2200);
+    assert_true(dmin >= -63.0 && dmin < -60.0 && dmax < 63.0 && dmax > 60.0);
+    assert_true(fmn >= 0.2 && fmn < 0.25 && fmx < 1.8 && fmx > 1.75);
+
+    /* flip off: never flips, the other draws unchanged */
+    cfg.flip = 0;
+    CnnAugment b;
+    cnn_augment_init(&b, &cfg, &ds);
+    for (long i = 0; i < 100; i++) {
+        CnnAugmentParams p, q;
+        cnn_augment_draw(&a, 0, i, &p);
+        cnn_augment_draw(&b, 0, i, &q);
+        assert_int_equal(q.flip, 0);
+        assert_int_equal(p.oy, q.oy);
+        assert_true(p.delta == q.delta && p.factor == q.factor);
+    }
+    /* a different seed changes the draws */
+    cfg.seed = 18;
+    CnnAugment c;
+    cnn_augment_init(&c, &cfg, &ds);
+    cnn_augment_train(&c, x3, img, 2, 100);
+    assert_memory_not_equal(x1, x3, sizeof x1);
+}
+
+static void test_speed(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = plain_cfg();
+    cfg.crop = 24;
+    cfg.flip = 1;
+    cfg.brightness = 63.0f;
+    cfg.contrast_lo = 0.2f;
+    cfg.contrast_hi = 1.8f;
+    cfg.standardize = 1;
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    uint8_t img[3072];
+    random_image(img, sizeof img, 23);
+    float out[1728];
+    double t = cnn_now();
+    double acc = 0;
+    for (long i = 0; i < 12800; i++) { /* 100 steps of 128 images */
+        cnn_augment_train(&a, out, img, 0, i);
+        acc += (double)out[i % 1728];
+    }
+    double dt = cnn_now() - t;
+    assert_true(isfinite(acc));
+    print_message("augment: %.2f us per 24x24x3 image\n", dt / 12800 * 1e6);
+    assert_true(dt < 2.0); /* loose: ASan builds and a shared machine */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identity_when_off),
+        cmocka_unit_test(test_constant_image_gives_zero),
+        cmocka_unit_test(test_brightness_contrast_by_hand),
+        cmocka_unit_test(test_flip_is_mirror),
+        cmocka_unit_test(test_central_crop),
+        cmocka_unit_test(test_train_matches_reference),
+        cmocka_unit_test(test_deterministic_and_draws),
+        cmocka_unit_test(test_speed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
