@@ -224,7 +224,6 @@ static void *read_all(const char *path, size_t *n)
 
 static void assert_err_has(const CnnErr *err, const char *a, const char *b)
 {
-    if (getenv("TU_VERBOSE")) fprintf(stderr, "  err: %s\n", err->msg);
     if (!strstr(err->msg, a) || (b && !strstr(err->msg, b)))
         fail_msg("error '%s' lacks '%s' / '%s'", err->msg, a, b ? b : "");
 }
