@@ -16,7 +16,12 @@
  *    for write"; only the h5clear tool clears the flags, through a private property). So the kept
  *    rows are read through a SWMR-read open and written into a fresh file, <path>.tmp, which is
  *    renamed over the old one once it holds them. A new file (resume_step < 0) is made the same
- *    way, so replacing an old log is atomic too. */
+ *    way, so replacing an old log is atomic too.
+ *
+ * Readers: h5py with swmr=True (scripts/plot-metrics) reads the file live and after a kill; a reader
+ * that keeps the file open must H5Drefresh (h5py: ds.refresh()) to see new rows. HDF5 1.10.8's
+ * h5dump has no SWMR-read mode and refuses the file while a writer has it ("unable to open file")
+ * and after a kill; `h5clear -s` on a copy makes a killed writer's file dumpable. */
 #include "cnn/io/metrics.h"
 
 #include <errno.h>
