@@ -27,6 +27,7 @@ typedef struct {
     char optimizer[16];     /* "adam" | "sgd" */
     long optim_t;           /* optimizer's update count */
     double lr;              /* learning rate of the last update (informational) */
+    long samples_seen;      /* global samples consumed so far (/state attr samples_seen) */
 } CnnCkptMeta;
 
 /* The parameters and optimizer slots, each a flat array carved by the same tensor list. */
