@@ -529,6 +529,10 @@ static void test_errors(void **state)
     expect_error(edit(7, "[c1.a]\n"), NULL, 0, "bad.ini:7:", "'.'");
     expect_error(edit(7, "[]\n"), NULL, 0, "bad.ini:7:", "empty");
     expect_error("format = idx\n[data]\n", NULL, 0, "bad.ini:1:", "before any");
+    expect_error(edit(9, "= 4\n"), NULL, 0, "bad.ini:9:", NULL);
+    char long_line[400];
+    snprintf(long_line, sizeof long_line, "dir = %0300d\n", 7);
+    expect_error(edit(3, long_line), NULL, 0, "bad.ini:3:", "longer than");
     /* no layers */
     expect_error("[data]\nformat=idx\ndir=d\n[train]\nbatch=1\nsteps=1\n", NULL, 0, "bad.ini:", "no layers");
 }
