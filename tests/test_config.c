@@ -1,0 +1,627 @@
+/* config: the shipped configs parse to the numbers of their specs, the canonical text parses back to
+ * the same config, overrides act as if written in the file, every error class returns -1 with a
+ * message naming file:line (or the override), and the hashes move with what they cover. */
+#include "testutil.h"
+
+#include "cnn/config.h"
+
+static void load_ok(CnnConfig *cfg, const char *path, const char *const *ovr, int n_ovr)
+{
+    CnnErr err = {{0}};
+    int rc = cnn_config_load(cfg, path, ovr, n_ovr, &err);
+    if (rc != 0) fail_msg("%s: %s", path, err.msg);
+}
+
+static void parse_ok(CnnConfig *cfg, const char *text, const char *const *ovr, int n_ovr)
+{
+    CnnErr err = {{0}};
+    int rc = cnn_config_parse(cfg, text, "ok.ini", ovr, n_ovr, &err);
+    if (rc != 0) fail_msg("unexpected error: %s", err.msg);
+}
+
+/* Parses text as "bad.ini" and expects -1 with want (e.g. "bad.ini:7:") and what in the message. */
+static void expect_error(const char *text, const char *const *ovr, int n_ovr, const char *want,
+                         const char *what)
+{
+    CnnConfig cfg;
+    CnnErr err = {{0}};
+    int rc = cnn_config_parse(&cfg, text, "bad.ini", ovr, n_ovr, &err);
+    if (rc != -1) fail_msg("expected an error containing '%s', got rc %d", want, rc);
+    if (strncmp(err.msg, want, strlen(want)) != 0)
+        fail_msg("message '%s' does not start with '%s'", err.msg, want);
+    if (what && !strstr(err.msg, what)) fail_msg("message '%s' does not mention '%s'", err.msg, what);
+}
+
+static void assert_layer(const CnnLayerSpec *l, const char *name, CnnLayerType type)
+{
+    assert_string_equal(l->name, name);
+    assert_int_equal(l->type, type);
+}
+
+static void assert_weights(const CnnLayerSpec *l, CnnActivation act, float stddev, float bias, float wl)
+{
+    assert_int_equal(l->act, act);
+    assert_int_equal(l->init, CNN_INIT_TRUNCATED_NORMAL);
+    assert_true(l->stddev == stddev);
+    assert_true(l->bias_init == bias);
+    assert_true(l->wl == wl);
+}
+
+static void assert_lrn_seed(const CnnLayerSpec *l)
+{
+    assert_int_equal(l->radius, 4);
+    assert_true(l->lrn_bias == 1.0f);
+    assert_true(l->alpha == 0.000111111111f);
+    assert_true(l->alpha == (float)(0.001 / 9.0));
+    assert_true(l->beta == 0.75f);
+}
+
+static void test_cifar10_table(void **state)
+{
+    (void)state;
+    CnnConfig c;
+    load_ok(&c, "configs/cifar10.ini", NULL, 0);
+    assert_string_equal(c.name, "cifar10");
+    assert_string_equal(c.out_dir, "runs/cifar10");
+    assert_string_equal(c.path, "configs/cifar10.ini");
+    assert_true(c.seed == 1);
+    assert_int_equal(c.format, CNN_DATA_CIFAR10);
+    assert_string_equal(c.dir, "data/cifar-10-batches-bin");
+    assert_string_equal(c.train, "data_batch_1.bin,data_batch_2.bin,data_batch_3.bin,data_batch_4.bin,"
+                                 "data_batch_5.bin");
+    assert_string_equal(c.test, "test_batch.bin");
+    assert_int_equal(c.height, 32);
+    assert_int_equal(c.width, 32);
+    assert_int_equal(c.channels, 3);
+    assert_int_equal(c.num_classes, 10);
+    assert_int_equal(c.crop, 24);
+    assert_int_equal(c.flip, 1);
+    assert_true(c.brightness == 63.0f);
+    assert_true(c.contrast_lo == 0.2f && c.contrast_hi == 1.8f);
+    assert_int_equal(c.standardize, 1);
+    assert_int_equal(c.prefetch, 3);
+    assert_int_equal(c.batch, 128);
+    assert_int_equal(c.steps, 3000);
+    assert_int_equal(c.optimizer, CNN_OPT_ADAM);
+    assert_true(c.lr == 1e-3 && c.beta1 == 0.9 && c.beta2 == 0.999 && c.epsilon == 1e-8);
+    assert_int_equal(c.lr_schedule, CNN_LR_CONSTANT);
+    assert_int_equal(c.warmup_steps, 0);
+    assert_int_equal(c.log_every, 100);
+    assert_int_equal(c.eval_every, 1000);
+    assert_int_equal(c.checkpoint_every, 1000);
+    assert_int_equal(c.keep, 3);
+
+    assert_int_equal(c.n_layers, 9);
+    const CnnLayerSpec *l = c.layers;
+    assert_layer(&l[0], "conv1", CNN_LAYER_CONV);
+    assert_int_equal(l[0].filters, 64);
+    assert_int_equal(l[0].size, 5);
+    assert_int_equal(l[0].stride, 1);
+    assert_int_equal(l[0].same, 1);
+    assert_weights(&l[0], CNN_ACT_RELU, 0.05f, 0.0f, 0.0f);
+
+    assert_layer(&l[1], "pool1", CNN_LAYER_MAXPOOL);
+    assert_int_equal(l[1].size, 3);
+    assert_int_equal(l[1].stride, 2);
+    assert_int_equal(l[1].same, 1);
+
+    assert_layer(&l[2], "norm1", CNN_LAYER_LRN);
+    assert_lrn_seed(&l[2]);
+
+    assert_layer(&l[3], "conv2", CNN_LAYER_CONV);
+    assert_int_equal(l[3].filters, 64);
+    assert_int_equal(l[3].size, 5);
+    assert_int_equal(l[3].stride, 1);
+    assert_int_equal(l[3].same, 1);
+    assert_weights(&l[3], CNN_ACT_RELU, 0.05f, 0.1f, 0.0f);
+
+    assert_layer(&l[4], "norm2", CNN_LAYER_LRN);
+    assert_lrn_seed(&l[4]);
+
+    assert_layer(&l[5], "pool2", CNN_LAYER_MAXPOOL);
+    assert_int_equal(l[5].size, 3);
+    assert_int_equal(l[5].stride, 2);
+    assert_int_equal(l[5].same, 1);
+
+    assert_layer(&l[6], "local3", CNN_LAYER_DENSE);
+    assert_int_equal(l[6].units, 384);
+    assert_weights(&l[6], CNN_ACT_RELU, 0.04f, 0.1f, 0.004f);
+    assert_layer(&l[7], "local4", CNN_LAYER_DENSE);
+    assert_int_equal(l[7].units, 192);
+    assert_weights(&l[7], CNN_ACT_RELU, 0.04f, 0.1f, 0.004f);
+    assert_layer(&l[8], "logits", CNN_LAYER_DENSE);
+    assert_int_equal(l[8].units, 10);
+    assert_weights(&l[8], CNN_ACT_LINEAR, 0.00520833333f, 0.0f, 0.0f);
+    assert_true(l[8].stddev == (float)(1.0 / 192.0));
+    for (int i = 0; i < 9; i++) assert_int_equal(l[i].line > 0, 1);
+}
+
+static void test_other_shipped_configs(void **state)
+{
+    (void)state;
+    CnnConfig a, b;
+    load_ok(&a, "configs/cifar10.ini", NULL, 0);
+    load_ok(&b, "configs/cifar10-long.ini", NULL, 0);
+    assert_string_equal(b.name, "cifar10-long");
+    assert_int_equal(b.steps, 100000);
+    assert_int_equal(b.lr_schedule, CNN_LR_EXPONENTIAL);
+    assert_true(b.decay_rate == 0.1);
+    assert_int_equal(b.decay_steps, 35000);
+    assert_int_equal(b.staircase, 1);
+    assert_int_equal(b.eval_every, 5000);
+    assert_int_equal(b.checkpoint_every, 2000);
+    /* same network */
+    assert_true(cnn_config_model_hash(&a) == cnn_config_model_hash(&b));
+
+    CnnConfig m;
+    load_ok(&m, "configs/mnist.ini", NULL, 0);
+    assert_int_equal(m.format, CNN_DATA_IDX);
+    assert_string_equal(m.dir, "/usr/share/datasets/fashion-mnist");
+    assert_string_equal(m.train, "train-images-idx3-ubyte.gz,train-labels-idx1-ubyte.gz");
+    assert_string_equal(m.test, "t10k-images-idx3-ubyte.gz,t10k-labels-idx1-ubyte.gz");
+    assert_int_equal(m.height, 28);
+    assert_int_equal(m.width, 28);
+    assert_int_equal(m.channels, 1);
+    assert_int_equal(m.num_classes, 10);
+    assert_int_equal(m.crop, 0);
+    assert_int_equal(m.flip, 0);
+    assert_true(m.brightness == 0.0f && m.contrast_lo == 0.0f && m.contrast_hi == 0.0f);
+    assert_int_equal(m.standardize, 0);
+    assert_int_equal(m.batch, 50);
+    assert_int_equal(m.steps, 20000);
+    assert_true(m.lr == 1e-4);
+    assert_int_equal(m.checkpoint_every, 2000);
+    assert_int_equal(m.n_layers, 7);
+    static const CnnLayerType types[] = {CNN_LAYER_CONV,  CNN_LAYER_MAXPOOL, CNN_LAYER_CONV,
+                                         CNN_LAYER_MAXPOOL, CNN_LAYER_DENSE, CNN_LAYER_DROPOUT,
+                                         CNN_LAYER_DENSE};
+    for (int i = 0; i < 7; i++) assert_int_equal(m.layers[i].type, types[i]);
+    assert_int_equal(m.layers[0].filters, 32);
+    assert_int_equal(m.layers[2].filters, 64);
+    assert_int_equal(m.layers[1].size, 2);
+    assert_int_equal(m.layers[1].stride, 2);
+    assert_int_equal(m.layers[4].units, 1024);
+    assert_true(m.layers[5].keep == 0.5f);
+    assert_int_equal(m.layers[6].units, 10);
+    assert_int_equal(m.layers[6].act, CNN_ACT_LINEAR);
+    for (int i = 0; i < 7; i++) {
+        if (m.layers[i].type != CNN_LAYER_CONV && m.layers[i].type != CNN_LAYER_DENSE) continue;
+        assert_true(m.layers[i].stddev == 0.1f);
+        assert_true(m.layers[i].bias_init == 0.1f);
+    }
+
+    CnnConfig t;
+    const char *ovr[] = {"data.dir=/tmp/x"};
+    load_ok(&t, "configs/tiny.ini", ovr, 1);
+    assert_string_equal(t.dir, "/tmp/x");
+    assert_int_equal(t.crop, 24);
+    assert_int_equal(t.batch, 32);
+    assert_int_equal(t.steps, 20);
+    assert_int_equal(t.log_every, 5);
+    assert_int_equal(t.eval_every, 10);
+    assert_int_equal(t.checkpoint_every, 10);
+    assert_int_equal(t.n_layers, 6);
+    assert_int_equal(t.layers[0].stride, 2);
+    assert_int_equal(t.layers[2].radius, 2);
+    assert_true(t.layers[4].keep == 0.9f);
+}
+
+/* Field-by-field equality (path excluded). */
+static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_true(a->seed == b->seed);
+    assert_string_equal(a->out_dir, b->out_dir);
+    assert_int_equal(a->threads, b->threads);
+    assert_int_equal(a->format, b->format);
+    assert_string_equal(a->dir, b->dir);
+    assert_string_equal(a->train, b->train);
+    assert_string_equal(a->test, b->test);
+    assert_int_equal(a->height, b->height);
+    assert_int_equal(a->width, b->width);
+    assert_int_equal(a->channels, b->channels);
+    assert_int_equal(a->num_classes, b->num_classes);
+    assert_int_equal(a->crop, b->crop);
+    assert_int_equal(a->flip, b->flip);
+    assert_true(a->brightness == b->brightness);
+    assert_true(a->contrast_lo == b->contrast_lo && a->contrast_hi == b->contrast_hi);
+    assert_int_equal(a->standardize, b->standardize);
+    assert_int_equal(a->prefetch, b->prefetch);
+    assert_int_equal(a->batch, b->batch);
+    assert_int_equal(a->steps, b->steps);
+    assert_int_equal(a->optimizer, b->optimizer);
+    assert_true(a->lr == b->lr && a->momentum == b->momentum);
+    assert_true(a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon);
+    assert_int_equal(a->lr_schedule, b->lr_schedule);
+    assert_true(a->decay_rate == b->decay_rate);
+    assert_int_equal(a->decay_steps, b->decay_steps);
+    assert_int_equal(a->staircase, b->staircase);
+    assert_int_equal(a->warmup_steps, b->warmup_steps);
+    assert_int_equal(a->log_every, b->log_every);
+    assert_int_equal(a->eval_every, b->eval_every);
+    assert_int_equal(a->checkpoint_every, b->checkpoint_every);
+    assert_int_equal(a->keep, b->keep);
+    assert_int_equal(a->deterministic, b->deterministic);
+    assert_int_equal(a->micro_batch, b->micro_batch);
+    assert_int_equal(a->eval_batch, b->eval_batch);
+    assert_int_equal(a->n_layers, b->n_layers);
+    for (int i = 0; i < a->n_layers; i++) {
+        const CnnLayerSpec *x = &a->layers[i], *y = &b->layers[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->type, y->type);
+        assert_int_equal(x->filters, y->filters);
+        assert_int_equal(x->units, y->units);
+        assert_int_equal(x->size, y->size);
+        assert_int_equal(x->stride, y->stride);
+        assert_int_equal(x->same, y->same);
+        assert_int_equal(x->act, y->act);
+        assert_int_equal(x->init, y->init);
+        assert_true(x->stddev == y->stddev && x->value == y->value);
+        assert_true(x->bias_init == y->bias_init && x->wl == y->wl);
+        assert_int_equal(x->radius, y->radius);
+        assert_true(x->lrn_bias == y->lrn_bias && x->alpha == y->alpha && x->beta == y->beta);
+        assert_true(x->keep == y->keep);
+    }
+    assert_true(cnn_config_model_hash(a) == cnn_config_model_hash(b));
+    assert_true(cnn_config_train_hash(a) == cnn_config_train_hash(b));
+}
+
+static void round_trip(const CnnConfig *a)
+{
+    char *text = cnn_config_to_ini(a);
+    CnnConfig b;
+    CnnErr err = {{0}};
+    /* A different file name: name and out_dir must come from the text, not the default. */
+    if (cnn_config_parse(&b, text, "elsewhere/other.ini", NULL, 0, &err) != 0)
+        fail_msg("canonical text does not parse: %s\n%s", err.msg, text);
+    assert_cfg_equal(a, &b);
+    /* Canonical means a fixed point. */
+    char *again = cnn_config_to_ini(&b);
+    assert_string_equal(text, again);
+    free(again);
+    free(text);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"configs/cifar10.ini", "configs/cifar10-long.ini", "configs/mnist.ini",
+                                        "configs/tiny.ini"};
+    for (int i = 0; i < 4; i++) {
+        CnnConfig c;
+        load_ok(&c, files[i], NULL, 0);
+        round_trip(&c);
+    }
+    /* Values that do not print short: every float and double must survive exactly. */
+    const char *ovr[] = {"train.optimizer=sgd",      "train.momentum=0.123456789012345678",
+                         "train.lr=0.1",             "train.lr_schedule=cosine",
+                         "train.decay_rate=0.01",    "train.decay_steps=777",
+                         "train.warmup_steps=13",    "conv1.stddev=0.0123456789",
+                         "conv1.init=constant",      "conv1.value=-0.3",
+                         "run.seed=18446744073709551615", "run.threads=4",
+                         "data.contrast=0.3333333333, 1.7",  "norm1.alpha=1e-7",
+                         "train.deterministic=no",   "train.micro_batch=8",
+                         "train.eval_batch=100",     "conv1.activation=tanh",
+                         "local4.activation=sigmoid", "local3.init=normal"};
+    CnnConfig c;
+    load_ok(&c, "configs/cifar10.ini", ovr, (int)(sizeof ovr / sizeof ovr[0]));
+    assert_true(c.seed == UINT64_MAX);
+    assert_int_equal(c.deterministic, 0);
+    round_trip(&c);
+}
+
+static const char *const base_text =
+    "[data]\n"         /* 1 */
+    "format = idx\n"   /* 2 */
+    "dir = d\n"        /* 3 */
+    "[train]\n"        /* 4 */
+    "batch = 8\n"      /* 5 */
+    "steps = 10\n"     /* 6 */
+    "[c1]\n"           /* 7 */
+    "type = conv\n"    /* 8 */
+    "filters = 4\n"    /* 9 */
+    "size = 3\n"       /* 10 */
+    "[p1]\n"           /* 11 */
+    "type = avgpool\n" /* 12 */
+    "size = 2\n"       /* 13 */
+    "[n1]\n"           /* 14 */
+    "type = lrn\n"     /* 15 */
+    "[fc]\n"           /* 16 */
+    "type = dense\n"   /* 17 */
+    "units = 10\n";    /* 18 */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    CnnConfig c;
+    CnnErr err = {{0}};
+    assert_int_equal(cnn_config_parse(&c, base_text, "some/dir/my-run.v2.ini", NULL, 0, &err), 0);
+    assert_string_equal(c.name, "my-run.v2");
+    assert_string_equal(c.out_dir, "runs/my-run.v2");
+    assert_true(c.seed == 1);
+    assert_int_equal(c.threads, 0);
+    assert_int_equal(c.height, 28);
+    assert_int_equal(c.channels, 1);
+    assert_int_equal(c.num_classes, 10);
+    assert_int_equal(c.crop, 0);
+    assert_int_equal(c.optimizer, CNN_OPT_ADAM);
+    assert_true(c.lr == 1e-3 && c.beta1 == 0.9 && c.beta2 == 0.999 && c.epsilon == 1e-8);
+    assert_true(c.momentum == 0.9);
+    assert_int_equal(c.lr_schedule, CNN_LR_CONSTANT);
+    assert_int_equal(c.keep, 3);
+    assert_int_equal(c.deterministic, 1);
+    assert_int_equal(c.micro_batch, 16);
+    assert_int_equal(c.eval_batch, 500);
+    assert_int_equal(c.eval_every, 0);
+    assert_int_equal(c.checkpoint_every, 0);
+    assert_int_equal(c.n_layers, 4);
+    const CnnLayerSpec *conv = &c.layers[0], *pool = &c.layers[1], *lrn = &c.layers[2];
+    assert_int_equal(conv->line, 7);
+    assert_int_equal(conv->stride, 1);
+    assert_int_equal(conv->same, 0);
+    assert_int_equal(conv->act, CNN_ACT_LINEAR);
+    assert_int_equal(conv->init, CNN_INIT_TRUNCATED_NORMAL);
+    assert_true(conv->bias_init == 0.0f && conv->wl == 0.0f);
+    assert_int_equal(pool->type, CNN_LAYER_AVGPOOL);
+    assert_int_equal(pool->stride, 2); /* = size */
+    assert_int_equal(pool->same, 0);
+    assert_int_equal(lrn->radius, 5);
+    assert_true(lrn->lrn_bias == 1.0f && lrn->alpha == 1.0f && lrn->beta == 0.5f);
+    assert_string_equal(cnn_layer_type_name(CNN_LAYER_AVGPOOL), "avgpool");
+    assert_string_equal(cnn_activation_name(CNN_ACT_SIGMOID), "sigmoid");
+
+    /* Comments, blank lines, indentation, CRLF, booleans in every spelling. */
+    const char *text = "; top comment\n"
+                       "# another\n"
+                       "[data]\r\n"
+                       "  format = cifar10   ; inline comment\n"
+                       "\tdir = x # inline too\n"
+                       "flip = YES\n"
+                       "standardize = 0\n"
+                       "contrast = 0\n"
+                       "height = 8\nwidth = 8\nchannels = 2\nnum_classes = 3\n"
+                       "\n[train]\nbatch = 4\nsteps = 1\nstaircase = On\n";
+    assert_int_equal(cnn_config_parse(&c, text, "x.ini", NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "x.ini:17:"));
+    const char *text2 = "; top comment\n"
+                        "# another\n"
+                        "[data]\r\n"
+                        "  format = cifar10   ; inline comment\n"
+                        "\tdir = x # inline too\n"
+                        "flip = YES\n"
+                        "standardize = 0\n"
+                        "contrast = 0\n"
+                        "height = 8\nwidth = 8\nchannels = 2\nnum_classes = 3\n"
+                        "\n[train]\nbatch = 4\nsteps = 1\nstaircase = true\n[d]\ntype=dropout\nkeep=1\n";
+    if (cnn_config_parse(&c, text2, "x.ini", NULL, 0, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(c.format, CNN_DATA_CIFAR10);
+    assert_string_equal(c.dir, "x");
+    assert_int_equal(c.flip, 1);
+    assert_int_equal(c.standardize, 0);
+    assert_int_equal(c.height, 8);
+    assert_int_equal(c.width, 8);
+    assert_int_equal(c.channels, 2);
+    assert_int_equal(c.num_classes, 3);
+    assert_string_equal(c.test, "test_batch.bin");
+    assert_int_equal(c.staircase, 1);
+    assert_true(c.layers[0].keep == 1.0f);
+}
+
+static void test_overrides(void **state)
+{
+    (void)state;
+    CnnConfig c;
+    const char *ovr[] = {"train.steps=5", "c1.filters=32", "train.warmup_steps=3", "run.seed=7",
+                         "p1.stride=1", "train.steps=6", "data.crop=20"};
+    parse_ok(&c, base_text, ovr, 7);
+    assert_int_equal(c.steps, 6); /* in order: the last one wins */
+    assert_int_equal(c.layers[0].filters, 32);
+    assert_int_equal(c.warmup_steps, 3);
+    assert_true(c.seed == 7); /* [run] was absent from the file */
+    assert_int_equal(c.layers[1].stride, 1);
+    assert_int_equal(c.crop, 20);
+
+    const char *o1[] = {"train.foo=1"};
+    expect_error(base_text, o1, 1, "--set train.foo=1: unknown key 'foo' in [train]", NULL);
+    const char *o2[] = {"nosuch.units=3"};
+    expect_error(base_text, o2, 1, "--set nosuch.units=3:", "unknown section");
+    const char *o3[] = {"trainsteps=3"};
+    expect_error(base_text, o3, 1, "--set trainsteps=3:", "SECTION.KEY=VALUE");
+    const char *o4[] = {"train.steps"};
+    expect_error(base_text, o4, 1, "--set train.steps:", "SECTION.KEY=VALUE");
+    const char *o5[] = {"c1.filters=many"};
+    expect_error(base_text, o5, 1, "--set c1.filters=many:", "filters");
+    const char *o6[] = {"fc.filters=3"};
+    expect_error(base_text, o6, 1, "--set fc.filters=3:", "filters");
+    const char *o7[] = {"c1.type=dense"}; /* now c1 lacks units and has conv keys */
+    expect_error(base_text, o7, 1, "bad.ini:9:", "filters");
+    /* A file error is reported before overrides are looked at. */
+    expect_error("[data]\nformat = nope\n", o1, 1, "bad.ini:2:", "cifar10|idx");
+}
+
+/* Replaces line `line` (1-based) of base_text with repl (which may hold several lines or none). */
+static char *edit(int line, const char *repl)
+{
+    static char buf[4096];
+    const char *p = base_text;
+    size_t n = 0;
+    for (int l = 1; *p; l++) {
+        const char *nl = strchr(p, '\n');
+        size_t len = (size_t)(nl - p) + 1;
+        if (l == line) {
+            memcpy(buf + n, repl, strlen(repl));
+            n += strlen(repl);
+        } else {
+            memcpy(buf + n, p, len);
+            n += len;
+        }
+        p += len;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    /* unknown key in a fixed section */
+    expect_error(edit(5, "batch = 8\nbatchsize = 3\n"), NULL, 0, "bad.ini:6:", "unknown key 'batchsize'");
+    expect_error(edit(3, "dir = d\nformats = idx\n"), NULL, 0, "bad.ini:4:", "formats");
+    /* a layer key of another type */
+    expect_error(edit(10, "size = 3\nunits = 5\n"), NULL, 0, "bad.ini:11:", "'units'");
+    expect_error(edit(13, "size = 2\nkeep = 0.5\n"), NULL, 0, "bad.ini:14:", "'keep'");
+    expect_error(edit(18, "units = 10\nnonsense = 1\n"), NULL, 0, "bad.ini:19:", "'nonsense'");
+    /* unknown type */
+    expect_error(edit(8, "type = convolution\n"), NULL, 0, "bad.ini:8:", "convolution");
+    /* bad values */
+    expect_error(edit(9, "filters = four\n"), NULL, 0, "bad.ini:9:", "filters");
+    expect_error(edit(9, "filters = 4.5\n"), NULL, 0, "bad.ini:9:", "integer");
+    expect_error(edit(9, "filters = 0\n"), NULL, 0, "bad.ini:9:", ">= 1");
+    expect_error(edit(9, "filters = 99999999999\n"), NULL, 0, "bad.ini:9:", "filters");
+    expect_error(edit(9, "filters =\n"), NULL, 0, "bad.ini:9:", "empty");
+    expect_error(edit(6, "steps = -5\n"), NULL, 0, "bad.ini:6:", "steps");
+    expect_error(edit(6, "steps = 10x\n"), NULL, 0, "bad.ini:6:", "steps");
+    expect_error(edit(5, "batch = 8\nlr = 0\n"), NULL, 0, "bad.ini:6:", "lr");
+    expect_error(edit(5, "batch = 8\nlr = nan\n"), NULL, 0, "bad.ini:6:", "lr");
+    expect_error(edit(5, "batch = 8\nbeta1 = 1\n"), NULL, 0, "bad.ini:6:", "beta1");
+    expect_error(edit(10, "size = 3\nactivation = softmax\n"), NULL, 0, "bad.ini:11:", "relu|tanh|sigmoid");
+    expect_error(edit(10, "size = 3\npadding = full\n"), NULL, 0, "bad.ini:11:", "valid|same");
+    expect_error(edit(10, "size = 3\ninit = xavier\n"), NULL, 0, "bad.ini:11:", "truncated_normal");
+    expect_error(edit(10, "size = 3\nstddev = -1\n"), NULL, 0, "bad.ini:11:", "stddev");
+    expect_error(edit(2, "format = png\n"), NULL, 0, "bad.ini:2:", "cifar10|idx");
+    expect_error(edit(5, "batch = 8\noptimizer = rmsprop\n"), NULL, 0, "bad.ini:6:", "adam|sgd");
+    expect_error(edit(5, "batch = 8\nlr_schedule = step\n"), NULL, 0, "bad.ini:6:", "constant|exponential|cosine");
+    expect_error(edit(3, "dir = d\nflip = maybe\n"), NULL, 0, "bad.ini:4:", "true|false");
+    expect_error(edit(3, "dir = d\ncontrast = 0.5\n"), NULL, 0, "bad.ini:4:", "contrast");
+    expect_error(edit(3, "dir = d\ncontrast = 1.5, 0.5\n"), NULL, 0, "bad.ini:4:", "contrast");
+    expect_error(edit(3, "dir = d\ncontrast = 0.5, x\n"), NULL, 0, "bad.ini:4:", "contrast");
+    expect_error(edit(3, "dir = d\ncrop = 29\n"), NULL, 0, "bad.ini:4:", "crop");
+    expect_error(edit(3, "dir = d\nbrightness = -1\n"), NULL, 0, "bad.ini:4:", "brightness");
+    expect_error(edit(15, "type = lrn\nbias = 0\n"), NULL, 0, "bad.ini:16:", "bias");
+    expect_error(edit(16, "[d]\ntype = dropout\nkeep = 0\n[fc]\n"), NULL, 0, "bad.ini:18:", "keep");
+    expect_error(edit(16, "[d]\ntype = dropout\nkeep = 1.5\n[fc]\n"), NULL, 0, "bad.ini:18:", "keep");
+    expect_error(edit(1, "[run]\nseed = -1\n[data]\n"), NULL, 0, "bad.ini:2:", "seed");
+    /* schedules need their keys */
+    expect_error(edit(5, "batch = 8\nlr_schedule = exponential\ndecay_rate = 0.5\n"), NULL, 0, "bad.ini:4:",
+                 "decay_steps");
+    expect_error(edit(5, "batch = 8\nlr_schedule = exponential\ndecay_steps = 5\n"), NULL, 0, "bad.ini:4:",
+                 "decay_rate");
+    /* duplicates */
+    expect_error(edit(9, "filters = 4\nfilters = 5\n"), NULL, 0, "bad.ini:10:", "duplicated key 'filters'");
+    expect_error(edit(16, "[c1]\n"), NULL, 0, "bad.ini:16:", "duplicated section [c1]");
+    expect_error(edit(4, "[data]\n"), NULL, 0, "bad.ini:4:", "duplicated section [data]");
+    /* missing required keys: named at the section's header line */
+    expect_error(edit(2, ""), NULL, 0, "bad.ini:1:", "'format'");
+    expect_error(edit(3, ""), NULL, 0, "bad.ini:1:", "'dir'");
+    expect_error(edit(5, ""), NULL, 0, "bad.ini:4:", "'batch'");
+    expect_error(edit(6, ""), NULL, 0, "bad.ini:4:", "'steps'");
+    expect_error(edit(8, ""), NULL, 0, "bad.ini:7:", "'type'");
+    expect_error(edit(9, ""), NULL, 0, "bad.ini:7:", "'filters'");
+    expect_error(edit(10, ""), NULL, 0, "bad.ini:7:", "'size'");
+    expect_error(edit(13, ""), NULL, 0, "bad.ini:11:", "'size'");
+    expect_error(edit(18, ""), NULL, 0, "bad.ini:16:", "'units'");
+    expect_error(edit(16, "[d]\ntype = dropout\n[fc]\n"), NULL, 0, "bad.ini:16:", "'keep'");
+    expect_error(edit(16, "[empty]\n[fc]\n"), NULL, 0, "bad.ini:16:", "'type'");
+    expect_error("[train]\nbatch=1\nsteps=1\n[x]\ntype=lrn\n", NULL, 0, "bad.ini:", "[data]");
+    /* syntax */
+    expect_error(edit(9, "filters 4\n"), NULL, 0, "bad.ini:9:", NULL);
+    expect_error(edit(7, "[c1\n"), NULL, 0, "bad.ini:7:", "]");
+    expect_error(edit(7, "[c1.a]\n"), NULL, 0, "bad.ini:7:", "'.'");
+    expect_error(edit(7, "[]\n"), NULL, 0, "bad.ini:7:", "empty");
+    expect_error("format = idx\n[data]\n", NULL, 0, "bad.ini:1:", "before any");
+    expect_error(edit(9, "= 4\n"), NULL, 0, "bad.ini:9:", NULL);
+    char long_line[400];
+    snprintf(long_line, sizeof long_line, "dir = %0300d\n", 7);
+    expect_error(edit(3, long_line), NULL, 0, "bad.ini:3:", "longer than");
+    /* no layers */
+    expect_error("[data]\nformat=idx\ndir=d\n[train]\nbatch=1\nsteps=1\n", NULL, 0, "bad.ini:", "no layers");
+}
+
+static void test_too_many_layers_and_load(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    int n = snprintf(text, cap, "[data]\nformat=idx\ndir=d\n[train]\nbatch=1\nsteps=1\n");
+    for (int i = 0; i < CNN_MAX_LAYERS; i++)
+        n += snprintf(text + n, cap - (size_t)n, "[l%d]\ntype = dropout\nkeep = 0.5\n", i);
+    CnnConfig c;
+    parse_ok(&c, text, NULL, 0);
+    assert_int_equal(c.n_layers, CNN_MAX_LAYERS);
+    snprintf(text + n, cap - (size_t)n, "[extra]\ntype = lrn\n");
+    expect_error(text, NULL, 0, "bad.ini:199:", "more than 64 layers"); /* 6 + 3*64 + 1 */
+
+    /* Through a file: the message names the path. */
+    char dir[512], path[600];
+    tu_mkdtemp(dir, sizeof dir, "config");
+    snprintf(path, sizeof path, "%s/broken.ini", dir);
+    const char *bad = edit(9, "filters = -4\n");
+    tu_write_file(path, bad, strlen(bad));
+    CnnErr err = {{0}};
+    assert_int_equal(cnn_config_load(&c, path, NULL, 0, &err), -1);
+    char want[700];
+    snprintf(want, sizeof want, "%s:9:", path);
+    assert_non_null(strstr(err.msg, want));
+    /* A good file: the run name comes from its base name. */
+    tu_write_file(path, base_text, strlen(base_text));
+    assert_int_equal(cnn_config_load(&c, path, NULL, 0, &err), 0);
+    assert_string_equal(c.name, "broken");
+    assert_string_equal(c.path, path);
+    snprintf(path, sizeof path, "%s/missing.ini", dir);
+    assert_int_equal(cnn_config_load(&c, path, NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "missing.ini"));
+    tu_rmrf(dir);
+    free(text);
+}
+
+static void test_hashes(void **state)
+{
+    (void)state;
+    CnnConfig a, b;
+    load_ok(&a, "configs/cifar10.ini", NULL, 0);
+    uint64_t mh = cnn_config_model_hash(&a), th = cnn_config_train_hash(&a);
+    assert_true(mh != th);
+
+    /* Not part of either: steps, intervals, out_dir, threads, prefetch, keep. */
+    const char *same[] = {"train.steps=5",       "train.log_every=1", "train.eval_every=7",
+                          "train.checkpoint_every=9", "run.out_dir=/tmp/elsewhere", "run.threads=3",
+                          "data.prefetch=0",     "train.keep=9",      "run.name=other"};
+    load_ok(&b, "configs/cifar10.ini", same, 9);
+    assert_true(cnn_config_model_hash(&b) == mh);
+    assert_true(cnn_config_train_hash(&b) == th);
+
+    /* Training numbers: train hash only. */
+    const char *train_only[] = {"train.lr=2e-3", "run.seed=2", "train.batch=64", "data.flip=false",
+                                "train.optimizer=sgd", "train.warmup_steps=10"};
+    for (int i = 0; i < 6; i++) {
+        load_ok(&b, "configs/cifar10.ini", &train_only[i], 1);
+        assert_true(cnn_config_model_hash(&b) == mh);
+        if (cnn_config_train_hash(&b) == th) fail_msg("train hash ignores %s", train_only[i]);
+    }
+
+    /* The network: both. */
+    const char *model[] = {"conv1.filters=32", "conv1.size=3",  "pool1.stride=3", "local3.units=100",
+                           "norm1.radius=5",  "conv2.padding=valid", "data.crop=28", "local4.activation=tanh",
+                           "conv1.stddev=0.01"};
+    for (int i = 0; i < 9; i++) {
+        load_ok(&b, "configs/cifar10.ini", &model[i], 1);
+        if (cnn_config_model_hash(&b) == mh) fail_msg("model hash ignores %s", model[i]);
+        assert_true(cnn_config_train_hash(&b) != th);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cifar10_table),
+        cmocka_unit_test(test_other_shipped_configs),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_too_many_layers_and_load),
+        cmocka_unit_test(test_hashes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
