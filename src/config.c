@@ -732,7 +732,7 @@ static void config_defaults(CnnConfig *cfg)
     cfg->keep = 3;
     cfg->deterministic = 1;
     cfg->micro_batch = 16;
-    cfg->eval_batch = 500;
+    cfg->eval_batch = 100;
 }
 
 /* The config file's base name without its extension. */

@@ -95,7 +95,7 @@ typedef struct {
     int keep;                   /* checkpoints kept (default 3) */
     int deterministic;          /* 1: bitwise the same result on any rank count (default 1) */
     int micro_batch;            /* deterministic mode: samples per micro-shard (default 16) */
-    int eval_batch;             /* evaluation batch per rank (default 500) */
+    int eval_batch;             /* evaluation chunk (default 100): fixed, so results do not depend on ranks */
 
     int n_layers;
     CnnLayerSpec layers[CNN_MAX_LAYERS];
