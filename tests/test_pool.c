@@ -67,6 +67,15 @@ static void test_hand_same_padding(void **state)
     cnn_maxpool_backward(din, dout, am, &s);
     const float want_dmax[9] = {4, 0, 2, 0, 0, 0, 6, 0, 1};
     for (int i = 0; i < 9; i++) assert_true(din[i] == want_dmax[i]);
+
+    /* ties: every cell equal, the first cell of each window (row-major) wins */
+    float flat[16];
+    for (int i = 0; i < 16; i++) flat[i] = 1.0f;
+    cnn_pool_shape(&s, 1, 4, 4, 1, 2, 2, 0);
+    tu_poison(out, 4);
+    cnn_maxpool_forward(out, am, flat, &s);
+    const int32_t want_tie[4] = {0, 2, 8, 10};
+    for (int i = 0; i < 4; i++) assert_int_equal(am[i], want_tie[i]);
 }
 
 /* Naive pooling over the unclipped window with a bounds test per cell. */
