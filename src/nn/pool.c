@@ -51,11 +51,12 @@ void cnn_maxpool_forward(float *out, int32_t *argmax, const float *in, const Cnn
                     for (int x = x0; x < x1; x++) {
                         int32_t off = (int32_t)(((size_t)y * s->w + (size_t)x) * c);
                         const float *p = img + off;
-                        for (int k = 0; k < c; k++)
-                            if (p[k] > out[k]) {
-                                out[k] = p[k];
-                                argmax[k] = off + k;
-                            }
+                        /* branch-free so it vectorises (compare + blend) */
+                        for (int k = 0; k < c; k++) {
+                            const int gt = p[k] > out[k];
+                            out[k] = gt ? p[k] : out[k];
+                            argmax[k] = gt ? off + k : argmax[k];
+                        }
                     }
             }
     }
