@@ -375,7 +375,10 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
         cap = (r->B + r->size - 1) / r->size;
     }
     if (cfg->eval_batch > cap) cap = cfg->eval_batch;
-    if (cnn_model_build(&r->model, cfg, cap, err)) return agree_fail(1, err) ? -1 : -1;
+    if (cnn_model_build(&r->model, cfg, cap, err)) {
+        if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
+        return -1;
+    }
     cnn_model_init_params(&r->model, cfg->seed);
     cnn_optim_init(&r->optim, cfg, r->model.n_params);
     if (need_train) {
@@ -406,6 +409,7 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
                      "config and build the same model",
                 lo[1] != hi[1] ? "training config" : "initial parameters", (unsigned long long)h[lo[1] != hi[1]],
                 r->rank);
+        if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
         return -1;
     }
     if (r->rank == 0)
@@ -445,8 +449,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     Run *r = cnn_calloc(1, sizeof *r);
     CnnErr err;
     int rc = CNN_EXIT_OK;
-    if (run_setup(r, cfg, 1, &err)) {
-        if (r->rank == 0 && err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+    if (run_setup(r, cfg, 1, &err)) { /* run_setup printed why */
         run_free(r);
         free(r);
         return CNN_EXIT_ERROR;
@@ -653,7 +656,6 @@ int cnn_eval_run(const CnnConfig *cfg, const char *ckpt)
     CnnErr err;
     int rc = CNN_EXIT_OK;
     if (run_setup(r, cfg, 0, &err)) {
-        if (r->rank == 0 && err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
         rc = CNN_EXIT_ERROR;
     } else {
         CnnCkptMeta meta;
