@@ -118,6 +118,18 @@ static int agree_fail(int failed, const CnnErr *err)
     return cnn_comm_any(failed);
 }
 
+/* A single updating progress line only on a real terminal: Open MPI hands ranks a pty even when
+ * mpirun's own output goes to a file, so under a launcher the answer is plain lines, unless
+ * CNN_PROGRESS=line|plain says otherwise. */
+static int progress_on_terminal(void)
+{
+    const char *p = getenv("CNN_PROGRESS");
+    if (p && strcmp(p, "line") == 0) return 1;
+    if (p && strcmp(p, "plain") == 0) return 0;
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_JOB_ID")) return 0;
+    return isatty(STDOUT_FILENO);
+}
+
 static void human_time(char *buf, size_t n, double s)
 {
     if (s < 0 || !isfinite(s)) s = 0;
@@ -542,7 +554,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
         r->sync_y = cnn_malloc((size_t)(nloc > 0 ? nloc : 1) * sizeof(int));
     }
 
-    int tty = isatty(STDOUT_FILENO);
+    int tty = progress_on_terminal();
     double t_start = cnn_now(), t_log = t_start, t_bench = 0;
     int64_t log_loss = 0, log_correct = 0;
     long log_steps = 0, last_ckpt = step0;
