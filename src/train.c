@@ -82,6 +82,7 @@ typedef struct {
     float *sync_x;              /* prefetch off: batch filled in place */
     int *sync_y;
     double t_data, t_fwd, t_bwd, t_reduce, t_opt; /* seconds, for --bench */
+    int eval_only;              /* --eval: the recipe may differ from the checkpoint's */
 } Run;
 
 static void fill_batch(void *ctx, long step, float *x, int *y)
@@ -255,12 +256,14 @@ static int compute_gradient(Run *r, const float *x, const int *y, long step, int
 }
 
 /* Keys that may differ between a checkpoint and the config that resumes it. */
-static int check_resume_config(const CnnConfig *cfg, const CnnCkptMeta *meta, const char *path, CnnErr *err)
+static int check_resume_config(const CnnConfig *cfg, const CnnCkptMeta *meta, const char *path, int recipe,
+                               CnnErr *err)
 {
     if (meta->model_hash != cnn_config_model_hash(cfg))
         return cnn_err(err, "%s: the network in %s differs from the checkpoint's (layers, shapes or input); "
                             "resume with the config it was trained with",
                        path, cfg->path);
+    if (!recipe) return 0; /* --eval: only the network matters */
     CnnConfig *old = cnn_calloc(1, sizeof *old);
     CnnErr e2;
     int rc = 0;
@@ -286,28 +289,82 @@ static int check_resume_config(const CnnConfig *cfg, const CnnCkptMeta *meta, co
     return rc;
 }
 
-/* Rank 0 reads the checkpoint and broadcasts it, so nodes need no shared file system. */
-static int load_checkpoint(Run *r, const char *path, CnnCkptMeta *meta, CnnErr *err)
+/* Rank 0 picks and reads the checkpoint: `resume` is a path, or "latest" = the newest in out_dir that
+ * reads and validates (a corrupt one is named and skipped; a network or recipe that differs is an error,
+ * not corruption). *have = 0 when "latest" finds no checkpoint at all. */
+static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char *path, size_t pn, int *have,
+                             CnnErr *err)
 {
     CnnModel *m = &r->model;
     CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
-    int failed = 0;
-    memset(meta, 0, sizeof *meta);
-    if (r->rank == 0) {
-        failed = cnn_ckpt_read(path, meta, &d, err) != 0;
-        if (!failed) failed = check_resume_config(r->cfg, meta, path, err) != 0;
+    *have = 0;
+    if (strcmp(resume, "latest") != 0) {
+        snprintf(path, pn, "%s", resume);
+        if (cnn_ckpt_read_meta(path, meta, err) || check_resume_config(r->cfg, meta, path, !r->eval_only, err)) return -1;
+        cnn_ckpt_meta_free(meta);
+        if (cnn_ckpt_read(path, meta, &d, err)) return -1;
+        *have = 1;
+        return 0;
     }
-    if (cnn_comm_any(failed)) return -1;
-    long hdr[3] = {meta->step, meta->epoch, meta->optim_t};
-    cnn_comm_bcast(hdr, sizeof hdr, 0);
-    meta->step = hdr[0];
-    meta->epoch = hdr[1];
-    meta->optim_t = hdr[2];
-    cnn_comm_bcast(m->params, m->n_params * sizeof(float), 0);
-    for (int s = 0; s < d.n_slots; s++) cnn_comm_bcast(d.slots[s], m->n_params * sizeof(float), 0);
-    r->optim.t = meta->optim_t;
+    long found[256];
+    int n = cnn_ckpt_list(r->cfg->out_dir, found, 256);
+    for (int i = 0; i < n; i++) {
+        CnnErr e;
+        cnn_ckpt_path(path, pn, r->cfg->out_dir, found[i]);
+        if (cnn_ckpt_read_meta(path, meta, &e)) {
+            cnn_warn("skipping checkpoint %s: %s", path, e.msg);
+            continue;
+        }
+        if (check_resume_config(r->cfg, meta, path, !r->eval_only, err)) return -1;
+        cnn_ckpt_meta_free(meta);
+        if (cnn_ckpt_read(path, meta, &d, &e)) {
+            cnn_warn("skipping checkpoint %s: %s", path, e.msg);
+            continue;
+        }
+        *have = 1;
+        return 0;
+    }
+    if (n > 0) return cnn_err(err, "%s: none of the %d checkpoints is readable; not starting over", r->cfg->out_dir, n);
+    cnn_info("no checkpoint in %s: starting from step 0", r->cfg->out_dir);
     return 0;
+}
+
+/* Resumes every rank: rank 0 reads, everybody receives (no shared file system needed). Returns the
+ * step to continue from, or -1 on an error (printed, agreed on by all ranks). */
+static long resume_all(Run *r, const char *resume)
+{
+    CnnModel *m = &r->model;
+    CnnCkptMeta meta;
+    CnnErr err;
+    char path[CNN_PATH_LEN + 64] = "";
+    int have = 0, failed = 0;
+    memset(&meta, 0, sizeof meta);
+    if (r->rank == 0) failed = rank0_read_resume(r, resume, &meta, path, sizeof path, &have, &err) != 0;
+    if (agree_fail(failed, &err)) {
+        cnn_ckpt_meta_free(&meta);
+        return -1;
+    }
+    cnn_comm_bcast(&have, sizeof have, 0);
+    if (!have) {
+        /* failed reads may have touched the buffers: start clean */
+        cnn_model_init_params(m, r->cfg->seed);
+        memset(r->optim.m, 0, m->n_params * sizeof(float));
+        if (r->optim.v) memset(r->optim.v, 0, m->n_params * sizeof(float));
+        return 0;
+    }
+    long hdr[2] = {meta.step, meta.optim_t};
+    cnn_comm_bcast(hdr, sizeof hdr, 0);
+    cnn_comm_bcast(m->params, m->n_params * sizeof(float), 0);
+    const char *names[4];
+    float *slots[4];
+    int ns = cnn_optim_slots(&r->optim, names, slots);
+    for (int s = 0; s < ns; s++) cnn_comm_bcast(slots[s], m->n_params * sizeof(float), 0);
+    r->optim.t = hdr[1];
+    cnn_info("resumed from step %ld (%s, written by %d rank%s)", hdr[0], path, meta.world_size,
+             meta.world_size == 1 ? "" : "s");
+    cnn_ckpt_meta_free(&meta);
+    return hdr[0];
 }
 
 static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
@@ -326,6 +383,7 @@ static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     snprintf(meta.optimizer, sizeof meta.optimizer, "%s", cnn_optim_name(&r->optim));
     meta.optim_t = r->optim.t;
     meta.lr = lr;
+    meta.samples_seen = step * r->B;
     CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
     char path[CNN_PATH_LEN + 64];
@@ -476,59 +534,18 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
 
     /* Resume, or refuse to overwrite a run that has checkpoints. */
     if (!bench) {
-        long found[64];
-        int nfound = r->rank == 0 ? cnn_ckpt_list(cfg->out_dir, found, 64) : 0;
-        int failed = 0;
-        char path[CNN_PATH_LEN + 64] = "";
-        CnnCkptMeta meta;
-        memset(&meta, 0, sizeof meta);
-        if (opts->resume && strcmp(opts->resume, "latest") == 0) {
-            int which = -1;
-            if (r->rank == 0) {
-                for (int i = 0; i < nfound && which < 0; i++) {
-                    CnnCkptMeta tmp;
-                    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
-                    d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
-                    cnn_ckpt_path(path, sizeof path, cfg->out_dir, found[i]);
-                    if (cnn_ckpt_read(path, &tmp, &d, &err) == 0) {
-                        which = i;
-                        cnn_ckpt_meta_free(&tmp);
-                    } else {
-                        cnn_warn("skipping checkpoint %s: %s", path, err.msg);
-                    }
-                }
-                if (nfound > 0 && which < 0) {
-                    failed = 1;
-                    cnn_err(&err, "%s: none of the %d checkpoints is readable; not starting over", cfg->out_dir,
-                            nfound);
-                } else if (nfound == 0) {
-                    cnn_info("no checkpoint in %s: starting from step 0", cfg->out_dir);
-                }
-            }
-            if (agree_fail(failed, &err)) goto fail;
-            int have = which >= 0;
-            cnn_comm_bcast(&have, sizeof have, 0);
-            if (have) {
-                cnn_comm_bcast(path, sizeof path, 0);
-                if (load_checkpoint(r, path, &meta, &err)) goto fail_msg;
-                step0 = meta.step;
-            } else {
-                cnn_model_init_params(m, cfg->seed); /* the failed reads may have touched them */
-                memset(r->optim.m, 0, m->n_params * sizeof(float));
-                if (r->optim.v) memset(r->optim.v, 0, m->n_params * sizeof(float));
-            }
-        } else if (opts->resume) {
-            if (load_checkpoint(r, opts->resume, &meta, &err)) goto fail_msg;
-            step0 = meta.step;
-        } else if (nfound > 0) {
-            cnn_err(&err, "%s already holds checkpoints (newest ckpt-%ld.h5): pass --resume latest to continue, "
-                          "or set run.out_dir (or run.name) for a new run",
-                    cfg->out_dir, found[0]);
-            failed = 1;
+        if (opts->resume) {
+            step0 = resume_all(r, opts->resume);
+            if (step0 < 0) goto fail;
+        } else {
+            long newest = -1;
+            if (r->rank == 0 && cnn_ckpt_list(cfg->out_dir, &newest, 1) < 1) newest = -1;
+            if (r->rank == 0 && newest >= 0)
+                cnn_err(&err, "%s already holds checkpoints (newest ckpt-%ld.h5): pass --resume latest to continue, "
+                              "or set run.out_dir (or run.name) for a new run",
+                        cfg->out_dir, newest);
+            if (agree_fail(newest >= 0, &err)) goto fail;
         }
-        if (agree_fail(failed, &err)) goto fail;
-        cnn_ckpt_meta_free(&meta);
-        if (step0 > 0) cnn_info("resumed from step %ld (%s)", step0, path[0] ? path : opts->resume);
     }
 
     CnnMetrics *metrics = NULL;
@@ -557,7 +574,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     int tty = progress_on_terminal();
     double t_start = cnn_now(), t_log = t_start, t_bench = 0;
     int64_t log_loss = 0, log_correct = 0;
-    long log_steps = 0, last_ckpt = step0;
+    long log_steps = 0;
     double lr = cnn_lr_at(cfg, step0);
     long step;
     for (step = step0; step < steps; step++) {
@@ -634,7 +651,6 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
         int stop = bench ? 0 : cnn_comm_any(stop_signal != 0);
         if (!bench && ((cfg->checkpoint_every > 0 && done % cfg->checkpoint_every == 0) || done == steps || stop)) {
             if (save_checkpoint(r, done, lr, &err)) CNN_DIE("writing a checkpoint: %s", err.msg);
-            last_ckpt = done;
         }
         if (stop) {
             if (r->rank == 0)
@@ -645,7 +661,6 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
             break;
         }
     }
-    (void)last_ckpt;
     if (!bench && rc != CNN_EXIT_NAN)
         cnn_info("step %ld: parameter hash %016llx", step, (unsigned long long)cnn_model_params_hash(m));
     if (bench) print_bench(r, (int)(steps - step0 - 2), cnn_now() - t_bench);
@@ -654,8 +669,6 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     free(r);
     return rc;
 
-fail_msg:
-    if (err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
 fail:
     run_free(r);
     free(r);
@@ -670,16 +683,15 @@ int cnn_eval_run(const CnnConfig *cfg, const char *ckpt)
     if (run_setup(r, cfg, 0, &err)) {
         rc = CNN_EXIT_ERROR;
     } else {
-        CnnCkptMeta meta;
-        if (load_checkpoint(r, ckpt, &meta, &err)) {
-            if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        r->eval_only = 1;
+        long step = resume_all(r, ckpt);
+        if (step < 0) {
             rc = CNN_EXIT_ERROR;
         } else {
             double loss, acc;
             evaluate(r, &loss, &acc);
-            cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f (%d images, %d rank%s)", ckpt, meta.step,
-                     loss, acc, r->test.n, r->size, r->size > 1 ? "s" : "");
-            cnn_ckpt_meta_free(&meta);
+            cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f (%d images, %d rank%s)", ckpt, step, loss, acc,
+                     r->test.n, r->size, r->size > 1 ? "s" : "");
         }
     }
     run_free(r);
