@@ -168,7 +168,7 @@ static const char *nonfinite_owner(const CnnModel *m, const float *g)
 }
 
 /* One step's gradient into model.grads (the global mean gradient, identical on all ranks).
- * Returns the summed cross entropy and correct count of the global batch via *loss_fixed/*correct,
+ * Returns the summed cross entropy and correct count of the global batch via *loss_fixed and *correct,
  * and 0, or -1 if a gradient or the loss is not finite (then *where names the tensor). */
 static int compute_gradient(Run *r, const float *x, const int *y, long step, int64_t *loss_fixed,
                             int64_t *correct, const char **where)

@@ -61,4 +61,44 @@ static inline void tu_assert_close(double got, double want, double atol, double 
     }
 }
 
+/* Every element written (no NaN left from tu_poison, nothing infinite). */
+static inline void tu_assert_finite(const float *x, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) fail_msg("%s[%zu] = %g: not written or not finite", what, i, (double)x[i]);
+}
+
+/* sum(a * b) in double: the scalar loss of a gradient check, loss = sum(out * R). */
+static inline double tu_dot(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
+    return s;
+}
+
+/* Recomputes the scalar loss from the current buffers (a forward pass). */
+typedef double (*tu_loss_fn)(void *ctx);
+
+/* Central-difference check of grad (the analytic d loss / d x) on x[n]: every element when n <= nmax,
+ * else nmax elements picked at random. The step is the one float really took, (x+eps) - (x-eps). */
+static inline void tu_gradcheck(tu_loss_fn loss, void *ctx, float *x, const float *grad, size_t n,
+                                size_t nmax, float eps, double atol, double rtol, const char *what)
+{
+    CnnRng r;
+    cnn_rng_init(&r, 12345, CNN_RNG_TEST, n, nmax);
+    size_t count = n <= nmax ? n : nmax;
+    for (size_t t = 0; t < count; t++) {
+        size_t i = n <= nmax ? t : (size_t)cnn_rng_below(&r, (uint32_t)n);
+        float orig = x[i];
+        float xp = orig + eps, xm = orig - eps;
+        x[i] = xp;
+        double lp = loss(ctx);
+        x[i] = xm;
+        double lm = loss(ctx);
+        x[i] = orig;
+        double num = (lp - lm) / ((double)xp - (double)xm);
+        tu_assert_close(grad[i], num, atol, rtol, what, i);
+    }
+}
+
 #endif

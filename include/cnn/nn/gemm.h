@@ -13,6 +13,10 @@
  * AVX-512 and the user has not set OPENBLAS_CORETYPE, sets it and execv's /proc/self/exe with argv
  * (once; an environment marker stops loops). Prints what it did. Returns only if nothing was done. */
 void cnn_gemm_fix_coretype(int argc, char **argv);
+/* The decision, pure so tests can check it on any CPU: the OPENBLAS_CORETYPE to use when OpenBLAS
+ * reports `corename` on a CPU with (has_avx2: AVX2 and FMA) / (has_avx512: AVX-512 F, BW, DQ, VL),
+ * i.e. "SkylakeX" or "Haswell" when corename is a generic pre-AVX core, else NULL. */
+const char *cnn_gemm_better_coretype(const char *corename, int has_avx2, int has_avx512);
 /* Message (into buf) if the running kernel is generic while the CPU has better; returns 1 then. */
 int cnn_gemm_core_is_generic(char *buf, size_t n);
 /* Sets FTZ/DAZ on this thread and OpenBLAS's pool, and the thread count (0 = leave as is). */

@@ -1,0 +1,49 @@
+/* act: element-wise activations (relu, tanh, sigmoid, linear). Backward is written in terms of the
+ * forward output y, so the input need not be kept and forward can run in place. */
+#include "cnn/nn/layers.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "cnn/util.h"
+
+void cnn_act_forward(float *y, const float *x, size_t count, CnnActivation act)
+{
+    switch (act) {
+    case CNN_ACT_LINEAR:
+        if (y != x) memmove(y, x, count * sizeof *y);
+        break;
+    case CNN_ACT_RELU:
+        /* x < 0 ? 0 : x keeps a NaN a NaN, as tf.nn.relu does. */
+        for (size_t i = 0; i < count; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+        break;
+    case CNN_ACT_TANH:
+        for (size_t i = 0; i < count; i++) y[i] = tanhf(x[i]);
+        break;
+    case CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < count; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    default:
+        CNN_DIE("unknown activation %d", (int)act);
+    }
+}
+
+void cnn_act_backward(float *dx, const float *dy, const float *y, size_t count, CnnActivation act)
+{
+    switch (act) {
+    case CNN_ACT_LINEAR:
+        if (dx != dy) memmove(dx, dy, count * sizeof *dx);
+        break;
+    case CNN_ACT_RELU:
+        for (size_t i = 0; i < count; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case CNN_ACT_TANH:
+        for (size_t i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < count; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    default:
+        CNN_DIE("unknown activation %d", (int)act);
+    }
+}

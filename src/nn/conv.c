@@ -1,0 +1,209 @@
+/* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (cnn_same_valid, used
+ * by the pools too). Forward is im2col + one sgemm per chunk of samples: the column matrix has one row
+ * per output pixel, [ky][kx][cin] along the row, which is exactly the row order of the HWIO weights
+ * seen as a [kh*kw*cin][cout] matrix. Chunks keep the workspace near WS_TARGET floats whatever the
+ * batch. A 1x1 kernel with stride 1 needs no im2col: the input already is the column matrix. */
+#include "cnn/nn/layers.h"
+
+#include <string.h>
+
+#include "cnn/nn/gemm.h"
+#include "cnn/util.h"
+
+/* Floats of im2col workspace to aim for (16 MB): big enough for efficient sgemm, small enough to stay
+ * out of the way of the activations. */
+#define WS_TARGET ((size_t)4 << 20)
+
+void cnn_same_valid(int in, int k, int stride, int same, int *out, int *pad_before)
+{
+    CNN_ASSERT(in > 0 && k > 0 && stride > 0);
+    if (same) {
+        int o = (in + stride - 1) / stride;
+        int total = (o - 1) * stride + k - in;
+        if (total < 0) total = 0;
+        *out = o;
+        *pad_before = total / 2;
+    } else {
+        *out = in >= k ? (in - k) / stride + 1 : 0;
+        *pad_before = 0;
+    }
+}
+
+void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int k, int stride, int same)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->h = h;
+    s->w = w;
+    s->cin = cin;
+    s->cout = cout;
+    s->kh = s->kw = k;
+    s->stride = stride;
+    cnn_same_valid(h, k, stride, same, &s->oh, &s->pad_top);
+    cnn_same_valid(w, k, stride, same, &s->ow, &s->pad_left);
+}
+
+/* The input is the column matrix: [n*h*w][cin] == [n*oh*ow][1*1*cin]. */
+static int conv_is_direct(const CnnConvShape *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_top == 0 && s->pad_left == 0;
+}
+
+/* Floats of one sample's column matrix [oh*ow][kh*kw*cin]. */
+static size_t cols_per_sample(const CnnConvShape *s)
+{
+    return cnn_mul_size(cnn_mul_size((size_t)s->oh * (size_t)s->ow, (size_t)s->kh * (size_t)s->kw),
+                        (size_t)s->cin);
+}
+
+/* Samples per chunk. */
+static int conv_chunk(const CnnConvShape *s)
+{
+    size_t per = cols_per_sample(s);
+    size_t c = per ? WS_TARGET / per : (size_t)s->n;
+    if (c < 1) c = 1;
+    if (c > (size_t)s->n) c = (size_t)s->n;
+    return (int)c;
+}
+
+size_t cnn_conv_workspace(const CnnConvShape *s)
+{
+    if (conv_is_direct(s) || s->n <= 0) return 0;
+    return cnn_mul_size((size_t)conv_chunk(s), cols_per_sample(s));
+}
+
+/* cols[ns*oh*ow][kh*kw*cin] from in[ns][h][w][cin], zeros where the window hangs over the padding.
+ * A window row whose kw pixels are all inside is one contiguous copy of kw*cin floats. */
+static void im2col(float *cols, const float *in, int ns, const CnnConvShape *s)
+{
+    const int cin = s->cin, kw = s->kw;
+    const size_t rowlen = (size_t)kw * (size_t)cin;
+    for (int j = 0; j < ns; j++) {
+        const float *img = in + (size_t)j * s->h * s->w * cin;
+        for (int oy = 0; oy < s->oh; oy++) {
+            for (int ox = 0; ox < s->ow; ox++) {
+                const int x0 = ox * s->stride - s->pad_left;
+                for (int ky = 0; ky < s->kh; ky++, cols += rowlen) {
+                    const int iy = oy * s->stride - s->pad_top + ky;
+                    if (iy < 0 || iy >= s->h) {
+                        memset(cols, 0, rowlen * sizeof *cols);
+                        continue;
+                    }
+                    const float *src = img + ((size_t)iy * s->w) * cin;
+                    if (x0 >= 0 && x0 + kw <= s->w) {
+                        memcpy(cols, src + (size_t)x0 * cin, rowlen * sizeof *cols);
+                        continue;
+                    }
+                    for (int kx = 0; kx < kw; kx++) {
+                        const int ix = x0 + kx;
+                        float *dst = cols + (size_t)kx * cin;
+                        if (ix < 0 || ix >= s->w)
+                            memset(dst, 0, (size_t)cin * sizeof *dst);
+                        else
+                            memcpy(dst, src + (size_t)ix * cin, (size_t)cin * sizeof *dst);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* din[ns][h][w][cin] = sum over the windows of the rows of cols[ns*oh*ow][kh*kw*cin] (the adjoint of
+ * im2col: padding entries are dropped). din is zeroed here. */
+static void col2im(float *din, const float *cols, int ns, const CnnConvShape *s)
+{
+    const int cin = s->cin;
+    const size_t img_len = (size_t)s->h * s->w * cin;
+    memset(din, 0, (size_t)ns * img_len * sizeof *din);
+    for (int j = 0; j < ns; j++) {
+        float *img = din + (size_t)j * img_len;
+        for (int oy = 0; oy < s->oh; oy++) {
+            for (int ox = 0; ox < s->ow; ox++) {
+                for (int ky = 0; ky < s->kh; ky++) {
+                    const int iy = oy * s->stride - s->pad_top + ky;
+                    if (iy < 0 || iy >= s->h) {
+                        cols += (size_t)s->kw * cin;
+                        continue;
+                    }
+                    for (int kx = 0; kx < s->kw; kx++, cols += cin) {
+                        const int ix = ox * s->stride - s->pad_left + kx;
+                        if (ix < 0 || ix >= s->w) continue;
+                        float *dst = img + ((size_t)iy * s->w + (size_t)ix) * cin;
+                        for (int c = 0; c < cin; c++) dst[c] += cols[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b,
+                      const CnnConvShape *s)
+{
+    const int K = s->kh * s->kw * s->cin, cout = s->cout;
+    const int direct = conv_is_direct(s);
+    const int chunk = direct ? s->n : conv_chunk(s);
+    const size_t pix = (size_t)s->oh * s->ow;
+    for (int j0 = 0; j0 < s->n; j0 += chunk) {
+        const int ns = s->n - j0 < chunk ? s->n - j0 : chunk;
+        const size_t rows = (size_t)ns * pix;
+        float *o = out + (size_t)j0 * pix * cout;
+        const float *cols = in + (size_t)j0 * s->h * s->w * s->cin;
+        if (!direct) {
+            im2col(ws, cols, ns, s);
+            cols = ws;
+        }
+        /* out rows start as the bias, then out[rows][cout] += cols[rows][K] x W[K][cout]. */
+        for (size_t r = 0; r < rows; r++) memcpy(o + r * cout, b, (size_t)cout * sizeof *o);
+        CNN_ASSERT(rows <= (size_t)INT32_MAX);
+        cnn_sgemm(0, 0, (int)rows, cout, K, 1.0f, cols, K, w, cout, 1.0f, o, cout);
+    }
+}
+
+/* db[c] += sum over rows of dout[rows][c], in double per block of channels (rows can be ~1e5). */
+static void add_column_sums(float *db, const float *dout, size_t rows, int c)
+{
+    enum { BLK = 64 };
+    for (int c0 = 0; c0 < c; c0 += BLK) {
+        const int nc = c - c0 < BLK ? c - c0 : BLK;
+        double acc[BLK] = {0};
+        for (size_t r = 0; r < rows; r++) {
+            const float *row = dout + r * (size_t)c + c0;
+            for (int k = 0; k < nc; k++) acc[k] += (double)row[k];
+        }
+        for (int k = 0; k < nc; k++) db[c0 + k] += (float)acc[k];
+    }
+}
+
+void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
+                       const float *w, const CnnConvShape *s)
+{
+    const int K = s->kh * s->kw * s->cin, cout = s->cout;
+    const int direct = conv_is_direct(s);
+    const int chunk = direct ? s->n : conv_chunk(s);
+    const size_t pix = (size_t)s->oh * s->ow, img_len = (size_t)s->h * s->w * s->cin;
+    add_column_sums(db, dout, (size_t)s->n * pix, cout);
+    for (int j0 = 0; j0 < s->n; j0 += chunk) {
+        const int ns = s->n - j0 < chunk ? s->n - j0 : chunk;
+        const size_t rows = (size_t)ns * pix;
+        CNN_ASSERT(rows <= (size_t)INT32_MAX);
+        const float *g = dout + (size_t)j0 * pix * cout;
+        const float *cols = in + (size_t)j0 * img_len;
+        if (!direct) {
+            im2col(ws, cols, ns, s);
+            cols = ws;
+        }
+        /* dW[K][cout] += cols^T [K][rows] x dout[rows][cout] */
+        cnn_sgemm(1, 0, K, cout, (int)rows, 1.0f, cols, K, g, cout, 1.0f, dw, cout);
+        if (!din) continue;
+        float *di = din + (size_t)j0 * img_len;
+        if (direct) {
+            /* din[rows][cin] = dout[rows][cout] x W^T[cout][cin] */
+            cnn_sgemm(0, 1, (int)rows, K, cout, 1.0f, g, cout, w, cout, 0.0f, di, K);
+        } else {
+            /* dcols[rows][K] = dout x W^T into the workspace (the columns are spent), then scatter. */
+            cnn_sgemm(0, 1, (int)rows, K, cout, 1.0f, g, cout, w, cout, 0.0f, ws, K);
+            col2im(di, ws, ns, s);
+        }
+    }
+}

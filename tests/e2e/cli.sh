@@ -1,0 +1,36 @@
+# The command line as a user meets it: --summary of the CIFAR-10 network, --set, config errors with file
+# and line and nothing started, a data error naming the file and offset, --help.
+. "$(dirname "$0")/../lib.sh"
+"$BIN" --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" || fail "--summary failed"
+grep -q '1068298 parameters' "$WORK/sum" || { cat "$WORK/sum"; fail "CIFAR-10 network should have 1068298 parameters"; }
+grep -q '36.95 MFLOP forward, 105.36 MFLOP training' "$WORK/sum" || { cat "$WORK/sum"; fail "FLOPs line"; }
+grep -q '^local3 .* 2304\?.*885120' "$WORK/sum" || grep -q 'local3.*885120' "$WORK/sum" || fail "local3 params"
+"$BIN" --set conv1.filters=32 --summary "$ROOT/configs/cifar10.ini" | grep -q 'conv1 .* 12x12x32\|conv1 .*24x24x32' ||
+    fail "--set did not change conv1"
+
+printf '[run]\nseed = 1\n[data]\nformat = cifar10\ndir = x\n[train]\nbatch = 8\nsteps = 1\nbogus = 3\n' >"$WORK/bad.ini"
+rc=0
+"$BIN" "$WORK/bad.ini" >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "unknown key: exit $rc, want 1"
+grep -q 'bad.ini:9' "$WORK/out" || { cat "$WORK/out"; fail "unknown key: no file:line in the message"; }
+[ ! -d "$ROOT/runs/bad" ] || fail "a bad config created an output folder"
+
+rc=0
+"$BIN" --set train.lr=abc "$TINY" >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q 'train.lr' "$WORK/out" || { cat "$WORK/out"; fail "bad override value"; }
+
+# a CIFAR-10 file with a bad label: the error names the file and the offset, training does not start
+mkdir -p "$WORK/badcifar"
+cp "$SYNTH/test_batch.bin" "$WORK/badcifar/test_batch.bin"
+cp "$SYNTH/data_batch_1.bin" "$WORK/badcifar/data_batch_1.bin"
+printf '\052' | dd of="$WORK/badcifar/data_batch_1.bin" bs=1 seek=6146 conv=notrunc 2>/dev/null
+rc=0
+"$BIN" --set data.dir="$WORK/badcifar" --set data.train=data_batch_1.bin --set run.out_dir="$WORK/o" "$TINY" \
+    >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q 'data_batch_1.bin.*6146' "$WORK/out" || { cat "$WORK/out"; fail "bad label not reported with offset"; }
+[ ! -e "$WORK/o/metrics.h5" ] || fail "training started despite bad data"
+
+"$BIN" --help | grep -q -- '--resume' || fail "--help"
+rc=0
+"$BIN" >/dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "no arguments: exit $rc, want 2"

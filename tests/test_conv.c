@@ -1,0 +1,223 @@
+/* conv: TensorFlow's SAME/VALID shapes from a hand-written table; forward and backward against a
+ * naive direct convolution in double (kernels 1, 3, 5; strides 1, 2, 3; odd sizes; batches that need
+ * several workspace chunks); central-difference gradient checks of din, dW and db; accumulation into
+ * dW/db; every output element written. */
+#include "testutil.h"
+
+#include "cnn/nn/layers.h"
+#include "cnn/util.h"
+
+static void test_same_valid_table(void **state)
+{
+    (void)state;
+    /* in, k, stride, same -> out, pad_before (TensorFlow: SAME out = ceil(in/s),
+     * pad_total = max((out-1)*s + k - in, 0), before = total/2; VALID out = ceil((in-k+1)/s)) */
+    static const int cases[][6] = {
+        {24, 3, 2, 1, 12, 0}, {12, 3, 2, 1, 6, 0}, {5, 2, 2, 1, 3, 0},  {32, 5, 1, 1, 32, 2},
+        {24, 5, 1, 1, 24, 2}, {7, 3, 1, 1, 7, 1},  {7, 4, 1, 1, 7, 1},  {6, 3, 3, 1, 2, 0},
+        {1, 3, 2, 1, 1, 1},   {10, 1, 3, 1, 4, 0}, {8, 5, 3, 1, 3, 1},  {6, 2, 2, 1, 3, 0},
+        {24, 3, 2, 0, 11, 0}, {5, 2, 2, 0, 2, 0},  {7, 5, 1, 0, 3, 0},  {7, 3, 3, 0, 2, 0},
+        {32, 5, 1, 0, 28, 0}, {3, 3, 1, 0, 1, 0},  {2, 3, 1, 0, 0, 0},  {6, 2, 2, 0, 3, 0},
+        {9, 3, 3, 0, 3, 0},   {10, 3, 3, 0, 3, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int out = -1, pad = -1;
+        cnn_same_valid(cases[i][0], cases[i][1], cases[i][2], cases[i][3], &out, &pad);
+        if (out != cases[i][4] || pad != cases[i][5])
+            fail_msg("in %d k %d s %d %s: got out %d pad %d, want %d %d", cases[i][0], cases[i][1],
+                     cases[i][2], cases[i][3] ? "SAME" : "VALID", out, pad, cases[i][4], cases[i][5]);
+    }
+    CnnConvShape s;
+    cnn_conv_shape(&s, 4, 24, 20, 3, 64, 5, 2, 1);
+    assert_int_equal(s.oh, 12);
+    assert_int_equal(s.ow, 10);
+    assert_int_equal(s.pad_top, 1);  /* (11*2+5-24)=3 -> 1 before, 2 after */
+    assert_int_equal(s.pad_left, 1); /* (9*2+5-20)=3 */
+    assert_int_equal(s.kh, 5);
+    assert_int_equal(s.kw, 5);
+    assert_int_equal(s.cout, 64);
+}
+
+/* out[n][oh][ow][cout] = b + sum in * w, directly, in double. */
+static void naive_forward(double *out, const float *in, const float *w, const float *b, const CnnConvShape *s)
+{
+    for (int j = 0; j < s->n; j++)
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++)
+                for (int co = 0; co < s->cout; co++) {
+                    double acc = b[co];
+                    for (int ky = 0; ky < s->kh; ky++)
+                        for (int kx = 0; kx < s->kw; kx++) {
+                            int iy = oy * s->stride - s->pad_top + ky, ix = ox * s->stride - s->pad_left + kx;
+                            if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                            for (int ci = 0; ci < s->cin; ci++)
+                                acc += (double)in[((j * s->h + iy) * s->w + ix) * s->cin + ci] *
+                                       (double)w[((ky * s->kw + kx) * s->cin + ci) * s->cout + co];
+                        }
+                    out[((j * s->oh + oy) * s->ow + ox) * s->cout + co] = acc;
+                }
+}
+
+/* din = d/d in, dw, db of sum(out * dout), directly, in double (dw/db overwritten). */
+static void naive_backward(double *din, double *dw, double *db, const float *dout, const float *in,
+                           const float *w, const CnnConvShape *s)
+{
+    memset(din, 0, sizeof *din * (size_t)s->n * s->h * s->w * s->cin);
+    memset(dw, 0, sizeof *dw * (size_t)s->kh * s->kw * s->cin * s->cout);
+    memset(db, 0, sizeof *db * (size_t)s->cout);
+    for (int j = 0; j < s->n; j++)
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++)
+                for (int co = 0; co < s->cout; co++) {
+                    double g = dout[((j * s->oh + oy) * s->ow + ox) * s->cout + co];
+                    db[co] += g;
+                    for (int ky = 0; ky < s->kh; ky++)
+                        for (int kx = 0; kx < s->kw; kx++) {
+                            int iy = oy * s->stride - s->pad_top + ky, ix = ox * s->stride - s->pad_left + kx;
+                            if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                            for (int ci = 0; ci < s->cin; ci++) {
+                                size_t ii = (size_t)((j * s->h + iy) * s->w + ix) * s->cin + ci;
+                                size_t wi = (size_t)((ky * s->kw + kx) * s->cin + ci) * s->cout + co;
+                                din[ii] += g * (double)w[wi];
+                                dw[wi] += g * (double)in[ii];
+                            }
+                        }
+                }
+}
+
+typedef struct {
+    int n, h, w, cin, cout, k, stride, same;
+} Case;
+
+static void check_against_naive(const Case *c, int expect_chunks)
+{
+    CnnConvShape s;
+    cnn_conv_shape(&s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
+    size_t nin = (size_t)s.n * s.h * s.w * s.cin, nout = (size_t)s.n * s.oh * s.ow * s.cout;
+    size_t nw = (size_t)s.kh * s.kw * s.cin * s.cout;
+    size_t per = (size_t)s.oh * s.ow * s.kh * s.kw * s.cin;
+    size_t nws = cnn_conv_workspace(&s);
+    if (c->k == 1 && c->stride == 1)
+        assert_int_equal(nws, 0);
+    else
+        assert_true(nws >= per && nws % per == 0 && nws <= (size_t)s.n * per);
+    if (expect_chunks > 1) assert_int_equal((s.n + nws / per - 1) / (nws / per), expect_chunks);
+    float *in = malloc(nin * 4), *w = malloc(nw * 4), *b = malloc((size_t)s.cout * 4);
+    float *out = malloc(nout * 4), *dout = malloc(nout * 4), *din = malloc(nin * 4);
+    float *dw = malloc(nw * 4), *db = malloc((size_t)s.cout * 4), *ws = malloc((nws ? nws : 1) * 4);
+    double *want = malloc(nout * 8), *wdin = malloc(nin * 8), *wdw = malloc(nw * 8);
+    double *wdb = malloc((size_t)s.cout * 8);
+    tu_fill_uniform(in, nin, -1, 1, 1);
+    tu_fill_uniform(w, nw, -0.5f, 0.5f, 2);
+    tu_fill_uniform(b, (size_t)s.cout, -1, 1, 3);
+    tu_fill_uniform(dout, nout, -1, 1, 4);
+    tu_poison(out, nout);
+    tu_poison(ws, nws);
+    cnn_conv_forward(out, ws, in, w, b, &s);
+    tu_assert_finite(out, nout, "conv out");
+    naive_forward(want, in, w, b, &s);
+    for (size_t i = 0; i < nout; i++) tu_assert_close(out[i], want[i], 1e-4, 1e-4, "conv out", i);
+
+    /* backward accumulates into dw/db: start them at 0.25 / -0.5 and subtract that afterwards */
+    for (size_t i = 0; i < nw; i++) dw[i] = 0.25f;
+    for (int i = 0; i < s.cout; i++) db[i] = -0.5f;
+    tu_poison(din, nin);
+    tu_poison(ws, nws);
+    cnn_conv_backward(din, dw, db, ws, dout, in, w, &s);
+    tu_assert_finite(din, nin, "conv din");
+    naive_backward(wdin, wdw, wdb, dout, in, w, &s);
+    for (size_t i = 0; i < nin; i++) tu_assert_close(din[i], wdin[i], 1e-4, 1e-4, "conv din", i);
+    for (size_t i = 0; i < nw; i++) tu_assert_close((double)dw[i] - 0.25, wdw[i], 2e-4, 1e-4, "conv dw", i);
+    for (int i = 0; i < s.cout; i++) tu_assert_close((double)db[i] + 0.5, wdb[i], 2e-4, 1e-4, "conv db", (size_t)i);
+
+    /* without din: same dw (accumulated a second time), din untouched */
+    tu_poison(din, nin);
+    cnn_conv_backward(NULL, dw, db, ws, dout, in, w, &s);
+    for (size_t i = 0; i < nin; i++) assert_true(isnan(din[i]));
+    for (size_t i = 0; i < nw; i++) tu_assert_close((double)dw[i] - 0.25, 2 * wdw[i], 4e-4, 1e-4, "conv dw x2", i);
+
+    free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db), free(ws);
+    free(want), free(wdin), free(wdw), free(wdb);
+}
+
+static void test_forward_backward_vs_naive(void **state)
+{
+    (void)state;
+    static const Case cases[] = {
+        {2, 5, 6, 3, 4, 3, 1, 1},  {2, 5, 6, 3, 4, 3, 1, 0},  {3, 7, 7, 2, 5, 5, 2, 1},
+        {1, 9, 8, 4, 3, 5, 2, 0},  {2, 10, 11, 3, 2, 3, 3, 1}, {2, 10, 11, 3, 2, 3, 3, 0},
+        {3, 6, 5, 7, 6, 1, 1, 1},  {2, 7, 6, 5, 4, 1, 2, 1},  {2, 7, 6, 5, 4, 1, 3, 0},
+        {1, 1, 1, 3, 2, 3, 1, 1},  {2, 4, 4, 1, 1, 5, 1, 1},  {4, 24, 24, 3, 8, 5, 1, 1},
+        {2, 13, 9, 6, 7, 3, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_against_naive(&cases[i], 0);
+}
+
+static void test_multi_chunk(void **state)
+{
+    (void)state;
+    /* per sample: 32*32 pixels x 5*5*16 = 409600 floats; 4M-float target -> 10 samples per chunk,
+     * so 23 samples take chunks of 10, 10, 3. */
+    const Case c = {23, 32, 32, 16, 4, 5, 1, 1};
+    CnnConvShape s;
+    cnn_conv_shape(&s, c.n, c.h, c.w, c.cin, c.cout, c.k, c.stride, c.same);
+    assert_int_equal(cnn_conv_workspace(&s), 10 * 409600);
+    check_against_naive(&c, 3);
+    /* a single huge sample still gets a workspace of one sample */
+    cnn_conv_shape(&s, 3, 64, 64, 64, 8, 5, 1, 1);
+    assert_int_equal(cnn_conv_workspace(&s), (size_t)64 * 64 * 25 * 64);
+}
+
+/* ---- central differences ---- */
+typedef struct {
+    CnnConvShape s;
+    float *in, *w, *b, *out, *ws, *r;
+} GradCtx;
+
+static double conv_loss(void *p)
+{
+    GradCtx *g = p;
+    size_t nout = (size_t)g->s.n * g->s.oh * g->s.ow * g->s.cout;
+    cnn_conv_forward(g->out, g->ws, g->in, g->w, g->b, &g->s);
+    return tu_dot(g->out, g->r, nout);
+}
+
+static void test_gradcheck(void **state)
+{
+    (void)state;
+    static const Case cases[] = {
+        {2, 5, 6, 3, 4, 3, 1, 1}, {2, 7, 7, 2, 3, 5, 2, 1}, {1, 8, 7, 3, 2, 3, 3, 0},
+        {2, 4, 5, 3, 2, 1, 1, 1}, {2, 6, 6, 2, 3, 1, 2, 1}, {3, 6, 5, 2, 3, 2, 2, 1},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const Case *c = &cases[t];
+        GradCtx g;
+        cnn_conv_shape(&g.s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
+        size_t nin = (size_t)g.s.n * g.s.h * g.s.w * g.s.cin, nout = (size_t)g.s.n * g.s.oh * g.s.ow * g.s.cout;
+        size_t nw = (size_t)g.s.kh * g.s.kw * g.s.cin * g.s.cout, nws = cnn_conv_workspace(&g.s);
+        g.in = malloc(nin * 4), g.w = malloc(nw * 4), g.b = malloc((size_t)g.s.cout * 4);
+        g.out = malloc(nout * 4), g.r = malloc(nout * 4), g.ws = malloc((nws ? nws : 1) * 4);
+        float *din = malloc(nin * 4), *dw = calloc(nw, 4), *db = calloc((size_t)g.s.cout, 4);
+        tu_fill_uniform(g.in, nin, -1, 1, 10 + t);
+        tu_fill_uniform(g.w, nw, -1, 1, 20 + t);
+        tu_fill_uniform(g.b, (size_t)g.s.cout, -1, 1, 30 + t);
+        tu_fill_uniform(g.r, nout, -1, 1, 40 + t);
+        tu_poison(din, nin);
+        cnn_conv_backward(din, dw, db, g.ws, g.r, g.in, g.w, &g.s);
+        tu_gradcheck(conv_loss, &g, g.in, din, nin, 200, 1e-2f, 2e-3, 2e-3, "conv din");
+        tu_gradcheck(conv_loss, &g, g.w, dw, nw, 200, 1e-2f, 2e-3, 2e-3, "conv dw");
+        tu_gradcheck(conv_loss, &g, g.b, db, (size_t)g.s.cout, 200, 1e-2f, 2e-3, 2e-3, "conv db");
+        free(g.in), free(g.w), free(g.b), free(g.out), free(g.r), free(g.ws), free(din), free(dw), free(db);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_valid_table),
+        cmocka_unit_test(test_forward_backward_vs_naive),
+        cmocka_unit_test(test_multi_chunk),
+        cmocka_unit_test(test_gradcheck),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

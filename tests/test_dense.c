@@ -1,0 +1,113 @@
+/* dense: forward and backward against naive loops in double, accumulation into dw/db, NULL din, and
+ * central-difference gradients of din, dw and db. */
+#include "testutil.h"
+
+#include "cnn/nn/layers.h"
+
+static void test_hand(void **state)
+{
+    (void)state;
+    /* in [1 2], w [[1 0 -1], [2 1 0]], b [0.5 0 1] -> out [5.5 2 0] */
+    const float in[2] = {1, 2}, w[6] = {1, 0, -1, 2, 1, 0}, b[3] = {0.5f, 0, 1};
+    float out[3];
+    tu_poison(out, 3);
+    cnn_dense_forward(out, in, w, b, 1, 2, 3);
+    assert_true(out[0] == 5.5f && out[1] == 2.0f && out[2] == 0.0f);
+    /* dout [1 -1 2]: din = dout w^T = [1*1 + 0 - 2, 2 - 1 + 0] = [-1, 1]; dw = in^T dout; db = dout */
+    const float dout[3] = {1, -1, 2};
+    float din[2], dw[6] = {0}, db[3] = {0};
+    tu_poison(din, 2);
+    cnn_dense_backward(din, dw, db, dout, in, w, 1, 2, 3);
+    assert_true(din[0] == -1.0f && din[1] == 1.0f);
+    const float wdw[6] = {1, -1, 2, 2, -2, 4};
+    for (int i = 0; i < 6; i++) assert_true(dw[i] == wdw[i]);
+    for (int i = 0; i < 3; i++) assert_true(db[i] == dout[i]);
+}
+
+static void test_vs_naive(void **state)
+{
+    (void)state;
+    const int n = 7, nin = 33, nout = 10;
+    float *in = malloc((size_t)n * nin * 4), *w = malloc((size_t)nin * nout * 4), *b = malloc((size_t)nout * 4);
+    float *out = malloc((size_t)n * nout * 4), *dout = malloc((size_t)n * nout * 4);
+    float *din = malloc((size_t)n * nin * 4), *dw = malloc((size_t)nin * nout * 4), *db = malloc((size_t)nout * 4);
+    tu_fill_uniform(in, (size_t)n * nin, -1, 1, 1);
+    tu_fill_uniform(w, (size_t)nin * nout, -1, 1, 2);
+    tu_fill_uniform(b, (size_t)nout, -1, 1, 3);
+    tu_fill_uniform(dout, (size_t)n * nout, -1, 1, 4);
+    tu_poison(out, (size_t)n * nout);
+    cnn_dense_forward(out, in, w, b, n, nin, nout);
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < nout; o++) {
+            double s = b[o];
+            for (int k = 0; k < nin; k++) s += (double)in[i * nin + k] * (double)w[k * nout + o];
+            tu_assert_close(out[i * nout + o], s, 1e-5, 1e-5, "dense out", (size_t)(i * nout + o));
+        }
+    for (int i = 0; i < nin * nout; i++) dw[i] = 1.0f;
+    for (int i = 0; i < nout; i++) db[i] = 2.0f;
+    tu_poison(din, (size_t)n * nin);
+    cnn_dense_backward(din, dw, db, dout, in, w, n, nin, nout);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < nin; k++) {
+            double s = 0;
+            for (int o = 0; o < nout; o++) s += (double)dout[i * nout + o] * (double)w[k * nout + o];
+            tu_assert_close(din[i * nin + k], s, 1e-5, 1e-5, "dense din", (size_t)(i * nin + k));
+        }
+    for (int k = 0; k < nin; k++)
+        for (int o = 0; o < nout; o++) {
+            double s = 1;
+            for (int i = 0; i < n; i++) s += (double)in[i * nin + k] * (double)dout[i * nout + o];
+            tu_assert_close(dw[k * nout + o], s, 1e-5, 1e-5, "dense dw", (size_t)(k * nout + o));
+        }
+    for (int o = 0; o < nout; o++) {
+        double s = 2;
+        for (int i = 0; i < n; i++) s += (double)dout[i * nout + o];
+        tu_assert_close(db[o], s, 1e-5, 1e-5, "dense db", (size_t)o);
+    }
+    /* NULL din: only the parameter gradients */
+    tu_poison(din, (size_t)n * nin);
+    cnn_dense_backward(NULL, dw, db, dout, in, w, n, nin, nout);
+    for (int i = 0; i < n * nin; i++) assert_true(isnan(din[i]));
+    free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db);
+}
+
+typedef struct {
+    float *in, *w, *b, *out, *r;
+    int n, nin, nout;
+} Ctx;
+
+static double dense_loss(void *p)
+{
+    Ctx *g = p;
+    cnn_dense_forward(g->out, g->in, g->w, g->b, g->n, g->nin, g->nout);
+    return tu_dot(g->out, g->r, (size_t)g->n * g->nout);
+}
+
+static void test_gradcheck(void **state)
+{
+    (void)state;
+    Ctx g = {.n = 5, .nin = 300, .nout = 9};
+    size_t nin = (size_t)g.n * g.nin, nw = (size_t)g.nin * g.nout, nout = (size_t)g.n * g.nout;
+    g.in = malloc(nin * 4), g.w = malloc(nw * 4), g.b = malloc((size_t)g.nout * 4);
+    g.out = malloc(nout * 4), g.r = malloc(nout * 4);
+    float *din = malloc(nin * 4), *dw = calloc(nw, 4), *db = calloc((size_t)g.nout, 4);
+    tu_fill_uniform(g.in, nin, -1, 1, 5);
+    tu_fill_uniform(g.w, nw, -1, 1, 6);
+    tu_fill_uniform(g.b, (size_t)g.nout, -1, 1, 7);
+    tu_fill_uniform(g.r, nout, -1, 1, 8);
+    cnn_dense_backward(din, dw, db, g.r, g.in, g.w, g.n, g.nin, g.nout);
+    tu_gradcheck(dense_loss, &g, g.in, din, nin, 200, 1e-2f, 2e-3, 2e-3, "dense din");
+    tu_gradcheck(dense_loss, &g, g.w, dw, nw, 200, 1e-2f, 2e-3, 2e-3, "dense dw");
+    tu_gradcheck(dense_loss, &g, g.b, db, (size_t)g.nout, 200, 1e-2f, 2e-3, 2e-3, "dense db");
+    free(g.in), free(g.w), free(g.b), free(g.out), free(g.r), free(din), free(dw), free(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hand),
+        cmocka_unit_test(test_vs_naive),
+        cmocka_unit_test(test_gradcheck),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

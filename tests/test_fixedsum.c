@@ -1,0 +1,104 @@
+/* fixedsum: the exact sum is independent of how the terms are grouped and ordered (the property the
+ * rank-count invariance rests on), and close to the true sum in double. */
+#include "testutil.h"
+
+#include "cnn/nn/fixedsum.h"
+
+#define NT 3
+static const CnnTensorInfo tensors[NT] = {
+    {"a/weights", 1, {50, 0, 0, 0}, 0, 50},
+    {"a/biases", 1, {7, 0, 0, 0}, 50, 7},
+    {"b/weights", 1, {30, 0, 0, 0}, 57, 30},
+};
+#define N 87
+#define TERMS 12
+
+static void make_terms(float terms[TERMS][N])
+{
+    for (int k = 0; k < TERMS; k++) {
+        tu_fill_uniform(terms[k], N, -1.0f, 1.0f, 100 + (uint64_t)k);
+        /* wildly different magnitudes per tensor and per term */
+        for (int j = 0; j < 50; j++) terms[k][j] *= 1e-3f * (float)(k + 1);
+        for (int j = 50; j < 57; j++) terms[k][j] *= 1e4f;
+        for (int j = 57; j < N; j++) terms[k][j] = k == 3 ? terms[k][j] * 1e-30f : 0.0f;
+    }
+}
+
+/* Sum terms [order[0..n)] split into `groups` partial sums, as ranks would. */
+static void fixed_sum(float *out, float terms[TERMS][N], const int *order, int groups)
+{
+    int exps[NT];
+    for (int t = 0; t < NT; t++) exps[t] = CNN_FIXED_EXP_ZERO;
+    for (int k = 0; k < TERMS; k++) cnn_fixed_update_exponents(exps, terms[k], tensors, NT);
+    int headroom = cnn_fixed_headroom(TERMS);
+    int64_t total[N] = {0};
+    for (int g = 0; g < groups; g++) {
+        int64_t part[N] = {0};
+        for (int k = g * TERMS / groups; k < (g + 1) * TERMS / groups; k++)
+            cnn_fixed_accumulate(part, terms[order[k]], tensors, NT, exps, headroom);
+        for (int j = 0; j < N; j++) total[j] += part[j];
+    }
+    cnn_fixed_to_float(out, total, tensors, NT, exps, headroom);
+}
+
+static void test_grouping_and_order_do_not_matter(void **state)
+{
+    (void)state;
+    static float terms[TERMS][N];
+    make_terms(terms);
+    int fwd[TERMS], rev[TERMS];
+    for (int k = 0; k < TERMS; k++) {
+        fwd[k] = k;
+        rev[k] = TERMS - 1 - k;
+    }
+    float ref[N], got[N];
+    fixed_sum(ref, terms, fwd, 1);
+    for (int groups = 2; groups <= TERMS; groups++) {
+        fixed_sum(got, terms, fwd, groups);
+        assert_memory_equal(ref, got, sizeof ref);
+        fixed_sum(got, terms, rev, groups);
+        assert_memory_equal(ref, got, sizeof ref);
+    }
+    /* accurate: within a float rounding of the double sum */
+    for (int j = 0; j < N; j++) {
+        double s = 0;
+        for (int k = 0; k < TERMS; k++) s += (double)terms[k][j];
+        tu_assert_close((double)ref[j], s, 0.0, 1.2e-7, "sum", (size_t)j);
+    }
+    /* the float sum in two orders differs somewhere, which is why this module exists */
+    int differs = 0;
+    for (int j = 0; j < 57; j++) {
+        float a = 0, b = 0;
+        for (int k = 0; k < TERMS; k++) a += terms[k][j];
+        for (int k = TERMS - 1; k >= 0; k--) b += terms[k][j];
+        differs |= a != b;
+    }
+    assert_true(differs);
+}
+
+static void test_nonfinite_and_zero(void **state)
+{
+    (void)state;
+    float g[N] = {0};
+    int exps[NT] = {CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO};
+    cnn_fixed_update_exponents(exps, g, tensors, NT);
+    for (int t = 0; t < NT; t++) assert_int_equal(exps[t], CNN_FIXED_EXP_ZERO);
+    g[60] = NAN;
+    g[3] = INFINITY;
+    cnn_fixed_update_exponents(exps, g, tensors, NT);
+    assert_int_equal(exps[0], CNN_FIXED_EXP_NONFINITE);
+    assert_int_equal(exps[1], CNN_FIXED_EXP_ZERO);
+    assert_int_equal(exps[2], CNN_FIXED_EXP_NONFINITE);
+    assert_int_equal(cnn_fixed_headroom(1), 0);
+    assert_int_equal(cnn_fixed_headroom(8), 3);
+    assert_int_equal(cnn_fixed_headroom(9), 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grouping_and_order_do_not_matter),
+        cmocka_unit_test(test_nonfinite_and_zero),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

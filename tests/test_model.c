@@ -1,0 +1,164 @@
+/* model: shapes, parameter counts and FLOPs of the shipped networks; a whole-network gradient check;
+ * the mean of shard gradients equals the whole-batch gradient; build errors name the config line. */
+#include "testutil.h"
+
+#include "cnn/config.h"
+#include "cnn/nn/model.h"
+
+static void load(CnnConfig *cfg, const char *path)
+{
+    CnnErr err;
+    if (cnn_config_load(cfg, path, NULL, 0, &err)) fail_msg("%s", err.msg);
+}
+
+static void test_cifar10_shapes_params_flops(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    load(&cfg, "configs/cifar10.ini");
+    CnnModel m;
+    CnnErr err;
+    assert_int_equal(cnn_model_build(&m, &cfg, 2, &err), 0);
+    assert_int_equal(m.n_params, 1068298);
+    const int want[9][3] = {{24, 24, 64}, {12, 12, 64}, {12, 12, 64}, {12, 12, 64}, {12, 12, 64},
+                            {6, 6, 64},   {1, 1, 384},  {1, 1, 192},  {1, 1, 10}};
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(m.layers[i].oh, want[i][0]);
+        assert_int_equal(m.layers[i].ow, want[i][1]);
+        assert_int_equal(m.layers[i].oc, want[i][2]);
+    }
+    assert_int_equal(m.layers[6].ic, 2304);
+    /* forward: 2 * MACs of conv1 (24*24*64*75), conv2 (12*12*64*1600), the dense layers */
+    double fwd = 2.0 * (24 * 24 * 64 * 75.0 + 12 * 12 * 64 * 1600.0 + 2304 * 384.0 + 384 * 192.0 + 192 * 10.0);
+    assert_true(fabs(cnn_model_forward_flops(&m) - fwd) < 1.0);
+    /* training: forward + weight gradients + data gradients of all but conv1 */
+    double train = 3.0 * fwd - 2.0 * (24 * 24 * 64 * 75.0);
+    assert_true(fabs(cnn_model_train_flops(&m) - train) < 1.0);
+    assert_int_equal(m.n_tensors, 10);
+    assert_string_equal(m.tensors[0].name, "conv1/weights");
+    assert_int_equal(m.tensors[0].dims[3], 64);
+    cnn_model_free(&m);
+}
+
+static void test_mnist_params(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    load(&cfg, "configs/mnist.ini");
+    CnnModel m;
+    CnnErr err;
+    assert_int_equal(cnn_model_build(&m, &cfg, 1, &err), 0);
+    /* 5*5*1*32+32 + 5*5*32*64+64 + 7*7*64*1024+1024 + 1024*10+10 */
+    assert_int_equal(m.n_params, 832 + 51264 + 3212288 + 10250);
+    cnn_model_free(&m);
+}
+
+static void test_build_errors_name_the_line(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnErr err;
+    const char *ov[] = {"logits.units=7"};
+    assert_int_equal(cnn_config_load(&cfg, "configs/tiny.ini", ov, 1, &err), 0);
+    CnnModel m;
+    assert_int_equal(cnn_model_build(&m, &cfg, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "tiny.ini:"));
+    assert_non_null(strstr(err.msg, "logits"));
+}
+
+/* loss of the tiny network on a fixed batch, in double, for the numerical gradient */
+static double batch_loss(CnnModel *m, const float *x, const int *y, int n)
+{
+    int pos[8];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    const float *logits = cnn_model_forward(m, x, n, 1, 5, pos);
+    double l = cnn_softmax_xent(NULL, logits, y, n, m->num_classes, 1.0f, NULL);
+    return l / n + cnn_model_weight_loss(m);
+}
+
+static void tiny_model(CnnModel *m, CnnConfig *cfg, int cap)
+{
+    CnnErr err;
+    const char *ov[] = {"drop1.keep=1", "fc1.wl=0.01"};
+    assert_int_equal(cnn_config_load(cfg, "configs/tiny.ini", ov, 2, &err), 0);
+    assert_int_equal(cnn_model_build(m, cfg, cap, &err), 0);
+    cnn_model_init_params(m, 3);
+}
+
+static void test_whole_network_gradient(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnModel m;
+    tiny_model(&m, &cfg, 4);
+    const int n = 4;
+    size_t per = (size_t)m.in_h * m.in_w * m.in_c;
+    float *x = malloc(n * per * sizeof(float));
+    tu_fill_uniform(x, n * per, -1.0f, 1.0f, 11);
+    int y[4] = {1, 7, 3, 9};
+    float *g = calloc(m.n_params, sizeof(float));
+    int pos[4] = {0, 1, 2, 3};
+    cnn_model_forward(&m, x, n, 1, 5, pos);
+    cnn_model_backward(&m, g, y, n, 1.0f / n, NULL);
+    cnn_model_add_weight_decay(&m, g);
+    /* a sample of parameters from every tensor */
+    for (int t = 0; t < m.n_tensors; t++) {
+        const CnnTensorInfo *ti = &m.tensors[t];
+        for (size_t k = 0; k < 6; k++) {
+            size_t i = ti->offset + (k * 7919) % ti->count;
+            float save = m.params[i];
+            const float h = 1e-2f;
+            m.params[i] = save + h;
+            double lp = batch_loss(&m, x, y, n);
+            m.params[i] = save - h;
+            double lm = batch_loss(&m, x, y, n);
+            m.params[i] = save;
+            double num = (lp - lm) / (2.0 * (double)h);
+            tu_assert_close((double)g[i], num, 2e-3, 5e-2, ti->name, k);
+        }
+    }
+    free(x);
+    free(g);
+    cnn_model_free(&m);
+}
+
+static void test_shard_gradients_sum_to_batch_gradient(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnModel m;
+    tiny_model(&m, &cfg, 8);
+    const int n = 8;
+    size_t per = (size_t)m.in_h * m.in_w * m.in_c;
+    float *x = malloc(n * per * sizeof(float));
+    tu_fill_uniform(x, n * per, -1.0f, 1.0f, 12);
+    int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    float *whole = calloc(m.n_params, sizeof(float)), *parts = calloc(m.n_params, sizeof(float));
+    cnn_model_forward(&m, x, n, 1, 0, pos);
+    double lw = cnn_model_backward(&m, whole, y, n, 1.0f / n, NULL);
+    double lp = 0;
+    /* three uneven shards (3, 3, 2), each scaled by 1/global batch, accumulated */
+    int cut[4] = {0, 3, 6, 8};
+    for (int s = 0; s < 3; s++) {
+        cnn_model_forward(&m, x + cut[s] * per, cut[s + 1] - cut[s], 1, 0, pos + cut[s]);
+        lp += cnn_model_backward(&m, parts, y + cut[s], cut[s + 1] - cut[s], 1.0f / n, NULL);
+    }
+    assert_true(fabs(lw - lp) < 1e-5 * fabs(lw));
+    for (size_t i = 0; i < m.n_params; i++) tu_assert_close((double)parts[i], (double)whole[i], 1e-7, 1e-4, "grad", i);
+    free(x);
+    free(whole);
+    free(parts);
+    cnn_model_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cifar10_shapes_params_flops),
+        cmocka_unit_test(test_mnist_params),
+        cmocka_unit_test(test_build_errors_name_the_line),
+        cmocka_unit_test(test_whole_network_gradient),
+        cmocka_unit_test(test_shard_gradients_sum_to_batch_gradient),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
