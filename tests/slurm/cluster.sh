@@ -201,7 +201,7 @@ cmd_stop() {
             sleep 0.1
             n=$((n + 1))
         done
-        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+        if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
     done
     return 0
 }
