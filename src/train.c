@@ -118,6 +118,18 @@ static int agree_fail(int failed, const CnnErr *err)
     return cnn_comm_any(failed);
 }
 
+/* A single updating progress line only on a real terminal: Open MPI hands ranks a pty even when
+ * mpirun's own output goes to a file, so under a launcher the answer is plain lines, unless
+ * CNN_PROGRESS=line|plain says otherwise. */
+static int progress_on_terminal(void)
+{
+    const char *p = getenv("CNN_PROGRESS");
+    if (p && strcmp(p, "line") == 0) return 1;
+    if (p && strcmp(p, "plain") == 0) return 0;
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_JOB_ID")) return 0;
+    return isatty(STDOUT_FILENO);
+}
+
 static void human_time(char *buf, size_t n, double s)
 {
     if (s < 0 || !isfinite(s)) s = 0;
@@ -375,7 +387,10 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
         cap = (r->B + r->size - 1) / r->size;
     }
     if (cfg->eval_batch > cap) cap = cfg->eval_batch;
-    if (cnn_model_build(&r->model, cfg, cap, err)) return agree_fail(1, err) ? -1 : -1;
+    if (cnn_model_build(&r->model, cfg, cap, err)) {
+        if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
+        return -1;
+    }
     cnn_model_init_params(&r->model, cfg->seed);
     cnn_optim_init(&r->optim, cfg, r->model.n_params);
     if (need_train) {
@@ -406,6 +421,7 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
                      "config and build the same model",
                 lo[1] != hi[1] ? "training config" : "initial parameters", (unsigned long long)h[lo[1] != hi[1]],
                 r->rank);
+        if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
         return -1;
     }
     if (r->rank == 0)
@@ -445,8 +461,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     Run *r = cnn_calloc(1, sizeof *r);
     CnnErr err;
     int rc = CNN_EXIT_OK;
-    if (run_setup(r, cfg, 1, &err)) {
-        if (r->rank == 0 && err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+    if (run_setup(r, cfg, 1, &err)) { /* run_setup printed why */
         run_free(r);
         free(r);
         return CNN_EXIT_ERROR;
@@ -539,7 +554,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
         r->sync_y = cnn_malloc((size_t)(nloc > 0 ? nloc : 1) * sizeof(int));
     }
 
-    int tty = isatty(STDOUT_FILENO);
+    int tty = progress_on_terminal();
     double t_start = cnn_now(), t_log = t_start, t_bench = 0;
     int64_t log_loss = 0, log_correct = 0;
     long log_steps = 0, last_ckpt = step0;
@@ -653,7 +668,6 @@ int cnn_eval_run(const CnnConfig *cfg, const char *ckpt)
     CnnErr err;
     int rc = CNN_EXIT_OK;
     if (run_setup(r, cfg, 0, &err)) {
-        if (r->rank == 0 && err.msg[0]) fprintf(stderr, "cnn-dist: %s\n", err.msg);
         rc = CNN_EXIT_ERROR;
     } else {
         CnnCkptMeta meta;

@@ -5,7 +5,7 @@
  *
  * HDF5 prints its error stack to stderr by default; every public function here silences it for its
  * own duration (and restores the caller's handler), and turns a failure into a CnnErr that names the
- * file, the object and HDF5's innermost reason. */
+ * file, the object and HDF5's innermost reason (helpers shared with metrics in h5util). */
 #include "cnn/io/checkpoint.h"
 
 #include <dirent.h>
@@ -20,53 +20,13 @@
 
 #include <hdf5.h>
 
+#include "cnn/io/h5util.h"
+
 #define CKPT_FORMAT "cnn-dist checkpoint"
 #define CKPT_VERSION 1
 /* Bound on one chunk's bytes: HDF5 caps chunks at 4 GiB, and a checksum per MiB keeps a read of a
  * damaged file from touching more than it has to. */
 #define CKPT_CHUNK_BYTES (1u << 20)
-
-/* ---- HDF5 error stack: silence for the duration of a call, keep the innermost reason ---- */
-
-typedef struct {
-    H5E_auto2_t func;
-    void *data;
-} ErrGuard;
-
-static void guard_on(ErrGuard *g)
-{
-    H5Eget_auto2(H5E_DEFAULT, &g->func, &g->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void guard_off(const ErrGuard *g)
-{
-    H5Eclear2(H5E_DEFAULT);
-    H5Eset_auto2(H5E_DEFAULT, g->func, g->data);
-}
-
-typedef struct {
-    char *buf;
-    size_t n;
-} Reason;
-
-/* Walking upward, entry 0 is where HDF5 detected the problem (e.g. the checksum). */
-static herr_t reason_cb(unsigned n, const H5E_error2_t *e, void *client)
-{
-    Reason *r = client;
-    if (n == 0 && e->desc) snprintf(r->buf, r->n, "%s", e->desc);
-    return 0;
-}
-
-/* HDF5's innermost error description (or "unknown HDF5 error"); clears the stack. */
-static const char *h5_reason(char *buf, size_t n)
-{
-    Reason r = {buf, n};
-    snprintf(buf, n, "unknown HDF5 error");
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, reason_cb, &r);
-    H5Eclear2(H5E_DEFAULT);
-    return buf;
-}
 
 /* ---- attributes ---- */
 
@@ -113,14 +73,14 @@ static hid_t attr_open(const char *path, hid_t loc, const char *obj, const char 
     htri_t ex = H5Aexists(loc, name);
     if (ex <= 0) {
         char why[256];
-        h5_reason(why, sizeof why);
+        cnn_h5_reason(why, sizeof why);
         return cnn_err(err, "%s: %s has no attribute '%s'", path, obj, name);
     }
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) {
         char why[256];
         return cnn_err(err, "%s: %s: cannot open attribute '%s' (%s)", path, obj, name,
-                       h5_reason(why, sizeof why));
+                       cnn_h5_reason(why, sizeof why));
     }
     return a;
 }
@@ -139,7 +99,7 @@ static int attr_read_num(const char *path, hid_t loc, const char *obj, const cha
     } else if (H5Aread(a, mtype, v) < 0) {
         char why[256];
         rc = cnn_err(err, "%s: %s: cannot read attribute '%s' (%s)", path, obj, name,
-                     h5_reason(why, sizeof why));
+                     cnn_h5_reason(why, sizeof why));
     }
     H5Aclose(a);
     return rc;
@@ -162,7 +122,7 @@ static char *attr_read_str(const char *path, hid_t loc, const char *obj, const c
         char *s = NULL;
         if (H5Aread(a, mt, &s) < 0) {
             cnn_err(err, "%s: %s: cannot read attribute '%s' (%s)", path, obj, name,
-                    h5_reason(why, sizeof why));
+                    cnn_h5_reason(why, sizeof why));
         } else {
             out = strdup(s ? s : "");
             if (!out) CNN_DIE("out of memory");
@@ -177,7 +137,7 @@ static char *attr_read_str(const char *path, hid_t loc, const char *obj, const c
         out = cnn_calloc(n + 2, 1);
         if (H5Aread(a, mt, out) < 0) {
             cnn_err(err, "%s: %s: cannot read attribute '%s' (%s)", path, obj, name,
-                    h5_reason(why, sizeof why));
+                    cnn_h5_reason(why, sizeof why));
             free(out);
             out = NULL;
         }
@@ -272,7 +232,8 @@ static int read_tensor(const char *path, hid_t file, const char *obj, const CnnT
     if (!link_exists(file, obj)) return cnn_err(err, "%s: %s is missing%s", path, obj, hint);
     hid_t ds = H5Dopen2(file, obj, H5P_DEFAULT);
     if (ds < 0)
-        return cnn_err(err, "%s: %s: cannot open dataset (%s)", path, obj, h5_reason(why, sizeof why));
+        return cnn_err(err, "%s: %s: cannot open dataset (%s)", path, obj,
+                       cnn_h5_reason(why, sizeof why));
     int rc = 0;
     hid_t sp = H5Dget_space(ds);
     hid_t ty = H5Dget_type(ds);
@@ -290,7 +251,7 @@ static int read_tensor(const char *path, hid_t file, const char *obj, const CnnT
         rc = cnn_err(err, "%s: %s has shape %s, the config wants %s", path, obj, gs, ws);
     } else if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, base + t->offset) < 0) {
         rc = cnn_err(err, "%s: %s: data cannot be read, the file is damaged (%s)", path, obj,
-                     h5_reason(why, sizeof why));
+                     cnn_h5_reason(why, sizeof why));
     }
     H5Tclose(ty);
     H5Sclose(sp);
@@ -472,23 +433,23 @@ int cnn_ckpt_write(const char *dir, const CnnCkptMeta *meta, const CnnCkptData *
     cnn_ckpt_path(final, sizeof final, dir, meta->step);
     snprintf(tmp, sizeof tmp, "%s.tmp", final);
 
-    ErrGuard g;
-    guard_on(&g);
+    CnnH5Silence g;
+    cnn_h5_silence(&g);
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
-        cnn_err(err, "%s: cannot create checkpoint (%s)", tmp, h5_reason(why, sizeof why));
-        guard_off(&g);
+        cnn_err(err, "%s: cannot create checkpoint (%s)", tmp, cnn_h5_reason(why, sizeof why));
+        cnn_h5_restore(&g);
         unlink(tmp);
         return -1;
     }
     int rc = write_contents(f, meta, d);
-    if (rc < 0) h5_reason(why, sizeof why);
+    if (rc < 0) cnn_h5_reason(why, sizeof why);
     /* closing flushes: a full disk shows up here */
     if (H5Fclose(f) < 0 && rc == 0) {
         rc = -1;
-        h5_reason(why, sizeof why);
+        cnn_h5_reason(why, sizeof why);
     }
-    guard_off(&g);
+    cnn_h5_restore(&g);
     if (rc < 0) {
         unlink(tmp);
         return cnn_err(err, "%s: cannot write checkpoint (%s)", tmp, why);
@@ -574,19 +535,19 @@ static hid_t open_ro(const char *path, CnnErr *err)
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return cnn_err(err, "%s: not a readable HDF5 checkpoint, truncated or damaged (%s)", path,
-                       h5_reason(why, sizeof why));
+                       cnn_h5_reason(why, sizeof why));
     return f;
 }
 
 int cnn_ckpt_read_meta(const char *path, CnnCkptMeta *meta, CnnErr *err)
 {
     memset(meta, 0, sizeof *meta);
-    ErrGuard g;
-    guard_on(&g);
+    CnnH5Silence g;
+    cnn_h5_silence(&g);
     hid_t f = open_ro(path, err);
     int rc = f < 0 ? -1 : read_meta_open(path, f, meta, err);
     if (f >= 0) H5Fclose(f);
-    guard_off(&g);
+    cnn_h5_restore(&g);
     if (rc < 0) cnn_ckpt_meta_free(meta);
     return rc;
 }
@@ -595,8 +556,8 @@ int cnn_ckpt_read(const char *path, CnnCkptMeta *meta, const CnnCkptData *d, Cnn
 {
     memset(meta, 0, sizeof *meta);
     CNN_ASSERT(d->n_slots >= 0 && d->n_slots <= 4);
-    ErrGuard g;
-    guard_on(&g);
+    CnnH5Silence g;
+    cnn_h5_silence(&g);
     hid_t f = open_ro(path, err);
     int rc = f < 0 ? -1 : read_meta_open(path, f, meta, err);
     char obj[512], hint[128];
@@ -613,7 +574,7 @@ int cnn_ckpt_read(const char *path, CnnCkptMeta *meta, const CnnCkptData *d, Cnn
         }
     }
     if (f >= 0) H5Fclose(f);
-    guard_off(&g);
+    cnn_h5_restore(&g);
     if (rc < 0) cnn_ckpt_meta_free(meta);
     return rc;
 }

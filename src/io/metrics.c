@@ -1,115 +1,145 @@
-/* metrics: rank 0's append-only HDF5 log <out_dir>/metrics.h5 (layout in include/cnn/io/metrics.h),
- * written in SWMR mode so that a reader can follow it while training runs and a kill -9 leaves every
- * row up to the last flush.
+/* metrics: rank 0's log <out_dir>/metrics.h5 (layout in include/cnn/io/metrics.h), kept as a
+ * series of complete snapshots.
  *
- * SWMR forbids creating objects or attributes once it has started, so the file's whole structure
- * (root attrs, /train and /eval with their columns as empty extendible 1-D datasets) is made first,
- * then H5Fstart_swmr_write, then rows are only ever appended (H5Dset_extent + hyperslab write).
- * Rows are buffered in memory and written by cnn_metrics_flush (H5Fflush), which is what makes them
- * visible to readers and survive a kill.
+ * Every row of the run lives in memory (a row is 56 bytes; a 100k-step run logging every 100 steps
+ * has 1,000 of them), and cnn_metrics_flush writes the whole log as a new plain HDF5 file
+ * <path>.tmp, closes and fsyncs it, renames it over <path> and fsyncs the directory. No HDF5 handle
+ * stays open between flushes, so the file under the final name is at every instant a complete,
+ * closed file in HDF5's default (earliest-compatible) format: h5dump, h5ls and h5py read it while
+ * training runs, without any SWMR mode, and a kill -9 at any instant leaves the last flushed
+ * version (at worst beside a stale <path>.tmp, which the next flush truncates).
  *
- * Opening for a resume has two cases:
- *  - the file was closed properly: it is opened read-write in place, each column cut to the rows with
- *    step <= resume_step (H5Dset_extent smaller), then SWMR starts again;
- *  - the writer was killed: its superblock still carries the "open for SWMR writing" flags, and
- *    HDF5 1.10 refuses any open except H5F_ACC_RDONLY | H5F_ACC_SWMR_READ ("file is already open
- *    for write"; only the h5clear tool clears the flags, through a private property). So the kept
- *    rows are read through a SWMR-read open and written into a fresh file, <path>.tmp, which is
- *    renamed over the old one once it holds them. A new file (resume_step < 0) is made the same
- *    way, so replacing an old log is atomic too.
- *
- * Readers: h5py with swmr=True (scripts/plot-metrics) reads the file live and after a kill; a reader
- * that keeps the file open must H5Drefresh (h5py: ds.refresh()) to see new rows. HDF5 1.10.8's
- * h5dump has no SWMR-read mode and refuses the file while a writer has it ("unable to open file")
- * and after a kill; `h5clear -s` on a copy makes a killed writer's file dumpable. */
+ * A resume reads the old file's rows with step <= resume_step back into memory and writes them out
+ * at once, so the file never shows steps the resumed run is about to log again. Files written by
+ * the older SWMR-based writer are still accepted for a resume: one its writer left by dying opens
+ * only in SWMR-read mode, which is tried when a plain open fails. */
 #include "cnn/io/metrics.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <hdf5.h>
 
-#define N_TRAIN 7
-#define N_EVAL 3
-#define CHUNK_ROWS 256
+#include "cnn/io/h5util.h"
 
-/* Column order matches CnnTrainRow; columns 0 and 1 (step, epoch) are int64, the rest float64. */
-static const char *const train_cols[N_TRAIN] = {"step", "epoch", "loss", "accuracy", "lr",
-                                                "images_per_sec", "wall_s"};
-static const char *const eval_cols[N_EVAL] = {"step", "loss", "accuracy"};
+/* Rows per chunk of a column: 8 KiB, one or two chunks for a typical run. */
+#define CHUNK_ROWS 1024
 
 typedef struct {
     long step;
     double loss, accuracy;
 } EvalRow;
 
+/* A column is one field of the row struct: int64 in the file for long fields, float64 for
+ * double ones. */
+typedef struct {
+    const char *name;
+    int is_int;
+    size_t off;
+} Col;
+
+/* A stream is a group of equal-length columns, one row struct per row; column 0 is the step. */
+typedef struct {
+    const char *group;
+    const Col *cols;
+    int n_cols;
+    size_t row_size;
+} Stream;
+
+static const Col train_cols[] = {
+    {"step", 1, offsetof(CnnTrainRow, step)},
+    {"epoch", 1, offsetof(CnnTrainRow, epoch)},
+    {"loss", 0, offsetof(CnnTrainRow, loss)},
+    {"accuracy", 0, offsetof(CnnTrainRow, accuracy)},
+    {"lr", 0, offsetof(CnnTrainRow, lr)},
+    {"images_per_sec", 0, offsetof(CnnTrainRow, images_per_sec)},
+    {"wall_s", 0, offsetof(CnnTrainRow, wall_s)},
+};
+static const Col eval_cols[] = {
+    {"step", 1, offsetof(EvalRow, step)},
+    {"loss", 0, offsetof(EvalRow, loss)},
+    {"accuracy", 0, offsetof(EvalRow, accuracy)},
+};
+static const Stream train_stream = {"/train", train_cols, 7, sizeof(CnnTrainRow)};
+static const Stream eval_stream = {"/eval", eval_cols, 3, sizeof(EvalRow)};
+
+/* The rows of one stream: n structs of the stream's row_size. */
+typedef struct {
+    void *p;
+    size_t n, cap;
+} Rows;
+
 struct CnnMetrics {
-    char *path;
-    hid_t file;
-    hid_t train[N_TRAIN], eval[N_EVAL];
-    hsize_t n_train, n_eval;   /* rows in the file */
-    CnnTrainRow *tq;           /* rows not yet written */
-    size_t tq_n, tq_cap;
-    EvalRow *eq;
-    size_t eq_n, eq_cap;
-    long last_train, last_eval; /* step of the newest row, to keep the step columns sorted */
+    char *path, *tmp, *dir; /* the log, its snapshot-in-progress, the directory holding both */
+    char *config;
+    int world_size;
+    char started[64]; /* when the log began (kept across resumes), ISO 8601 UTC */
+    Rows train, eval;
+    int dirty; /* rows or attrs not yet in the file under path */
 };
 
-/* ---- HDF5 error stack: silenced for a call's duration, its innermost reason kept ---- */
+/* ---- rows in memory ---- */
 
-typedef struct {
-    H5E_auto2_t func;
-    void *data;
-} ErrGuard;
-
-static void guard_on(ErrGuard *g)
+static void rows_push(Rows *r, const Stream *s, const void *row)
 {
-    H5Eget_auto2(H5E_DEFAULT, &g->func, &g->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (r->n == r->cap) {
+        size_t c = r->cap ? 2 * r->cap : 256;
+        r->p = realloc(r->p, cnn_mul_size(c, s->row_size));
+        if (!r->p) CNN_DIE("out of memory");
+        r->cap = c;
+    }
+    memcpy((char *)r->p + r->n * s->row_size, row, s->row_size);
+    r->n++;
 }
 
-static void guard_off(const ErrGuard *g)
+static long rows_last_step(const Rows *r, const Stream *s)
 {
-    H5Eclear2(H5E_DEFAULT);
-    H5Eset_auto2(H5E_DEFAULT, g->func, g->data);
+    long step;
+    if (r->n == 0) return -1;
+    memcpy(&step, (const char *)r->p + (r->n - 1) * s->row_size + s->cols[0].off, sizeof step);
+    return step;
 }
 
-typedef struct {
-    char *buf;
-    size_t n;
-} Reason;
-
-static herr_t reason_cb(unsigned n, const H5E_error2_t *e, void *client)
+/* Column c of rows [0, n) into iv (int columns) or dv (the rest), and back. */
+static void gather(const Rows *r, const Stream *s, int c, int64_t *iv, double *dv)
 {
-    Reason *r = client;
-    if (n == 0 && e->desc) snprintf(r->buf, r->n, "%s", e->desc);
-    return 0;
+    const Col *col = &s->cols[c];
+    for (size_t i = 0; i < r->n; i++) {
+        const char *p = (const char *)r->p + i * s->row_size + col->off;
+        if (col->is_int) {
+            long v;
+            memcpy(&v, p, sizeof v);
+            iv[i] = v;
+        } else {
+            memcpy(&dv[i], p, sizeof dv[i]);
+        }
+    }
 }
 
-static const char *h5_reason(char *buf, size_t n)
+static void scatter(Rows *r, const Stream *s, int c, const int64_t *iv, const double *dv)
 {
-    Reason r = {buf, n};
-    snprintf(buf, n, "unknown HDF5 error");
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, reason_cb, &r);
-    H5Eclear2(H5E_DEFAULT);
-    return buf;
+    const Col *col = &s->cols[c];
+    for (size_t i = 0; i < r->n; i++) {
+        char *p = (char *)r->p + i * s->row_size + col->off;
+        if (col->is_int) {
+            long v = (long)iv[i];
+            memcpy(p, &v, sizeof v);
+        } else {
+            memcpy(p, &dv[i], sizeof dv[i]);
+        }
+    }
 }
 
-/* ---- pieces ---- */
+/* ---- writing a snapshot ---- */
 
-static int is_int_col(int stream_train, int c)
+static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v)
 {
-    return stream_train ? c < 2 : c == 0;
-}
-
-static int attr_replace(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v)
-{
-    if (H5Aexists(loc, name) > 0 && H5Adelete(loc, name) < 0) return -1;
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
     int rc = a < 0 || H5Awrite(a, mtype, v) < 0 ? -1 : 0;
@@ -118,410 +148,303 @@ static int attr_replace(hid_t loc, const char *name, hid_t ftype, hid_t mtype, c
     return rc;
 }
 
-static int attr_replace_str(hid_t loc, const char *name, const char *s)
+/* Variable-length UTF-8, which h5py reads back as str. */
+static int attr_write_str(hid_t loc, const char *name, const char *s)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
-    int rc = attr_replace(loc, name, t, t, &s);
+    int rc = attr_write(loc, name, t, t, &s);
     H5Tclose(t);
     return rc;
 }
 
-/* The root attrs config and world_size describe the run writing now; started is written only when
- * missing, so it stays the time the log began. */
-static int write_root_attrs(hid_t f, const char *config, int world_size, const char *started)
+/* One column as a chunked 1-D dataset of n rows, extendible (maxdims unlimited) like the layout
+ * promises, though each snapshot writes it whole. */
+static int write_col(hid_t g, const char *name, int is_int, hsize_t n, const void *buf)
 {
-    int64_t ws = world_size;
-    if (attr_replace_str(f, "config", config ? config : "") < 0) return -1;
-    if (attr_replace(f, "world_size", H5T_STD_I64LE, H5T_NATIVE_INT64, &ws) < 0) return -1;
-    if (H5Aexists(f, "started") > 0) return 0;
-    char now[32];
-    if (!started) {
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        started = now;
-    }
-    return attr_replace_str(f, "started", started);
-}
-
-static int create_stream(hid_t f, const char *group, const char *const *cols, int n, int train,
-                         hid_t *ds)
-{
-    hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) return -1;
-    hsize_t zero = 0, unlim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
-    hid_t sp = H5Screate_simple(1, &zero, &unlim);
+    hsize_t unlim = H5S_UNLIMITED, chunk = CHUNK_ROWS;
+    hid_t sp = H5Screate_simple(1, &n, &unlim);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 1, &chunk);
-    int rc = 0;
-    for (int c = 0; c < n && rc == 0; c++) {
-        hid_t ty = is_int_col(train, c) ? H5T_STD_I64LE : H5T_IEEE_F64LE;
-        ds[c] = H5Dcreate2(g, cols[c], ty, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (ds[c] < 0) rc = -1;
+    int rc = sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ? -1 : 0;
+    hid_t ds = -1;
+    if (rc == 0) {
+        ds = H5Dcreate2(g, name, is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl,
+                        H5P_DEFAULT);
+        if (ds < 0) rc = -1;
     }
-    H5Pclose(dcpl);
-    H5Sclose(sp);
-    H5Gclose(g);
+    if (rc == 0 && n > 0 &&
+        H5Dwrite(ds, is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                 buf) < 0)
+        rc = -1;
+    if (ds >= 0 && H5Dclose(ds) < 0) rc = -1;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
     return rc;
 }
 
-static int open_stream(hid_t f, const char *group, const char *const *cols, int n, hid_t *ds,
-                       const char *path, CnnErr *err)
+static int write_stream(hid_t f, const Stream *s, const Rows *r)
+{
+    hid_t g = H5Gcreate2(f, s->group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    size_t n = r->n ? r->n : 1;
+    int64_t *iv = cnn_malloc(cnn_mul_size(n, sizeof *iv));
+    double *dv = cnn_malloc(cnn_mul_size(n, sizeof *dv));
+    int rc = 0;
+    for (int c = 0; c < s->n_cols && rc == 0; c++) {
+        gather(r, s, c, iv, dv);
+        rc = write_col(g, s->cols[c].name, s->cols[c].is_int, r->n,
+                       s->cols[c].is_int ? (const void *)iv : (const void *)dv);
+    }
+    free(iv);
+    free(dv);
+    if (H5Gclose(g) < 0) rc = -1;
+    return rc;
+}
+
+static int write_contents(hid_t f, const CnnMetrics *m)
+{
+    int64_t ws = m->world_size;
+    if (attr_write_str(f, "config", m->config) < 0) return -1;
+    if (attr_write(f, "world_size", H5T_STD_I64LE, H5T_NATIVE_INT64, &ws) < 0) return -1;
+    if (attr_write_str(f, "started", m->started) < 0) return -1;
+    if (write_stream(f, &train_stream, &m->train) < 0) return -1;
+    return write_stream(f, &eval_stream, &m->eval);
+}
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* The whole log into tmp (closed: HDF5 writes everything out at close), fsync, rename over path,
+ * fsync the directory so the rename survives a crash too. */
+static int write_snapshot(const CnnMetrics *m, CnnErr *err)
+{
+    char why[256];
+    CnnH5Silence q;
+    cnn_h5_silence(&q);
+    hid_t f = H5Fcreate(m->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        cnn_err(err, "%s: cannot create the metrics file (%s)", m->tmp,
+                cnn_h5_reason(why, sizeof why));
+        cnn_h5_restore(&q);
+        return -1;
+    }
+    int rc = write_contents(f, m);
+    if (rc < 0) cnn_h5_reason(why, sizeof why);
+    /* closing flushes: a full disk shows up here */
+    if (H5Fclose(f) < 0 && rc == 0) {
+        rc = -1;
+        cnn_h5_reason(why, sizeof why);
+    }
+    cnn_h5_restore(&q);
+    if (rc < 0) {
+        unlink(m->tmp);
+        return cnn_err(err, "%s: cannot write the metrics file (%s)", m->tmp, why);
+    }
+    if (fsync_path(m->tmp, O_RDONLY) != 0) {
+        cnn_err(err, "%s: fsync failed: %s", m->tmp, strerror(errno));
+        unlink(m->tmp);
+        return -1;
+    }
+    if (rename(m->tmp, m->path) != 0) {
+        cnn_err(err, "%s: cannot rename to %s: %s", m->tmp, m->path, strerror(errno));
+        unlink(m->tmp);
+        return -1;
+    }
+    if (fsync_path(m->dir, O_RDONLY | O_DIRECTORY) != 0)
+        return cnn_err(err, "%s: fsync of the directory failed: %s", m->dir, strerror(errno));
+    return 0;
+}
+
+/* ---- reading an old log for a resume ---- */
+
+/* Opens every column of s in f and sets *len to the fewest rows any of them has (files of the
+ * older SWMR writer could hold uneven columns after a kill). */
+static int open_stream(hid_t f, const char *path, const Stream *s, hid_t *ds, hsize_t *len,
+                       CnnErr *err)
 {
     char obj[64];
-    if (H5Lexists(f, group, H5P_DEFAULT) <= 0)
-        return cnn_err(err, "%s: not a cnn-dist metrics file (no %s group)", path, group);
-    for (int c = 0; c < n; c++) {
-        snprintf(obj, sizeof obj, "%s/%s", group, cols[c]);
+    *len = 0;
+    if (H5Lexists(f, s->group, H5P_DEFAULT) <= 0)
+        return cnn_err(err, "%s: not a cnn-dist metrics file (no %s)", path, s->group);
+    for (int c = 0; c < s->n_cols; c++) {
+        snprintf(obj, sizeof obj, "%s/%s", s->group, s->cols[c].name);
         ds[c] = H5Lexists(f, obj, H5P_DEFAULT) > 0 ? H5Dopen2(f, obj, H5P_DEFAULT) : -1;
         if (ds[c] < 0) return cnn_err(err, "%s: not a cnn-dist metrics file (no %s)", path, obj);
+        hid_t sp = H5Dget_space(ds[c]);
+        hsize_t n = 0;
+        int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+                 H5Sget_simple_extent_dims(sp, &n, NULL) == 1;
+        if (sp >= 0) H5Sclose(sp);
+        if (!ok) return cnn_err(err, "%s: %s is not a 1-D dataset", path, obj);
+        if (c == 0 || n < *len) *len = n;
     }
     return 0;
 }
 
-static hsize_t ds_len(hid_t ds)
-{
-    hsize_t n = 0;
-    hid_t sp = H5Dget_space(ds);
-    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1) H5Sget_simple_extent_dims(sp, &n, NULL);
-    if (sp >= 0) H5Sclose(sp);
-    return n;
-}
-
-/* Rows every column of a stream has (a kill between two columns' extents could leave them uneven),
- * cut further to those with step <= resume_step (the step column is sorted ascending). */
-static int kept_rows(hid_t *ds, int n, long resume_step, hsize_t *kept, int64_t **steps_out)
-{
-    hsize_t len = ds_len(ds[0]);
-    for (int c = 1; c < n; c++) {
-        hsize_t l = ds_len(ds[c]);
-        if (l < len) len = l;
-    }
-    int64_t *steps = cnn_malloc(sizeof *steps * (len ? len : 1));
-    if (len) {
-        hid_t fs = H5Dget_space(ds[0]);
-        hsize_t start = 0;
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &len, NULL);
-        hid_t ms = H5Screate_simple(1, &len, NULL);
-        herr_t r = H5Dread(ds[0], H5T_NATIVE_INT64, ms, fs, H5P_DEFAULT, steps);
-        H5Sclose(ms);
-        H5Sclose(fs);
-        if (r < 0) {
-            free(steps);
-            return -1;
-        }
-    }
-    hsize_t k = 0;
-    while (k < len && steps[k] <= resume_step) k++;
-    *kept = k;
-    if (steps_out) *steps_out = steps;
-    else free(steps);
-    return 0;
-}
-
-/* Reads rows [0, n) of a column as doubles (int columns converted by HDF5). */
-static int read_col(hid_t ds, hsize_t n, hid_t mtype, void *out)
+/* Rows [0, n) of a column, converted by HDF5 to int64 or double. */
+static int read_col(hid_t ds, hsize_t n, int is_int, void *out)
 {
     if (n == 0) return 0;
     hid_t fs = H5Dget_space(ds);
     hsize_t start = 0;
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &n, NULL);
     hid_t ms = H5Screate_simple(1, &n, NULL);
-    herr_t r = H5Dread(ds, mtype, ms, fs, H5P_DEFAULT, out);
+    herr_t r = H5Dread(ds, is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out);
     H5Sclose(ms);
     H5Sclose(fs);
     return r < 0 ? -1 : 0;
 }
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return p;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    p = realloc(p, cnn_mul_size(c, elem));
-    if (!p) CNN_DIE("out of memory");
-    *cap = c;
-    return p;
-}
-
-/* Appends rows [at, at + k) of one column from a gathered buffer. */
-static int append_col(hid_t ds, hsize_t at, hsize_t k, hid_t mtype, const void *buf)
-{
-    hsize_t total = at + k;
-    if (H5Dset_extent(ds, &total) < 0) return -1;
-    hid_t fs = H5Dget_space(ds);
-    if (fs < 0) return -1;
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &k, NULL);
-    hid_t ms = H5Screate_simple(1, &k, NULL);
-    herr_t r = H5Dwrite(ds, mtype, ms, fs, H5P_DEFAULT, buf);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return r < 0 ? -1 : 0;
-}
-
-/* Writes the buffered rows and flushes; H5Fflush is the point after which a SWMR reader sees them
- * and a kill keeps them. */
-static int write_pending(CnnMetrics *m)
-{
-    size_t most = m->tq_n > m->eq_n ? m->tq_n : m->eq_n;
-    if (most == 0) return H5Fflush(m->file, H5F_SCOPE_LOCAL) < 0 ? -1 : 0;
-    double *col = cnn_malloc(sizeof *col * most);
-    int64_t *icol = cnn_malloc(sizeof *icol * most);
-    int rc = 0;
-    for (int c = 0; c < N_TRAIN && rc == 0 && m->tq_n; c++) {
-        for (size_t i = 0; i < m->tq_n; i++) {
-            const CnnTrainRow *r = &m->tq[i];
-            const double v[N_TRAIN] = {0, 0, r->loss, r->accuracy, r->lr, r->images_per_sec, r->wall_s};
-            if (c == 0) icol[i] = r->step;
-            else if (c == 1) icol[i] = r->epoch;
-            else col[i] = v[c];
-        }
-        rc = c < 2 ? append_col(m->train[c], m->n_train, m->tq_n, H5T_NATIVE_INT64, icol)
-                   : append_col(m->train[c], m->n_train, m->tq_n, H5T_NATIVE_DOUBLE, col);
-    }
-    if (rc == 0 && m->tq_n) {
-        m->n_train += m->tq_n;
-        m->tq_n = 0;
-    }
-    for (int c = 0; c < N_EVAL && rc == 0 && m->eq_n; c++) {
-        for (size_t i = 0; i < m->eq_n; i++) {
-            const EvalRow *r = &m->eq[i];
-            if (c == 0) icol[i] = r->step;
-            else col[i] = c == 1 ? r->loss : r->accuracy;
-        }
-        rc = c == 0 ? append_col(m->eval[c], m->n_eval, m->eq_n, H5T_NATIVE_INT64, icol)
-                    : append_col(m->eval[c], m->n_eval, m->eq_n, H5T_NATIVE_DOUBLE, col);
-    }
-    if (rc == 0 && m->eq_n) {
-        m->n_eval += m->eq_n;
-        m->eq_n = 0;
-    }
-    free(col);
-    free(icol);
-    if (rc == 0 && H5Fflush(m->file, H5F_SCOPE_LOCAL) < 0) rc = -1;
-    return rc;
-}
-
-static hid_t latest_fapl(void)
-{
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
-    return fapl;
-}
-
-static void close_handles(CnnMetrics *m)
-{
-    for (int c = 0; c < N_TRAIN; c++)
-        if (m->train[c] >= 0) H5Dclose(m->train[c]);
-    for (int c = 0; c < N_EVAL; c++)
-        if (m->eval[c] >= 0) H5Dclose(m->eval[c]);
-    if (m->file >= 0) H5Fclose(m->file);
-    for (int c = 0; c < N_TRAIN; c++) m->train[c] = -1;
-    for (int c = 0; c < N_EVAL; c++) m->eval[c] = -1;
-    m->file = -1;
-}
-
-/* A fresh file at <path>.tmp: structure, SWMR on, the rows already buffered in m, flush, then the
- * rename that makes it <path>. */
-static int create_fresh(CnnMetrics *m, const char *config, int world_size, const char *started,
-                        CnnErr *err)
+/* Reads stream s's rows with step <= resume_step into r (the step column ascends, so they are a
+ * prefix). */
+static int load_stream(hid_t f, const char *path, const Stream *s, long resume_step, Rows *r,
+                       CnnErr *err)
 {
     char why[256];
-    size_t n = strlen(m->path) + 8;
-    char *tmp = cnn_malloc(n);
-    snprintf(tmp, n, "%s.tmp", m->path);
-    hid_t fapl = latest_fapl();
-    m->file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    int rc = m->file < 0 ? -1 : 0;
-    const char *stage = "cannot create";
-    if (rc == 0 && (write_root_attrs(m->file, config, world_size, started) < 0 ||
-                    create_stream(m->file, "/train", train_cols, N_TRAIN, 1, m->train) < 0 ||
-                    create_stream(m->file, "/eval", eval_cols, N_EVAL, 0, m->eval) < 0)) {
-        rc = -1;
-        stage = "cannot lay out";
+    hid_t ds[8];
+    CNN_ASSERT(s->n_cols <= 8);
+    for (int c = 0; c < s->n_cols; c++) ds[c] = -1;
+    hsize_t len;
+    int64_t *iv = NULL;
+    double *dv = NULL;
+    int rc = open_stream(f, path, s, ds, &len, err);
+    if (rc < 0) goto out;
+    size_t cap = len ? (size_t)len : 1;
+    iv = cnn_malloc(cnn_mul_size(cap, sizeof *iv));
+    dv = cnn_malloc(cnn_mul_size(cap, sizeof *dv));
+    const char *failed = NULL;
+    if (read_col(ds[0], len, 1, iv) < 0) failed = s->cols[0].name;
+    size_t k = 0;
+    while (!failed && k < len && iv[k] <= resume_step) k++;
+    r->p = realloc(r->p, cnn_mul_size(k ? k : 1, s->row_size));
+    if (!r->p) CNN_DIE("out of memory");
+    r->cap = k ? k : 1;
+    r->n = k;
+    for (int c = 0; c < s->n_cols && !failed; c++) {
+        if (read_col(ds[c], k, s->cols[c].is_int, s->cols[c].is_int ? (void *)iv : (void *)dv) < 0)
+            failed = s->cols[c].name;
+        else
+            scatter(r, s, c, iv, dv);
     }
-    if (rc == 0 && H5Fstart_swmr_write(m->file) < 0) {
-        rc = -1;
-        stage = "cannot start SWMR writing in";
-    }
-    if (rc == 0 && write_pending(m) < 0) {
-        rc = -1;
-        stage = "cannot write";
-    }
-    if (rc < 0) {
-        cnn_err(err, "%s: %s the metrics file (%s)", tmp, stage, h5_reason(why, sizeof why));
-    } else if (rename(tmp, m->path) != 0) {
-        rc = cnn_err(err, "%s: cannot rename to %s: %s", tmp, m->path, strerror(errno));
-    }
-    if (rc < 0) {
-        close_handles(m);
-        unlink(tmp);
-    }
-    free(tmp);
-    return rc;
-}
-
-/* Reopens a properly closed file read-write, cuts it at resume_step and starts SWMR. Returns 1 if
- * the file cannot be opened read-write (the caller salvages it), 0 on success, -1 on error. */
-static int reopen_in_place(CnnMetrics *m, const char *config, int world_size, long resume_step,
-                           CnnErr *err)
-{
-    char why[256];
-    hsize_t kt, ke;
-    int64_t *st = NULL, *se = NULL;
-    hid_t fapl = latest_fapl();
-    m->file = H5Fopen(m->path, H5F_ACC_RDWR, fapl);
-    H5Pclose(fapl);
-    if (m->file < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 1;
-    }
-    if (open_stream(m->file, "/train", train_cols, N_TRAIN, m->train, m->path, err) < 0 ||
-        open_stream(m->file, "/eval", eval_cols, N_EVAL, m->eval, m->path, err) < 0)
-        goto fail_quiet;
-    if (kept_rows(m->train, N_TRAIN, resume_step, &kt, &st) < 0 ||
-        kept_rows(m->eval, N_EVAL, resume_step, &ke, &se) < 0)
-        goto fail;
-    m->n_train = kt;
-    m->n_eval = ke;
-    m->last_train = kt ? (long)st[kt - 1] : -1;
-    m->last_eval = ke ? (long)se[ke - 1] : -1;
-    for (int c = 0; c < N_TRAIN; c++)
-        if (H5Dset_extent(m->train[c], &kt) < 0) goto fail;
-    for (int c = 0; c < N_EVAL; c++)
-        if (H5Dset_extent(m->eval[c], &ke) < 0) goto fail;
-    if (write_root_attrs(m->file, config, world_size, NULL) < 0) goto fail;
-    if (H5Fstart_swmr_write(m->file) < 0) goto fail;
-    free(st);
-    free(se);
-    return 0;
-fail:
-    cnn_err(err, "%s: cannot resume the metrics file (%s)", m->path, h5_reason(why, sizeof why));
-fail_quiet:
-    free(st);
-    free(se);
-    close_handles(m);
-    return -1;
-}
-
-/* Reads the rows to keep from a file a killed writer left (SWMR-read open works on it) into m's
- * buffers, and the original start time into started. */
-static int salvage(CnnMetrics *m, long resume_step, char *started, size_t started_n, CnnErr *err)
-{
-    char why[256];
-    hid_t f = H5Fopen(m->path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
-    if (f < 0)
-        return cnn_err(err, "%s: cannot open the metrics file to resume it (%s)", m->path,
-                       h5_reason(why, sizeof why));
-    hid_t tr[N_TRAIN], ev[N_EVAL];
-    for (int c = 0; c < N_TRAIN; c++) tr[c] = -1;
-    for (int c = 0; c < N_EVAL; c++) ev[c] = -1;
-    int rc = 0;
-    hsize_t kt = 0, ke = 0;
-    double *col = NULL;
-    if (open_stream(f, "/train", train_cols, N_TRAIN, tr, m->path, err) < 0 ||
-        open_stream(f, "/eval", eval_cols, N_EVAL, ev, m->path, err) < 0) {
-        rc = -1;
-        goto out;
-    }
-    if (kept_rows(tr, N_TRAIN, resume_step, &kt, NULL) < 0 ||
-        kept_rows(ev, N_EVAL, resume_step, &ke, NULL) < 0)
-        goto h5fail;
-    m->tq = grow(m->tq, &m->tq_cap, kt, sizeof *m->tq);
-    m->eq = grow(m->eq, &m->eq_cap, ke, sizeof *m->eq);
-    col = cnn_malloc(sizeof *col * (kt > ke ? kt : ke) + 1);
-    for (int c = 0; c < N_TRAIN; c++) {
-        if (read_col(tr[c], kt, H5T_NATIVE_DOUBLE, col) < 0) goto h5fail;
-        for (hsize_t i = 0; i < kt; i++) {
-            CnnTrainRow *r = &m->tq[i];
-            double *dst[N_TRAIN] = {NULL, NULL, &r->loss, &r->accuracy, &r->lr, &r->images_per_sec,
-                                    &r->wall_s};
-            if (c == 0) r->step = (long)col[i];
-            else if (c == 1) r->epoch = (long)col[i];
-            else *dst[c] = col[i];
-        }
-    }
-    for (int c = 0; c < N_EVAL; c++) {
-        if (read_col(ev[c], ke, H5T_NATIVE_DOUBLE, col) < 0) goto h5fail;
-        for (hsize_t i = 0; i < ke; i++) {
-            EvalRow *r = &m->eq[i];
-            if (c == 0) r->step = (long)col[i];
-            else if (c == 1) r->loss = col[i];
-            else r->accuracy = col[i];
-        }
-    }
-    m->tq_n = kt;
-    m->eq_n = ke;
-    m->last_train = kt ? m->tq[kt - 1].step : -1;
-    m->last_eval = ke ? m->eq[ke - 1].step : -1;
-    /* the start time is worth keeping but not worth failing for */
-    if (H5Aexists(f, "started") > 0) {
-        hid_t a = H5Aopen(f, "started", H5P_DEFAULT);
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5Tset_size(t, H5T_VARIABLE);
-        H5Tset_cset(t, H5T_CSET_UTF8); /* HDF5 converts between character sets only if equal */
-        char *s = NULL;
-        if (a >= 0 && H5Aread(a, t, &s) >= 0 && s) {
-            snprintf(started, started_n, "%s", s);
-            H5free_memory(s);
-        }
-        H5Tclose(t);
-        if (a >= 0) H5Aclose(a);
-    }
-    goto out;
-h5fail:
-    rc = cnn_err(err, "%s: cannot read the metrics file to resume it (%s)", m->path,
-                 h5_reason(why, sizeof why));
+    if (failed)
+        rc = cnn_err(err, "%s: cannot read %s/%s (%s)", path, s->group, failed,
+                     cnn_h5_reason(why, sizeof why));
 out:
-    free(col);
-    for (int c = 0; c < N_TRAIN; c++)
-        if (tr[c] >= 0) H5Dclose(tr[c]);
-    for (int c = 0; c < N_EVAL; c++)
-        if (ev[c] >= 0) H5Dclose(ev[c]);
-    H5Fclose(f);
+    free(iv);
+    free(dv);
+    for (int c = 0; c < s->n_cols; c++)
+        if (ds[c] >= 0) H5Dclose(ds[c]);
     return rc;
+}
+
+/* The old log's start time: worth keeping, not worth failing for (left empty if unreadable). */
+static void load_started(hid_t f, char *out, size_t n)
+{
+    if (H5Aexists(f, "started") <= 0) return;
+    hid_t a = H5Aopen(f, "started", H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8); /* HDF5 converts strings only between equal character sets */
+    char *s = NULL;
+    if (a >= 0 && H5Aread(a, t, &s) >= 0 && s) {
+        snprintf(out, n, "%s", s);
+        H5free_memory(s);
+    }
+    H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+}
+
+static int load(CnnMetrics *m, long resume_step, CnnErr *err)
+{
+    char why[256];
+    CnnH5Silence q;
+    cnn_h5_silence(&q);
+    hid_t f = H5Fopen(m->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        /* a file the older SWMR writer left by dying refuses any other open */
+        H5Eclear2(H5E_DEFAULT);
+        f = H5Fopen(m->path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    }
+    int rc;
+    if (f < 0) {
+        rc = cnn_err(err, "%s: cannot open the metrics file to resume it (%s)", m->path,
+                     cnn_h5_reason(why, sizeof why));
+    } else {
+        rc = load_stream(f, m->path, &train_stream, resume_step, &m->train, err);
+        if (rc == 0) rc = load_stream(f, m->path, &eval_stream, resume_step, &m->eval, err);
+        if (rc == 0) load_started(f, m->started, sizeof m->started);
+        H5Fclose(f);
+    }
+    cnn_h5_restore(&q);
+    return rc;
+}
+
+/* ---- public ---- */
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = cnn_malloc(n);
+    memcpy(d, s, n);
+    return d;
 }
 
 static void metrics_free(CnnMetrics *m)
 {
     free(m->path);
-    free(m->tq);
-    free(m->eq);
+    free(m->tmp);
+    free(m->dir);
+    free(m->config);
+    free(m->train.p);
+    free(m->eval.p);
     free(m);
 }
 
 CnnMetrics *cnn_metrics_open(const char *path, const char *config_text, int world_size,
                              long resume_step, CnnErr *err)
 {
-    CnnMetrics *m = cnn_calloc(1, sizeof *m);
-    m->path = strdup(path);
-    if (!m->path) CNN_DIE("out of memory");
-    m->file = -1;
-    for (int c = 0; c < N_TRAIN; c++) m->train[c] = -1;
-    for (int c = 0; c < N_EVAL; c++) m->eval[c] = -1;
-    m->last_train = m->last_eval = -1;
-
-    ErrGuard g;
-    guard_on(&g);
-    int rc;
-    struct stat st;
-    if (resume_step >= 0 && stat(path, &st) == 0) {
-        rc = reopen_in_place(m, config_text, world_size, resume_step, err);
-        if (rc == 1) {
-            char started[64] = "";
-            rc = salvage(m, resume_step, started, sizeof started, err);
-            if (rc == 0)
-                rc = create_fresh(m, config_text, world_size, started[0] ? started : NULL, err);
-        }
-    } else {
-        rc = create_fresh(m, config_text, world_size, NULL, err);
+    if (!path[0]) {
+        cnn_err(err, "metrics: empty file name");
+        return NULL;
     }
-    guard_off(&g);
-    if (rc < 0) {
+    CnnMetrics *m = cnn_calloc(1, sizeof *m);
+    size_t n = strlen(path) + 5;
+    m->path = dup_str(path);
+    m->tmp = cnn_malloc(n);
+    snprintf(m->tmp, n, "%s.tmp", path);
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        m->dir = dup_str(".");
+    } else {
+        m->dir = dup_str(path);
+        m->dir[slash == path ? 1 : slash - path] = '\0'; /* "/metrics.h5" lives in "/" */
+    }
+    m->config = dup_str(config_text ? config_text : "");
+    m->world_size = world_size;
+
+    if (resume_step >= 0 && access(path, F_OK) == 0 && load(m, resume_step, err) < 0) {
+        metrics_free(m);
+        return NULL;
+    }
+    if (!m->started[0]) {
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(m->started, sizeof m->started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    /* Written at once: a new run replaces an old log, a resume drops the rows it will log again,
+     * and an unwritable place fails here rather than at the first log interval. */
+    m->dirty = 1;
+    if (cnn_metrics_flush(m, err) < 0) {
         metrics_free(m);
         return NULL;
     }
@@ -530,35 +453,33 @@ CnnMetrics *cnn_metrics_open(const char *path, const char *config_text, int worl
 
 int cnn_metrics_train(CnnMetrics *m, const CnnTrainRow *row, CnnErr *err)
 {
-    if (row->step < m->last_train)
+    long last = rows_last_step(&m->train, &train_stream);
+    if (row->step < last)
         return cnn_err(err, "%s: train row for step %ld after step %ld (steps must not go back)",
-                       m->path, row->step, m->last_train);
-    m->tq = grow(m->tq, &m->tq_cap, m->tq_n + 1, sizeof *m->tq);
-    m->tq[m->tq_n++] = *row;
-    m->last_train = row->step;
+                       m->path, row->step, last);
+    rows_push(&m->train, &train_stream, row);
+    m->dirty = 1;
     return 0;
 }
 
 int cnn_metrics_eval(CnnMetrics *m, long step, double loss, double accuracy, CnnErr *err)
 {
-    if (step < m->last_eval)
+    long last = rows_last_step(&m->eval, &eval_stream);
+    if (step < last)
         return cnn_err(err, "%s: eval row for step %ld after step %ld (steps must not go back)",
-                       m->path, step, m->last_eval);
-    m->eq = grow(m->eq, &m->eq_cap, m->eq_n + 1, sizeof *m->eq);
-    m->eq[m->eq_n++] = (EvalRow){step, loss, accuracy};
-    m->last_eval = step;
+                       m->path, step, last);
+    EvalRow r = {step, loss, accuracy};
+    rows_push(&m->eval, &eval_stream, &r);
+    m->dirty = 1;
     return 0;
 }
 
 int cnn_metrics_flush(CnnMetrics *m, CnnErr *err)
 {
-    char why[256];
-    ErrGuard g;
-    guard_on(&g);
-    int rc = write_pending(m);
-    if (rc < 0) cnn_err(err, "%s: cannot write metrics (%s)", m->path, h5_reason(why, sizeof why));
-    guard_off(&g);
-    return rc;
+    if (!m->dirty) return 0;
+    if (write_snapshot(m, err) < 0) return -1; /* still dirty: the next flush tries again */
+    m->dirty = 0;
+    return 0;
 }
 
 void cnn_metrics_close(CnnMetrics *m)
@@ -566,9 +487,5 @@ void cnn_metrics_close(CnnMetrics *m)
     if (!m) return;
     CnnErr err;
     if (cnn_metrics_flush(m, &err) < 0) cnn_warn("%s", err.msg);
-    ErrGuard g;
-    guard_on(&g);
-    close_handles(m);
-    guard_off(&g);
     metrics_free(m);
 }

@@ -7,7 +7,7 @@ for np in 1 2 3 4; do
     # shellcheck disable=SC2086
     run $np $common --set run.out_dir="$WORK/det$np" "$TINY" >"$WORK/det$np.log" 2>&1 ||
         { cat "$WORK/det$np.log"; fail "deterministic run on $np ranks failed"; }
-    grep -o 'loss [0-9.]*' "$WORK/det$np.log" >"$WORK/det$np.loss"
+    grep '^step [0-9]*/' "$WORK/det$np.log" | grep -o 'loss [0-9.]*' >"$WORK/det$np.loss"
     [ "$(wc -l <"$WORK/det$np.loss")" -eq 12 ] || fail "expected 12 loss lines on $np ranks"
 done
 h1=$(param_hash "$WORK/det1.log")
@@ -28,7 +28,7 @@ for np in 1 2; do
         >"$WORK/fast$np.log" 2>&1 || { cat "$WORK/fast$np.log"; fail "fast run on $np ranks failed"; }
 done
 # losses agree to 3 decimals over the first 12 steps
-grep -o 'loss [0-9.]*' "$WORK/fast1.log" | awk '{printf "%.3f\n", $2}' >"$WORK/f1"
-grep -o 'loss [0-9.]*' "$WORK/fast2.log" | awk '{printf "%.3f\n", $2}' >"$WORK/f2"
+grep '^step [0-9]*/' "$WORK/fast1.log" | grep -o 'loss [0-9.]*' | awk '{printf "%.3f\n", $2}' >"$WORK/f1"
+grep '^step [0-9]*/' "$WORK/fast2.log" | grep -o 'loss [0-9.]*' | awk '{printf "%.3f\n", $2}' >"$WORK/f2"
 cmp -s "$WORK/f1" "$WORK/f2" || { paste "$WORK/f1" "$WORK/f2"; fail "fast mode: 1 and 2 ranks diverge"; }
 echo "rank invariance: hash $h1 on 1-4 ranks"

@@ -1,11 +1,14 @@
-/* metrics: rank 0's append-only HDF5 log, <out_dir>/metrics.h5:
+/* metrics: rank 0's log of training and evaluation, <out_dir>/metrics.h5:
  *   /train/{step, epoch, loss, accuracy, lr, images_per_sec, wall_s}   one row per log interval
  *   /eval/{step, loss, accuracy}                                        one row per evaluation
  *   root attrs: config, world_size, started
  * Each column is a 1-D chunked dataset of unlimited size (step, epoch: int64; the rest float64).
- * The file is written in HDF5's single-writer/multiple-reader mode (SWMR): it is readable while
- * training runs (h5py with swmr=True, h5dump) and after a kill -9 it opens with every row up to the last
- * flush. Opening for a resume cuts rows with step > resume_step, so no step is logged twice. */
+ *
+ * The writer keeps every row in memory (they are tiny) and each flush writes the whole log as a new
+ * plain HDF5 file (default, earliest-compatible format) <path>.tmp, fsyncs it and renames it over
+ * <path>. So the file under the final name is always complete and closed: h5dump, h5ls and h5py
+ * (no SWMR flag) read it while training runs, and after a kill -9 it opens with every row up to the
+ * last flush. A reader sees new rows by opening the file again. A stale <path>.tmp is harmless. */
 #ifndef CNN_METRICS_H
 #define CNN_METRICS_H
 
@@ -18,13 +21,19 @@ typedef struct {
     double loss, accuracy, lr, images_per_sec, wall_s;
 } CnnTrainRow;
 
-/* resume_step < 0: a new file (an existing one is replaced). Otherwise the existing file is opened
- * (created if missing) and cut to rows with step <= resume_step. */
+/* resume_step < 0: an empty log, written at once (an existing file is replaced). Otherwise the
+ * existing file's rows with step <= resume_step are read back (a missing file starts empty; one
+ * that cannot be read is an error naming it) and written at once without the later rows, so no
+ * step is logged twice. Keeps the old file's started attr; config and world_size are this run's. */
 CnnMetrics *cnn_metrics_open(const char *path, const char *config_text, int world_size,
                              long resume_step, CnnErr *err);
+/* Rows are kept in memory until a flush; a stream's steps must not go back (-1, naming the
+ * file). */
 int cnn_metrics_train(CnnMetrics *m, const CnnTrainRow *row, CnnErr *err);
 int cnn_metrics_eval(CnnMetrics *m, long step, double loss, double accuracy, CnnErr *err);
+/* Writes the snapshot if anything changed since the last one; on failure the rows stay pending. */
 int cnn_metrics_flush(CnnMetrics *m, CnnErr *err);
+/* Flushes (a failure is a warning) and frees. */
 void cnn_metrics_close(CnnMetrics *m);
 
 #endif

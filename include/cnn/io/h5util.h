@@ -1,0 +1,29 @@
+/* h5util: the HDF5 error-stack habits that checkpoint and metrics share.
+ *
+ * HDF5 prints its whole error stack to stderr by default. A public io function silences it for its
+ * own duration (cnn_h5_silence ... cnn_h5_restore, which puts back whatever handler the caller had)
+ * and turns a failure into a CnnErr that names the file and carries HDF5's innermost reason
+ * (cnn_h5_reason). Only io modules include this header: it pulls in hdf5.h. */
+#ifndef CNN_H5UTIL_H
+#define CNN_H5UTIL_H
+
+#include <stddef.h>
+
+#include <hdf5.h>
+
+/* The caller's automatic error handler, saved while it is switched off. */
+typedef struct {
+    H5E_auto2_t func;
+    void *data;
+} CnnH5Silence;
+
+/* Saves the current handler into s and switches printing off. */
+void cnn_h5_silence(CnnH5Silence *s);
+/* Clears the error stack and puts s's handler back. */
+void cnn_h5_restore(const CnnH5Silence *s);
+
+/* Writes HDF5's innermost error description (where the problem was detected, e.g. a checksum)
+ * into buf, or "unknown HDF5 error" when the stack is empty; clears the stack; returns buf. */
+const char *cnn_h5_reason(char *buf, size_t n);
+
+#endif

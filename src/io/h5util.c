@@ -1,0 +1,39 @@
+/* h5util: silencing HDF5's error stack for the duration of a call and extracting its innermost
+ * reason, shared by checkpoint and metrics (see include/cnn/io/h5util.h). */
+#include "cnn/io/h5util.h"
+
+#include <stdio.h>
+
+void cnn_h5_silence(CnnH5Silence *s)
+{
+    H5Eget_auto2(H5E_DEFAULT, &s->func, &s->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void cnn_h5_restore(const CnnH5Silence *s)
+{
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, s->func, s->data);
+}
+
+typedef struct {
+    char *buf;
+    size_t n;
+} Reason;
+
+/* Walking upward, entry 0 is the innermost one: where HDF5 detected the problem. */
+static herr_t reason_cb(unsigned n, const H5E_error2_t *e, void *client)
+{
+    Reason *r = client;
+    if (n == 0 && e->desc) snprintf(r->buf, r->n, "%s", e->desc);
+    return 0;
+}
+
+const char *cnn_h5_reason(char *buf, size_t n)
+{
+    Reason r = {buf, n};
+    snprintf(buf, n, "unknown HDF5 error");
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, reason_cb, &r);
+    H5Eclear2(H5E_DEFAULT);
+    return buf;
+}
