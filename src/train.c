@@ -651,6 +651,9 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
         int stop = bench ? 0 : cnn_comm_any(stop_signal != 0);
         if (!bench && ((cfg->checkpoint_every > 0 && done % cfg->checkpoint_every == 0) || done == steps || stop)) {
             if (save_checkpoint(r, done, lr, &err)) CNN_DIE("writing a checkpoint: %s", err.msg);
+            /* On a stop, nobody leaves before rank 0's checkpoint is complete: a launcher that kills the
+             * job when the first rank exits (srun --kill-on-bad-exit) must not cut the write short. */
+            if (stop) cnn_comm_barrier();
         }
         if (stop) {
             if (r->rank == 0)

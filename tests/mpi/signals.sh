@@ -1,0 +1,70 @@
+# Preemption: SIGUSR1 sent to ONE rank of a 2-rank job makes every rank stop at the next step boundary,
+# rank 0 write a checkpoint, and the job exit 75; resuming finishes with the parameters of an
+# uninterrupted run. Then SIGKILL at random instants of a job that checkpoints every step: what is left
+# always resumes, the metrics file always opens, and no half-written file carries a final name.
+. "$(dirname "$0")/../lib.sh"
+c="--set train.log_every=1 --set train.eval_every=0 --set train.micro_batch=4 --set train.steps=400"
+# shellcheck disable=SC2086
+run 1 $c --set train.checkpoint_every=0 --set run.out_dir="$WORK/ref" "$TINY" >"$WORK/ref.log" 2>&1 || fail "reference run"
+want=$(param_hash "$WORK/ref.log")
+
+rank_pid() { # rank_pid N: pid of MPI rank N of our job
+    for p in $(pgrep -f "cnn-dist.*$WORK"); do
+        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then echo "$p"; fi
+    done
+}
+wait_for() { # wait_for FILE PATTERN
+    i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { cat "$1"; fail "timed out waiting for '$2'"; }
+        sleep 0.05
+    done
+}
+
+# shellcheck disable=SC2086
+run 2 $c --set train.checkpoint_every=0 --set run.out_dir="$WORK/sig" "$TINY" >"$WORK/sig.log" 2>&1 &
+job=$!
+wait_for "$WORK/sig.log" 'step 20/'
+kill -USR1 "$(rank_pid 1)"
+rc=0
+wait $job || rc=$?
+[ $rc -eq 75 ] || { cat "$WORK/sig.log"; fail "after SIGUSR1 on rank 1 the job exited $rc, want 75"; }
+grep -q 'stopped by a signal after step' "$WORK/sig.log" || fail "no stop message"
+ls "$WORK/sig"/ckpt-*.h5 >/dev/null 2>&1 || fail "no checkpoint after SIGUSR1"
+# shellcheck disable=SC2086
+run 2 $c --set train.checkpoint_every=0 --set run.out_dir="$WORK/sig" --resume latest "$TINY" >"$WORK/sig2.log" 2>&1 ||
+    { cat "$WORK/sig2.log"; fail "resume after SIGUSR1"; }
+[ "$(param_hash "$WORK/sig2.log")" = "$want" ] || fail "interrupted by SIGUSR1 and resumed: parameters differ"
+
+# SIGKILL at random instants while checkpointing every step, five times, then finish
+for i in 1 2 3 4 5; do
+    # shellcheck disable=SC2086
+    run 1 $c --set train.checkpoint_every=1 --set train.keep=2 --set run.out_dir="$WORK/kill" --resume latest "$TINY" \
+        >"$WORK/kill$i.log" 2>&1 &
+    job=$!
+    sleep "0.$(( (i * 37) % 9 + 3 ))"
+    # $job is the subshell running `run`; the process to kill is cnn-dist itself
+    pkill -9 -f "cnn-dist.*run.out_dir=$WORK/kill" 2>/dev/null || true
+    wait $job 2>/dev/null || true
+    for f in "$WORK/kill"/ckpt-*.h5; do
+        [ -e "$f" ] || continue
+        h5ls "$f" >/dev/null 2>&1 || fail "$f under its final name does not open after SIGKILL"
+    done
+    if [ -e "$WORK/kill/metrics.h5" ]; then
+        h5dump -H "$WORK/kill/metrics.h5" >/dev/null 2>&1 || fail "metrics.h5 unreadable after SIGKILL"
+    fi
+done
+# shellcheck disable=SC2086
+run 1 $c --set train.checkpoint_every=1 --set train.keep=2 --set run.out_dir="$WORK/kill" --resume latest "$TINY" \
+    >"$WORK/killend.log" 2>&1 || { cat "$WORK/killend.log"; fail "resume after SIGKILLs"; }
+[ "$(param_hash "$WORK/killend.log")" = "$want" ] || fail "after 5 SIGKILLs and resumes the parameters differ"
+/usr/bin/python3 - "$WORK/kill/metrics.h5" <<'PY' || fail "metrics after SIGKILLs"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    s = list(f["/train/step"][:])
+    assert s == sorted(set(s)), "steps repeated or out of order"
+    assert s[-1] == 400, s[-1]
+PY
+n=$(ls "$WORK/kill"/ckpt-*.h5 | wc -l)
+[ "$n" -le 2 ] || fail "keep=2 but $n checkpoints remain"
