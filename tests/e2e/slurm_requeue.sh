@@ -1,5 +1,5 @@
 # A real Slurm job survives its time-limit warning: on a one-node cluster started here (root; the Slurm
-# packages are installed if missing), scripts/slurm/template.sbatch trains the tiny config on 2 tasks
+# packages are installed if missing), scripts/slurm/cifar10.sbatch (which runs template.sbatch) trains the tiny config on 2 tasks
 # (srun --mpi=pmix). Once the job has written its first checkpoint, the warning the time limit would
 # send (SIGUSR1 to the batch shell) is sent with scancel --batch. The test checks that the ranks
 # checkpointed and exited 75, the script requeued the job, the restart (SLURM_RESTART_COUNT=1) resumed
@@ -53,7 +53,7 @@ href=$(param_hash "$WORK/A.log")
 cd "$ROOT" || fail "cd $ROOT"
 jid=$(CNN_DIST="$BIN" CNN_ARGS="$common --set run.out_dir=$WORK/B" \
     sbatch --parsable --job-name=cnn-requeue-test --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 \
-    --time=10 --output="$WORK/job-%j.out" "$ROOT/scripts/slurm/template.sbatch" "$TINY" 2>"$WORK/sbatch.err" |
+    --time=10 --output="$WORK/job-%j.out" "$ROOT/scripts/slurm/cifar10.sbatch" "$TINY" 2>"$WORK/sbatch.err" |
     cut -d';' -f1) || true
 [ -n "$jid" ] || { cat "$WORK/sbatch.err"; diag "sbatch failed"; }
 out="$WORK/job-$jid.out"
