@@ -34,3 +34,9 @@ rc=0
 rc=0
 "$BIN" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "no arguments: exit $rc, want 2"
+
+# NaN/Inf: an absurd learning rate blows the network up; the run stops with exit 3 naming step and tensor
+rc=0
+"$BIN" --set data.dir="$SYNTH" --set train.lr=1e30 --set train.steps=50 --set run.out_dir="$WORK/nan" "$TINY" \
+    >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 3 ] && grep -q 'NaN or Inf in the .* at step [0-9]' "$WORK/out" || { cat "$WORK/out"; fail "NaN not caught (exit $rc)"; }

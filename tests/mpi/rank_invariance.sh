@@ -10,6 +10,7 @@ for np in 1 2 3 4; do
     grep '^step [0-9]*/' "$WORK/det$np.log" | grep -o 'loss [0-9.]*' >"$WORK/det$np.loss"
     [ "$(wc -l <"$WORK/det$np.loss")" -eq 12 ] || fail "expected 12 loss lines on $np ranks"
 done
+grep -q "2 ranks x 1 OpenBLAS thread" "$WORK/det2.log" || fail "2 ranks on 2 cores should get 1 OpenBLAS thread each"
 h1=$(param_hash "$WORK/det1.log")
 [ -n "$h1" ] || fail "no parameter hash in the 1-rank output"
 for np in 2 3 4; do
