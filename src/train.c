@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -491,6 +492,10 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
 
 static void print_bench(Run *r, int steps, double wall)
 {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    uint64_t rss_kb = (uint64_t)ru.ru_maxrss;
+    cnn_comm_max_u64(&rss_kb, 1);
     if (r->rank != 0) return;
     CnnModel *m = &r->model;
     double ips = (double)steps * r->B / wall;
@@ -499,6 +504,8 @@ static void print_bench(Run *r, int steps, double wall)
            cnn_gemm_threads(), cnn_gemm_corename(), r->B, steps);
     printf("images/s            %10.1f\n", ips);
     printf("effective GFLOP/s   %10.1f   (%.1f MFLOP per training image)\n", ips * flops / 1e9, flops / 1e6);
+    printf("peak RSS per rank   %10.1f MB (largest rank; includes the mmap'ed training files it touched)\n",
+           (double)rss_kb / 1024.0);
     double total = r->t_data + r->t_fwd + r->t_bwd + r->t_reduce + r->t_opt;
     printf("%-12s %10s %7s\n", "phase", "ms/step", "share");
     const char *names[] = {"data wait", "forward", "backward", "allreduce", "optimizer"};
@@ -511,6 +518,9 @@ static void print_bench(Run *r, int steps, double wall)
     for (int i = 0; i < m->n_layers; i++)
         printf("%-12s %10.2f %10.2f %6.1f%%\n", m->layers[i].spec.name, 1e3 * m->layer_time[i][0] / steps,
                1e3 * m->layer_time[i][1] / steps, 100.0 * (m->layer_time[i][0] + m->layer_time[i][1]) / lt);
+    printf("bench-summary ranks=%d threads=%d mode=%s batch=%d img_per_s=%.1f gflops=%.2f rss_mb=%.1f\n", r->size,
+           cnn_gemm_threads(), r->cfg->deterministic ? "deterministic" : "fast", r->B, ips, ips * flops / 1e9,
+           (double)rss_kb / 1024.0);
     fflush(stdout);
 }
 
