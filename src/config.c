@@ -117,6 +117,7 @@ static const KeySpec train_keys[] = {
     NUM("deterministic", K_BOOL, CFG(deterministic), 0, 1, 0, 0),
     NUM("micro_batch", K_INT, CFG(micro_batch), 1, INF, 0, 0),
     NUM("eval_batch", K_INT, CFG(eval_batch), 1, INF, 0, 0),
+    NUM("bucket_kb", K_DOUBLE, CFG(bucket_kb), 0, INF, 0, 0),
 };
 
 #define WEIGHT_KEYS                                                                                \
@@ -733,6 +734,7 @@ static void config_defaults(CnnConfig *cfg)
     cfg->deterministic = 1;
     cfg->micro_batch = 16;
     cfg->eval_batch = 100;
+    cfg->bucket_kb = 1024;
 }
 
 /* The config file's base name without its extension. */

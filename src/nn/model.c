@@ -312,6 +312,8 @@ double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, fl
             break;
         }
         if (m->timing) m->layer_time[i][1] += cnn_now() - t0;
+        if (m->grad_ready && has_params(L->spec.type))
+            m->grad_ready(m->grad_ready_ctx, L->w_off, L->w_count + L->b_count);
         if (!din) break; /* nothing below needs a gradient */
         float *t = cur;
         cur = other;

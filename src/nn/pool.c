@@ -50,12 +50,14 @@ void cnn_maxpool_forward(float *out, int32_t *argmax, const float *in, const Cnn
                 for (int y = y0; y < y1; y++)
                     for (int x = x0; x < x1; x++) {
                         int32_t off = (int32_t)(((size_t)y * s->w + (size_t)x) * c);
-                        const float *p = img + off;
-                        /* branch-free so it vectorises (compare + blend) */
+                        const float *restrict p = img + off;
+                        float *restrict o = out;
+                        int32_t *restrict am = argmax;
+                        /* branch-free and alias-free so it vectorises (compare + two blends) */
                         for (int k = 0; k < c; k++) {
-                            const int gt = p[k] > out[k];
-                            out[k] = gt ? p[k] : out[k];
-                            argmax[k] = gt ? off + k : argmax[k];
+                            const int gt = p[k] > o[k];
+                            o[k] = gt ? p[k] : o[k];
+                            am[k] = gt ? off + k : am[k];
                         }
                     }
             }

@@ -51,6 +51,11 @@ typedef struct {
     size_t ws_floats;
     double layer_time[CNN_MAX_LAYERS][2]; /* accumulated seconds forward/backward, for the bench */
     int timing;                 /* 1: fill layer_time */
+    /* Called by backward as soon as a layer's parameter gradients are final, with their range in the
+     * gradient block (layers finish last to first, so ranges arrive from the end of the block down):
+     * lets the caller start reducing them while earlier layers still compute. */
+    void (*grad_ready)(void *ctx, size_t offset, size_t count);
+    void *grad_ready_ctx;
     uint64_t seed;
 } CnnModel;
 
