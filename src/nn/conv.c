@@ -56,10 +56,59 @@ static size_t cols_per_sample(const CnnConvShape *s)
                         (size_t)s->cin);
 }
 
+/* The data gradient of a stride-1 conv is itself a stride-1 conv: of dout (oh x ow x cout, padded by
+ * k-1-pad on each side) with the kernel flipped in space and cin/cout swapped. Lowering it like the
+ * forward (im2col + one sgemm) replaces the sgemm into a [rows][kh*kw*cin] matrix plus a scatter-add
+ * col2im, which reads and writes every input pixel kh*kw times, by a gather and the same FLOPs. */
+static int conv_transposable(const CnnConvShape *s) { return s->stride == 1 && !conv_is_direct(s); }
+
+static void transposed_shape(CnnConvShape *t, const CnnConvShape *s, int ns)
+{
+    memset(t, 0, sizeof *t);
+    t->n = ns;
+    t->h = s->oh;
+    t->w = s->ow;
+    t->cin = s->cout;
+    t->oh = s->h;
+    t->ow = s->w;
+    t->cout = s->cin;
+    t->kh = s->kh;
+    t->kw = s->kw;
+    t->stride = 1;
+    t->pad_top = s->kh - 1 - s->pad_top;
+    t->pad_left = s->kw - 1 - s->pad_left;
+}
+
+/* wt[ky][kx][cout][cin] = w[kh-1-ky][kw-1-kx][cin][cout] */
+static void flip_weights(float *wt, const float *w, const CnnConvShape *s)
+{
+    const int cin = s->cin, cout = s->cout;
+    for (int ky = 0; ky < s->kh; ky++)
+        for (int kx = 0; kx < s->kw; kx++) {
+            const float *src = w + ((size_t)(s->kh - 1 - ky) * s->kw + (size_t)(s->kw - 1 - kx)) * cin * cout;
+            float *dst = wt + ((size_t)ky * s->kw + (size_t)kx) * cout * cin;
+            for (int ci = 0; ci < cin; ci++)
+                for (int co = 0; co < cout; co++) dst[(size_t)co * cin + ci] = src[(size_t)ci * cout + co];
+        }
+}
+
+/* Floats per sample that a chunk of the workspace must hold: forward columns, or the transposed
+ * conv's columns (h*w rows of kh*kw*cout) when backward uses it. */
+static size_t ws_per_sample(const CnnConvShape *s)
+{
+    size_t per = cols_per_sample(s);
+    if (conv_transposable(s)) {
+        size_t t = cnn_mul_size(cnn_mul_size((size_t)s->h * (size_t)s->w, (size_t)s->kh * (size_t)s->kw),
+                                (size_t)s->cout);
+        if (t > per) per = t;
+    }
+    return per;
+}
+
 /* Samples per chunk. */
 static int conv_chunk(const CnnConvShape *s)
 {
-    size_t per = cols_per_sample(s);
+    size_t per = ws_per_sample(s);
     size_t c = per ? WS_TARGET / per : (size_t)s->n;
     if (c < 1) c = 1;
     if (c > (size_t)s->n) c = (size_t)s->n;
@@ -69,7 +118,8 @@ static int conv_chunk(const CnnConvShape *s)
 size_t cnn_conv_workspace(const CnnConvShape *s)
 {
     if (conv_is_direct(s) || s->n <= 0) return 0;
-    return cnn_mul_size((size_t)conv_chunk(s), cols_per_sample(s));
+    size_t flipped = conv_transposable(s) ? (size_t)s->kh * s->kw * s->cin * s->cout : 0;
+    return cnn_mul_size((size_t)conv_chunk(s), ws_per_sample(s)) + flipped;
 }
 
 /* cols[ns*oh*ow][kh*kw*cin] from in[ns][h][w][cin], zeros where the window hangs over the padding.
@@ -183,6 +233,9 @@ void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float 
     const int chunk = direct ? s->n : conv_chunk(s);
     const size_t pix = (size_t)s->oh * s->ow, img_len = (size_t)s->h * s->w * s->cin;
     add_column_sums(db, dout, (size_t)s->n * pix, cout);
+    const int transposed = din && conv_transposable(s);
+    float *wt = transposed ? ws + (size_t)chunk * ws_per_sample(s) : NULL;
+    if (transposed) flip_weights(wt, w, s);
     for (int j0 = 0; j0 < s->n; j0 += chunk) {
         const int ns = s->n - j0 < chunk ? s->n - j0 : chunk;
         const size_t rows = (size_t)ns * pix;
@@ -197,7 +250,16 @@ void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float 
         cnn_sgemm(1, 0, K, cout, (int)rows, 1.0f, cols, K, g, cout, 1.0f, dw, cout);
         if (!din) continue;
         float *di = din + (size_t)j0 * img_len;
-        if (direct) {
+        if (transposed) {
+            /* din[ns*h*w][cin] = im2col(dout)[ns*h*w][kh*kw*cout] x wt[kh*kw*cout][cin] */
+            CnnConvShape t;
+            transposed_shape(&t, s, ns);
+            const size_t trows = (size_t)ns * s->h * s->w;
+            CNN_ASSERT(trows <= (size_t)INT32_MAX);
+            im2col(ws, g, ns, &t);
+            const int kt = s->kh * s->kw * cout;
+            cnn_sgemm(0, 0, (int)trows, s->cin, kt, 1.0f, ws, kt, wt, s->cin, 0.0f, di, s->cin);
+        } else if (direct) {
             /* din[rows][cin] = dout[rows][cout] x W^T[cout][cin] */
             cnn_sgemm(0, 1, (int)rows, K, cout, 1.0f, g, cout, w, cout, 0.0f, di, K);
         } else {
