@@ -733,7 +733,7 @@ static void config_defaults(CnnConfig *cfg)
     cfg->keep = 3;
     cfg->deterministic = 1;
     cfg->micro_batch = 16;
-    cfg->eval_batch = 100;
+    cfg->eval_batch = 32;
     cfg->bucket_kb = 1024;
 }
 

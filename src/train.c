@@ -528,12 +528,27 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     return 0;
 }
 
+/* Proportional set size: like RSS, but a page shared by k processes (the mmap'ed data set, libraries)
+ * counts 1/k in each; the fair "memory per rank" when ranks share the data. 0 if unknown. */
+static uint64_t current_pss_kb(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Pss: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
 static void print_bench(Run *r, int steps, double wall)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    uint64_t rss_kb = (uint64_t)ru.ru_maxrss;
-    cnn_comm_max_u64(&rss_kb, 1);
+    uint64_t mem[2] = {(uint64_t)ru.ru_maxrss, current_pss_kb()};
+    cnn_comm_max_u64(mem, 2);
+    uint64_t rss_kb = mem[0], pss_kb = mem[1];
     /* what one blocking allreduce of the whole gradient costs here, to say how much of it was hidden */
     CnnModel *m = &r->model;
     double t_block = 0;
@@ -553,8 +568,9 @@ static void print_bench(Run *r, int steps, double wall)
            cnn_gemm_threads(), cnn_gemm_corename(), r->B, steps);
     printf("images/s            %10.1f\n", ips);
     printf("effective GFLOP/s   %10.1f   (%.1f MFLOP per training image)\n", ips * flops / 1e9, flops / 1e6);
-    printf("peak RSS per rank   %10.1f MB (largest rank; includes the mmap'ed training files it touched)\n",
+    printf("peak RSS per rank   %10.1f MB (largest rank; counts the mmap'ed data set it touched in full)\n",
            (double)rss_kb / 1024.0);
+    printf("PSS per rank        %10.1f MB (at the end; shared pages split between the ranks)\n", (double)pss_kb / 1024.0);
     double total = r->t_data + r->t_fwd + r->t_bwd + r->t_reduce + r->t_opt;
     printf("%-12s %10s %7s\n", "phase", "ms/step", "share");
     const char *names[] = {"data wait", "forward", "backward", "allreduce", "optimizer"};
@@ -578,9 +594,9 @@ static void print_bench(Run *r, int steps, double wall)
     for (int i = 0; i < m->n_layers; i++)
         printf("%-12s %10.2f %10.2f %6.1f%%\n", m->layers[i].spec.name, 1e3 * m->layer_time[i][0] / steps,
                1e3 * m->layer_time[i][1] / steps, 100.0 * (m->layer_time[i][0] + m->layer_time[i][1]) / lt);
-    printf("bench-summary ranks=%d threads=%d mode=%s batch=%d img_per_s=%.1f gflops=%.2f rss_mb=%.1f\n", r->size,
-           cnn_gemm_threads(), r->cfg->deterministic ? "deterministic" : "fast", r->B, ips, ips * flops / 1e9,
-           (double)rss_kb / 1024.0);
+    printf("bench-summary ranks=%d threads=%d mode=%s batch=%d img_per_s=%.1f gflops=%.2f rss_mb=%.1f pss_mb=%.1f\n",
+           r->size, cnn_gemm_threads(), r->cfg->deterministic ? "deterministic" : "fast", r->B, ips, ips * flops / 1e9,
+           (double)rss_kb / 1024.0, (double)pss_kb / 1024.0);
     fflush(stdout);
 }
 

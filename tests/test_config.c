@@ -351,7 +351,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.keep, 3);
     assert_int_equal(c.deterministic, 1);
     assert_int_equal(c.micro_batch, 16);
-    assert_int_equal(c.eval_batch, 100);
+    assert_int_equal(c.eval_batch, 32);
     assert_int_equal(c.eval_every, 0);
     assert_int_equal(c.checkpoint_every, 0);
     assert_int_equal(c.n_layers, 4);

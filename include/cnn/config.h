@@ -96,7 +96,7 @@ typedef struct {
     int deterministic;          /* 1: bitwise the same result on any rank count (default 1) */
     int micro_batch;            /* deterministic mode: samples per micro-shard (default 16) */
     double bucket_kb;           /* fast mode: gradient bucket size for the overlapped allreduce (0 = off) */
-    int eval_batch;             /* evaluation chunk (default 100): fixed, so results do not depend on ranks */
+    int eval_batch;             /* evaluation chunk (default 32): fixed, so results do not depend on ranks */
 
     int n_layers;
     CnnLayerSpec layers[CNN_MAX_LAYERS];
