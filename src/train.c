@@ -525,6 +525,10 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
         cnn_info("cnn-dist: %s, %d rank%s x %d OpenBLAS thread%s (%s), global batch %d, %s", cfg->name, r->size,
                  r->size > 1 ? "s" : "", threads, threads > 1 ? "s" : "", cnn_gemm_corename(), r->B,
                  cfg->deterministic ? "deterministic (same result on any rank count)" : "fast float allreduce");
+    if (r->size == 1 && threads > 1 && !getenv("OMPI_COMM_WORLD_SIZE"))
+        cnn_info("note: one process with %d threads leaves cores idle outside the matrix products; one rank "
+                 "per core is faster: mpirun -np %d (or scripts/cnn-run)",
+                 threads, threads);
     return 0;
 }
 

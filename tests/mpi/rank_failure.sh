@@ -27,3 +27,10 @@ rc=0
 wait $job || rc=$?
 [ $rc -ne 0 ] || fail "mpirun exited 0 after a rank died"
 echo "job ended with status $rc, $(( $(date +%s) - start )) s after rank 1 was killed"
+
+# Ranks that read different configs refuse to train (the hashes are compared at start), not diverge.
+rc=0
+mpirun --oversubscribe --bind-to none -np 1 "$BIN" --set data.dir="$SYNTH" --set run.out_dir="$WORK/m" "$TINY" : \
+    -np 1 "$BIN" --set data.dir="$SYNTH" --set train.lr=0.5 --set run.out_dir="$WORK/m" "$TINY" >"$WORK/mm" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q 'ranks disagree on the training config' "$WORK/mm" ||
+    { cat "$WORK/mm"; fail "a config mismatch between ranks was not refused (exit $rc)"; }
