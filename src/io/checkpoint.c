@@ -286,16 +286,6 @@ static int mkdir_p(const char *dir, CnnErr *err)
     return 0;
 }
 
-static int fsync_path(const char *path, int flags)
-{
-    int fd = open(path, flags);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
 
 /* "ckpt-<digits>.h5" (tmp = 0) or "ckpt-<digits>.h5.tmp" (tmp = 1) → step, else -1. */
 static long parse_name(const char *name, int tmp)
@@ -454,19 +444,7 @@ int cnn_ckpt_write(const char *dir, const CnnCkptMeta *meta, const CnnCkptData *
         unlink(tmp);
         return cnn_err(err, "%s: cannot write checkpoint (%s)", tmp, why);
     }
-    if (fsync_path(tmp, O_RDONLY) != 0) {
-        cnn_err(err, "%s: fsync failed: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, final) != 0) {
-        cnn_err(err, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    /* the rename is durable only once the directory entry is */
-    if (fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0)
-        return cnn_err(err, "%s: fsync of the directory failed: %s", dir, strerror(errno));
+    if (cnn_io_commit(tmp, final, dir, err)) return -1;
     prune(dir, keep, meta->step);
     if (path_out) snprintf(path_out, path_n, "%s", final);
     return 0;

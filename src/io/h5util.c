@@ -1,5 +1,9 @@
 /* h5util: silencing HDF5's error stack for the duration of a call and extracting its innermost
  * reason, shared by checkpoint and metrics (see include/cnn/io/h5util.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
 #include "cnn/io/h5util.h"
 
 #include <stdio.h>
@@ -36,4 +40,33 @@ const char *cnn_h5_reason(char *buf, size_t n)
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, reason_cb, &r);
     H5Eclear2(H5E_DEFAULT);
     return buf;
+}
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int cnn_io_commit(const char *tmp, const char *final, const char *dir, CnnErr *err)
+{
+    if (fsync_path(tmp, O_RDONLY) != 0) {
+        cnn_err(err, "%s: fsync failed: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, final) != 0) {
+        cnn_err(err, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    /* the rename is durable only once the directory entry is */
+    if (fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0)
+        return cnn_err(err, "%s: fsync of the directory failed: %s", dir, strerror(errno));
+    return 0;
 }

@@ -212,16 +212,6 @@ static int write_contents(hid_t f, const CnnMetrics *m)
     return write_stream(f, &eval_stream, &m->eval);
 }
 
-static int fsync_path(const char *path, int flags)
-{
-    int fd = open(path, flags);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
 
 /* The whole log into tmp (closed: HDF5 writes everything out at close), fsync, rename over path,
  * fsync the directory so the rename survives a crash too. */
@@ -249,19 +239,7 @@ static int write_snapshot(const CnnMetrics *m, CnnErr *err)
         unlink(m->tmp);
         return cnn_err(err, "%s: cannot write the metrics file (%s)", m->tmp, why);
     }
-    if (fsync_path(m->tmp, O_RDONLY) != 0) {
-        cnn_err(err, "%s: fsync failed: %s", m->tmp, strerror(errno));
-        unlink(m->tmp);
-        return -1;
-    }
-    if (rename(m->tmp, m->path) != 0) {
-        cnn_err(err, "%s: cannot rename to %s: %s", m->tmp, m->path, strerror(errno));
-        unlink(m->tmp);
-        return -1;
-    }
-    if (fsync_path(m->dir, O_RDONLY | O_DIRECTORY) != 0)
-        return cnn_err(err, "%s: fsync of the directory failed: %s", m->dir, strerror(errno));
-    return 0;
+    return cnn_io_commit(m->tmp, m->path, m->dir, err);
 }
 
 /* ---- reading an old log for a resume ---- */

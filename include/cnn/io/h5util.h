@@ -1,4 +1,5 @@
-/* h5util: the HDF5 error-stack habits that checkpoint and metrics share.
+/* h5util: what checkpoint and metrics share: the HDF5 error-stack habits, and the atomic commit of a
+ * finished temp file under its final name.
  *
  * HDF5 prints its whole error stack to stderr by default. A public io function silences it for its
  * own duration (cnn_h5_silence ... cnn_h5_restore, which puts back whatever handler the caller had)
@@ -10,6 +11,8 @@
 #include <stddef.h>
 
 #include <hdf5.h>
+
+#include "cnn/util.h"
 
 /* The caller's automatic error handler, saved while it is switched off. */
 typedef struct {
@@ -25,5 +28,9 @@ void cnn_h5_restore(const CnnH5Silence *s);
 /* Writes HDF5's innermost error description (where the problem was detected, e.g. a checksum)
  * into buf, or "unknown HDF5 error" when the stack is empty; clears the stack; returns buf. */
 const char *cnn_h5_reason(char *buf, size_t n);
+
+/* Makes tmp (a complete, closed file) the file `final` in directory dir, durably: fsync tmp, rename it,
+ * fsync dir. On failure tmp is removed, `final` is untouched, and err names the step that failed. */
+int cnn_io_commit(const char *tmp, const char *final, const char *dir, CnnErr *err);
 
 #endif
