@@ -132,7 +132,7 @@ static void check_against_naive(const Case *c, int expect_chunks)
     for (int i = 0; i < s.cout; i++) db[i] = -0.5f;
     tu_poison(din, nin);
     tu_poison(ws, nws);
-    cnn_conv_backward(din, dw, db, ws, dout, in, w, &s);
+    cnn_conv_backward(din, dw, db, ws, dout, in, w, &s, 0);
     tu_assert_finite(din, nin, "conv din");
     naive_backward(wdin, wdw, wdb, dout, in, w, &s);
     for (size_t i = 0; i < nin; i++) tu_assert_close(din[i], wdin[i], 1e-4, 1e-4, "conv din", i);
@@ -141,9 +141,24 @@ static void check_against_naive(const Case *c, int expect_chunks)
 
     /* without din: same dw (accumulated a second time), din untouched */
     tu_poison(din, nin);
-    cnn_conv_backward(NULL, dw, db, ws, dout, in, w, &s);
+    cnn_conv_backward(NULL, dw, db, ws, dout, in, w, &s, 0);
     for (size_t i = 0; i < nin; i++) assert_true(isnan(din[i]));
     for (size_t i = 0; i < nw; i++) tu_assert_close((double)dw[i] - 0.25, 2 * wdw[i], 4e-4, 1e-4, "conv dw x2", i);
+
+    /* columns left by the forward are reused by backward: bitwise the same gradients */
+    if (cnn_conv_single_chunk(&s)) {
+        float *dw2 = calloc(nw, 4), *db2 = calloc((size_t)s.cout, 4), *din2 = malloc(nin * 4);
+        memset(dw, 0, nw * 4);
+        memset(db, 0, (size_t)s.cout * 4);
+        cnn_conv_backward(din, dw, db, ws, dout, in, w, &s, 0);
+        cnn_conv_forward(out, ws, in, w, b, &s);
+        cnn_conv_backward(din2, dw2, db2, ws, dout, in, w, &s, 1);
+        assert_memory_equal(dw, dw2, nw * 4);
+        assert_memory_equal(din, din2, nin * 4);
+        free(dw2), free(db2), free(din2);
+    } else {
+        assert_true(c->k == 1 || expect_chunks > 1);
+    }
 
     free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db), free(ws);
     free(want), free(wdin), free(wdw), free(wdb);
@@ -212,7 +227,7 @@ static void test_gradcheck(void **state)
         tu_fill_uniform(g.b, (size_t)g.s.cout, -1, 1, 30 + t);
         tu_fill_uniform(g.r, nout, -1, 1, 40 + t);
         tu_poison(din, nin);
-        cnn_conv_backward(din, dw, db, g.ws, g.r, g.in, g.w, &g.s);
+        cnn_conv_backward(din, dw, db, g.ws, g.r, g.in, g.w, &g.s, 0);
         tu_gradcheck(conv_loss, &g, g.in, din, nin, 200, 1e-2f, 2e-3, 2e-3, "conv din");
         tu_gradcheck(conv_loss, &g, g.w, dw, nw, 200, 1e-2f, 2e-3, 2e-3, "conv dw");
         tu_gradcheck(conv_loss, &g, g.b, db, (size_t)g.s.cout, 200, 1e-2f, 2e-3, 2e-3, "conv db");

@@ -225,8 +225,10 @@ static void add_column_sums(float *db, const float *dout, size_t rows, int c)
     }
 }
 
+int cnn_conv_single_chunk(const CnnConvShape *s) { return !conv_is_direct(s) && conv_chunk(s) >= s->n; }
+
 void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                       const float *w, const CnnConvShape *s)
+                       const float *w, const CnnConvShape *s, int cols_ready)
 {
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
     const int direct = conv_is_direct(s);
@@ -243,7 +245,7 @@ void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float 
         const float *g = dout + (size_t)j0 * pix * cout;
         const float *cols = in + (size_t)j0 * img_len;
         if (!direct) {
-            im2col(ws, cols, ns, s);
+            if (!(cols_ready && chunk >= s->n)) im2col(ws, cols, ns, s);
             cols = ws;
         }
         /* dW[K][cout] += cols^T [K][rows] x dout[rows][cout] */

@@ -44,7 +44,7 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
     m->n_layers = cfg->n_layers;
 
     int h = m->in_h, w = m->in_w, c = m->in_c;
-    size_t np = 0, max_act = (size_t)h * w * c, ws = 0;
+    size_t np = 0, max_act = (size_t)h * w * c;
     int seen_params = 0;
     for (int i = 0; i < m->n_layers; i++) {
         CnnLayer *L = &m->layers[i];
@@ -69,8 +69,7 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
             double macs = (double)cs.oh * cs.ow * s->filters * s->size * s->size * c;
             L->flops_fwd = 2.0 * macs;
             L->flops_bwd = 2.0 * macs * (L->needs_din ? 2.0 : 1.0);
-            size_t need = cnn_conv_workspace(&cs);
-            if (need > ws) ws = need;
+            L->ws_floats = cnn_conv_workspace(&cs);
             break;
         }
         case CNN_LAYER_MAXPOOL:
@@ -140,6 +139,8 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
         if (L->spec.type == CNN_LAYER_MAXPOOL) L->argmax = cnn_aligned(cnn_mul_size(n_out, sizeof(int32_t)));
         if (L->spec.type == CNN_LAYER_LRN) L->scale = cnn_aligned(cnn_mul_size(n_out, sizeof(float)));
         if (L->spec.type == CNN_LAYER_DROPOUT) L->mask = cnn_aligned(n_out);
+        /* each conv keeps its own workspace, so the columns of its forward survive until its backward */
+        if (L->spec.type == CNN_LAYER_CONV) L->ws = cnn_aligned(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)));
         if (has_params(L->spec.type)) {
             int dims[4];
             if (L->spec.type == CNN_LAYER_CONV) {
@@ -159,8 +160,6 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
     size_t dsz = cnn_mul_size((size_t)max_batch, max_act);
     m->dbuf[0] = cnn_aligned(cnn_mul_size(dsz, sizeof(float)));
     m->dbuf[1] = cnn_aligned(cnn_mul_size(dsz, sizeof(float)));
-    m->ws_floats = ws;
-    m->ws = cnn_aligned(cnn_mul_size(ws ? ws : 1, sizeof(float)));
     return 0;
 }
 
@@ -171,12 +170,12 @@ void cnn_model_free(CnnModel *m)
         free(m->layers[i].argmax);
         free(m->layers[i].scale);
         free(m->layers[i].mask);
+        free(m->layers[i].ws);
     }
     free(m->params);
     free(m->grads);
     free(m->dbuf[0]);
     free(m->dbuf[1]);
-    free(m->ws);
     memset(m, 0, sizeof *m);
 }
 
@@ -222,7 +221,8 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
         case CNN_LAYER_CONV: {
             CnnConvShape cs;
             cnn_conv_shape(&cs, n, L->ih, L->iw, L->ic, L->oc, L->spec.size, L->spec.stride, L->spec.same);
-            cnn_conv_forward(L->out, m->ws, in, w, b, &cs);
+            cnn_conv_forward(L->out, L->ws, in, w, b, &cs);
+            L->cols_ready = cnn_conv_single_chunk(&cs);
             cnn_act_forward(L->out, L->out, count, L->spec.act);
             break;
         }
@@ -280,7 +280,9 @@ double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, fl
             CnnConvShape cs;
             cnn_conv_shape(&cs, n, L->ih, L->iw, L->ic, L->oc, L->spec.size, L->spec.stride, L->spec.same);
             cnn_act_backward(cur, cur, L->out, count, L->spec.act);
-            cnn_conv_backward(din, grad + L->w_off, grad + L->b_off, m->ws, cur, in, m->params + L->w_off, &cs);
+            cnn_conv_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off, &cs,
+                              L->cols_ready);
+            L->cols_ready = 0;
             break;
         }
         case CNN_LAYER_DENSE:

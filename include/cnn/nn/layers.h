@@ -30,9 +30,13 @@ size_t cnn_conv_workspace(const CnnConvShape *s);
 /* out = conv(in, w) + b  (no activation). */
 void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b,
                       const CnnConvShape *s);
-/* din = conv_backprop_input(dout, w) (if din), dw += ..., db += sum(dout). */
+/* 1 if forward lowers the whole batch in one chunk, leaving its im2col columns in ws. */
+int cnn_conv_single_chunk(const CnnConvShape *s);
+/* din = conv_backprop_input(dout, w) (if din), dw += ..., db += sum(dout). cols_ready: ws still holds
+ * the columns that the forward of this same `in` left there (cnn_conv_single_chunk), so backward
+ * need not build them again. */
 void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                       const float *w, const CnnConvShape *s);
+                       const float *w, const CnnConvShape *s, int cols_ready);
 
 /* ---- pooling (max: padded cells never win; avg: divides by the count of real cells) ---- */
 typedef struct {

@@ -33,6 +33,9 @@ typedef struct {
     int32_t *argmax;            /* maxpool */
     float *scale;               /* lrn */
     uint8_t *mask;              /* dropout */
+    float *ws;                  /* conv: im2col workspace of ws_floats */
+    size_t ws_floats;
+    int cols_ready;             /* conv: ws holds the columns of the last forward's input */
 } CnnLayer;
 
 typedef struct {
@@ -47,8 +50,6 @@ typedef struct {
     const float *input;         /* the batch of the last forward (caller-owned) */
     int batch;                  /* its size */
     float *dbuf[2];             /* ping-pong data gradients, max_batch * largest activation */
-    float *ws;                  /* conv workspace */
-    size_t ws_floats;
     double layer_time[CNN_MAX_LAYERS][2]; /* accumulated seconds forward/backward, for the bench */
     int timing;                 /* 1: fill layer_time */
     /* Called by backward as soon as a layer's parameter gradients are final, with their range in the
