@@ -106,9 +106,13 @@ static void fill_batch(void *ctx, long step, float *x, int *y)
     }
 }
 
+/* run.threads if set, else OPENBLAS_NUM_THREADS if the user exported it, else the cores of this node
+ * divided by the ranks on it, capped by the CPUs this process may run on. */
 static int auto_threads(const CnnConfig *cfg)
 {
     if (cfg->threads > 0) return cfg->threads;
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    if (env && atoi(env) > 0) return atoi(env);
     cpu_set_t set;
     int allowed = 0;
     if (sched_getaffinity(0, sizeof set, &set) == 0) allowed = CPU_COUNT(&set);

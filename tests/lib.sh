@@ -5,6 +5,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${CNN_DIST:-$ROOT/build/cnn-dist}
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# One OpenBLAS thread per process: several processes share these 2 cores in the tests, and OpenBLAS
+# threads that spin-wait for each other crawl when the cores are oversubscribed.
+export OPENBLAS_NUM_THREADS=1
 # Keep Open MPI quiet and local on these small machines.
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
 SYNTH=${TMPDIR:-/tmp}/cnn-synth-v1

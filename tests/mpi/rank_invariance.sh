@@ -5,7 +5,8 @@
 common="--set train.steps=12 --set train.log_every=1 --set train.eval_every=0 --set train.checkpoint_every=0 --set train.micro_batch=4"
 for np in 1 2 3 4; do
     # shellcheck disable=SC2086
-    run $np $common --set run.out_dir="$WORK/det$np" "$TINY" >"$WORK/det$np.log" 2>&1 ||
+    # 2 ranks use the automatic thread count (checked below); the others one thread (lib.sh)
+    ([ $np -eq 2 ] && export OPENBLAS_NUM_THREADS=; run $np $common --set run.out_dir="$WORK/det$np" "$TINY") >"$WORK/det$np.log" 2>&1 ||
         { cat "$WORK/det$np.log"; fail "deterministic run on $np ranks failed"; }
     grep '^step [0-9]*/' "$WORK/det$np.log" | grep -o 'loss [0-9.]*' >"$WORK/det$np.loss"
     [ "$(wc -l <"$WORK/det$np.loss")" -eq 12 ] || fail "expected 12 loss lines on $np ranks"
