@@ -7,7 +7,7 @@ BUILD   ?= build
 PKGS    := openblas hdf5 inih zlib
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Wshadow -Wdouble-promotion \
 	-Wstrict-prototypes -Wmissing-prototypes -MMD -MP -pthread
-OPT     ?= -O3 -march=native -g
+OPT     ?= -O3 -march=native -fno-math-errno -g
 SAN     ?=
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
 	-I/usr/include/hdf5/serial

@@ -20,7 +20,7 @@ int main(void)
     const Shape shapes[] = {
         {"conv1 fwd  cols x W", 0, 0, 9216, 64, 75},     {"conv1 dW   cols^T x dY", 1, 0, 75, 64, 9216},
         {"conv2 fwd  cols x W", 0, 0, 2304, 64, 1600},   {"conv2 dW   cols^T x dY", 1, 0, 1600, 64, 2304},
-        {"conv2 dX   dY x W^T", 0, 1, 2304, 1600, 64},   {"local3 fwd", 0, 0, 64, 384, 2304},
+        {"conv2 dX   cols(dY) x Wflip", 0, 0, 2304, 64, 1600}, {"local3 fwd", 0, 0, 64, 384, 2304},
         {"local3 dW", 1, 0, 2304, 384, 64},              {"local3 dX", 0, 1, 64, 2304, 384},
     };
     const int ns = (int)(sizeof shapes / sizeof shapes[0]);

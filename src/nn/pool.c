@@ -53,11 +53,13 @@ void cnn_maxpool_forward(float *out, int32_t *argmax, const float *in, const Cnn
                         const float *restrict p = img + off;
                         float *restrict o = out;
                         int32_t *restrict am = argmax;
-                        /* branch-free and alias-free so it vectorises (compare + two blends) */
+                        /* Unconditional stores with a bitwise select: written as `if greater then
+                         * store`, GCC emits masked stores (vmaskmovps), which are slow on AMD cores. */
                         for (int k = 0; k < c; k++) {
-                            const int gt = p[k] > o[k];
-                            o[k] = gt ? p[k] : o[k];
-                            am[k] = gt ? off + k : am[k];
+                            const float v = p[k], cur = o[k];
+                            const int32_t gt = -(int32_t)(v > cur);
+                            o[k] = v > cur ? v : cur;
+                            am[k] = (am[k] & ~gt) | ((off + k) & gt);
                         }
                     }
             }
