@@ -101,7 +101,7 @@ int cnn_comm_any(int flag)
     return v;
 }
 
-CnnCommReq *cnn_comm_isum_float(float *buf, size_t n)
+static CnnCommReq *isum(void *buf, size_t n, size_t elem, MPI_Datatype type)
 {
     int chunks = (int)((n + (size_t)INT_MAX - 1) / (size_t)INT_MAX);
     if (chunks == 0) chunks = 1;
@@ -110,10 +110,18 @@ CnnCommReq *cnn_comm_isum_float(float *buf, size_t n)
     for (int i = 0; i < chunks; i++) {
         size_t off = (size_t)i * (size_t)INT_MAX;
         int count = (int)(n - off > (size_t)INT_MAX ? (size_t)INT_MAX : n - off);
-        check(MPI_Iallreduce(MPI_IN_PLACE, buf + off, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->reqs[i]),
+        check(MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * elem, count, type, MPI_SUM, MPI_COMM_WORLD,
+                             &r->reqs[i]),
               "MPI_Iallreduce");
     }
     return r;
+}
+
+CnnCommReq *cnn_comm_isum_i64(int64_t *buf, size_t n) { return isum(buf, n, sizeof *buf, MPI_INT64_T); }
+
+CnnCommReq *cnn_comm_isum_float(float *buf, size_t n)
+{
+    return isum(buf, n, sizeof *buf, MPI_FLOAT);
 }
 
 double cnn_comm_wait(CnnCommReq *r)

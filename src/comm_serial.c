@@ -42,6 +42,12 @@ CnnCommReq *cnn_comm_isum_float(float *buf, size_t n)
     (void)n;
     return cnn_calloc(1, sizeof(CnnCommReq));
 }
+CnnCommReq *cnn_comm_isum_i64(int64_t *buf, size_t n)
+{
+    (void)buf;
+    (void)n;
+    return cnn_calloc(1, sizeof(CnnCommReq));
+}
 double cnn_comm_wait(CnnCommReq *r)
 {
     free(r);

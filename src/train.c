@@ -72,9 +72,15 @@ typedef struct {
     int n_micro;                /* deterministic: micro-shards per batch; fast: 0 */
     int lo, hi;                 /* this rank's positions [lo, hi) of every global batch */
     int micro_lo, micro_hi;     /* deterministic: this rank's micro-shards */
-    float **shard_grads;        /* deterministic: one gradient per local micro-shard */
-    int64_t *acc;               /* deterministic: fixed-point sum */
-    int *exps;                  /* per tensor exponents, + 1 slot for nothing */
+    float *gscratch;            /* deterministic: the gradient of one micro-shard */
+    int64_t *acc;               /* deterministic: fixed-point sum of this rank's micro-shards */
+    int *exp_prev;              /* deterministic: per tensor, the largest micro-shard gradient exponent of
+                                 * the last step (global); with a margin it bounds this step's */
+    int have_prev;              /* exp_prev is valid (not on a fresh run's first step) */
+    int *bound;                 /* this step's exponent bounds */
+    int *seen;                  /* this step's exponents, then [nt] loss not finite, [nt+1] overflow */
+    int over;                   /* some value exceeded its bound on this rank */
+    long n_exact;               /* steps that took the two-pass exact sum (first step, overflows) */
     int headroom;
     int *positions;             /* lo..hi-1 */
     int *idx_buf;
@@ -85,7 +91,7 @@ typedef struct {
     double t_data, t_fwd, t_bwd, t_reduce, t_opt; /* seconds, for --bench */
     int eval_only;              /* --eval: the recipe may differ from the checkpoint's */
     /* fast mode: gradient buckets reduced with MPI_Iallreduce while backward goes on */
-    size_t bucket_floats;       /* start a bucket once it holds this many floats (0 = one blocking call) */
+    size_t bucket_floats;       /* start a bucket once it holds this many elements (0 = one blocking call) */
     size_t pend_lo, pend_hi;    /* gradients final but not yet sent: [pend_lo, pend_hi) */
     CnnCommReq *reqs[2 * CNN_MAX_LAYERS];
     int n_reqs;
@@ -191,25 +197,182 @@ static const char *nonfinite_owner(const CnnModel *m, const float *g)
     return NULL;
 }
 
-static void start_bucket(Run *r)
+/* Gradient buckets (both modes): parameter layers finish last to first, so the final gradients grow
+ * down from the end of the block; a bucket of at least bucket_floats elements is sent with a
+ * non-blocking allreduce as soon as it is complete (float gradients in fast mode, the int64 fixed-point
+ * sums in deterministic mode). The cut points depend only on the layers, so every rank issues the same
+ * collectives in the same order. */
+static void bucket_send(Run *r)
 {
     if (r->pend_hi > r->pend_lo) {
         CNN_ASSERT(r->n_reqs < 2 * CNN_MAX_LAYERS);
-        r->reqs[r->n_reqs++] = cnn_comm_isum_float(r->model.grads + r->pend_lo, r->pend_hi - r->pend_lo);
+        size_t lo = r->pend_lo, n = r->pend_hi - r->pend_lo;
+        r->reqs[r->n_reqs++] = r->n_micro ? cnn_comm_isum_i64(r->acc + lo, n) : cnn_comm_isum_float(r->model.grads + lo, n);
     }
     r->pend_lo = r->pend_hi = 0;
 }
 
-/* model.grad_ready in fast mode: collect finished layers into a bucket; send it once it is big enough;
- * poke MPI so the buckets already sent make progress (Open MPI progresses only inside MPI calls). */
-static void on_grad_ready(void *ctx, size_t offset, size_t count)
+static void bucket_add(Run *r, size_t offset, size_t count)
 {
-    Run *r = ctx;
     if (r->pend_hi == r->pend_lo) r->pend_hi = offset + count;
     CNN_ASSERT(offset + count == r->pend_lo || r->pend_hi == offset + count);
     r->pend_lo = offset;
+    /* Open MPI progresses a non-blocking collective only inside MPI calls: poke the ones in flight */
     for (int i = 0; i < r->n_reqs; i++) cnn_comm_progress(r->reqs[i]);
-    if (r->pend_hi - r->pend_lo >= r->bucket_floats) start_bucket(r);
+    if (r->pend_hi - r->pend_lo >= r->bucket_floats) bucket_send(r);
+}
+
+static double buckets_finish(Run *r)
+{
+    bucket_send(r);
+    double w = 0;
+    for (int i = 0; i < r->n_reqs; i++) w += cnn_comm_wait(r->reqs[i]);
+    r->n_reqs = 0;
+    return w;
+}
+
+/* model.grad_ready, fast mode */
+static void on_grad_ready(void *ctx, size_t offset, size_t count) { bucket_add(ctx, offset, count); }
+
+/* Tensors [*t0, *t1) of the parameter range [offset, offset + count). */
+static void tensor_range(const CnnModel *m, size_t offset, size_t count, int *t0, int *t1)
+{
+    *t0 = 0;
+    while (*t0 < m->n_tensors && m->tensors[*t0].offset < offset) (*t0)++;
+    *t1 = *t0;
+    while (*t1 < m->n_tensors && m->tensors[*t1].offset < offset + count) (*t1)++;
+}
+
+/* model.grad_ready, deterministic mode, during the last local micro-shard: this layer's sum is complete
+ * on this rank once its part of the scratch gradient is added; then it can travel. */
+static void on_grad_ready_det(void *ctx, size_t offset, size_t count)
+{
+    Run *r = ctx;
+    int t0, t1;
+    tensor_range(&r->model, offset, count, &t0, &t1);
+    r->over |= cnn_fixed_accumulate_bounded(r->acc, r->seen, r->gscratch, r->model.tensors, t0, t1, r->bound,
+                                            r->headroom);
+    bucket_add(r, offset, count);
+}
+
+#define EXP_MARGIN 3 /* a tensor's largest gradient may grow 8x from one step to the next before the
+                      * step falls back to the exact two-pass sum */
+
+/* Forward and backward of local micro-shard k into r->gscratch; adds its loss and right answers to
+ * stats. Returns 1 if its loss is not finite. */
+static int micro_shard(Run *r, const float *x, const int *y, long step, int k, int64_t *stats)
+{
+    CnnModel *m = &r->model;
+    size_t per = (size_t)m->in_h * m->in_w * m->in_c;
+    int a = k * r->cfg->micro_batch, b = a + r->cfg->micro_batch < r->B ? a + r->cfg->micro_batch : r->B;
+    memset(r->gscratch, 0, m->n_params * sizeof(float));
+    double tf = cnn_now();
+    cnn_model_forward(m, x + (size_t)(a - r->lo) * per, b - a, 1, step, r->positions + (a - r->lo));
+    double tb = cnn_now();
+    int c = 0;
+    double l = cnn_model_backward(m, r->gscratch, y + (a - r->lo), b - a, 1.0f / (float)r->B, &c);
+    r->t_fwd += tb - tf;
+    r->t_bwd += cnn_now() - tb;
+    if (!isfinite(l)) return 1;
+    stats[0] += llrint(l * LOSS_SCALE);
+    stats[1] += c;
+    return 0;
+}
+
+/* Names the first tensor (or the loss) flagged non-finite in seen; NULL if none. */
+static const char *nonfinite_in(const Run *r)
+{
+    int nt = r->model.n_tensors;
+    for (int t = 0; t < nt; t++)
+        if (r->seen[t] == CNN_FIXED_EXP_NONFINITE) return r->model.tensors[t].name;
+    return r->seen[nt] ? "loss" : NULL;
+}
+
+/* The exact sum with exponents exps known for this step: recompute every local micro-shard (same
+ * inputs, same dropout draws, so the same bits), accumulate, reduce, convert. */
+static void exact_sum(Run *r, const float *x, const int *y, long step, const int *exps)
+{
+    CnnModel *m = &r->model;
+    int64_t dummy[2] = {0, 0};
+    memset(r->acc, 0, m->n_params * sizeof(int64_t));
+    for (int k = r->micro_lo; k < r->micro_hi; k++) {
+        micro_shard(r, x, y, step, k, dummy);
+        cnn_fixed_accumulate(r->acc, r->gscratch, m->tensors, m->n_tensors, exps, r->headroom);
+    }
+    double tr = cnn_now();
+    cnn_comm_sum_i64(r->acc, m->n_params);
+    cnn_fixed_to_float(m->grads, r->acc, m->tensors, m->n_tensors, exps, r->headroom);
+    memcpy(r->exp_prev, exps, (size_t)m->n_tensors * sizeof(int));
+    r->have_prev = 1;
+    r->n_exact++;
+    r->t_reduce += cnn_now() - tr;
+}
+
+/* Deterministic mode: the global mean gradient into model.grads, bitwise the same on any number of
+ * ranks (see fixedsum.h). Usually one pass: this step's scales come from the last step's exponents
+ * plus a margin, each micro-shard is added to the int64 sum right after its backward, and the last
+ * micro-shard's layers travel in buckets while earlier layers still compute. When there are no
+ * previous exponents, or a value outgrew its bound on any rank, the step is summed again exactly
+ * (two passes). Returns -1 on NaN/Inf (*where names the tensor or the loss). */
+static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t *stats, const char **where)
+{
+    CnnModel *m = &r->model;
+    const int nt = m->n_tensors, buckets = r->bucket_floats > 0 && r->size > 1;
+    for (int t = 0; t < nt; t++) r->seen[t] = CNN_FIXED_EXP_ZERO;
+    r->seen[nt] = r->seen[nt + 1] = 0;
+    int loss_bad = 0;
+    if (!r->have_prev) {
+        /* pass 1: the exponents */
+        for (int k = r->micro_lo; k < r->micro_hi; k++) {
+            loss_bad |= micro_shard(r, x, y, step, k, stats);
+            cnn_fixed_update_exponents(r->seen, r->gscratch, m->tensors, nt);
+        }
+        r->seen[nt] = loss_bad;
+        cnn_comm_max_int(r->seen, (size_t)nt + 2);
+        if ((*where = nonfinite_in(r)) != NULL) return -1;
+        exact_sum(r, x, y, step, r->seen);
+        return 0;
+    }
+    for (int t = 0; t < nt; t++)
+        r->bound[t] = r->exp_prev[t] == CNN_FIXED_EXP_ZERO ? CNN_FIXED_EXP_ZERO : r->exp_prev[t] + EXP_MARGIN;
+    memset(r->acc, 0, m->n_params * sizeof(int64_t));
+    r->over = 0;
+    for (int k = r->micro_lo; k < r->micro_hi; k++) {
+        const int last = k == r->micro_hi - 1;
+        if (last && buckets) {
+            m->grad_ready = on_grad_ready_det;
+            m->grad_ready_ctx = r;
+        }
+        loss_bad |= micro_shard(r, x, y, step, k, stats);
+        m->grad_ready = NULL;
+        if (!(last && buckets))
+            r->over |= cnn_fixed_accumulate_bounded(r->acc, r->seen, r->gscratch, m->tensors, 0, nt, r->bound,
+                                                    r->headroom);
+    }
+    double tr = cnn_now();
+    if (buckets) {
+        if (r->micro_hi == r->micro_lo) /* no micro-shard here: join the same collectives with zeros */
+            for (int i = m->n_layers - 1; i >= 0; i--)
+                if (m->layers[i].w_count) bucket_add(r, m->layers[i].w_off, m->layers[i].w_count + m->layers[i].b_count);
+        r->t_wait += buckets_finish(r);
+    } else {
+        cnn_comm_sum_i64(r->acc, m->n_params);
+    }
+    r->seen[nt] = loss_bad;
+    r->seen[nt + 1] = r->over;
+    cnn_comm_max_int(r->seen, (size_t)nt + 2);
+    r->t_reduce += cnn_now() - tr;
+    if ((*where = nonfinite_in(r)) != NULL) return -1;
+    if (r->seen[nt + 1]) {
+        /* a value outgrew its bound somewhere: the exponents just gathered are this step's exact ones */
+        exact_sum(r, x, y, step, r->seen);
+        return 0;
+    }
+    tr = cnn_now();
+    cnn_fixed_to_float(m->grads, r->acc, m->tensors, nt, r->bound, r->headroom);
+    memcpy(r->exp_prev, r->seen, (size_t)nt * sizeof(int));
+    r->t_reduce += cnn_now() - tr;
+    return 0;
 }
 
 /* One step's gradient into model.grads (the global mean gradient, identical on all ranks).
@@ -219,45 +382,12 @@ static int compute_gradient(Run *r, const float *x, const int *y, long step, int
                             int64_t *correct, const char **where)
 {
     CnnModel *m = &r->model;
-    size_t per = (size_t)m->in_h * m->in_w * m->in_c;
     float scale = 1.0f / (float)r->B;
     int64_t stats[2] = {0, 0};
     double t0 = cnn_now();
     *where = NULL;
     if (r->n_micro) {
-        int nt = m->n_tensors;
-        for (int t = 0; t < nt + 1; t++) r->exps[t] = CNN_FIXED_EXP_ZERO;
-        for (int k = r->micro_lo; k < r->micro_hi; k++) {
-            int a = k * r->cfg->micro_batch, b = a + r->cfg->micro_batch < r->B ? a + r->cfg->micro_batch : r->B;
-            float *g = r->shard_grads[k - r->micro_lo];
-            memset(g, 0, m->n_params * sizeof(float));
-            double tf = cnn_now();
-            cnn_model_forward(m, x + (size_t)(a - r->lo) * per, b - a, 1, step, r->positions + (a - r->lo));
-            double tb = cnn_now();
-            int c = 0;
-            double l = cnn_model_backward(m, g, y + (a - r->lo), b - a, scale, &c);
-            r->t_fwd += tb - tf;
-            r->t_bwd += cnn_now() - tb;
-            if (!isfinite(l)) r->exps[nt] = CNN_FIXED_EXP_NONFINITE;
-            else stats[0] += llrint(l * LOSS_SCALE);
-            stats[1] += c;
-            cnn_fixed_update_exponents(r->exps, g, m->tensors, nt);
-        }
-        double tr = cnn_now();
-        cnn_comm_max_int(r->exps, (size_t)nt + 1);
-        for (int t = 0; t <= nt; t++) {
-            if (r->exps[t] == CNN_FIXED_EXP_NONFINITE) {
-                /* find the culprit locally for the message; every rank agrees that it failed */
-                *where = t == nt ? "loss" : m->tensors[t].name;
-                return -1;
-            }
-        }
-        memset(r->acc, 0, m->n_params * sizeof(int64_t));
-        for (int k = r->micro_lo; k < r->micro_hi; k++)
-            cnn_fixed_accumulate(r->acc, r->shard_grads[k - r->micro_lo], m->tensors, nt, r->exps, r->headroom);
-        cnn_comm_sum_i64(r->acc, m->n_params);
-        cnn_fixed_to_float(m->grads, r->acc, m->tensors, nt, r->exps, r->headroom);
-        r->t_reduce += cnn_now() - tr;
+        if (det_gradient(r, x, y, step, stats, where)) return -1;
     } else {
         memset(m->grads, 0, m->n_params * sizeof(float));
         int n = r->hi - r->lo;
@@ -273,9 +403,7 @@ static int compute_gradient(Run *r, const float *x, const int *y, long step, int
         }
         double tr = cnn_now();
         if (r->bucket_floats > 0 && r->size > 1) {
-            start_bucket(r); /* whatever backward left unsent (the first layers) */
-            for (int i = 0; i < r->n_reqs; i++) r->t_wait += cnn_comm_wait(r->reqs[i]);
-            r->n_reqs = 0;
+            r->t_wait += buckets_finish(r);
         } else {
             cnn_comm_sum_float(m->grads, m->n_params);
         }
@@ -391,8 +519,14 @@ static long resume_all(Run *r, const char *resume)
         if (r->optim.v) memset(r->optim.v, 0, m->n_params * sizeof(float));
         return 0;
     }
-    long hdr[2] = {meta.step, meta.optim_t};
+    long hdr[3] = {meta.step, meta.optim_t, meta.n_grad_exps};
     cnn_comm_bcast(hdr, sizeof hdr, 0);
+    cnn_comm_bcast(meta.grad_exps, sizeof meta.grad_exps, 0);
+    r->have_prev = 0;
+    if (r->n_micro && hdr[2] == m->n_tensors) {
+        memcpy(r->exp_prev, meta.grad_exps, (size_t)m->n_tensors * sizeof(int));
+        r->have_prev = 1;
+    }
     cnn_comm_bcast(m->params, m->n_params * sizeof(float), 0);
     const char *names[4];
     float *slots[4];
@@ -422,6 +556,10 @@ static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     meta.optim_t = r->optim.t;
     meta.lr = lr;
     meta.samples_seen = step * r->B;
+    if (r->n_micro && r->have_prev) { /* the next step's scales: needed for a bitwise continuation */
+        meta.n_grad_exps = m->n_tensors;
+        memcpy(meta.grad_exps, r->exp_prev, (size_t)m->n_tensors * sizeof(int));
+    }
     CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
     char path[CNN_PATH_LEN + 64];
@@ -434,11 +572,11 @@ static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
 static void run_free(Run *r)
 {
     if (r->prefetch) cnn_prefetch_stop(r->prefetch);
-    if (r->shard_grads)
-        for (int k = 0; k < r->micro_hi - r->micro_lo; k++) free(r->shard_grads[k]);
-    free(r->shard_grads);
+    free(r->gscratch);
     free(r->acc);
-    free(r->exps);
+    free(r->exp_prev);
+    free(r->bound);
+    free(r->seen);
     free(r->positions);
     free(r->idx_buf);
     free(r->epoch_buf);
@@ -481,8 +619,9 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     } else {
         cnn_sampler_slice(r->B, r->rank, r->size, &r->lo, &r->hi);
         cap = (r->B + r->size - 1) / r->size;
-        r->bucket_floats = (size_t)(cfg->bucket_kb * 1024.0 / sizeof(float));
     }
+    /* bucket size in elements: floats in fast mode, int64 sums in deterministic mode */
+    r->bucket_floats = (size_t)(cfg->bucket_kb * 1024.0 / (r->n_micro ? sizeof(int64_t) : sizeof(float)));
     if (cfg->eval_batch > cap) cap = cfg->eval_batch;
     if (cnn_model_build(&r->model, cfg, cap, err)) {
         if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
@@ -490,7 +629,7 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     }
     cnn_model_init_params(&r->model, cfg->seed);
     cnn_optim_init(&r->optim, cfg, r->model.n_params);
-    if (r->bucket_floats > 0 && r->size > 1) {
+    if (!r->n_micro && r->bucket_floats > 0 && r->size > 1) {
         r->model.grad_ready = on_grad_ready;
         r->model.grad_ready_ctx = r;
     }
@@ -505,12 +644,13 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     r->idx_buf = cnn_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
     r->epoch_buf = cnn_malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
     if (r->n_micro) {
-        int k = r->micro_hi - r->micro_lo;
-        r->shard_grads = cnn_calloc((size_t)(k > 0 ? k : 1), sizeof(float *));
-        for (int j = 0; j < k; j++) r->shard_grads[j] = cnn_aligned(r->model.n_params * sizeof(float));
+        size_t nt = (size_t)r->model.n_tensors;
+        r->gscratch = cnn_aligned(r->model.n_params * sizeof(float));
         r->acc = cnn_aligned(r->model.n_params * sizeof(int64_t));
+        r->exp_prev = cnn_calloc(nt, sizeof(int));
+        r->bound = cnn_calloc(nt, sizeof(int));
+        r->seen = cnn_calloc(nt + 2, sizeof(int));
     }
-    r->exps = cnn_calloc((size_t)r->model.n_tensors + 1, sizeof(int));
 
     /* Same parameters and same training config everywhere, or a clear error. */
     uint64_t h[2] = {cnn_model_params_hash(&r->model), cnn_config_train_hash(cfg)};
@@ -588,8 +728,11 @@ static void print_bench(Run *r, int steps, double wall)
     if (r->size > 1) {
         printf("allreduce of the %.2f MB gradient, blocking, alone: %.2f ms\n", m->n_params * 4.0 / 1e6, 1e3 * t_block);
         if (r->n_micro)
-            printf("deterministic mode: exponent max + int64 sum (%.2f MB) + conversions: %.2f ms/step, not overlapped\n",
-                   m->n_params * 8.0 / 1e6, 1e3 * r->t_reduce / steps);
+            printf("deterministic mode, int64 sums (%.2f MB) in %.0f KB buckets overlapped with the last micro-shard's "
+                   "backward: %.2f ms/step after backward (%.2f of it waiting); %ld of %d steps summed exactly in two "
+                   "passes\n",
+                   m->n_params * 8.0 / 1e6, r->cfg->bucket_kb, 1e3 * r->t_reduce / steps, 1e3 * r->t_wait / steps,
+                   r->n_exact, steps);
         else if (r->bucket_floats)
             printf("fast mode, %.0f KB buckets overlapped with backward: %.2f ms/step left waiting after backward "
                    "(%.0f%% of a blocking allreduce hidden)\n",
@@ -675,6 +818,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
         if (bench && step == step0 + 2) {
             t_bench = cnn_now();
             r->t_data = r->t_fwd = r->t_bwd = r->t_reduce = r->t_opt = r->t_wait = 0;
+            r->n_exact = 0;
             m->timing = 1;
         }
         const float *x;

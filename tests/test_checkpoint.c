@@ -65,7 +65,8 @@ static CnnCkptMeta make_meta(long step)
     CnnCkptMeta m = {.step = step, .epoch = step / 100, .world_size = 4,
                      .seed = 0xfedcba9876543210ULL, .model_hash = 0x0123456789abcdefULL,
                      .config = "[run]\nname = test\n[train]\nbatch = 128\n", .optim_t = step,
-                     .lr = 0.001 * (double)step, .samples_seen = step * 128};
+                     .lr = 0.001 * (double)step, .samples_seen = step * 128, .n_grad_exps = 3,
+                     .grad_exps = {-7, 2, -1000}};
     snprintf(m.optimizer, sizeof m.optimizer, "adam");
     return m;
 }
@@ -119,6 +120,10 @@ static void test_round_trip(void **state)
     assert_int_equal(got.optim_t, want.optim_t);
     assert_true(got.lr == want.lr);
     assert_int_equal(got.samples_seen, 128000);
+    assert_int_equal(got.n_grad_exps, 3);
+    assert_int_equal(got.grad_exps[0], -7);
+    assert_int_equal(got.grad_exps[1], 2);
+    assert_int_equal(got.grad_exps[2], -1000);
     cnn_ckpt_meta_free(&got);
     assert_null(got.config);
 

@@ -94,11 +94,64 @@ static void test_nonfinite_and_zero(void **state)
     assert_int_equal(cnn_fixed_headroom(9), 4);
 }
 
+/* The one-pass form with bounds known in advance: same exponents seen as the two-pass form, a sum that
+ * is again independent of grouping and within float rounding of the truth, and an overflow flag when a
+ * value reaches its bound. */
+static void test_bounded_one_pass(void **state)
+{
+    (void)state;
+    static float terms[TERMS][N];
+    make_terms(terms);
+    int exact[NT], bound[NT];
+    for (int t = 0; t < NT; t++) exact[t] = CNN_FIXED_EXP_ZERO;
+    for (int k = 0; k < TERMS; k++) cnn_fixed_update_exponents(exact, terms[k], tensors, NT);
+    for (int t = 0; t < NT; t++) bound[t] = exact[t] == CNN_FIXED_EXP_ZERO ? exact[t] : exact[t] + 3;
+    int headroom = cnn_fixed_headroom(TERMS);
+    float ref[N];
+    for (int groups = 1; groups <= 4; groups++) {
+        int seen[NT] = {CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO};
+        int64_t total[N] = {0};
+        for (int g = 0; g < groups; g++) {
+            int64_t part[N] = {0};
+            for (int k = g * TERMS / groups; k < (g + 1) * TERMS / groups; k++)
+                assert_int_equal(cnn_fixed_accumulate_bounded(part, seen, terms[k], tensors, 0, NT, bound, headroom), 0);
+            for (int j = 0; j < N; j++) total[j] += part[j];
+        }
+        assert_memory_equal(seen, exact, sizeof exact);
+        float got[N];
+        cnn_fixed_to_float(got, total, tensors, NT, bound, headroom);
+        if (groups == 1) memcpy(ref, got, sizeof ref);
+        assert_memory_equal(ref, got, sizeof ref);
+    }
+    for (int j = 0; j < N; j++) {
+        double s = 0;
+        for (int k = 0; k < TERMS; k++) s += (double)terms[k][j];
+        tu_assert_close((double)ref[j], s, 0.0, 1.2e-7, "bounded sum", (size_t)j);
+    }
+    /* a bound one below what the values need: flagged */
+    int tight[NT], seen[NT] = {CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO};
+    memcpy(tight, exact, sizeof tight);
+    tight[1] -= 1;
+    int64_t acc[N] = {0}, over = 0;
+    for (int k = 0; k < TERMS; k++) over |= cnn_fixed_accumulate_bounded(acc, seen, terms[k], tensors, 0, NT, tight, headroom);
+    assert_int_equal(over, 1);
+    /* a tensor that was all zero admits only zeros; a NaN is flagged and seen as non-finite */
+    int zb[NT] = {exact[0], exact[1], CNN_FIXED_EXP_ZERO};
+    float g[N];
+    memcpy(g, terms[3], sizeof g); /* term 3 has nonzero values in tensor 2 */
+    int seen2[NT] = {CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO};
+    assert_int_equal(cnn_fixed_accumulate_bounded(acc, seen2, g, tensors, 2, 3, zb, headroom), 1);
+    g[60] = NAN;
+    assert_int_equal(cnn_fixed_accumulate_bounded(acc, seen2, g, tensors, 2, 3, exact, headroom), 1);
+    assert_int_equal(seen2[2], CNN_FIXED_EXP_NONFINITE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grouping_and_order_do_not_matter),
         cmocka_unit_test(test_nonfinite_and_zero),
+        cmocka_unit_test(test_bounded_one_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ int cnn_comm_any(int flag);
 /* Non-blocking sum of floats in place (MPI_Iallreduce), for buckets overlapped with backward. */
 typedef struct CnnCommReq CnnCommReq;
 CnnCommReq *cnn_comm_isum_float(float *buf, size_t n);
+CnnCommReq *cnn_comm_isum_i64(int64_t *buf, size_t n);
 /* Completes and frees the request; returns seconds spent waiting. */
 double cnn_comm_wait(CnnCommReq *r);
 /* Lets MPI progress outstanding requests (MPI_Test). */

@@ -409,6 +409,14 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
                  attr_write_f64(g, "lr", meta->lr) < 0
              ? -1
              : 0;
+    if (rc == 0 && meta->n_grad_exps > 0) {
+        hsize_t n = (hsize_t)meta->n_grad_exps;
+        hid_t sp = H5Screate_simple(1, &n, NULL);
+        hid_t a = H5Acreate2(g, "grad_exponents", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, H5T_NATIVE_INT, meta->grad_exps) < 0) rc = -1;
+        if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+        H5Sclose(sp);
+    }
     if (H5Gclose(g) < 0) rc = -1;
     return rc;
 }
@@ -499,6 +507,18 @@ static int read_meta_open(const char *path, hid_t f, CnnCkptMeta *meta, CnnErr *
     rc = attr_read_num(path, g, "/state", "samples_seen", H5T_NATIVE_INT64, &v, err);
     meta->samples_seen = (long)v;
     if (rc == 0) rc = attr_read_num(path, g, "/state", "lr", H5T_NATIVE_DOUBLE, &meta->lr, err);
+    meta->n_grad_exps = 0;
+    if (rc == 0 && H5Aexists(g, "grad_exponents") > 0) {
+        hid_t a = H5Aopen(g, "grad_exponents", H5P_DEFAULT);
+        hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+        hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        if (n < 0 || n > 2 * CNN_MAX_LAYERS || H5Aread(a, H5T_NATIVE_INT, meta->grad_exps) < 0)
+            rc = cnn_err(err, "%s: /state attribute grad_exponents is unreadable", path);
+        else
+            meta->n_grad_exps = (int)n;
+        if (sp >= 0) H5Sclose(sp);
+        if (a >= 0) H5Aclose(a);
+    }
     H5Gclose(g);
     if (rc < 0) return -1;
 

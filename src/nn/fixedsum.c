@@ -80,3 +80,41 @@ void cnn_fixed_to_float(float *g, const int64_t *acc, const CnnTensorInfo *t, in
         }
     }
 }
+
+int cnn_fixed_accumulate_bounded(int64_t *acc, int *seen, const float *g, const CnnTensorInfo *t, int t0, int t1,
+                                 const int *bound, int headroom)
+{
+    const int64_t mb = magic_bits();
+    int over = 0;
+    for (int i = t0; i < t1; i++) {
+        const float *p = g + t[i].offset;
+        int64_t *a = acc + t[i].offset;
+        /* |v| must stay below 2^bound; a ZERO bound admits only zeros */
+        const float lim = bound[i] == CNN_FIXED_EXP_ZERO ? 0.0f
+                          : bound[i] >= 128                ? INFINITY
+                                                           : ldexpf(1.0f, bound[i]);
+        const double scale = ldexp(1.0, scale_of(bound[i], headroom));
+        float mx = 0.0f;
+        int bad = 0, nonfinite = 0;
+        for (size_t j = 0; j < t[i].count; j++) {
+            const float v = p[j], av = fabsf(v);
+            mx = av > mx ? av : mx;
+            bad |= !(av < lim) & (av != 0.0f); /* also true for NaN */
+            nonfinite |= !(av <= 3.4028235e38f);
+            double x = (double)v * scale + MAGIC;
+            int64_t b;
+            memcpy(&b, &x, sizeof b);
+            a[j] += b - mb;
+        }
+        int e;
+        if (nonfinite)
+            e = CNN_FIXED_EXP_NONFINITE;
+        else if (mx == 0.0f)
+            e = CNN_FIXED_EXP_ZERO;
+        else
+            (void)frexpf(mx, &e);
+        if (e > seen[i]) seen[i] = e;
+        over |= bad;
+    }
+    return over;
+}

@@ -28,6 +28,10 @@ typedef struct {
     long optim_t;           /* optimizer's update count */
     double lr;              /* learning rate of the last update (informational) */
     long samples_seen;      /* global samples consumed so far (/state attr samples_seen) */
+    /* Deterministic mode: per-tensor exponents that scale the next step's exact gradient sum
+     * (/state attr grad_exponents, int32[n]); n = 0 when there are none. */
+    int n_grad_exps;
+    int grad_exps[2 * CNN_MAX_LAYERS];
 } CnnCkptMeta;
 
 /* The parameters and optimizer slots, each a flat array carved by the same tensor list. */
