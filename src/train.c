@@ -5,7 +5,8 @@
  *   deterministic mode: the batch is cut into micro-shards of micro_batch samples that do not depend on
  *     the rank count; this rank computes the gradient of each of its micro-shards separately and the
  *     sum goes through fixedsum (exact integers), so the result is bitwise the same on any rank count
- *   fast mode: one forward/backward over the rank's contiguous slice and a float MPI_Allreduce
+ *     (one pass, with the int64 buckets of the last micro-shard overlapped with its backward)
+ *   fast mode: one forward/backward over the rank's contiguous slice and float MPI_Iallreduce buckets
  *   weight decay, NaN/Inf check, learning rate, optimizer step (identical on every rank)
  *   every log_every: progress line and a metrics row (rank 0); every eval_every: sharded evaluation;
  *   every checkpoint_every: checkpoint (rank 0, atomic). A signal on any rank stops all of them at the
@@ -90,7 +91,8 @@ typedef struct {
     int *sync_y;
     double t_data, t_fwd, t_bwd, t_reduce, t_opt; /* seconds, for --bench */
     int eval_only;              /* --eval: the recipe may differ from the checkpoint's */
-    /* fast mode: gradient buckets reduced with MPI_Iallreduce while backward goes on */
+    /* gradient buckets reduced with MPI_Iallreduce while backward goes on (floats in fast mode, the
+     * int64 sums of the last micro-shard in deterministic mode) */
     size_t bucket_floats;       /* start a bucket once it holds this many elements (0 = one blocking call) */
     size_t pend_lo, pend_hi;    /* gradients final but not yet sent: [pend_lo, pend_hi) */
     CnnCommReq *reqs[2 * CNN_MAX_LAYERS];
