@@ -30,41 +30,21 @@
 
 /* ---- attributes ---- */
 
-static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, mtype, v) < 0 ? -1 : 0;
-    if (a >= 0 && H5Aclose(a) < 0) rc = -1;
-    H5Sclose(sp);
-    return rc;
-}
-
 static int attr_write_i64(hid_t loc, const char *name, int64_t v)
 {
-    return attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+    return cnn_h5_attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
 }
 
 static int attr_write_u64(hid_t loc, const char *name, uint64_t v)
 {
-    return attr_write(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
+    return cnn_h5_attr_write(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
 }
 
 static int attr_write_f64(hid_t loc, const char *name, double v)
 {
-    return attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+    return cnn_h5_attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
-/* Variable-length UTF-8 string, which h5py reads back as str. */
-static int attr_write_str(hid_t loc, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    int rc = attr_write(loc, name, t, t, &s);
-    H5Tclose(t);
-    return rc;
-}
 
 /* The reads below fill err as "<path>: <obj> ..." and return -1 when the attribute is missing or
  * unreadable. */
@@ -373,15 +353,15 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
 {
     char obj[512];
     hid_t root = f;
-    if (attr_write_str(root, "format", CKPT_FORMAT) < 0) return -1;
+    if (cnn_h5_attr_write_str(root, "format", CKPT_FORMAT) < 0) return -1;
     if (attr_write_i64(root, "version", CKPT_VERSION) < 0) return -1;
     if (attr_write_i64(root, "step", meta->step) < 0) return -1;
     if (attr_write_i64(root, "epoch", meta->epoch) < 0) return -1;
     if (attr_write_i64(root, "world_size", meta->world_size) < 0) return -1;
     if (attr_write_u64(root, "seed", meta->seed) < 0) return -1;
-    if (attr_write_str(root, "config", meta->config ? meta->config : "") < 0) return -1;
+    if (cnn_h5_attr_write_str(root, "config", meta->config ? meta->config : "") < 0) return -1;
     if (attr_write_u64(root, "model_hash", meta->model_hash) < 0) return -1;
-    if (attr_write_str(root, "optimizer", meta->optimizer) < 0) return -1;
+    if (cnn_h5_attr_write_str(root, "optimizer", meta->optimizer) < 0) return -1;
 
     for (int i = 0; i < d->n_tensors; i++) {
         snprintf(obj, sizeof obj, "/params/%s", d->tensors[i].name);

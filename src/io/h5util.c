@@ -70,3 +70,23 @@ int cnn_io_commit(const char *tmp, const char *final, const char *dir, CnnErr *e
         return cnn_err(err, "%s: fsync of the directory failed: %s", dir, strerror(errno));
     return 0;
 }
+
+int cnn_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a < 0 || H5Awrite(a, mtype, v) < 0 ? -1 : 0;
+    if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+    H5Sclose(sp);
+    return rc;
+}
+
+int cnn_h5_attr_write_str(hid_t loc, const char *name, const char *s)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    int rc = cnn_h5_attr_write(loc, name, t, t, &s);
+    H5Tclose(t);
+    return rc;
+}

@@ -138,26 +138,6 @@ static void scatter(Rows *r, const Stream *s, int c, const int64_t *iv, const do
 
 /* ---- writing a snapshot ---- */
 
-static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, mtype, v) < 0 ? -1 : 0;
-    if (a >= 0 && H5Aclose(a) < 0) rc = -1;
-    H5Sclose(sp);
-    return rc;
-}
-
-/* Variable-length UTF-8, which h5py reads back as str. */
-static int attr_write_str(hid_t loc, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    int rc = attr_write(loc, name, t, t, &s);
-    H5Tclose(t);
-    return rc;
-}
 
 /* One column as a chunked 1-D dataset of n rows, extendible (maxdims unlimited) like the layout
  * promises, though each snapshot writes it whole. */
@@ -205,9 +185,9 @@ static int write_stream(hid_t f, const Stream *s, const Rows *r)
 static int write_contents(hid_t f, const CnnMetrics *m)
 {
     int64_t ws = m->world_size;
-    if (attr_write_str(f, "config", m->config) < 0) return -1;
-    if (attr_write(f, "world_size", H5T_STD_I64LE, H5T_NATIVE_INT64, &ws) < 0) return -1;
-    if (attr_write_str(f, "started", m->started) < 0) return -1;
+    if (cnn_h5_attr_write_str(f, "config", m->config) < 0) return -1;
+    if (cnn_h5_attr_write(f, "world_size", H5T_STD_I64LE, H5T_NATIVE_INT64, &ws) < 0) return -1;
+    if (cnn_h5_attr_write_str(f, "started", m->started) < 0) return -1;
     if (write_stream(f, &train_stream, &m->train) < 0) return -1;
     return write_stream(f, &eval_stream, &m->eval);
 }

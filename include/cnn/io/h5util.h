@@ -29,6 +29,11 @@ void cnn_h5_restore(const CnnH5Silence *s);
  * into buf, or "unknown HDF5 error" when the stack is empty; clears the stack; returns buf. */
 const char *cnn_h5_reason(char *buf, size_t n);
 
+/* A scalar attribute of file type ftype from memory of type mtype; 0 or -1. */
+int cnn_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v);
+/* A variable-length UTF-8 string attribute, which h5py reads back as str; 0 or -1. */
+int cnn_h5_attr_write_str(hid_t loc, const char *name, const char *s);
+
 /* Makes tmp (a complete, closed file) the file `final` in directory dir, durably: fsync tmp, rename it,
  * fsync dir. On failure tmp is removed, `final` is untouched, and err names the step that failed. */
 int cnn_io_commit(const char *tmp, const char *final, const char *dir, CnnErr *err);
