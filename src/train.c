@@ -790,10 +790,10 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     CnnMetrics *metrics = NULL;
     if (!bench && r->rank == 0) {
         char mpath[CNN_PATH_LEN + 32];
-        mkdir(cfg->out_dir, 0755);
         snprintf(mpath, sizeof mpath, "%s/metrics.h5", cfg->out_dir);
         char *text = cnn_config_to_ini(cfg);
-        metrics = cnn_metrics_open(mpath, text, r->size, step0 > 0 || opts->resume ? step0 : -1, &err);
+        if (cnn_mkdir_p(cfg->out_dir, &err) == 0)
+            metrics = cnn_metrics_open(mpath, text, r->size, step0 > 0 || opts->resume ? step0 : -1, &err);
         free(text);
         if (!metrics) fprintf(stderr, "cnn-dist: %s\n", err.msg);
     }

@@ -2,6 +2,7 @@
 #include "cnn/util.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <pmmintrin.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -135,4 +136,22 @@ int cnn_ftz_daz_enabled(void)
 {
     return _MM_GET_FLUSH_ZERO_MODE() == _MM_FLUSH_ZERO_ON &&
            _MM_GET_DENORMALS_ZERO_MODE() == _MM_DENORMALS_ZERO_ON;
+}
+
+int cnn_mkdir_p(const char *dir, CnnErr *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return cnn_err(err, "%s: path too long", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return cnn_err(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = c;
+        if (c == '\0') break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return cnn_err(err, "%s: not a directory", dir);
+    return 0;
 }

@@ -55,6 +55,9 @@ int cnn_log_rank(void);
 void cnn_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cnn_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* mkdir -p: creates dir and its parents; an error names the part that failed. */
+int cnn_mkdir_p(const char *dir, CnnErr *err);
+
 /* Monotonic seconds. */
 double cnn_now(void);
 

@@ -246,25 +246,6 @@ void cnn_ckpt_path(char *buf, size_t n, const char *dir, long step)
     snprintf(buf, n, "%s/ckpt-%ld.h5", dir, step);
 }
 
-static int mkdir_p(const char *dir, CnnErr *err)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return cnn_err(err, "%s: path too long", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return cnn_err(err, "%s: cannot create directory: %s", buf, strerror(errno));
-        *p = c;
-        if (c == '\0') break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return cnn_err(err, "%s: not a directory", dir);
-    return 0;
-}
 
 
 /* "ckpt-<digits>.h5" (tmp = 0) or "ckpt-<digits>.h5.tmp" (tmp = 1) → step, else -1. */
@@ -407,7 +388,7 @@ int cnn_ckpt_write(const char *dir, const CnnCkptMeta *meta, const CnnCkptData *
     char final[PATH_MAX], tmp[PATH_MAX + 8], why[256];
     CNN_ASSERT(d->n_slots >= 0 && d->n_slots <= 4);
     CNN_ASSERT(strlen(meta->optimizer) > 0 && !strchr(meta->optimizer, '/'));
-    if (mkdir_p(dir, err) < 0) return -1;
+    if (cnn_mkdir_p(dir, err) < 0) return -1;
     cnn_ckpt_path(final, sizeof final, dir, meta->step);
     snprintf(tmp, sizeof tmp, "%s.tmp", final);
 

@@ -40,3 +40,8 @@ rc=0
 "$BIN" --set data.dir="$SYNTH" --set train.lr=1e30 --set train.steps=50 --set run.out_dir="$WORK/nan" "$TINY" \
     >"$WORK/out" 2>&1 || rc=$?
 [ $rc -eq 3 ] && grep -q 'NaN or Inf in the .* at step [0-9]' "$WORK/out" || { cat "$WORK/out"; fail "NaN not caught (exit $rc)"; }
+
+# out_dir may be several folders deep and not exist yet (the default runs/<name> on a fresh clone)
+"$BIN" --set data.dir="$SYNTH" --set train.steps=2 --set run.out_dir="$WORK/a/b/c" "$TINY" >"$WORK/out" 2>&1 ||
+    { cat "$WORK/out"; fail "nested out_dir"; }
+[ -f "$WORK/a/b/c/metrics.h5" ] && [ -f "$WORK/a/b/c/ckpt-2.h5" ] || fail "nested out_dir: files missing"
