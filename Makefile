@@ -77,7 +77,7 @@ asan: deps
 run: deps
 	$(MAKE) $(BUILD)/cnn-dist
 	scripts/get-cifar10 $(if $(CIFAR10_FROM),--from $(CIFAR10_FROM)) data
-	scripts/cnn-run configs/cifar10.ini
+	scripts/cnn-run configs/cifar10.ini --resume latest
 
 bench: deps
 	$(MAKE) $(BUILD)/cnn-dist $(BENCH_BIN)
