@@ -711,6 +711,10 @@ static void print_bench(Run *r, int steps, double wall)
         t_block = (cnn_now() - t0) / 5;
         free(tmp);
     }
+    /* forward + backward time of the slowest and the fastest rank: waiting in the reduction is skew */
+    uint64_t busy_us = (uint64_t)(1e6 * (r->t_fwd + r->t_bwd) / steps), busy_max = busy_us, busy_min = busy_us;
+    cnn_comm_max_u64(&busy_max, 1);
+    cnn_comm_min_u64(&busy_min, 1);
     if (r->rank != 0) return;
     double ips = (double)steps * r->B / wall;
     double flops = cnn_model_train_flops(m);
@@ -728,6 +732,8 @@ static void print_bench(Run *r, int steps, double wall)
     for (int i = 0; i < 5; i++)
         printf("%-12s %10.2f %6.1f%%\n", names[i], 1e3 * vals[i] / steps, 100.0 * vals[i] / total);
     if (r->size > 1) {
+        printf("forward + backward per rank: fastest %.2f ms/step, slowest %.2f ms/step\n", busy_min / 1e3,
+               busy_max / 1e3);
         printf("allreduce of the %.2f MB gradient, blocking, alone: %.2f ms\n", m->n_params * 4.0 / 1e6, 1e3 * t_block);
         if (r->n_micro)
             printf("deterministic mode, int64 sums (%.2f MB) in %.0f KB buckets overlapped with the last micro-shard's "
