@@ -809,8 +809,12 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     size_t per = (size_t)m->in_h * m->in_w * m->in_c;
     int nloc = r->hi - r->lo;
     size_t xf = cnn_mul_size((size_t)(nloc > 0 ? nloc : 1), per);
+    if (step0 >= steps)
+        cnn_info("the checkpoint is at step %ld and train.steps is %ld: nothing left to train "
+                 "(raise train.steps to go on)", step0, steps);
     if (cfg->prefetch > 0) {
-        r->prefetch = cnn_prefetch_start(cfg->prefetch, xf, (size_t)(nloc > 0 ? nloc : 1), fill_batch, r, step0, steps);
+        r->prefetch = cnn_prefetch_start(cfg->prefetch, xf, (size_t)(nloc > 0 ? nloc : 1), fill_batch, r, step0,
+                                         steps > step0 ? steps : step0);
     } else {
         r->sync_x = cnn_aligned(xf * sizeof(float));
         r->sync_y = cnn_malloc((size_t)(nloc > 0 ? nloc : 1) * sizeof(int));

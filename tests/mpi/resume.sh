@@ -66,3 +66,8 @@ run 2 --eval "$WORK/a/ckpt-16.h5" "$TINY" >"$WORK/e2.log" 2>&1 || fail "--eval o
 a1=$(grep -o 'test accuracy [0-9.]*' "$WORK/e1.log")
 a2=$(grep -o 'test accuracy [0-9.]*' "$WORK/e2.log")
 [ -n "$a1" ] && [ "$a1" = "$a2" ] || fail "--eval: '$a1' vs '$a2'"
+
+# resuming a run that is already past train.steps trains nothing and says so (exit 0)
+run 1 --set train.steps=4 --set run.out_dir="$WORK/a" --set train.micro_batch=4 --resume latest "$TINY" >"$WORK/g.log" 2>&1 ||
+    { cat "$WORK/g.log"; fail "resume past train.steps"; }
+grep -q 'nothing left to train' "$WORK/g.log" || { cat "$WORK/g.log"; fail "resume past train.steps: no message"; }
