@@ -91,9 +91,10 @@ typedef struct {
     int *sync_y;
     double t_data, t_fwd, t_bwd, t_reduce, t_opt; /* seconds, for --bench */
     int eval_only;              /* --eval: the recipe may differ from the checkpoint's */
+    char *config_text;          /* canonical INI text after overrides, for checkpoints and metrics */
     /* gradient buckets reduced with MPI_Iallreduce while backward goes on (floats in fast mode, the
      * int64 sums of the last micro-shard in deterministic mode) */
-    size_t bucket_floats;       /* start a bucket once it holds this many elements (0 = one blocking call) */
+    size_t bucket_elems;       /* start a bucket once it holds this many elements (0 = one blocking call) */
     size_t pend_lo, pend_hi;    /* gradients final but not yet sent: [pend_lo, pend_hi) */
     CnnCommReq *reqs[2 * CNN_MAX_LAYERS];
     int n_reqs;
@@ -200,7 +201,7 @@ static const char *nonfinite_owner(const CnnModel *m, const float *g)
 }
 
 /* Gradient buckets (both modes): parameter layers finish last to first, so the final gradients grow
- * down from the end of the block; a bucket of at least bucket_floats elements is sent with a
+ * down from the end of the block; a bucket of at least bucket_elems elements is sent with a
  * non-blocking allreduce as soon as it is complete (float gradients in fast mode, the int64 fixed-point
  * sums in deterministic mode). The cut points depend only on the layers, so every rank issues the same
  * collectives in the same order. */
@@ -221,7 +222,7 @@ static void bucket_add(Run *r, size_t offset, size_t count)
     r->pend_lo = offset;
     /* Open MPI progresses a non-blocking collective only inside MPI calls: poke the ones in flight */
     for (int i = 0; i < r->n_reqs; i++) cnn_comm_progress(r->reqs[i]);
-    if (r->pend_hi - r->pend_lo >= r->bucket_floats) bucket_send(r);
+    if (r->pend_hi - r->pend_lo >= r->bucket_elems) bucket_send(r);
 }
 
 static double buckets_finish(Run *r)
@@ -319,7 +320,7 @@ static void exact_sum(Run *r, const float *x, const int *y, long step, const int
 static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t *stats, const char **where)
 {
     CnnModel *m = &r->model;
-    const int nt = m->n_tensors, buckets = r->bucket_floats > 0 && r->size > 1;
+    const int nt = m->n_tensors, buckets = r->bucket_elems > 0 && r->size > 1;
     for (int t = 0; t < nt; t++) r->seen[t] = CNN_FIXED_EXP_ZERO;
     r->seen[nt] = r->seen[nt + 1] = 0;
     int loss_bad = 0;
@@ -404,7 +405,7 @@ static int compute_gradient(Run *r, const float *x, const int *y, long step, int
             stats[1] = c;
         }
         double tr = cnn_now();
-        if (r->bucket_floats > 0 && r->size > 1) {
+        if (r->bucket_elems > 0 && r->size > 1) {
             r->t_wait += buckets_finish(r);
         } else {
             cnn_comm_sum_float(m->grads, m->n_params);
@@ -552,8 +553,7 @@ static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     meta.world_size = r->size;
     meta.seed = r->cfg->seed;
     meta.model_hash = cnn_config_model_hash(r->cfg);
-    char *text = cnn_config_to_ini(r->cfg);
-    meta.config = text;
+    meta.config = r->config_text;
     snprintf(meta.optimizer, sizeof meta.optimizer, "%s", cnn_optim_name(&r->optim));
     meta.optim_t = r->optim.t;
     meta.lr = lr;
@@ -566,7 +566,6 @@ static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
     char path[CNN_PATH_LEN + 64];
     int rc = cnn_ckpt_write(r->cfg->out_dir, &meta, &d, r->cfg->keep, path, sizeof path, err);
-    free(text);
     if (rc == 0) cnn_info("checkpoint %s", path);
     return rc;
 }
@@ -574,6 +573,7 @@ static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
 static void run_free(Run *r)
 {
     if (r->prefetch) cnn_prefetch_stop(r->prefetch);
+    free(r->config_text);
     free(r->gscratch);
     free(r->acc);
     free(r->exp_prev);
@@ -596,6 +596,7 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
 {
     memset(r, 0, sizeof *r);
     r->cfg = cfg;
+    r->config_text = cnn_config_to_ini(cfg);
     r->rank = cnn_comm_rank();
     r->size = cnn_comm_size();
     r->B = cfg->batch;
@@ -623,7 +624,7 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
         cap = (r->B + r->size - 1) / r->size;
     }
     /* bucket size in elements: floats in fast mode, int64 sums in deterministic mode */
-    r->bucket_floats = (size_t)(cfg->bucket_kb * 1024.0 / (r->n_micro ? sizeof(int64_t) : sizeof(float)));
+    r->bucket_elems = (size_t)(cfg->bucket_kb * 1024.0 / (r->n_micro ? sizeof(int64_t) : sizeof(float)));
     if (cfg->eval_batch > cap) cap = cfg->eval_batch;
     if (cnn_model_build(&r->model, cfg, cap, err)) {
         if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
@@ -631,7 +632,7 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     }
     cnn_model_init_params(&r->model, cfg->seed);
     cnn_optim_init(&r->optim, cfg, r->model.n_params);
-    if (!r->n_micro && r->bucket_floats > 0 && r->size > 1) {
+    if (!r->n_micro && r->bucket_elems > 0 && r->size > 1) {
         r->model.grad_ready = on_grad_ready;
         r->model.grad_ready_ctx = r;
     }
@@ -741,7 +742,7 @@ static void print_bench(Run *r, int steps, double wall)
                    "passes\n",
                    m->n_params * 8.0 / 1e6, r->cfg->bucket_kb, 1e3 * r->t_reduce / steps, 1e3 * r->t_wait / steps,
                    r->n_exact, steps);
-        else if (r->bucket_floats)
+        else if (r->bucket_elems)
             printf("fast mode, %.0f KB buckets overlapped with backward: %.2f ms/step left waiting after backward "
                    "(%.0f%% of a blocking allreduce hidden)\n",
                    r->cfg->bucket_kb, 1e3 * r->t_wait / steps,
@@ -797,10 +798,8 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     if (!bench && r->rank == 0) {
         char mpath[CNN_PATH_LEN + 32];
         snprintf(mpath, sizeof mpath, "%s/metrics.h5", cfg->out_dir);
-        char *text = cnn_config_to_ini(cfg);
         if (cnn_mkdir_p(cfg->out_dir, &err) == 0)
-            metrics = cnn_metrics_open(mpath, text, r->size, step0 > 0 || opts->resume ? step0 : -1, &err);
-        free(text);
+            metrics = cnn_metrics_open(mpath, r->config_text, r->size, step0 > 0 || opts->resume ? step0 : -1, &err);
         if (!metrics) fprintf(stderr, "cnn-dist: %s\n", err.msg);
     }
     if (cnn_comm_any(r->rank == 0 && !bench && !metrics)) goto fail;

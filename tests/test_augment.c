@@ -28,6 +28,19 @@ static CnnConfig plain_cfg(void)
     return cfg;
 }
 
+/* The CIFAR-10 tutorial's training distortions, with a crop of `crop` (0 = none). */
+static CnnConfig tutorial_cfg(int crop)
+{
+    CnnConfig cfg = plain_cfg();
+    cfg.crop = crop;
+    cfg.flip = 1;
+    cfg.brightness = 63.0f;
+    cfg.contrast_lo = 0.2f;
+    cfg.contrast_hi = 1.8f;
+    cfg.standardize = 1;
+    return cfg;
+}
+
 static void random_image(uint8_t *img, size_t n, uint64_t seed)
 {
     CnnRng r;
@@ -114,12 +127,7 @@ static void test_constant_image_gives_zero(void **state)
 {
     (void)state;
     CnnDataset ds = fake_ds(4, 4, 3, CNN_LAYOUT_CHW);
-    CnnConfig cfg = plain_cfg();
-    cfg.standardize = 1;
-    cfg.brightness = 63.0f;
-    cfg.contrast_lo = 0.2f;
-    cfg.contrast_hi = 1.8f;
-    cfg.flip = 1;
+    CnnConfig cfg = tutorial_cfg(0);
     CnnAugment a;
     cnn_augment_init(&a, &cfg, &ds);
     uint8_t img[48];
@@ -243,13 +251,7 @@ static void test_train_matches_reference(void **state)
 {
     (void)state;
     CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
-    CnnConfig cfg = plain_cfg();
-    cfg.crop = 24;
-    cfg.flip = 1;
-    cfg.brightness = 63.0f;
-    cfg.contrast_lo = 0.2f;
-    cfg.contrast_hi = 1.8f;
-    cfg.standardize = 1;
+    CnnConfig cfg = tutorial_cfg(24);
     CnnAugment a;
     cnn_augment_init(&a, &cfg, &ds);
     uint8_t img[3072];
@@ -270,13 +272,7 @@ static void test_deterministic_and_draws(void **state)
 {
     (void)state;
     CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
-    CnnConfig cfg = plain_cfg();
-    cfg.crop = 24;
-    cfg.flip = 1;
-    cfg.brightness = 63.0f;
-    cfg.contrast_lo = 0.2f;
-    cfg.contrast_hi = 1.8f;
-    cfg.standardize = 1;
+    CnnConfig cfg = tutorial_cfg(24);
     CnnAugment a;
     cnn_augment_init(&a, &cfg, &ds);
     uint8_t img[3072];
@@ -335,13 +331,7 @@ static void test_speed(void **state)
 {
     (void)state;
     CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
-    CnnConfig cfg = plain_cfg();
-    cfg.crop = 24;
-    cfg.flip = 1;
-    cfg.brightness = 63.0f;
-    cfg.contrast_lo = 0.2f;
-    cfg.contrast_hi = 1.8f;
-    cfg.standardize = 1;
+    CnnConfig cfg = tutorial_cfg(24);
     CnnAugment a;
     cnn_augment_init(&a, &cfg, &ds);
     uint8_t img[3072];
