@@ -721,6 +721,7 @@ static void print_bench(Run *r, int steps, double wall)
     double flops = cnn_model_train_flops(m);
     printf("\n== cnn-dist bench: %s, %d rank(s) x %d thread(s), %s, batch %d, %d steps ==\n", r->cfg->name, r->size,
            cnn_gemm_threads(), cnn_gemm_corename(), r->B, steps);
+    printf("OpenBLAS            %s\n", cnn_gemm_config());
     printf("images/s            %10.1f\n", ips);
     printf("effective GFLOP/s   %10.1f   (%.1f MFLOP per training image)\n", ips * flops / 1e9, flops / 1e6);
     printf("peak RSS per rank   %10.1f MB (largest rank; counts the mmap'ed data set it touched in full)\n",

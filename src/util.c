@@ -76,15 +76,7 @@ size_t cnn_mul_size(size_t a, size_t b)
     return a * b;
 }
 
-FILE *cnn_fopen_check(const char *path, const char *mode)
-{
-    FILE *f = fopen(path, mode);
-    if (!f) CNN_DIE("cannot open %s (mode %s): %s", path, mode, strerror(errno));
-    return f;
-}
-
 void cnn_log_set_rank(int rank) { log_rank = rank; }
-int cnn_log_rank(void) { return log_rank; }
 
 void cnn_info(const char *fmt, ...)
 {

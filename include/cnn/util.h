@@ -46,12 +46,8 @@ void *cnn_aligned_at(size_t n, const char *file, int line);
 /* a*b, dying on overflow (Lua luaM_checksize). */
 size_t cnn_mul_size(size_t a, size_t b);
 
-/* fopen that dies naming the path and errno text (llm.c fopenCheck). */
-FILE *cnn_fopen_check(const char *path, const char *mode);
-
 /* Logging: rank 0 prints info; everybody prints warnings. cnn_log_set_rank is called once by comm. */
 void cnn_log_set_rank(int rank);
-int cnn_log_rank(void);
 void cnn_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cnn_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
