@@ -11,7 +11,7 @@ while ! grep -q 'step 3/' "$WORK/log" 2>/dev/null; do
     sleep 0.1
 done
 victim=""
-for p in $(pgrep -f "build.*/cnn-dist"); do
+for p in $(pgrep -f "cnn-dist.*$WORK"); do
     if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then victim=$p; fi
 done
 [ -n "$victim" ] || { kill $job; fail "could not find rank 1"; }
