@@ -23,6 +23,8 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps run test unit-test mpi-test asan bench clean data
+# comm_serial.o is only a prerequisite of the test binaries; keep it, or make deletes and rebuilds it
+.SECONDARY: $(BUILD)/src/comm_serial.o
 
 all: $(BUILD)/cnn-dist $(TEST_BIN)
 
