@@ -34,6 +34,7 @@ static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", NUL
 static const char *const init_names[] = {"truncated_normal", "normal", "constant", NULL};
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
+static const char *const conv_names[] = {"auto", "gemm", NULL};
 static const char *const schedule_names[] = {"constant", "exponential", "cosine", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
 
@@ -77,6 +78,7 @@ static const KeySpec run_keys[] = {
     NUM("seed", K_U64, CFG(seed), 0, INF, 0, 0),
     STRK("out_dir", CFG(out_dir)),
     NUM("threads", K_INT, CFG(threads), 0, INF, 0, 0),
+    ENUMK("conv", CFG(conv), conv_names),
 };
 
 static const KeySpec data_keys[] = {
@@ -1028,5 +1030,6 @@ uint64_t cnn_config_train_hash(const CnnConfig *cfg)
     h = h_i64(h, cfg->warmup_steps);
     h = h_i64(h, cfg->deterministic);
     h = h_i64(h, cfg->micro_batch);
+    h = h_i64(h, cfg->conv); /* the kernels sum in different orders */
     return h;
 }

@@ -4,6 +4,7 @@
  * dW/db; every output element written. */
 #include "testutil.h"
 
+#include "cnn/nn/conv_direct.h"
 #include "cnn/nn/layers.h"
 #include "cnn/util.h"
 
@@ -89,10 +90,14 @@ typedef struct {
     int n, h, w, cin, cout, k, stride, same;
 } Case;
 
-static void check_against_naive(const Case *c, int expect_chunks)
+/* direct: 1 = the conv_direct kernels (the case must be one they apply to), 0 = im2col + sgemm. */
+static void check_against_naive(const Case *c, int expect_chunks, int direct)
 {
     CnnConvShape s;
     cnn_conv_shape(&s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
+    assert_int_equal(s.direct, cnn_conv_direct_applies(&s));
+    if (direct) assert_true(s.direct);
+    s.direct = direct;
     size_t nin = (size_t)s.n * s.h * s.w * s.cin, nout = (size_t)s.n * s.oh * s.ow * s.cout;
     size_t nw = (size_t)s.kh * s.kw * s.cin * s.cout;
     size_t per = (size_t)s.oh * s.ow * s.kh * s.kw * s.cin;
@@ -104,12 +109,22 @@ static void check_against_naive(const Case *c, int expect_chunks)
         flipped = nw;
     }
     size_t nws = cnn_conv_workspace(&s);
-    if (c->k == 1 && c->stride == 1)
+    if (direct) {
+        /* padded input and dout, the kernel packed twice in panels of 16 */
+        size_t pad_in = (size_t)s.n * (s.oh + s.kh - 1) * (s.ow + s.kw - 1) * s.cin;
+        size_t pad_g = (size_t)s.n * (s.h + s.kh - 1) * (s.w + s.kw - 1) * s.cout;
+        size_t wt = (size_t)s.kh * s.kw * s.cout * ((s.cin + 15) / 16 * 16);
+        assert_true(nws >= pad_in + pad_g + nw + wt && nws <= pad_in + pad_g + nw + wt + 64);
+        CnnConvShape first = s;
+        first.needs_din = 0; /* a first layer keeps no room for the data gradient */
+        assert_int_equal(cnn_conv_workspace(&first), (pad_in + 15) / 16 * 16 + nw);
+    } else if (c->k == 1 && c->stride == 1)
         assert_int_equal(nws, 0);
     else {
         assert_true(nws >= flipped + per);
         assert_true((nws - flipped) % per == 0 && nws - flipped <= (size_t)s.n * per);
     }
+    if (direct) flipped = per = 1; /* not used below */
     if (expect_chunks > 1) assert_int_equal((s.n + (nws - flipped) / per - 1) / ((nws - flipped) / per), expect_chunks);
     float *in = malloc(nin * 4), *w = malloc(nw * 4), *b = malloc((size_t)s.cout * 4);
     float *out = malloc(nout * 4), *dout = malloc(nout * 4), *din = malloc(nin * 4);
@@ -174,7 +189,40 @@ static void test_forward_backward_vs_naive(void **state)
         {1, 1, 1, 3, 2, 3, 1, 1},  {2, 4, 4, 1, 1, 5, 1, 1},  {4, 24, 24, 3, 8, 5, 1, 1},
         {2, 13, 9, 6, 7, 3, 2, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_against_naive(&cases[i], 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_against_naive(&cases[i], 0, 0);
+}
+
+/* The direct kernels: SAME and VALID, odd and even kernels (SAME pads 0 before, 1 after for k = 2),
+ * pixel counts that leave partial 6-pixel tiles, kw*cin rows that leave partial 6-row dW tiles,
+ * several 16-channel panels, input channels that are not a multiple of 16 (a partial panel in the
+ * data gradient), and the CIFAR-10 network's own two shapes. */
+static const Case direct_cases[] = {
+    {2, 5, 6, 3, 16, 3, 1, 1},   {2, 7, 6, 5, 32, 3, 1, 0},   {3, 4, 5, 20, 16, 2, 1, 1},
+    {1, 9, 7, 17, 48, 5, 1, 1},  {2, 3, 3, 16, 16, 3, 1, 0},  {2, 12, 12, 64, 64, 5, 1, 1},
+    {2, 24, 24, 3, 64, 5, 1, 1},
+};
+
+static void test_direct_vs_naive(void **state)
+{
+    (void)state;
+    if (!cnn_convd_built()) skip(); /* a build without AVX2/FMA has only the sgemm path */
+    for (size_t i = 0; i < sizeof direct_cases / sizeof direct_cases[0]; i++)
+        check_against_naive(&direct_cases[i], 0, 1);
+}
+
+/* Where the direct kernels do not apply, cnn_conv_shape leaves them off. */
+static void test_direct_applies(void **state)
+{
+    (void)state;
+    CnnConvShape s;
+    cnn_conv_shape(&s, 2, 12, 12, 64, 64, 5, 1, 1);
+    assert_int_equal(s.direct, cnn_convd_built());
+    cnn_conv_shape(&s, 2, 12, 12, 64, 64, 5, 2, 1); /* stride 2 */
+    assert_int_equal(s.direct, 0);
+    cnn_conv_shape(&s, 2, 12, 12, 64, 24, 5, 1, 1); /* 24 output channels */
+    assert_int_equal(s.direct, 0);
+    cnn_conv_shape(&s, 2, 12, 12, 64, 64, 1, 1, 1); /* 1x1: the input is already the column matrix */
+    assert_int_equal(s.direct, 0);
 }
 
 static void test_multi_chunk(void **state)
@@ -186,7 +234,7 @@ static void test_multi_chunk(void **state)
     CnnConvShape s;
     cnn_conv_shape(&s, c.n, c.h, c.w, c.cin, c.cout, c.k, c.stride, c.same);
     assert_int_equal(cnn_conv_workspace(&s), 10 * 409600 + 5 * 5 * 16 * 4);
-    check_against_naive(&c, 3);
+    check_against_naive(&c, 3, 0);
     /* a single huge sample still gets a workspace of one sample */
     cnn_conv_shape(&s, 3, 64, 64, 64, 8, 5, 1, 1);
     assert_int_equal(cnn_conv_workspace(&s), (size_t)64 * 64 * 25 * 64 + 5 * 5 * 64 * 8);
@@ -212,11 +260,15 @@ static void test_gradcheck(void **state)
     static const Case cases[] = {
         {2, 5, 6, 3, 4, 3, 1, 1}, {2, 7, 7, 2, 3, 5, 2, 1}, {1, 8, 7, 3, 2, 3, 3, 0},
         {2, 4, 5, 3, 2, 1, 1, 1}, {2, 6, 6, 2, 3, 1, 2, 1}, {3, 6, 5, 2, 3, 2, 2, 1},
+        /* the direct kernels, when built */
+        {2, 5, 4, 3, 16, 3, 1, 1}, {1, 6, 5, 18, 32, 3, 1, 0},
     };
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    const size_t n_plain = 6, n_cases = cnn_convd_built() ? 8 : n_plain;
+    for (size_t t = 0; t < n_cases; t++) {
         const Case *c = &cases[t];
         GradCtx g;
         cnn_conv_shape(&g.s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
+        if (t >= n_plain) assert_true(g.s.direct);
         size_t nin = (size_t)g.s.n * g.s.h * g.s.w * g.s.cin, nout = (size_t)g.s.n * g.s.oh * g.s.ow * g.s.cout;
         size_t nw = (size_t)g.s.kh * g.s.kw * g.s.cin * g.s.cout, nws = cnn_conv_workspace(&g.s);
         g.in = malloc(nin * 4), g.w = malloc(nw * 4), g.b = malloc((size_t)g.s.cout * 4);
@@ -241,6 +293,8 @@ int main(void)
         cmocka_unit_test(test_same_valid_table),
         cmocka_unit_test(test_forward_backward_vs_naive),
         cmocka_unit_test(test_multi_chunk),
+        cmocka_unit_test(test_direct_vs_naive),
+        cmocka_unit_test(test_direct_applies),
         cmocka_unit_test(test_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,8 @@
 /* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (cnn_same_valid, used
- * by the pools too). Forward is im2col + one sgemm per chunk of samples: the column matrix has one row
+ * by the pools too). Stride-1 convolutions with a multiple of 16 output channels run on the direct
+ * kernels of conv_direct.c when the build has AVX2 and FMA (faster than the lowering below, see
+ * conv_direct.h); the workspace then holds a zero-padded copy of the input, one of dout, and the
+ * packed weights. Otherwise forward is im2col + one sgemm per chunk of samples: the column matrix has one row
  * per output pixel, [ky][kx][cin] along the row, which is exactly the row order of the HWIO weights
  * seen as a [kh*kw*cin][cout] matrix. Chunks keep the workspace near WS_TARGET floats whatever the
  * batch. A 1x1 kernel with stride 1 needs no im2col: the input already is the column matrix. */
@@ -7,6 +10,7 @@
 
 #include <string.h>
 
+#include "cnn/nn/conv_direct.h"
 #include "cnn/nn/gemm.h"
 #include "cnn/util.h"
 
@@ -41,6 +45,69 @@ void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int
     s->stride = stride;
     cnn_same_valid(h, k, stride, same, &s->oh, &s->pad_top);
     cnn_same_valid(w, k, stride, same, &s->ow, &s->pad_left);
+    s->needs_din = 1;
+    s->direct = cnn_conv_direct_applies(s);
+}
+
+int cnn_conv_direct_applies(const CnnConvShape *s)
+{
+    return cnn_convd_built() && s->stride == 1 && s->cout % 16 == 0 && !(s->kh == 1 && s->kw == 1);
+}
+
+/* ---- direct kernels: the workspace is [in_pad][dout_pad][wp][wtp], each part 16-float aligned ---- */
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+typedef struct {
+    int ph, pw;       /* padded input: (oh + kh - 1) x (ow + kw - 1) */
+    int gh, gw;       /* padded dout for the data gradient: (h + kh - 1) x (w + kw - 1) */
+    size_t in_pad, dout_pad, wp, wtp, total; /* offsets in floats */
+} DirectLayout;
+
+static void direct_layout(DirectLayout *d, const CnnConvShape *s)
+{
+    const size_t n = (size_t)s->n;
+    d->ph = s->oh + s->kh - 1;
+    d->pw = s->ow + s->kw - 1;
+    d->gh = s->h + s->kh - 1;
+    d->gw = s->w + s->kw - 1;
+    d->in_pad = 0;
+    d->dout_pad = d->in_pad + round16(cnn_mul_size(n, (size_t)d->ph * d->pw * s->cin));
+    size_t g = s->needs_din ? round16(cnn_mul_size(n, (size_t)d->gh * d->gw * s->cout)) : 0;
+    d->wp = d->dout_pad + g;
+    d->wtp = d->wp + round16(cnn_convd_packed_floats(s->kh * s->kw * s->cin, s->cout));
+    d->total = d->wtp + (s->needs_din ? round16(cnn_convd_packed_floats(s->kh * s->kw * s->cout, s->cin)) : 0);
+}
+
+static void direct_forward(float *out, float *ws, const float *in, const float *w, const float *b,
+                           const CnnConvShape *s)
+{
+    DirectLayout d;
+    direct_layout(&d, s);
+    cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.ph, d.pw, s->pad_top, s->pad_left);
+    cnn_convd_pack(ws + d.wp, w, s->kh * s->kw * s->cin, s->cout);
+    cnn_convd_forward(out, ws + d.in_pad, ws + d.wp, b, s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh,
+                      s->kw);
+}
+
+static void add_column_sums(float *db, const float *dout, size_t rows, int c);
+
+static void direct_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
+                            const float *w, const CnnConvShape *s, int pad_ready)
+{
+    DirectLayout d;
+    direct_layout(&d, s);
+    add_column_sums(db, dout, (size_t)s->n * s->oh * s->ow, s->cout);
+    if (!pad_ready) cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.ph, d.pw, s->pad_top, s->pad_left);
+    cnn_convd_weight_grad(dw, ws + d.in_pad, dout, s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw);
+    if (!din) return;
+    CNN_ASSERT(s->needs_din);
+    /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */
+    cnn_convd_pad(ws + d.dout_pad, dout, s->n, s->oh, s->ow, s->cout, d.gh, d.gw, s->kh - 1 - s->pad_top,
+                  s->kw - 1 - s->pad_left);
+    cnn_convd_pack_flipped(ws + d.wtp, w, s->kh, s->kw, s->cin, s->cout);
+    cnn_convd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, s->n, d.gh, d.gw, s->cout, s->h, s->w, s->cin,
+                      s->kh, s->kw);
 }
 
 /* The input is the column matrix: [n*h*w][cin] == [n*oh*ow][1*1*cin]. */
@@ -117,7 +184,13 @@ static int conv_chunk(const CnnConvShape *s)
 
 size_t cnn_conv_workspace(const CnnConvShape *s)
 {
-    if (conv_is_direct(s) || s->n <= 0) return 0;
+    if (s->n <= 0) return 0;
+    if (s->direct) {
+        DirectLayout d;
+        direct_layout(&d, s);
+        return d.total;
+    }
+    if (conv_is_direct(s)) return 0;
     size_t flipped = conv_transposable(s) ? (size_t)s->kh * s->kw * s->cin * s->cout : 0;
     return cnn_mul_size((size_t)conv_chunk(s), ws_per_sample(s)) + flipped;
 }
@@ -190,6 +263,10 @@ static void col2im(float *din, const float *cols, int ns, const CnnConvShape *s)
 void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b,
                       const CnnConvShape *s)
 {
+    if (s->direct) {
+        direct_forward(out, ws, in, w, b, s);
+        return;
+    }
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
     const int direct = conv_is_direct(s);
     const int chunk = direct ? s->n : conv_chunk(s);
@@ -225,11 +302,18 @@ static void add_column_sums(float *db, const float *dout, size_t rows, int c)
     }
 }
 
-int cnn_conv_single_chunk(const CnnConvShape *s) { return !conv_is_direct(s) && conv_chunk(s) >= s->n; }
+int cnn_conv_single_chunk(const CnnConvShape *s)
+{
+    return s->direct || (!conv_is_direct(s) && conv_chunk(s) >= s->n);
+}
 
 void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
                        const float *w, const CnnConvShape *s, int cols_ready)
 {
+    if (s->direct) {
+        direct_backward(din, dw, db, ws, dout, in, w, s, cols_ready);
+        return;
+    }
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
     const int direct = conv_is_direct(s);
     const int chunk = direct ? s->n : conv_chunk(s);

@@ -61,6 +61,9 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
             if (!s->same && (s->size > h || s->size > w))
                 return layer_err(err, cfg, s, "VALID kernel is larger than its input");
             cnn_conv_shape(&cs, max_batch, h, w, c, s->filters, s->size, s->stride, s->same);
+            cs.needs_din = L->needs_din;
+            if (cfg->conv == CNN_CONV_GEMM) cs.direct = 0;
+            L->conv_direct = cs.direct;
             L->oh = cs.oh;
             L->ow = cs.ow;
             L->oc = s->filters;
@@ -200,6 +203,14 @@ void cnn_model_init_params(CnnModel *m, uint64_t seed)
     }
 }
 
+/* The conv shape of layer L for n samples, with the kernel choice made when the model was built. */
+static void conv_shape(CnnConvShape *cs, const CnnLayer *L, int n)
+{
+    cnn_conv_shape(cs, n, L->ih, L->iw, L->ic, L->oc, L->spec.size, L->spec.stride, L->spec.same);
+    cs->needs_din = L->needs_din;
+    cs->direct = L->conv_direct;
+}
+
 static const float *layer_input(const CnnModel *m, const float *x, int i)
 {
     return i == 0 ? x : m->layers[i - 1].out;
@@ -220,7 +231,7 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
         switch (L->spec.type) {
         case CNN_LAYER_CONV: {
             CnnConvShape cs;
-            cnn_conv_shape(&cs, n, L->ih, L->iw, L->ic, L->oc, L->spec.size, L->spec.stride, L->spec.same);
+            conv_shape(&cs, L, n);
             cnn_conv_forward(L->out, L->ws, in, w, b, &cs);
             L->cols_ready = cnn_conv_single_chunk(&cs);
             cnn_act_forward(L->out, L->out, count, L->spec.act);
@@ -278,7 +289,7 @@ double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, fl
         switch (L->spec.type) {
         case CNN_LAYER_CONV: {
             CnnConvShape cs;
-            cnn_conv_shape(&cs, n, L->ih, L->iw, L->ic, L->oc, L->spec.size, L->spec.stride, L->spec.same);
+            conv_shape(&cs, L, n);
             cnn_act_backward(cur, cur, L->out, count, L->spec.act);
             cnn_conv_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off, &cs,
                               L->cols_ready);

@@ -16,16 +16,21 @@
 /* Output size and leading padding of one spatial dimension, TensorFlow's rule. */
 void cnn_same_valid(int in, int k, int stride, int same, int *out, int *pad_before);
 
-/* ---- convolution: im2col + sgemm over the whole batch ---- */
+/* ---- convolution: direct kernels (stride 1, cout % 16 == 0, AVX2 builds) or im2col + sgemm ---- */
 typedef struct {
     int n, h, w, cin;       /* input  [n][h][w][cin] */
     int oh, ow, cout;       /* output [n][oh][ow][cout] */
     int kh, kw, stride;
     int pad_top, pad_left;
+    int direct;             /* 1: conv_direct kernels (cnn_conv_shape sets it where they apply), 0: im2col + sgemm */
+    int needs_din;          /* 0: backward is never asked for din (first layer), so no room is kept for it */
 } CnnConvShape;
 
 void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int k, int stride, int same);
-/* Floats of workspace that forward and backward need (the im2col matrix, or a chunk of it). */
+/* 1 if the direct kernels can compute this shape in this build. */
+int cnn_conv_direct_applies(const CnnConvShape *s);
+/* Floats of workspace that forward and backward need (padded copies and packed weights for the direct
+ * kernels; the im2col matrix, or a chunk of it, otherwise). */
 size_t cnn_conv_workspace(const CnnConvShape *s);
 /* out = conv(in, w) + b  (no activation). */
 void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b,

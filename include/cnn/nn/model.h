@@ -35,7 +35,8 @@ typedef struct {
     uint8_t *mask;              /* dropout */
     float *ws;                  /* conv: im2col workspace of ws_floats */
     size_t ws_floats;
-    int cols_ready;             /* conv: ws holds the columns of the last forward's input */
+    int cols_ready;             /* conv: ws holds the columns (or padded copy) of the last forward's input */
+    int conv_direct;            /* conv: runs on the direct kernels (CnnConvShape.direct) */
 } CnnLayer;
 
 typedef struct {

@@ -1,0 +1,35 @@
+/* conv_direct: the stride-1 convolution kernels conv.c uses when the build has AVX2 and FMA.
+ * Why not im2col + OpenBLAS sgemm: on this network's shapes (N = 64 output channels) OpenBLAS 0.3.21
+ * reaches 38-52 GFLOP/s per core on a Zen 3 core whose FMA units peak at ~140, and it spends a fifth of
+ * its cycles packing the im2col matrix that conv.c had just written. These kernels read the padded
+ * input in place (in NHWC the kw*cin values under one kernel row are contiguous) and keep a 6 x 16
+ * output tile in registers for the whole reduction; only the small weight matrix is repacked.
+ * Layouts: in_pad[n][ph][pw][cin] with ph = oh + kh - 1, pw = ow + kw - 1 (stride 1); weights packed in
+ * panels of 16 columns, wp[panel][k][16], zero beyond the last column. */
+#ifndef CNN_NN_CONV_DIRECT_H
+#define CNN_NN_CONV_DIRECT_H
+
+#include <stddef.h>
+
+/* 1 if this build has the kernels (compiled with AVX2 and FMA, as -march=native does on such CPUs). */
+int cnn_convd_built(void);
+
+/* Floats of a [k][n] matrix packed in panels of 16 columns. */
+size_t cnn_convd_packed_floats(int k, int n);
+/* wp = w[k][n] (row-major) in panels. */
+void cnn_convd_pack(float *wp, const float *w, int k, int n);
+/* wp = the data-gradient kernel in panels: rows (ky, kx, co), columns ci, value
+ * w[kh-1-ky][kw-1-kx][ci][co] of the HWIO weights w. */
+void cnn_convd_pack_flipped(float *wp, const float *w, int kh, int kw, int cin, int cout);
+/* dst[n][ph][pw][c] = src[n][h][w][c] placed at (top, left), zeros elsewhere. */
+void cnn_convd_pad(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left);
+
+/* out[n][oh][ow][cout] = bias (or 0 when NULL) + stride-1 conv of in_pad with the packed [kh*kw*cin][cout]
+ * weights. With a bias, cout must be a multiple of 16. */
+void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, int n, int ph, int pw,
+                       int cin, int oh, int ow, int cout, int kh, int kw);
+/* dw[kh][kw][cin][cout] += the weight gradient from in_pad and dout[n][oh][ow][cout]; cout % 16 == 0. */
+void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, int n, int ph, int pw, int cin,
+                           int oh, int ow, int cout, int kh, int kw);
+
+#endif

@@ -1,0 +1,243 @@
+/* conv_direct: stride-1 convolution computed straight from a zero-padded NHWC copy of the input, with
+ * no im2col matrix and no GEMM packing (see conv_direct.h for why). Register tiles of 6 x 16 floats
+ * (12 AVX2 accumulators), the shape of the classic Haswell sgemm micro-kernel:
+ *  - forward / data gradient: 6 output pixels x 16 output channels; each step of the reduction
+ *    broadcasts one input value per pixel and loads 16 weights, 12 FMAs. In NHWC the kw*cin inputs
+ *    that one kernel row sees are contiguous, so the reduction runs kh loops of kw*cin steps.
+ *  - weight gradient: 6 consecutive (kx, cin) rows of dW x 16 output channels, reduced over the
+ *    pixels of one sample at a time (the accumulators go back to dW between samples).
+ * Every sum runs in one fixed order that depends only on the shape, never on threads or chunking. */
+#include "cnn/nn/conv_direct.h"
+
+#include <string.h>
+
+#include "cnn/util.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define HAVE_KERNELS 1
+#else
+#define HAVE_KERNELS 0
+#endif
+
+enum { MR = 6, NV = 2, NR = 8 * NV };
+
+int cnn_convd_built(void) { return HAVE_KERNELS; }
+
+size_t cnn_convd_packed_floats(int k, int n) { return cnn_mul_size((size_t)k, (size_t)((n + NR - 1) / NR) * NR); }
+
+void cnn_convd_pack(float *wp, const float *w, int k, int n)
+{
+    const int panels = (n + NR - 1) / NR;
+    for (int p = 0; p < panels; p++)
+        for (int r = 0; r < k; r++) {
+            float *dst = wp + ((size_t)p * k + r) * NR;
+            for (int c = 0; c < NR; c++) {
+                const int col = p * NR + c;
+                dst[c] = col < n ? w[(size_t)r * n + col] : 0.0f;
+            }
+        }
+}
+
+void cnn_convd_pack_flipped(float *wp, const float *w, int kh, int kw, int cin, int cout)
+{
+    /* row (ky, kx, co), column ci of the data-gradient kernel = w[kh-1-ky][kw-1-kx][ci][co] */
+    const int k = kh * kw * cout, panels = (cin + NR - 1) / NR;
+    for (int p = 0; p < panels; p++)
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                const float *src = w + ((size_t)(kh - 1 - ky) * kw + (size_t)(kw - 1 - kx)) * cin * cout;
+                for (int co = 0; co < cout; co++) {
+                    float *dst = wp + ((size_t)p * k + ((size_t)ky * kw + kx) * cout + co) * NR;
+                    for (int c = 0; c < NR; c++) {
+                        const int ci = p * NR + c;
+                        dst[c] = ci < cin ? src[(size_t)ci * cout + co] : 0.0f;
+                    }
+                }
+            }
+}
+
+void cnn_convd_pad(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left)
+{
+    CNN_ASSERT(top >= 0 && left >= 0 && top + h <= ph && left + w <= pw);
+    memset(dst, 0, cnn_mul_size(cnn_mul_size((size_t)n, (size_t)ph * pw), (size_t)c) * sizeof *dst);
+    const size_t row = (size_t)w * c;
+    for (int j = 0; j < n; j++)
+        for (int y = 0; y < h; y++)
+            memcpy(dst + (((size_t)j * ph + (size_t)(top + y)) * pw + (size_t)left) * c,
+                   src + ((size_t)j * h + (size_t)y) * row, row * sizeof *dst);
+}
+
+#if HAVE_KERNELS
+
+/* out[r][0..nc) = (acc ? out[r] : bias or 0) + sum over ky < rows, j < klen of
+ * px[r][ky*rowstride + j] * wk[ky*klen + j][0..NR): a block of kernel rows of the reduction. R is a constant at every call site, so the accumulators live in
+ * registers. */
+static inline __attribute__((always_inline)) void fwd_tile(const int R, const float *const *px, const float *wk,
+                                                           int rows, size_t rowstride, int klen, float *const *po,
+                                                           int nc, int acc, const float *bias)
+{
+    __m256 c[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        const float *src = acc ? po[r] : bias;
+        float tmp[NR];
+        if (src && nc < NR) {
+            memset(tmp, 0, sizeof tmp);
+            memcpy(tmp, src, (size_t)nc * sizeof *tmp);
+            src = tmp;
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) c[r][v] = src ? _mm256_loadu_ps(src + 8 * v) : _mm256_setzero_ps();
+    }
+    for (int ky = 0; ky < rows; ky++, wk += (size_t)klen * NR) {
+        const size_t off = (size_t)ky * rowstride;
+#pragma GCC unroll 2
+        for (int j = 0; j < klen; j++) {
+            __m256 w[NV];
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) w[v] = _mm256_loadu_ps(wk + (size_t)j * NR + 8 * v);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                const __m256 a = _mm256_broadcast_ss(px[r] + off + j);
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(a, w[v], c[r][v]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        float tmp[NR];
+        float *dst = nc == NR ? po[r] : tmp;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) _mm256_storeu_ps(dst + 8 * v, c[r][v]);
+        if (nc < NR) memcpy(po[r], tmp, (size_t)nc * sizeof *tmp);
+    }
+}
+
+/* Kernel rows per block: as many as keep the block's weights (rows x klen x NR floats) within
+ * L1_FLOATS, at least one. */
+#define L1_FLOATS 4096
+
+/* One sample at a time (its padded input and output stay in L2), one panel of NR output columns and
+ * one block of kernel rows at a time (its weights stay in L1) across all the sample's pixel tiles.
+ * Each output is still summed in one fixed order: bias, then ky = 0, 1, ... */
+void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, int n, int ph, int pw,
+                       int cin, int oh, int ow, int cout, int kh, int kw)
+{
+    const size_t npix = (size_t)oh * ow, rowstride = (size_t)pw * cin;
+    const int klen = kw * cin, K = kh * klen, panels = (cout + NR - 1) / NR;
+    int kb = L1_FLOATS / (klen * NR);
+    if (kb < 1) kb = 1;
+    for (int img = 0; img < n; img++) {
+        const float *ii = in_pad + (size_t)img * ph * rowstride;
+        float *oi = out + (size_t)img * npix * cout;
+        for (int q = 0; q < panels; q++) {
+            const int nc = cout - q * NR < NR ? cout - q * NR : NR;
+            const float *bq = bias ? bias + q * NR : NULL;
+            CNN_ASSERT(!bq || nc == NR);
+            for (int ky = 0; ky < kh; ky += kb) {
+                const int rows = kh - ky < kb ? kh - ky : kb, acc = ky > 0;
+                const float *wk = wp + ((size_t)q * K + (size_t)ky * klen) * NR;
+                for (size_t p0 = 0; p0 < npix; p0 += MR) {
+                    const int R = npix - p0 < MR ? (int)(npix - p0) : MR;
+                    const float *px[MR];
+                    float *po[MR];
+                    for (int r = 0; r < R; r++) {
+                        const size_t p = p0 + (size_t)r, oy = p / (size_t)ow, ox = p % (size_t)ow;
+                        px[r] = ii + ((oy + (size_t)ky) * (size_t)pw + ox) * (size_t)cin;
+                        po[r] = oi + p * (size_t)cout + (size_t)q * NR;
+                    }
+                    switch (R) {
+                    case 6: fwd_tile(MR >= 6 ? 6 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
+                    case 5: fwd_tile(MR >= 5 ? 5 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
+                    case 4: fwd_tile(MR >= 4 ? 4 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
+                    case 3: fwd_tile(MR >= 3 ? 3 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
+                    case 2: fwd_tile(MR >= 2 ? 2 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
+                    default: fwd_tile(1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dw[r][0..NR) += sum over the oh x ow pixels of one sample of a[pixel][r] * g[pixel][0..NR), where
+ * a points at the sample's padded input shifted to (ky, j0) and g at its dout (panel offset applied). */
+static inline __attribute__((always_inline)) void wgrad_tile(const int R, float *dw, int ldw, const float *a,
+                                                             size_t arow, int cin, const float *g, int cout,
+                                                             int oh, int ow)
+{
+    __m256 c[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) c[r][v] = _mm256_loadu_ps(dw + (size_t)r * ldw + 8 * v);
+    for (int oy = 0; oy < oh; oy++) {
+        const float *ar = a + (size_t)oy * arow;
+        const float *gr = g + (size_t)oy * ow * cout;
+        for (int ox = 0; ox < ow; ox++, ar += cin, gr += cout) {
+            __m256 gv[NV];
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) gv[v] = _mm256_loadu_ps(gr + 8 * v);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                const __m256 b = _mm256_broadcast_ss(ar + r);
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(b, gv[v], c[r][v]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) _mm256_storeu_ps(dw + (size_t)r * ldw + 8 * v, c[r][v]);
+}
+
+void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, int n, int ph, int pw, int cin,
+                           int oh, int ow, int cout, int kh, int kw)
+{
+    CNN_ASSERT(cout % NR == 0);
+    const int klen = kw * cin;
+    const size_t arow = (size_t)pw * cin;
+    for (int img = 0; img < n; img++) {
+        const float *ai = in_pad + (size_t)img * ph * arow;
+        const float *gi = dout + (size_t)img * oh * ow * cout;
+        for (int ky = 0; ky < kh; ky++)
+            for (int j0 = 0; j0 < klen; j0 += MR) {
+                const int R = klen - j0 < MR ? klen - j0 : MR;
+                const float *a = ai + (size_t)ky * arow + (size_t)j0;
+                for (int q = 0; q < cout; q += NR) {
+                    float *d = dw + ((size_t)ky * klen + (size_t)j0) * cout + (size_t)q;
+                    switch (R) {
+                    case 6: wgrad_tile(MR >= 6 ? 6 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+                    case 5: wgrad_tile(MR >= 5 ? 5 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+                    case 4: wgrad_tile(MR >= 4 ? 4 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+                    case 3: wgrad_tile(MR >= 3 ? 3 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+                    case 2: wgrad_tile(MR >= 2 ? 2 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+                    default: wgrad_tile(1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+                    }
+                }
+            }
+    }
+}
+
+#else /* no AVX2/FMA in this build: conv.c never calls these */
+
+void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, int n, int ph, int pw,
+                       int cin, int oh, int ow, int cout, int kh, int kw)
+{
+    (void)out, (void)in_pad, (void)wp, (void)bias, (void)n, (void)ph, (void)pw, (void)cin, (void)oh, (void)ow;
+    (void)cout, (void)kh, (void)kw;
+    CNN_ASSERT(!"direct convolution kernels are not built");
+}
+
+void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, int n, int ph, int pw, int cin,
+                           int oh, int ow, int cout, int kh, int kw)
+{
+    (void)dw, (void)in_pad, (void)dout, (void)n, (void)ph, (void)pw, (void)cin, (void)oh, (void)ow, (void)cout;
+    (void)kh, (void)kw;
+    CNN_ASSERT(!"direct convolution kernels are not built");
+}
+
+#endif
