@@ -200,10 +200,13 @@ static void test_other_shipped_configs(void **state)
     assert_int_equal(t.log_every, 5);
     assert_int_equal(t.eval_every, 10);
     assert_int_equal(t.checkpoint_every, 10);
-    assert_int_equal(t.n_layers, 6);
+    assert_int_equal(t.n_layers, 7);
     assert_int_equal(t.layers[0].stride, 2);
     assert_int_equal(t.layers[2].radius, 2);
-    assert_true(t.layers[4].keep == 0.9f);
+    assert_int_equal(t.layers[3].filters, 16);
+    assert_int_equal(t.layers[3].stride, 1);
+    assert_true(t.layers[5].keep == 0.9f);
+    assert_int_equal(t.conv, CNN_CONV_AUTO);
 }
 
 /* Field-by-field equality (path excluded). */
@@ -213,6 +216,7 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_true(a->seed == b->seed);
     assert_string_equal(a->out_dir, b->out_dir);
     assert_int_equal(a->threads, b->threads);
+    assert_int_equal(a->conv, b->conv);
     assert_int_equal(a->format, b->format);
     assert_string_equal(a->dir, b->dir);
     assert_string_equal(a->train, b->train);
@@ -302,7 +306,7 @@ static void test_round_trip(void **state)
                          "data.contrast=0.3333333333, 1.7",  "norm1.alpha=1e-7",
                          "train.deterministic=no",   "train.micro_batch=8",
                          "train.eval_batch=100",     "conv1.activation=tanh",
-                         "local4.activation=sigmoid", "local3.init=normal"};
+                         "local4.activation=sigmoid", "local3.init=normal", "run.conv=gemm"};
     CnnConfig c;
     load_ok(&c, "configs/cifar10.ini", ovr, (int)(sizeof ovr / sizeof ovr[0]));
     assert_true(c.seed == UINT64_MAX);

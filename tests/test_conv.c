@@ -95,8 +95,8 @@ static void check_against_naive(const Case *c, int expect_chunks, int direct)
 {
     CnnConvShape s;
     cnn_conv_shape(&s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
-    assert_int_equal(s.direct, cnn_conv_direct_applies(&s));
-    if (direct) assert_true(s.direct);
+    assert_int_equal(s.direct, cnn_convd_preferred() && cnn_conv_direct_applies(&s));
+    if (direct) assert_true(cnn_conv_direct_applies(&s));
     s.direct = direct;
     size_t nin = (size_t)s.n * s.h * s.w * s.cin, nout = (size_t)s.n * s.oh * s.ow * s.cout;
     size_t nw = (size_t)s.kh * s.kw * s.cin * s.cout;
@@ -216,7 +216,8 @@ static void test_direct_applies(void **state)
     (void)state;
     CnnConvShape s;
     cnn_conv_shape(&s, 2, 12, 12, 64, 64, 5, 1, 1);
-    assert_int_equal(s.direct, cnn_convd_built());
+    assert_int_equal(s.direct, cnn_convd_preferred());
+    assert_int_equal(cnn_conv_direct_applies(&s), cnn_convd_built());
     cnn_conv_shape(&s, 2, 12, 12, 64, 64, 5, 2, 1); /* stride 2 */
     assert_int_equal(s.direct, 0);
     cnn_conv_shape(&s, 2, 12, 12, 64, 24, 5, 1, 1); /* 24 output channels */
@@ -268,7 +269,10 @@ static void test_gradcheck(void **state)
         const Case *c = &cases[t];
         GradCtx g;
         cnn_conv_shape(&g.s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
-        if (t >= n_plain) assert_true(g.s.direct);
+        if (t >= n_plain) {
+            assert_true(cnn_conv_direct_applies(&g.s));
+            g.s.direct = 1;
+        }
         size_t nin = (size_t)g.s.n * g.s.h * g.s.w * g.s.cin, nout = (size_t)g.s.n * g.s.oh * g.s.ow * g.s.cout;
         size_t nw = (size_t)g.s.kh * g.s.kw * g.s.cin * g.s.cout, nws = cnn_conv_workspace(&g.s);
         g.in = malloc(nin * 4), g.w = malloc(nw * 4), g.b = malloc((size_t)g.s.cout * 4);

@@ -43,6 +43,8 @@ static void test_vs_naive(void **state)
     static const float cases[][5] = {
         {64, 4, 1.0f, 0.001f / 9.0f, 0.75f}, {10, 2, 2.0f, 0.1f, 0.75f}, {3, 4, 1.0f, 0.3f, 0.5f},
         {7, 0, 1.0f, 0.2f, 1.0f},            {16, 5, 1.5f, 0.05f, 0.6f}, {1, 2, 1.0f, 0.5f, 0.75f},
+        /* the padded row holds c + 2r <= 1024 floats: just fits, and one past it (the fallback) */
+        {1016, 4, 1.0f, 0.01f, 0.75f},       {1017, 4, 1.0f, 0.01f, 0.75f},
     };
     const size_t pixels = 37;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
@@ -82,6 +84,7 @@ static void test_gradcheck(void **state)
     (void)state;
     static const float cases[][5] = {
         {12, 2, 1.0f, 0.2f, 0.75f}, {5, 4, 1.0f, 0.3f, 0.6f}, {9, 1, 2.0f, 0.5f, 0.5f}, {64, 4, 1.0f, 0.001f / 9.0f, 0.75f},
+        {1030, 3, 1.0f, 0.01f, 0.75f}, /* past the padded row: the fallback */
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         Ctx g = {.pixels = 6, .c = (int)cases[t][0], .radius = (int)cases[t][1], .bias = cases[t][2],

@@ -46,7 +46,7 @@ void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int
     cnn_same_valid(h, k, stride, same, &s->oh, &s->pad_top);
     cnn_same_valid(w, k, stride, same, &s->ow, &s->pad_left);
     s->needs_din = 1;
-    s->direct = cnn_conv_direct_applies(s);
+    s->direct = cnn_convd_preferred() && cnn_conv_direct_applies(s);
 }
 
 int cnn_conv_direct_applies(const CnnConvShape *s)

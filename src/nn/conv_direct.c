@@ -24,6 +24,15 @@ enum { MR = 6, NV = 2, NR = 8 * NV };
 
 int cnn_convd_built(void) { return HAVE_KERNELS; }
 
+int cnn_convd_preferred(void)
+{
+#ifdef __AVX512F__
+    return 0;
+#else
+    return HAVE_KERNELS;
+#endif
+}
+
 size_t cnn_convd_packed_floats(int k, int n) { return cnn_mul_size((size_t)k, (size_t)((n + NR - 1) / NR) * NR); }
 
 void cnn_convd_pack(float *wp, const float *w, int k, int n)

@@ -1,51 +1,66 @@
 /* lrn: TensorFlow's local response normalisation across channels (tf.nn.lrn), per pixel of NHWC:
  * sqr_sum[c] = sum_{c' in [c-r, c+r] clipped to [0, C)} in[c']^2, scale = bias + alpha*sqr_sum,
- * out = in * scale^-beta. The window sums run as a sliding sum in double (C adds per pixel, not C*(2r+1)),
- * and scale^-beta avoids powf for the common betas (0.75 in the seed model) because powf per element
- * would cost more than the convolution next to it. */
+ * out = in * scale^-beta. Per pixel, the squares go into a zero-padded row and each window sum is
+ * 2r+1 adds in ascending channel order, written as loops over channels so that they vectorise (a
+ * sliding sum would be C dependent adds in a row; the terms are all >= 0, so summing in float loses
+ * nothing to cancellation). scale^-beta avoids powf for the common betas (0.75 in the seed model)
+ * because powf per element would cost more than the convolution next to it. Channel counts or radii
+ * too large for the stack rows fall back to summing each clipped window directly. */
 #include "cnn/nn/layers.h"
 
 #include <math.h>
-#include <xmmintrin.h>
 
-/* x * scale^-beta for scale > 0. */
-static inline float mul_pow_neg(float x, float scale, float beta)
-{
-    if (beta == 0.75f) {
-        float r = sqrtf(scale);
-        return x / (r * sqrtf(r));
-    }
-    if (beta == 0.5f) return x / sqrtf(scale);
-    if (beta == 1.0f) return x / scale;
-    return x * powf(scale, -beta);
-}
+enum { ROW_MAX = 1024 }; /* floats of the padded row: c + 2*radius */
 
-/* dst[k] = x[k] * scale[k]^-beta for k < c; the seed's beta = 0.75 four lanes at a time (sqrtf with
- * errno semantics does not vectorise by itself, and scale >= bias > 0 never needs errno). */
+/* x * scale^-beta for scale > 0 (built with -fno-math-errno, the sqrtf loops vectorise). */
 static void mul_pow_neg_row(float *dst, const float *x, const float *scale, int c, float beta)
 {
-    int k = 0;
-    if (beta == 0.75f)
-        for (; k + 4 <= c; k += 4) {
-            __m128 r = _mm_sqrt_ps(_mm_loadu_ps(scale + k));
-            _mm_storeu_ps(dst + k, _mm_div_ps(_mm_loadu_ps(x + k), _mm_mul_ps(r, _mm_sqrt_ps(r))));
+    if (beta == 0.75f) {
+        for (int k = 0; k < c; k++) {
+            float r = sqrtf(scale[k]);
+            dst[k] = x[k] / (r * sqrtf(r));
         }
-    for (; k < c; k++) dst[k] = mul_pow_neg(x[k], scale[k], beta);
+    } else if (beta == 0.5f) {
+        for (int k = 0; k < c; k++) dst[k] = x[k] / sqrtf(scale[k]);
+    } else if (beta == 1.0f) {
+        for (int k = 0; k < c; k++) dst[k] = x[k] / scale[k];
+    } else {
+        for (int k = 0; k < c; k++) dst[k] = x[k] * powf(scale[k], -beta);
+    }
+}
+
+/* sum[k] = row[k] + row[k+1] + ... + row[k+2r] for k < c (row holds c + 2r values). */
+static void window_sums(float *restrict sum, const float *restrict row, int c, int radius)
+{
+    for (int k = 0; k < c; k++) sum[k] = row[k];
+    for (int d = 1; d <= 2 * radius; d++)
+        for (int k = 0; k < c; k++) sum[k] += row[k + d];
+}
+
+/* The fallback for rows too long for the stack: sum[k] over the clipped window of v[] directly. */
+static float clipped_sum(const float *v, int k, int c, int radius)
+{
+    int lo = k - radius < 0 ? 0 : k - radius, hi = k + radius >= c ? c - 1 : k + radius;
+    float s = 0;
+    for (int j = lo; j <= hi; j++) s += v[j];
+    return s;
 }
 
 void cnn_lrn_forward(float *out, float *scale, const float *in, size_t pixels, int c, int radius,
                      float bias, float alpha, float beta)
 {
+    const int padded = (long)c + 2L * radius <= ROW_MAX;
+    float row[ROW_MAX] = {0}; /* [radius zeros][c values][radius zeros] */
+    float *v = padded ? row + radius : row;
     for (size_t p = 0; p < pixels; p++, in += c, out += c, scale += c) {
-        /* sum holds sum_{c' in [k-r, k+r]} in[c']^2 as k advances. */
-        double sum = 0;
-        for (int k = 0; k < c && k <= radius; k++) sum += (double)in[k] * (double)in[k];
-        for (int k = 0; k < c; k++) {
-            scale[k] = bias + alpha * (float)sum;
-            int add = k + radius + 1, drop = k - radius;
-            if (add < c) sum += (double)in[add] * (double)in[add];
-            if (drop >= 0) sum -= (double)in[drop] * (double)in[drop];
+        if (padded) {
+            for (int k = 0; k < c; k++) v[k] = in[k] * in[k];
+            window_sums(scale, row, c, radius);
+        } else {
+            for (int k = 0; k < c; k++) out[k] = in[k] * in[k]; /* out holds the squares for now */
+            for (int k = 0; k < c; k++) scale[k] = clipped_sum(out, k, c, radius);
         }
+        for (int k = 0; k < c; k++) scale[k] = bias + alpha * scale[k];
         mul_pow_neg_row(out, in, scale, c, beta);
     }
 }
@@ -57,15 +72,23 @@ void cnn_lrn_backward(float *din, const float *dout, const float *in, const floa
                       const float *scale, size_t pixels, int c, int radius, float alpha, float beta)
 {
     const float k2ab = 2.0f * alpha * beta;
+    const int padded = (long)c + 2L * radius <= ROW_MAX;
+    float row[ROW_MAX] = {0}, sum[ROW_MAX];
+    float *v = padded ? row + radius : row;
     for (size_t p = 0; p < pixels; p++, in += c, out += c, scale += c, dout += c, din += c) {
-        double sum = 0;
-        for (int k = 0; k < c && k <= radius; k++) sum += (double)dout[k] * (double)out[k] / (double)scale[k];
-        mul_pow_neg_row(din, dout, scale, c, beta);
-        for (int k = 0; k < c; k++) {
-            din[k] -= k2ab * in[k] * (float)sum;
-            int add = k + radius + 1, drop = k - radius;
-            if (add < c) sum += (double)dout[add] * (double)out[add] / (double)scale[add];
-            if (drop >= 0) sum -= (double)dout[drop] * (double)out[drop] / (double)scale[drop];
+        if (padded) {
+            for (int k = 0; k < c; k++) v[k] = dout[k] * out[k] / scale[k];
+            window_sums(sum, row, c, radius);
+            mul_pow_neg_row(din, dout, scale, c, beta);
+            for (int k = 0; k < c; k++) din[k] -= k2ab * in[k] * sum[k];
+        } else {
+            for (int k = 0; k < c; k++) { /* no room for the row: each window from scratch */
+                int lo = k - radius < 0 ? 0 : k - radius, hi = k + radius >= c ? c - 1 : k + radius;
+                float w = 0;
+                for (int j = lo; j <= hi; j++) w += dout[j] * out[j] / scale[j];
+                mul_pow_neg_row(din + k, dout + k, scale + k, 1, beta);
+                din[k] -= k2ab * in[k] * w;
+            }
         }
     }
 }

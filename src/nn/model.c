@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn/nn/conv_direct.h"
 #include "cnn/rng.h"
 #include "cnn/util.h"
 
@@ -63,6 +64,12 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
             cnn_conv_shape(&cs, max_batch, h, w, c, s->filters, s->size, s->stride, s->same);
             cs.needs_din = L->needs_din;
             if (cfg->conv == CNN_CONV_GEMM) cs.direct = 0;
+            if (cfg->conv == CNN_CONV_DIRECT) {
+                if (!cnn_convd_built())
+                    return layer_err(err, cfg, s, "run.conv = direct, but this build has no direct kernels "
+                                                  "(they need a CPU with AVX2 and FMA)");
+                cs.direct = cnn_conv_direct_applies(&cs);
+            }
             L->conv_direct = cs.direct;
             L->oh = cs.oh;
             L->ow = cs.ow;

@@ -13,6 +13,10 @@
 
 /* 1 if this build has the kernels (compiled with AVX2 and FMA, as -march=native does on such CPUs). */
 int cnn_convd_built(void);
+/* 1 if they are the default: built, and the CPU has no AVX-512. On AVX-512 CPUs OpenBLAS runs 512-bit
+ * sgemm kernels, twice the work per instruction of these 256-bit ones, so run.conv = auto keeps the
+ * im2col + sgemm path there (not measured: no AVX-512 machine was at hand; run.conv = direct forces). */
+int cnn_convd_preferred(void);
 
 /* Floats of a [k][n] matrix packed in panels of 16 columns. */
 size_t cnn_convd_packed_floats(int k, int n);

@@ -22,7 +22,8 @@ typedef struct {
     int oh, ow, cout;       /* output [n][oh][ow][cout] */
     int kh, kw, stride;
     int pad_top, pad_left;
-    int direct;             /* 1: conv_direct kernels (cnn_conv_shape sets it where they apply), 0: im2col + sgemm */
+    int direct;             /* 1: conv_direct kernels, 0: im2col + sgemm. cnn_conv_shape sets 1 where they
+                               apply and are the default (cnn_convd_preferred) */
     int needs_din;          /* 0: backward is never asked for din (first layer), so no room is kept for it */
 } CnnConvShape;
 
