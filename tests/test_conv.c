@@ -210,6 +210,35 @@ static void test_direct_vs_naive(void **state)
         check_against_naive(&direct_cases[i], 0, 1);
 }
 
+/* Split among threads, the direct kernels give bitwise the same sums as on one. */
+static void test_direct_threads_bitwise(void **state)
+{
+    (void)state;
+    if (!cnn_convd_built()) skip();
+    const CnnConvdGeom g = {5, 10, 9, 32, 6, 5, 48, 5, 5}; /* 5 samples, 6x5 out, 5x5 kernel */
+    const size_t nin = (size_t)g.n * g.ph * g.pw * g.cin, nout = (size_t)g.n * g.oh * g.ow * g.cout;
+    const size_t nw = (size_t)g.kh * g.kw * g.cin * g.cout;
+    float *in = malloc(nin * 4), *w = malloc(nw * 4), *wp = malloc(cnn_convd_packed_floats(g.kh * g.kw * g.cin, g.cout) * 4);
+    float *b = malloc((size_t)g.cout * 4), *o1 = malloc(nout * 4), *o3 = malloc(nout * 4);
+    float *d1 = malloc(nw * 4), *d3 = malloc(nw * 4);
+    tu_fill_uniform(in, nin, -1, 1, 5);
+    tu_fill_uniform(w, nw, -1, 1, 6);
+    tu_fill_uniform(b, (size_t)g.cout, -1, 1, 7);
+    cnn_convd_pack(wp, w, g.kh * g.kw * g.cin, g.cout);
+    tu_poison(o1, nout);
+    tu_poison(o3, nout);
+    cnn_convd_forward(o1, in, wp, b, &g, 1);
+    cnn_convd_forward(o3, in, wp, b, &g, 3);
+    tu_assert_finite(o1, nout, "direct out");
+    assert_memory_equal(o1, o3, nout * 4);
+    for (size_t i = 0; i < nw; i++) d1[i] = d3[i] = 0.125f;
+    cnn_convd_weight_grad(d1, in, o1, &g, 1);
+    cnn_convd_weight_grad(d3, in, o1, &g, 3);
+    assert_memory_equal(d1, d3, nw * 4);
+    assert_true(d1[0] != 0.125f && d1[nw - 1] != 0.125f);
+    free(in), free(w), free(wp), free(b), free(o1), free(o3), free(d1), free(d3);
+}
+
 /* Where the direct kernels do not apply, cnn_conv_shape leaves them off. */
 static void test_direct_applies(void **state)
 {
@@ -299,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_multi_chunk),
         cmocka_unit_test(test_direct_vs_naive),
         cmocka_unit_test(test_direct_applies),
+        cmocka_unit_test(test_direct_threads_bitwise),
         cmocka_unit_test(test_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

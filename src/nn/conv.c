@@ -86,8 +86,8 @@ static void direct_forward(float *out, float *ws, const float *in, const float *
     direct_layout(&d, s);
     cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.ph, d.pw, s->pad_top, s->pad_left);
     cnn_convd_pack(ws + d.wp, w, s->kh * s->kw * s->cin, s->cout);
-    cnn_convd_forward(out, ws + d.in_pad, ws + d.wp, b, s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh,
-                      s->kw);
+    const CnnConvdGeom g = {s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
+    cnn_convd_forward(out, ws + d.in_pad, ws + d.wp, b, &g, cnn_gemm_threads());
 }
 
 static void add_column_sums(float *db, const float *dout, size_t rows, int c);
@@ -99,15 +99,16 @@ static void direct_backward(float *din, float *dw, float *db, float *ws, const f
     direct_layout(&d, s);
     add_column_sums(db, dout, (size_t)s->n * s->oh * s->ow, s->cout);
     if (!pad_ready) cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.ph, d.pw, s->pad_top, s->pad_left);
-    cnn_convd_weight_grad(dw, ws + d.in_pad, dout, s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw);
+    const CnnConvdGeom g = {s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
+    cnn_convd_weight_grad(dw, ws + d.in_pad, dout, &g, cnn_gemm_threads());
     if (!din) return;
     CNN_ASSERT(s->needs_din);
     /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */
     cnn_convd_pad(ws + d.dout_pad, dout, s->n, s->oh, s->ow, s->cout, d.gh, d.gw, s->kh - 1 - s->pad_top,
                   s->kw - 1 - s->pad_left);
     cnn_convd_pack_flipped(ws + d.wtp, w, s->kh, s->kw, s->cin, s->cout);
-    cnn_convd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, s->n, d.gh, d.gw, s->cout, s->h, s->w, s->cin,
-                      s->kh, s->kw);
+    const CnnConvdGeom gt = {s->n, d.gh, d.gw, s->cout, s->h, s->w, s->cin, s->kh, s->kw};
+    cnn_convd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, &gt, cnn_gemm_threads());
 }
 
 /* The input is the column matrix: [n*h*w][cin] == [n*oh*ow][1*1*cin]. */

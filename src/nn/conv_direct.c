@@ -9,6 +9,7 @@
  * Every sum runs in one fixed order that depends only on the shape, never on threads or chunking. */
 #include "cnn/nn/conv_direct.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "cnn/util.h"
@@ -69,15 +70,62 @@ void cnn_convd_pack_flipped(float *wp, const float *w, int kh, int kw, int cin, 
 void cnn_convd_pad(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left)
 {
     CNN_ASSERT(top >= 0 && left >= 0 && top + h <= ph && left + w <= pw);
-    memset(dst, 0, cnn_mul_size(cnn_mul_size((size_t)n, (size_t)ph * pw), (size_t)c) * sizeof *dst);
-    const size_t row = (size_t)w * c;
-    for (int j = 0; j < n; j++)
-        for (int y = 0; y < h; y++)
-            memcpy(dst + (((size_t)j * ph + (size_t)(top + y)) * pw + (size_t)left) * c,
-                   src + ((size_t)j * h + (size_t)y) * row, row * sizeof *dst);
+    /* only the border is zeroed: the interior is copied over anyway */
+    const size_t row = (size_t)w * c, prow = (size_t)pw * c, lpad = (size_t)left * c;
+    const size_t rpad = prow - lpad - row;
+    for (int j = 0; j < n; j++) {
+        float *img = dst + (size_t)j * ph * prow;
+        memset(img, 0, (size_t)top * prow * sizeof *dst);
+        for (int y = 0; y < h; y++) {
+            float *d = img + (size_t)(top + y) * prow;
+            memset(d, 0, lpad * sizeof *d);
+            memcpy(d + lpad, src + ((size_t)j * h + (size_t)y) * row, row * sizeof *d);
+            memset(d + lpad + row, 0, rpad * sizeof *d);
+        }
+        memset(img + (size_t)(top + h) * prow, 0, (size_t)(ph - top - h) * prow * sizeof *dst);
+    }
 }
 
 #if HAVE_KERNELS
+
+/* Runs fn(arg, part, parts) for part = 0 .. parts-1: part 0 on the calling thread, the others on
+ * threads started for this call (a few tens of microseconds against the milliseconds of a conv;
+ * nothing waits or spins between calls, unlike a pool, so OpenBLAS's threads keep the cores between
+ * convolutions). New threads inherit the caller's flush-to-zero mode. If a thread cannot be
+ * started, its part runs here. */
+typedef struct {
+    void (*fn)(void *, int, int);
+    void *arg;
+    int part, parts;
+} Part;
+
+static void *part_main(void *p)
+{
+    const Part *pt = p;
+    pt->fn(pt->arg, pt->part, pt->parts);
+    return NULL;
+}
+
+static void run_parts(void (*fn)(void *, int, int), void *arg, int parts)
+{
+    enum { MAX_PARTS = 64 };
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    if (parts < 1) parts = 1;
+    pthread_t th[MAX_PARTS];
+    Part pt[MAX_PARTS];
+    int started[MAX_PARTS] = {0};
+    for (int p = 1; p < parts; p++) {
+        pt[p] = (Part){fn, arg, p, parts};
+        started[p] = pthread_create(&th[p], NULL, part_main, &pt[p]) == 0;
+    }
+    fn(arg, 0, parts);
+    for (int p = 1; p < parts; p++) {
+        if (started[p])
+            pthread_join(th[p], NULL);
+        else
+            fn(arg, p, parts);
+    }
+}
 
 /* out[r][0..nc) = (acc ? out[r] : bias or 0) + sum over ky < rows, j < klen of
  * px[r][ky*rowstride + j] * wk[ky*klen + j][0..NR): a block of kernel rows of the reduction. R is a constant at every call site, so the accumulators live in
@@ -131,23 +179,34 @@ static inline __attribute__((always_inline)) void fwd_tile(const int R, const fl
 /* One sample at a time (its padded input and output stay in L2), one panel of NR output columns and
  * one block of kernel rows at a time (its weights stay in L1) across all the sample's pixel tiles.
  * Each output is still summed in one fixed order: bias, then ky = 0, 1, ... */
-void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, int n, int ph, int pw,
-                       int cin, int oh, int ow, int cout, int kh, int kw)
+typedef struct {
+    float *out;
+    const float *in_pad, *wp, *bias;
+    const CnnConvdGeom *g;
+} FwdJob;
+
+/* Samples [n*part/parts, n*(part+1)/parts): each sample's outputs are computed the same way whoever
+ * computes them. */
+static void fwd_part(void *arg, int part, int parts)
 {
-    const size_t npix = (size_t)oh * ow, rowstride = (size_t)pw * cin;
-    const int klen = kw * cin, K = kh * klen, panels = (cout + NR - 1) / NR;
+    const FwdJob *job = arg;
+    const CnnConvdGeom *g = job->g;
+    const int cin = g->cin, cout = g->cout, ow = g->ow, pw = g->pw, kh = g->kh;
+    const size_t npix = (size_t)g->oh * ow, rowstride = (size_t)pw * cin;
+    const int klen = g->kw * cin, K = kh * klen, panels = (cout + NR - 1) / NR;
     int kb = L1_FLOATS / (klen * NR);
     if (kb < 1) kb = 1;
-    for (int img = 0; img < n; img++) {
-        const float *ii = in_pad + (size_t)img * ph * rowstride;
-        float *oi = out + (size_t)img * npix * cout;
+    const int i0 = (int)((long)g->n * part / parts), i1 = (int)((long)g->n * (part + 1) / parts);
+    for (int img = i0; img < i1; img++) {
+        const float *ii = job->in_pad + (size_t)img * g->ph * rowstride;
+        float *oi = job->out + (size_t)img * npix * cout;
         for (int q = 0; q < panels; q++) {
             const int nc = cout - q * NR < NR ? cout - q * NR : NR;
-            const float *bq = bias ? bias + q * NR : NULL;
+            const float *bq = job->bias ? job->bias + q * NR : NULL;
             CNN_ASSERT(!bq || nc == NR);
             for (int ky = 0; ky < kh; ky += kb) {
                 const int rows = kh - ky < kb ? kh - ky : kb, acc = ky > 0;
-                const float *wk = wp + ((size_t)q * K + (size_t)ky * klen) * NR;
+                const float *wk = job->wp + ((size_t)q * K + (size_t)ky * klen) * NR;
                 for (size_t p0 = 0; p0 < npix; p0 += MR) {
                     const int R = npix - p0 < MR ? (int)(npix - p0) : MR;
                     const float *px[MR];
@@ -169,6 +228,13 @@ void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const f
             }
         }
     }
+}
+
+void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, const CnnConvdGeom *g,
+                       int threads)
+{
+    FwdJob job = {out, in_pad, wp, bias, g};
+    run_parts(fwd_part, &job, threads < g->n ? threads : g->n);
 }
 
 /* dw[r][0..NR) += sum over the oh x ow pixels of one sample of a[pixel][r] * g[pixel][0..NR), where
@@ -203,49 +269,63 @@ static inline __attribute__((always_inline)) void wgrad_tile(const int R, float 
         for (int v = 0; v < NV; v++) _mm256_storeu_ps(dw + (size_t)r * ldw + 8 * v, c[r][v]);
 }
 
-void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, int n, int ph, int pw, int cin,
-                           int oh, int ow, int cout, int kh, int kw)
+typedef struct {
+    float *dw;
+    const float *in_pad, *dout;
+    const CnnConvdGeom *g;
+} WgradJob;
+
+/* Tiles (ky, j0, panel) [tiles*part/parts, tiles*(part+1)/parts), each summed over all samples in
+ * order, so a tile's sums are the same whoever computes it. */
+static void wgrad_part(void *arg, int part, int parts)
 {
-    CNN_ASSERT(cout % NR == 0);
-    const int klen = kw * cin;
-    const size_t arow = (size_t)pw * cin;
-    for (int img = 0; img < n; img++) {
-        const float *ai = in_pad + (size_t)img * ph * arow;
-        const float *gi = dout + (size_t)img * oh * ow * cout;
-        for (int ky = 0; ky < kh; ky++)
-            for (int j0 = 0; j0 < klen; j0 += MR) {
-                const int R = klen - j0 < MR ? klen - j0 : MR;
-                const float *a = ai + (size_t)ky * arow + (size_t)j0;
-                for (int q = 0; q < cout; q += NR) {
-                    float *d = dw + ((size_t)ky * klen + (size_t)j0) * cout + (size_t)q;
-                    switch (R) {
-                    case 6: wgrad_tile(MR >= 6 ? 6 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-                    case 5: wgrad_tile(MR >= 5 ? 5 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-                    case 4: wgrad_tile(MR >= 4 ? 4 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-                    case 3: wgrad_tile(MR >= 3 ? 3 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-                    case 2: wgrad_tile(MR >= 2 ? 2 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-                    default: wgrad_tile(1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-                    }
-                }
+    const WgradJob *job = arg;
+    const CnnConvdGeom *g = job->g;
+    const int cin = g->cin, cout = g->cout, klen = g->kw * cin;
+    const int jt = (klen + MR - 1) / MR, panels = cout / NR;
+    const long tiles = (long)g->kh * jt * panels;
+    const long t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
+    const size_t arow = (size_t)g->pw * cin;
+    for (int img = 0; img < g->n; img++) {
+        const float *ai = job->in_pad + (size_t)img * g->ph * arow;
+        const float *gi = job->dout + (size_t)img * g->oh * g->ow * cout;
+        for (long t = t0; t < t1; t++) {
+            const int q = (int)(t % panels) * NR, j0 = (int)(t / panels % jt) * MR, ky = (int)(t / panels / jt);
+            const int R = klen - j0 < MR ? klen - j0 : MR;
+            const float *a = ai + (size_t)ky * arow + (size_t)j0;
+            float *d = job->dw + ((size_t)ky * klen + (size_t)j0) * cout + (size_t)q;
+            const int oh = g->oh, ow = g->ow;
+            switch (R) {
+            case 6: wgrad_tile(MR >= 6 ? 6 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+            case 5: wgrad_tile(MR >= 5 ? 5 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+            case 4: wgrad_tile(MR >= 4 ? 4 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+            case 3: wgrad_tile(MR >= 3 ? 3 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+            case 2: wgrad_tile(MR >= 2 ? 2 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
+            default: wgrad_tile(1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
             }
+        }
     }
+}
+
+void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, int threads)
+{
+    CNN_ASSERT(g->cout % NR == 0);
+    WgradJob job = {dw, in_pad, dout, g};
+    run_parts(wgrad_part, &job, threads);
 }
 
 #else /* no AVX2/FMA in this build: conv.c never calls these */
 
-void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, int n, int ph, int pw,
-                       int cin, int oh, int ow, int cout, int kh, int kw)
+void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, const CnnConvdGeom *g,
+                       int threads)
 {
-    (void)out, (void)in_pad, (void)wp, (void)bias, (void)n, (void)ph, (void)pw, (void)cin, (void)oh, (void)ow;
-    (void)cout, (void)kh, (void)kw;
+    (void)out, (void)in_pad, (void)wp, (void)bias, (void)g, (void)threads;
     CNN_ASSERT(!"direct convolution kernels are not built");
 }
 
-void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, int n, int ph, int pw, int cin,
-                           int oh, int ow, int cout, int kh, int kw)
+void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, int threads)
 {
-    (void)dw, (void)in_pad, (void)dout, (void)n, (void)ph, (void)pw, (void)cin, (void)oh, (void)ow, (void)cout;
-    (void)kh, (void)kw;
+    (void)dw, (void)in_pad, (void)dout, (void)g, (void)threads;
     CNN_ASSERT(!"direct convolution kernels are not built");
 }
 

@@ -55,7 +55,8 @@ void cnn_fixed_accumulate(int64_t *acc, const float *g, const CnnTensorInfo *t, 
         const double scale = ldexp(1.0, scale_of(exps[i], headroom));
         const float *p = g + t[i].offset;
         int64_t *a = acc + t[i].offset;
-        for (size_t j = 0; j < t[i].count; j++) {
+        const size_t n = t[i].count; /* a local: stores through a[] could alias t[i].count */
+        for (size_t j = 0; j < n; j++) {
             double x = (double)p[j] * scale + MAGIC;
             int64_t b;
             memcpy(&b, &x, sizeof b);
@@ -72,7 +73,8 @@ void cnn_fixed_to_float(float *g, const int64_t *acc, const CnnTensorInfo *t, in
         const double inv = ldexp(1.0, -scale_of(exps[i], headroom));
         const int64_t *a = acc + t[i].offset;
         float *p = g + t[i].offset;
-        for (size_t j = 0; j < t[i].count; j++) {
+        const size_t n = t[i].count;
+        for (size_t j = 0; j < n; j++) {
             int64_t b = a[j] + mb;
             double x;
             memcpy(&x, &b, sizeof x);
@@ -94,25 +96,35 @@ int cnn_fixed_accumulate_bounded(int64_t *acc, int *seen, const float *g, const 
                           : bound[i] >= 128                ? INFINITY
                                                            : ldexpf(1.0f, bound[i]);
         const double scale = ldexp(1.0, scale_of(bound[i], headroom));
-        float mx = 0.0f;
-        int bad = 0, nonfinite = 0;
-        for (size_t j = 0; j < t[i].count; j++) {
-            const float v = p[j], av = fabsf(v);
-            mx = av > mx ? av : mx;
-            bad |= !(av < lim) & (av != 0.0f); /* also true for NaN */
-            nonfinite |= !(av <= 3.4028235e38f);
+        /* For v >= 0 the bit patterns order like the values (and NaN's above Inf's), so one unsigned
+         * max over |v|'s bits tells the largest magnitude, Inf/NaN, and a breach of lim, and the loop
+         * vectorises (a float max with NaN checks does not). */
+        uint32_t mbits = 0;
+        const size_t n = t[i].count; /* a local: stores through a[] could alias t[i].count */
+        for (size_t j = 0; j < n; j++) {
+            const float v = p[j];
+            uint32_t vb;
+            memcpy(&vb, &v, sizeof vb);
+            vb &= 0x7fffffffu;
+            mbits = vb > mbits ? vb : mbits;
             double x = (double)v * scale + MAGIC;
             int64_t b;
             memcpy(&b, &x, sizeof b);
             a[j] += b - mb;
         }
+        uint32_t lim_bits;
+        memcpy(&lim_bits, &lim, sizeof lim_bits);
+        const int bad = mbits >= (lim_bits ? lim_bits : 1u); /* |v| >= lim or NaN; lim 0: any v != 0 */
         int e;
-        if (nonfinite)
+        if (mbits >= 0x7f800000u) {
             e = CNN_FIXED_EXP_NONFINITE;
-        else if (mx == 0.0f)
+        } else if (mbits == 0) {
             e = CNN_FIXED_EXP_ZERO;
-        else
+        } else {
+            float mx;
+            memcpy(&mx, &mbits, sizeof mx);
             (void)frexpf(mx, &e);
+        }
         if (e > seen[i]) seen[i] = e;
         over |= bad;
     }

@@ -28,12 +28,19 @@ void cnn_convd_pack_flipped(float *wp, const float *w, int kh, int kw, int cin, 
 /* dst[n][ph][pw][c] = src[n][h][w][c] placed at (top, left), zeros elsewhere. */
 void cnn_convd_pad(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left);
 
-/* out[n][oh][ow][cout] = bias (or 0 when NULL) + stride-1 conv of in_pad with the packed [kh*kw*cin][cout]
- * weights. With a bias, cout must be a multiple of 16. */
-void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, int n, int ph, int pw,
-                       int cin, int oh, int ow, int cout, int kh, int kw);
-/* dw[kh][kw][cin][cout] += the weight gradient from in_pad and dout[n][oh][ow][cout]; cout % 16 == 0. */
-void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, int n, int ph, int pw, int cin,
-                           int oh, int ow, int cout, int kh, int kw);
+/* A stride-1 convolution: in_pad[n][ph][pw][cin] -> [n][oh][ow][cout] with a kh x kw kernel,
+ * ph = oh + kh - 1, pw = ow + kw - 1. */
+typedef struct {
+    int n, ph, pw, cin, oh, ow, cout, kh, kw;
+} CnnConvdGeom;
+
+/* out = bias (or 0 when NULL) + the convolution of in_pad with the packed [kh*kw*cin][cout] weights.
+ * With a bias, cout must be a multiple of 16. threads > 1 splits the samples among that many threads;
+ * the result is bitwise the same for any count. */
+void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, const CnnConvdGeom *g,
+                       int threads);
+/* dw[kh][kw][cin][cout] += the weight gradient from in_pad and dout[n][oh][ow][cout]; cout % 16 == 0.
+ * threads > 1 splits the tiles of dw; each is summed over the samples in order whatever the count. */
+void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, int threads);
 
 #endif
