@@ -207,14 +207,15 @@ static void fwd_part(void *arg, int part, int parts)
             for (int ky = 0; ky < kh; ky += kb) {
                 const int rows = kh - ky < kb ? kh - ky : kb, acc = ky > 0;
                 const float *wk = job->wp + ((size_t)q * K + (size_t)ky * klen) * NR;
+                size_t y = 0, x = 0; /* the next pixel's output row and column */
                 for (size_t p0 = 0; p0 < npix; p0 += MR) {
                     const int R = npix - p0 < MR ? (int)(npix - p0) : MR;
                     const float *px[MR];
                     float *po[MR];
                     for (int r = 0; r < R; r++) {
-                        const size_t p = p0 + (size_t)r, oy = p / (size_t)ow, ox = p % (size_t)ow;
-                        px[r] = ii + ((oy + (size_t)ky) * (size_t)pw + ox) * (size_t)cin;
-                        po[r] = oi + p * (size_t)cout + (size_t)q * NR;
+                        px[r] = ii + ((y + (size_t)ky) * (size_t)pw + x) * (size_t)cin;
+                        po[r] = oi + (p0 + (size_t)r) * (size_t)cout + (size_t)q * NR;
+                        if (++x == (size_t)ow) x = 0, y++;
                     }
                     switch (R) {
                     case 6: fwd_tile(MR >= 6 ? 6 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
