@@ -276,7 +276,7 @@ typedef struct {
     const CnnConvdGeom *g;
 } WgradJob;
 
-/* Tiles (ky, j0, panel) [tiles*part/parts, tiles*(part+1)/parts), each summed over all samples in
+/* Tiles (panel, ky, j0) [tiles*part/parts, tiles*(part+1)/parts), each summed over all samples in
  * order, so a tile's sums are the same whoever computes it. */
 static void wgrad_part(void *arg, int part, int parts)
 {
@@ -291,7 +291,8 @@ static void wgrad_part(void *arg, int part, int parts)
         const float *ai = job->in_pad + (size_t)img * g->ph * arow;
         const float *gi = job->dout + (size_t)img * g->oh * g->ow * cout;
         for (long t = t0; t < t1; t++) {
-            const int q = (int)(t % panels) * NR, j0 = (int)(t / panels % jt) * MR, ky = (int)(t / panels / jt);
+            /* panel slowest: consecutive tiles share the sample's dout panel (144 lines for conv2) */
+            const int j0 = (int)(t % jt) * MR, ky = (int)(t / jt % g->kh), q = (int)(t / jt / g->kh) * NR;
             const int R = klen - j0 < MR ? klen - j0 : MR;
             const float *a = ai + (size_t)ky * arow + (size_t)j0;
             float *d = job->dw + ((size_t)ky * klen + (size_t)j0) * cout + (size_t)q;
