@@ -172,6 +172,30 @@ static inline __attribute__((always_inline)) void fwd_tile(const int R, const fl
     }
 }
 
+/* fwd_tile / wgrad_tile for a run-time R <= MR, each R its own instance with registers for accumulators */
+#define FWD_TILE_ANY(R, ...)                                                                           \
+    do {                                                                                               \
+        switch (R) {                                                                                   \
+        case 6: fwd_tile(MR >= 6 ? 6 : 1, __VA_ARGS__); break;                                         \
+        case 5: fwd_tile(MR >= 5 ? 5 : 1, __VA_ARGS__); break;                                         \
+        case 4: fwd_tile(MR >= 4 ? 4 : 1, __VA_ARGS__); break;                                         \
+        case 3: fwd_tile(MR >= 3 ? 3 : 1, __VA_ARGS__); break;                                         \
+        case 2: fwd_tile(MR >= 2 ? 2 : 1, __VA_ARGS__); break;                                         \
+        default: fwd_tile(1, __VA_ARGS__); break;                                                      \
+        }                                                                                              \
+    } while (0)
+#define WGRAD_TILE_ANY(R, ...)                                                                         \
+    do {                                                                                               \
+        switch (R) {                                                                                   \
+        case 6: wgrad_tile(MR >= 6 ? 6 : 1, __VA_ARGS__); break;                                       \
+        case 5: wgrad_tile(MR >= 5 ? 5 : 1, __VA_ARGS__); break;                                       \
+        case 4: wgrad_tile(MR >= 4 ? 4 : 1, __VA_ARGS__); break;                                       \
+        case 3: wgrad_tile(MR >= 3 ? 3 : 1, __VA_ARGS__); break;                                       \
+        case 2: wgrad_tile(MR >= 2 ? 2 : 1, __VA_ARGS__); break;                                       \
+        default: wgrad_tile(1, __VA_ARGS__); break;                                                    \
+        }                                                                                              \
+    } while (0)
+
 /* Kernel rows per block: as many as keep the block's weights (rows x klen x NR floats) within
  * L1_FLOATS, at least one. */
 #define L1_FLOATS 4096
@@ -217,14 +241,7 @@ static void fwd_part(void *arg, int part, int parts)
                         po[r] = oi + (p0 + (size_t)r) * (size_t)cout + (size_t)q * NR;
                         if (++x == (size_t)ow) x = 0, y++;
                     }
-                    switch (R) {
-                    case 6: fwd_tile(MR >= 6 ? 6 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
-                    case 5: fwd_tile(MR >= 5 ? 5 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
-                    case 4: fwd_tile(MR >= 4 ? 4 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
-                    case 3: fwd_tile(MR >= 3 ? 3 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
-                    case 2: fwd_tile(MR >= 2 ? 2 : 1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
-                    default: fwd_tile(1, px, wk, rows, rowstride, klen, po, nc, acc, bq); break;
-                    }
+                    FWD_TILE_ANY(R, px, wk, rows, rowstride, klen, po, nc, acc, bq);
                 }
             }
         }
@@ -297,14 +314,7 @@ static void wgrad_part(void *arg, int part, int parts)
             const float *a = ai + (size_t)ky * arow + (size_t)j0;
             float *d = job->dw + ((size_t)ky * klen + (size_t)j0) * cout + (size_t)q;
             const int oh = g->oh, ow = g->ow;
-            switch (R) {
-            case 6: wgrad_tile(MR >= 6 ? 6 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-            case 5: wgrad_tile(MR >= 5 ? 5 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-            case 4: wgrad_tile(MR >= 4 ? 4 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-            case 3: wgrad_tile(MR >= 3 ? 3 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-            case 2: wgrad_tile(MR >= 2 ? 2 : 1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-            default: wgrad_tile(1, d, cout, a, arow, cin, gi + q, cout, oh, ow); break;
-            }
+            WGRAD_TILE_ANY(R, d, cout, a, arow, cin, gi + q, cout, oh, ow);
         }
     }
 }
