@@ -93,6 +93,15 @@ static void tiny_model(CnnModel *m, CnnConfig *cfg, int cap)
     cnn_model_init_params(m, 3);
 }
 
+/* n inputs of m's shape, uniform in [-1, 1) (malloc'd). */
+static float *random_inputs(const CnnModel *m, int n, uint64_t seed)
+{
+    size_t count = (size_t)n * m->in_h * m->in_w * m->in_c;
+    float *x = malloc(count * sizeof(float));
+    tu_fill_uniform(x, count, -1.0f, 1.0f, seed);
+    return x;
+}
+
 static void test_whole_network_gradient(void **state)
 {
     (void)state;
@@ -138,8 +147,7 @@ static void test_shard_gradients_sum_to_batch_gradient(void **state)
     tiny_model(&m, &cfg, 8);
     const int n = 8;
     size_t per = (size_t)m.in_h * m.in_w * m.in_c;
-    float *x = malloc(n * per * sizeof(float));
-    tu_fill_uniform(x, n * per, -1.0f, 1.0f, 12);
+    float *x = random_inputs(&m, n, 12);
     int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     float *whole = calloc(m.n_params, sizeof(float)), *parts = calloc(m.n_params, sizeof(float));
     cnn_model_forward(&m, x, n, 1, 0, pos);
@@ -180,9 +188,7 @@ static void test_direct_and_gemm_convs_agree(void **state)
     cnn_model_init_params(&md, 3);
     cnn_model_init_params(&mg, 3);
     const int n = 8;
-    size_t per = (size_t)md.in_h * md.in_w * md.in_c;
-    float *x = malloc(n * per * sizeof(float));
-    tu_fill_uniform(x, n * per, -1.0f, 1.0f, 13);
+    float *x = random_inputs(&md, n, 13);
     int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     float *gd = calloc(md.n_params, sizeof(float)), *gg = calloc(mg.n_params, sizeof(float));
     cnn_model_forward(&md, x, n, 1, 0, pos);
