@@ -406,14 +406,18 @@ static void shape_str(char *buf, size_t n, const CnnLayer *L)
 
 void cnn_model_summary(const CnnModel *m, FILE *f)
 {
-    fprintf(f, "%-12s %-8s %-12s %12s %14s\n", "layer", "type", "output", "params", "MFLOP fwd");
+    fprintf(f, "%-12s %-8s %-12s %12s %14s  %s\n", "layer", "type", "output", "params", "MFLOP fwd", "kernel");
     fprintf(f, "%-12s %-8s %dx%dx%-8d %12s %14s\n", "input", "", m->in_h, m->in_w, m->in_c, "", "");
     for (int i = 0; i < m->n_layers; i++) {
         const CnnLayer *L = &m->layers[i];
         char shape[48];
         shape_str(shape, sizeof shape, L);
-        fprintf(f, "%-12s %-8s %-12s %12zu %14.3f\n", L->spec.name, cnn_layer_type_name(L->spec.type), shape,
-                L->w_count + L->b_count, L->flops_fwd / 1e6);
+        /* which code computes the layer: conv_direct's kernels or OpenBLAS (see run.conv) */
+        const char *kernel = L->spec.type == CNN_LAYER_CONV ? (L->conv_direct ? "direct" : "im2col+sgemm")
+                             : L->spec.type == CNN_LAYER_DENSE ? "sgemm"
+                                                               : "";
+        fprintf(f, "%-12s %-8s %-12s %12zu %14.3f%s%s\n", L->spec.name, cnn_layer_type_name(L->spec.type), shape,
+                L->w_count + L->b_count, L->flops_fwd / 1e6, *kernel ? "  " : "", kernel);
     }
     fprintf(f, "total: %zu parameters (%.2f MB float32)\n", m->n_params, (double)m->n_params * 4.0 / 1e6);
     fprintf(f, "per image: %.2f MFLOP forward, %.2f MFLOP training (forward + backward)\n",

@@ -7,6 +7,18 @@ grep -q '36.94 MFLOP forward, 105.30 MFLOP training' "$WORK/sum" || { cat "$WORK
 grep -q '^local3 .* 2304\?.*885120' "$WORK/sum" || grep -q 'local3.*885120' "$WORK/sum" || fail "local3 params"
 "$BIN" --set conv1.filters=32 --summary "$ROOT/configs/cifar10.ini" | grep -q 'conv1 .* 12x12x32\|conv1 .*24x24x32' ||
     fail "--set did not change conv1"
+# the kernel column follows run.conv: gemm always lowers to im2col + sgemm; direct, where built, takes
+# the stride-1 convolutions with a multiple of 16 filters (and says so when the build has no kernels)
+"$BIN" --set run.conv=gemm --summary "$ROOT/configs/cifar10.ini" | grep -q '^conv2 .*im2col+sgemm$' ||
+    fail "run.conv=gemm: conv2 should say im2col+sgemm"
+rc=0
+"$BIN" --set run.conv=direct --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" 2>&1 || rc=$?
+if [ $rc -eq 0 ]; then
+    grep -q '^conv2 .*direct$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=direct: conv2 should say direct"; }
+    grep -q '^local3 .*sgemm$' "$WORK/sum" || fail "dense layers stay on sgemm"
+else
+    grep -q 'no direct kernels' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=direct failed without saying why"; }
+fi
 
 printf '[run]\nseed = 1\n[data]\nformat = cifar10\ndir = x\n[train]\nbatch = 8\nsteps = 1\nbogus = 3\n' >"$WORK/bad.ini"
 rc=0
