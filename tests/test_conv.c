@@ -90,14 +90,17 @@ typedef struct {
     int n, h, w, cin, cout, k, stride, same;
 } Case;
 
-/* direct: 1 = the conv_direct kernels (the case must be one they apply to), 0 = im2col + sgemm. */
-static void check_against_naive(const Case *c, int expect_chunks, int direct)
+/* direct: 1 = the conv_direct kernels (the case must be one they apply to), 0 = im2col + sgemm;
+ * wino: with direct, Winograd where it applies. */
+static void check_against_naive(const Case *c, int expect_chunks, int direct, int wino)
 {
     CnnConvShape s;
     cnn_conv_shape(&s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
     assert_int_equal(s.direct, cnn_convd_preferred() && cnn_conv_direct_applies(&s));
+    assert_int_equal(s.winograd, s.direct);
     if (direct) assert_true(cnn_conv_direct_applies(&s));
     s.direct = direct;
+    s.winograd = wino;
     size_t nin = (size_t)s.n * s.h * s.w * s.cin, nout = (size_t)s.n * s.oh * s.ow * s.cout;
     size_t nw = (size_t)s.kh * s.kw * s.cin * s.cout;
     size_t per = (size_t)s.oh * s.ow * s.kh * s.kw * s.cin;
@@ -109,7 +112,19 @@ static void check_against_naive(const Case *c, int expect_chunks, int direct)
         flipped = nw;
     }
     size_t nws = cnn_conv_workspace(&s);
-    if (direct) {
+    if (direct && wino) {
+        /* padded input and dout, the transformed kernels (36 x cin x cout each), a thread's scratch */
+        const CnnConvdGeom gf = {s.n, s.oh + 4, s.ow + 4, s.cin, s.oh, s.ow, s.cout, 5, 5};
+        const CnnConvdGeom gt = {s.n, s.h + 4, s.w + 4, s.cout, s.h, s.w, s.cin, 5, 5};
+        const int wf = cnn_convd_winograd_applies(&gf), wt = cnn_convd_winograd_applies(&gt);
+        size_t pad_in = (size_t)s.n * gf.ph * gf.pw * s.cin, pad_g = (size_t)s.n * gt.ph * gt.pw * s.cout;
+        size_t kf = wf ? 36 * (size_t)s.cin * s.cout : cnn_convd_packed_floats(25 * s.cin, s.cout);
+        size_t kt = wt ? 36 * (size_t)s.cin * s.cout : cnn_convd_packed_floats(25 * s.cout, s.cin);
+        size_t scratch = wf || wt ? cnn_convd_winograd_scratch_floats(s.cin, s.cout, s.threads) : 0;
+        size_t copies = (size_t)(wf + wt) * 25 * s.cin * s.cout; /* the weights each transform was made from */
+        assert_true(nws >= pad_in + pad_g + kf + kt + scratch + copies &&
+                    nws <= pad_in + pad_g + kf + kt + scratch + copies + 96);
+    } else if (direct) {
         /* padded input and dout, the kernel packed twice in panels of 16 */
         size_t pad_in = (size_t)s.n * (s.oh + s.kh - 1) * (s.ow + s.kw - 1) * s.cin;
         size_t pad_g = (size_t)s.n * (s.h + s.kh - 1) * (s.w + s.kw - 1) * s.cout;
@@ -189,7 +204,7 @@ static void test_forward_backward_vs_naive(void **state)
         {1, 1, 1, 3, 2, 3, 1, 1},  {2, 4, 4, 1, 1, 5, 1, 1},  {4, 24, 24, 3, 8, 5, 1, 1},
         {2, 13, 9, 6, 7, 3, 2, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_against_naive(&cases[i], 0, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_against_naive(&cases[i], 0, 0, 0);
 }
 
 /* The direct kernels: SAME and VALID, odd and even kernels (SAME pads 0 before, 1 after for k = 2),
@@ -207,7 +222,28 @@ static void test_direct_vs_naive(void **state)
     (void)state;
     if (!cnn_convd_built()) skip(); /* a build without AVX2/FMA has only the sgemm path */
     for (size_t i = 0; i < sizeof direct_cases / sizeof direct_cases[0]; i++)
-        check_against_naive(&direct_cases[i], 0, 1);
+        check_against_naive(&direct_cases[i], 0, 1, 0);
+}
+
+/* Winograd F(2x2, 5x5) for the forward and the data gradient (the weight gradient stays direct):
+ * SAME and VALID, the CIFAR-10 network's conv2, several blocks of tiles across samples; a case
+ * where only the forward takes it (8 input channels: the data gradient's 8 outputs are not a whole
+ * panel of 16) and one where neither does (an odd output size). */
+static void test_winograd_vs_naive(void **state)
+{
+    (void)state;
+    if (!cnn_convd_built()) skip();
+    static const Case cases[] = {
+        {2, 12, 12, 64, 64, 5, 1, 1}, {3, 6, 8, 16, 32, 5, 1, 1}, {2, 10, 12, 32, 16, 5, 1, 0},
+        {2, 6, 6, 8, 16, 5, 1, 1},    {1, 7, 6, 16, 16, 5, 1, 1},   {1, 6, 4, 16, 16, 5, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_against_naive(&cases[i], 0, 1, 1);
+    const CnnConvdGeom both = {1, 16, 16, 64, 12, 12, 64, 5, 5}, odd = {1, 11, 10, 16, 7, 6, 16, 5, 5};
+    const CnnConvdGeom cin8 = {1, 10, 10, 8, 6, 6, 16, 5, 5}, k3 = {1, 14, 14, 64, 12, 12, 64, 3, 3};
+    assert_true(cnn_convd_winograd_applies(&both));
+    assert_false(cnn_convd_winograd_applies(&odd));
+    assert_true(cnn_convd_winograd_applies(&cin8));
+    assert_false(cnn_convd_winograd_applies(&k3));
 }
 
 /* Split among threads, the direct kernels give bitwise the same sums as on one. */
@@ -236,6 +272,22 @@ static void test_direct_threads_bitwise(void **state)
     cnn_convd_weight_grad(d3, in, o1, &g, 3);
     assert_memory_equal(d1, d3, nw * 4);
     assert_true(d1[0] != 0.125f && d1[nw - 1] != 0.125f);
+    /* Winograd: blocks of tiles split among threads */
+    const CnnConvdGeom ge = {6, 10, 10, 32, 6, 6, 48, 5, 5}; /* 6 samples x 9 tiles: 3 blocks of 24 */
+    assert_true(cnn_convd_winograd_applies(&ge));
+    const size_t nin_e = (size_t)ge.n * ge.ph * ge.pw * ge.cin, nout_e = (size_t)ge.n * ge.oh * ge.ow * ge.cout;
+    float *ine = malloc(nin_e * 4), *e1 = malloc(nout_e * 4), *e3 = malloc(nout_e * 4);
+    float *u = malloc(cnn_convd_winograd_weights_floats(ge.cin, ge.cout) * 4);
+    float *scratch = malloc(cnn_convd_winograd_scratch_floats(ge.cin, ge.cout, 3) * 4);
+    tu_fill_uniform(ine, nin_e, -1, 1, 9);
+    cnn_convd_winograd_weights(u, w, ge.cin, ge.cout, 0); /* w has 25 x 32 x 48 weights, as ge needs */
+    tu_poison(e1, nout_e);
+    tu_poison(e3, nout_e);
+    cnn_convd_winograd_forward(e1, ine, u, b, &ge, scratch, 1);
+    cnn_convd_winograd_forward(e3, ine, u, b, &ge, scratch, 3);
+    tu_assert_finite(e1, nout_e, "winograd out");
+    assert_memory_equal(e1, e3, nout_e * 4);
+    free(ine), free(e1), free(e3), free(u), free(scratch);
     free(in), free(w), free(wp), free(b), free(o1), free(o3), free(d1), free(d3);
 }
 
@@ -264,7 +316,7 @@ static void test_multi_chunk(void **state)
     CnnConvShape s;
     cnn_conv_shape(&s, c.n, c.h, c.w, c.cin, c.cout, c.k, c.stride, c.same);
     assert_int_equal(cnn_conv_workspace(&s), 10 * 409600 + 5 * 5 * 16 * 4);
-    check_against_naive(&c, 3, 0);
+    check_against_naive(&c, 3, 0, 0);
     /* a single huge sample still gets a workspace of one sample */
     cnn_conv_shape(&s, 3, 64, 64, 64, 8, 5, 1, 1);
     assert_int_equal(cnn_conv_workspace(&s), (size_t)64 * 64 * 25 * 64 + 5 * 5 * 64 * 8);
@@ -290,10 +342,10 @@ static void test_gradcheck(void **state)
     static const Case cases[] = {
         {2, 5, 6, 3, 4, 3, 1, 1}, {2, 7, 7, 2, 3, 5, 2, 1}, {1, 8, 7, 3, 2, 3, 3, 0},
         {2, 4, 5, 3, 2, 1, 1, 1}, {2, 6, 6, 2, 3, 1, 2, 1}, {3, 6, 5, 2, 3, 2, 2, 1},
-        /* the direct kernels, when built */
-        {2, 5, 4, 3, 16, 3, 1, 1}, {1, 6, 5, 18, 32, 3, 1, 0},
+        /* the direct kernels, when built; the last with Winograd for forward and data gradient */
+        {2, 5, 4, 3, 16, 3, 1, 1}, {1, 6, 5, 18, 32, 3, 1, 0}, {1, 6, 4, 16, 16, 5, 1, 1},
     };
-    const size_t n_plain = 6, n_cases = cnn_convd_built() ? 8 : n_plain;
+    const size_t n_plain = 6, n_cases = cnn_convd_built() ? 9 : n_plain;
     for (size_t t = 0; t < n_cases; t++) {
         const Case *c = &cases[t];
         GradCtx g;
@@ -301,6 +353,7 @@ static void test_gradcheck(void **state)
         if (t >= n_plain) {
             assert_true(cnn_conv_direct_applies(&g.s));
             g.s.direct = 1;
+            g.s.winograd = c->k == 5;
         }
         size_t nin = (size_t)g.s.n * g.s.h * g.s.w * g.s.cin, nout = (size_t)g.s.n * g.s.oh * g.s.ow * g.s.cout;
         size_t nw = (size_t)g.s.kh * g.s.kw * g.s.cin * g.s.cout, nws = cnn_conv_workspace(&g.s);
@@ -313,9 +366,12 @@ static void test_gradcheck(void **state)
         tu_fill_uniform(g.r, nout, -1, 1, 40 + t);
         tu_poison(din, nin);
         cnn_conv_backward(din, dw, db, g.ws, g.r, g.in, g.w, &g.s, 0);
-        tu_gradcheck(conv_loss, &g, g.in, din, nin, 200, 1e-2f, 2e-3, 2e-3, "conv din");
-        tu_gradcheck(conv_loss, &g, g.w, dw, nw, 200, 1e-2f, 2e-3, 2e-3, "conv dw");
-        tu_gradcheck(conv_loss, &g, g.b, db, (size_t)g.s.cout, 200, 1e-2f, 2e-3, 2e-3, "conv db");
+        /* the loss is linear in in, w and b, so a large step costs no truncation error and keeps
+         * float rounding (sums of up to 400 products here) small against the difference */
+        const float H = 0.25f;
+        tu_gradcheck(conv_loss, &g, g.in, din, nin, 200, H, 2e-3, 2e-3, "conv din");
+        tu_gradcheck(conv_loss, &g, g.w, dw, nw, 200, H, 2e-3, 2e-3, "conv dw");
+        tu_gradcheck(conv_loss, &g, g.b, db, (size_t)g.s.cout, 200, H, 2e-3, 2e-3, "conv db");
         free(g.in), free(g.w), free(g.b), free(g.out), free(g.r), free(g.ws), free(din), free(dw), free(db);
     }
 }
@@ -327,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_forward_backward_vs_naive),
         cmocka_unit_test(test_multi_chunk),
         cmocka_unit_test(test_direct_vs_naive),
+        cmocka_unit_test(test_winograd_vs_naive),
         cmocka_unit_test(test_direct_applies),
         cmocka_unit_test(test_direct_threads_bitwise),
         cmocka_unit_test(test_gradcheck),

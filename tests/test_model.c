@@ -80,15 +80,15 @@ static double batch_loss(CnnModel *m, const float *x, const int *y, int n)
     return l / n + cnn_model_weight_loss(m);
 }
 
-/* The tiny network without dropout, with weight decay on fc1 and smooth activations: central
- * differences across the whole network must not straddle ReLU kinks (each layer's own test checks
- * ReLU). */
+/* The tiny network without dropout, with weight decay on fc1, smooth activations and average pooling:
+ * central differences across the whole network must not straddle ReLU kinks or max-pool switches
+ * (each layer's own test checks those). */
 static void tiny_model(CnnModel *m, CnnConfig *cfg, int cap)
 {
     CnnErr err;
     const char *ov[] = {"drop1.keep=1", "fc1.wl=0.01", "conv1.activation=tanh", "conv2.activation=tanh",
-                        "fc1.activation=tanh"};
-    assert_int_equal(cnn_config_load(cfg, "configs/tiny.ini", ov, 5, &err), 0);
+                        "fc1.activation=tanh", "pool1.type=avgpool"};
+    assert_int_equal(cnn_config_load(cfg, "configs/tiny.ini", ov, 6, &err), 0);
     assert_int_equal(cnn_model_build(m, cfg, cap, &err), 0);
     cnn_model_init_params(m, 3);
 }

@@ -31,7 +31,7 @@ typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT } C
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
 typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE } CnnLrSchedule;
-typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM } CnnConvKernel;
+typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD } CnnConvKernel;
 
 /* One [section] that is a layer. Keys by type:
  *   conv:    filters, size, stride (1), padding (same|valid), activation (linear), init
@@ -66,8 +66,9 @@ typedef struct {
     char out_dir[CNN_PATH_LEN]; /* default runs/<name> */
     int threads;                /* OpenBLAS threads per rank; 0 = auto */
     CnnConvKernel conv;         /* direct: the built-in kernels of conv_direct.c where they apply (stride 1,
-                                   filters % 16 == 0; needs an AVX2+FMA build); gemm: im2col + OpenBLAS;
-                                   auto: direct on CPUs without AVX-512, else gemm */
+                                   filters % 16 == 0; needs an AVX2+FMA build); winograd: the same, with
+                                   Winograd F(2x2, 5x5) for the forward and data gradient of 5x5 kernels;
+                                   gemm: im2col + OpenBLAS; auto: winograd on CPUs without AVX-512, else gemm */
 
     /* [data] */
     CnnDataFormat format;       /* required */

@@ -47,6 +47,8 @@ void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int
     cnn_same_valid(w, k, stride, same, &s->ow, &s->pad_left);
     s->needs_din = 1;
     s->direct = cnn_convd_preferred() && cnn_conv_direct_applies(s);
+    s->winograd = s->direct;
+    s->threads = cnn_gemm_threads() > 0 ? cnn_gemm_threads() : 1;
 }
 
 int cnn_conv_direct_applies(const CnnConvShape *s)
@@ -59,24 +61,59 @@ int cnn_conv_direct_applies(const CnnConvShape *s)
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 typedef struct {
-    int ph, pw;       /* padded input: (oh + kh - 1) x (ow + kw - 1) */
-    int gh, gw;       /* padded dout for the data gradient: (h + kh - 1) x (w + kw - 1) */
-    size_t in_pad, dout_pad, wp, wtp, total; /* offsets in floats */
+    CnnConvdGeom g;   /* forward: padded input (oh + kh - 1) x (ow + kw - 1) -> output */
+    CnnConvdGeom gt;  /* data gradient: padded dout (h + kh - 1) x (w + kw - 1) -> din */
+    int wino, wino_t; /* Winograd for the forward / the data gradient */
+    size_t in_pad, dout_pad, wp, wtp, scratch, wcopy, wcopy_t, total; /* offsets in floats */
 } DirectLayout;
+
+/* Floats of the weights as the kernel for geometry g wants them: Winograd-transformed or packed. */
+static size_t kernel_floats(const CnnConvdGeom *g, int wino)
+{
+    return wino ? cnn_convd_winograd_weights_floats(g->cin, g->cout)
+                : cnn_convd_packed_floats(g->kh * g->kw * g->cin, g->cout);
+}
 
 static void direct_layout(DirectLayout *d, const CnnConvShape *s)
 {
     const size_t n = (size_t)s->n;
-    d->ph = s->oh + s->kh - 1;
-    d->pw = s->ow + s->kw - 1;
-    d->gh = s->h + s->kh - 1;
-    d->gw = s->w + s->kw - 1;
+    d->g = (CnnConvdGeom){s->n, s->oh + s->kh - 1, s->ow + s->kw - 1, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
+    d->gt = (CnnConvdGeom){s->n, s->h + s->kh - 1, s->w + s->kw - 1, s->cout, s->h, s->w, s->cin, s->kh, s->kw};
+    d->wino = s->winograd && cnn_convd_winograd_applies(&d->g);
+    d->wino_t = s->winograd && s->needs_din && cnn_convd_winograd_applies(&d->gt);
     d->in_pad = 0;
-    d->dout_pad = d->in_pad + round16(cnn_mul_size(n, (size_t)d->ph * d->pw * s->cin));
-    size_t g = s->needs_din ? round16(cnn_mul_size(n, (size_t)d->gh * d->gw * s->cout)) : 0;
+    d->dout_pad = d->in_pad + round16(cnn_mul_size(n, (size_t)d->g.ph * d->g.pw * s->cin));
+    size_t g = s->needs_din ? round16(cnn_mul_size(n, (size_t)d->gt.ph * d->gt.pw * s->cout)) : 0;
     d->wp = d->dout_pad + g;
-    d->wtp = d->wp + round16(cnn_convd_packed_floats(s->kh * s->kw * s->cin, s->cout));
-    d->total = d->wtp + (s->needs_din ? round16(cnn_convd_packed_floats(s->kh * s->kw * s->cout, s->cin)) : 0);
+    d->wtp = d->wp + round16(kernel_floats(&d->g, d->wino));
+    d->scratch = d->wtp + (s->needs_din ? round16(kernel_floats(&d->gt, d->wino_t)) : 0);
+    d->wcopy = d->scratch + (d->wino || d->wino_t ? cnn_convd_winograd_scratch_floats(s->cin, s->cout, s->threads) : 0);
+    const size_t nw = round16((size_t)s->kh * s->kw * s->cin * s->cout);
+    d->wcopy_t = d->wcopy + (d->wino ? nw : 0);
+    d->total = d->wcopy_t + (d->wino_t ? nw : 0);
+}
+
+const char *cnn_conv_kernel_name(const CnnConvShape *s)
+{
+    if (!s->direct) return "im2col+sgemm";
+    DirectLayout d;
+    direct_layout(&d, s);
+    if (d.wino && (d.wino_t || !s->needs_din)) return "winograd";
+    if (d.wino) return "winograd fwd, direct";
+    if (d.wino_t) return "direct, winograd dx";
+    return "direct";
+}
+
+/* The Winograd transform of the weights costs about a millisecond for conv2, and the weights do not
+ * change between the micro-shards of a step: each transform keeps a copy of the weights it was made
+ * from and is redone only when they differ (an exact comparison, about 30 us). The workspace starts
+ * zeroed, and zero weights transform to zeros, so a fresh workspace is consistent too. */
+static void winograd_weights_cached(float *u, float *copy, const float *w, const CnnConvShape *s, int flipped)
+{
+    const size_t bytes = (size_t)s->kh * s->kw * s->cin * s->cout * sizeof *w;
+    if (memcmp(copy, w, bytes) == 0) return;
+    cnn_convd_winograd_weights(u, w, s->cin, s->cout, flipped);
+    memcpy(copy, w, bytes);
 }
 
 static void direct_forward(float *out, float *ws, const float *in, const float *w, const float *b,
@@ -84,10 +121,14 @@ static void direct_forward(float *out, float *ws, const float *in, const float *
 {
     DirectLayout d;
     direct_layout(&d, s);
-    cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.ph, d.pw, s->pad_top, s->pad_left);
-    cnn_convd_pack(ws + d.wp, w, s->kh * s->kw * s->cin, s->cout);
-    const CnnConvdGeom g = {s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
-    cnn_convd_forward(out, ws + d.in_pad, ws + d.wp, b, &g, cnn_gemm_threads());
+    cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.g.ph, d.g.pw, s->pad_top, s->pad_left);
+    if (d.wino) {
+        winograd_weights_cached(ws + d.wp, ws + d.wcopy, w, s, 0);
+        cnn_convd_winograd_forward(out, ws + d.in_pad, ws + d.wp, b, &d.g, ws + d.scratch, s->threads);
+    } else {
+        cnn_convd_pack(ws + d.wp, w, s->kh * s->kw * s->cin, s->cout);
+        cnn_convd_forward(out, ws + d.in_pad, ws + d.wp, b, &d.g, s->threads);
+    }
 }
 
 static void add_column_sums(float *db, const float *dout, size_t rows, int c);
@@ -98,17 +139,21 @@ static void direct_backward(float *din, float *dw, float *db, float *ws, const f
     DirectLayout d;
     direct_layout(&d, s);
     add_column_sums(db, dout, (size_t)s->n * s->oh * s->ow, s->cout);
-    if (!pad_ready) cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.ph, d.pw, s->pad_top, s->pad_left);
-    const CnnConvdGeom g = {s->n, d.ph, d.pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
-    cnn_convd_weight_grad(dw, ws + d.in_pad, dout, &g, cnn_gemm_threads());
+    if (!pad_ready)
+        cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.g.ph, d.g.pw, s->pad_top, s->pad_left);
+    cnn_convd_weight_grad(dw, ws + d.in_pad, dout, &d.g, s->threads);
     if (!din) return;
     CNN_ASSERT(s->needs_din);
     /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */
-    cnn_convd_pad(ws + d.dout_pad, dout, s->n, s->oh, s->ow, s->cout, d.gh, d.gw, s->kh - 1 - s->pad_top,
+    cnn_convd_pad(ws + d.dout_pad, dout, s->n, s->oh, s->ow, s->cout, d.gt.ph, d.gt.pw, s->kh - 1 - s->pad_top,
                   s->kw - 1 - s->pad_left);
-    cnn_convd_pack_flipped(ws + d.wtp, w, s->kh, s->kw, s->cin, s->cout);
-    const CnnConvdGeom gt = {s->n, d.gh, d.gw, s->cout, s->h, s->w, s->cin, s->kh, s->kw};
-    cnn_convd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, &gt, cnn_gemm_threads());
+    if (d.wino_t) {
+        winograd_weights_cached(ws + d.wtp, ws + d.wcopy_t, w, s, 1);
+        cnn_convd_winograd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, &d.gt, ws + d.scratch, s->threads);
+    } else {
+        cnn_convd_pack_flipped(ws + d.wtp, w, s->kh, s->kw, s->cin, s->cout);
+        cnn_convd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, &d.gt, s->threads);
+    }
 }
 
 /* The input is the column matrix: [n*h*w][cin] == [n*oh*ow][1*1*cin]. */

@@ -326,6 +326,186 @@ void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, co
     run_parts(wgrad_part, &job, threads);
 }
 
+/* ---- Winograd F(2x2, 5x5) ----
+ * Each 2x2 block of outputs is computed from the 6x6 block of padded input under it as
+ * Y = A^T [ (G g G^T) (.) (B^T d B) ] A: 36 multiplications per 2x2 outputs and channel pair instead of
+ * 100. Matrices from the points 0, 1, -1, 2, -2 and infinity, with B^T scaled to integers (the
+ * fractions moved into G, which is applied once per call to the weights):
+ *   B^T = [4 0 -5 0 1 0; 0 4 4 -1 -1 0; 0 -4 4 1 -1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0 0 0; 1/6 (1 1 1 1 1); 1/6 (1 -1 1 -1 1); 1/24 (1 2 4 8 16); 1/24 (1 -2 4 -8 16); 0 0 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
+ * The 36 products are 36 small matrix products over the input channels, [tiles][cin] x [cin][cout],
+ * run on fwd_tile. Tiles go in blocks of WINO_TB (their transformed inputs and products stay in L2);
+ * every sum runs in an order fixed by the shape. */
+#define WINO_TB 24
+
+typedef float v8sf __attribute__((vector_size(32)));
+
+static inline v8sf ld8(const float *p)
+{
+    v8sf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void st8(float *p, v8sf v) { memcpy(p, &v, sizeof v); }
+
+/* y = B^T x for six vectors */
+static inline void bt6(v8sf y[6], const v8sf x[6])
+{
+    y[0] = 4 * x[0] - 5 * x[2] + x[4];
+    y[1] = 4 * (x[1] + x[2]) - (x[3] + x[4]);
+    y[2] = 4 * (x[2] - x[1]) + (x[3] - x[4]);
+    y[3] = 2 * (x[3] - x[1]) + (x[4] - x[2]);
+    y[4] = 2 * (x[1] - x[3]) + (x[4] - x[2]);
+    y[5] = 4 * x[1] - 5 * x[3] + x[5];
+}
+
+/* y = A^T x for six vectors */
+static inline void at6(v8sf y[2], const v8sf x[6])
+{
+    y[0] = x[0] + x[1] + x[2] + x[3] + x[4];
+    y[1] = (x[1] - x[2]) + 2 * (x[3] - x[4]) + x[5];
+}
+
+int cnn_convd_winograd_applies(const CnnConvdGeom *g)
+{
+    return HAVE_KERNELS && g->kh == 5 && g->kw == 5 && g->oh % 2 == 0 && g->ow % 2 == 0 && g->cin % 8 == 0 &&
+           g->cout % NR == 0;
+}
+
+size_t cnn_convd_winograd_weights_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
+
+size_t cnn_convd_winograd_scratch_floats(int cin, int cout, int parts)
+{
+    return cnn_mul_size((size_t)parts, (size_t)36 * WINO_TB * ((size_t)cin + (size_t)cout));
+}
+
+void cnn_convd_winograd_weights(float *u, const float *w, int cin, int cout, int flipped)
+{
+    static const double G[6][5] = {
+        {1.0 / 4, 0, 0, 0, 0},
+        {1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6},
+        {1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6},
+        {1.0 / 24, 2.0 / 24, 4.0 / 24, 8.0 / 24, 16.0 / 24},
+        {1.0 / 24, -2.0 / 24, 4.0 / 24, -8.0 / 24, 16.0 / 24},
+        {0, 0, 0, 0, 1},
+    };
+    /* the kernel's input channels a and output channels b: (cin, cout), or for the data gradient
+     * (cout, cin) of the flipped kernel: k[ky][kx][a][b] = w[4-ky][4-kx][b][a] */
+    const int na = flipped ? cout : cin, nb = flipped ? cin : cout, panels = nb / NR;
+    CNN_ASSERT(nb % NR == 0);
+    for (int a = 0; a < na; a++)
+        for (int b = 0; b < nb; b++) {
+            double k[5][5], t[6][5];
+            for (int ky = 0; ky < 5; ky++)
+                for (int kx = 0; kx < 5; kx++)
+                    k[ky][kx] = flipped ? w[(((size_t)(4 - ky) * 5 + (size_t)(4 - kx)) * cin + (size_t)b) * cout + (size_t)a]
+                                        : w[(((size_t)ky * 5 + (size_t)kx) * cin + (size_t)a) * cout + (size_t)b];
+            for (int i = 0; i < 6; i++)
+                for (int kx = 0; kx < 5; kx++) {
+                    double acc = 0;
+                    for (int ky = 0; ky < 5; ky++) acc += G[i][ky] * k[ky][kx];
+                    t[i][kx] = acc;
+                }
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    double acc = 0;
+                    for (int kx = 0; kx < 5; kx++) acc += t[i][kx] * G[j][kx];
+                    /* u[pos][panel][a][16]: each position's [na][nb] matrix in panels for fwd_tile */
+                    u[(((size_t)(i * 6 + j) * panels + (size_t)(b / NR)) * na + (size_t)a) * NR + (size_t)(b % NR)] =
+                        (float)acc;
+                }
+        }
+}
+
+typedef struct {
+    float *out;
+    const float *in_pad, *u, *bias;
+    const CnnConvdGeom *g;
+    float *scratch;
+    int blocks;
+} WinoJob;
+
+static void wino_part(void *arg, int part, int parts)
+{
+    const WinoJob *job = arg;
+    const CnnConvdGeom *g = job->g;
+    const int cin = g->cin, cout = g->cout, panels = cout / NR, tx_n = g->ow / 2, ty_n = g->oh / 2;
+    const long tiles = (long)g->n * tx_n * ty_n;
+    float *v = job->scratch + (size_t)part * 36 * WINO_TB * (size_t)(cin + cout); /* [36][TB][cin] */
+    float *m = v + (size_t)36 * WINO_TB * cin;                                     /* [36][TB][cout] */
+    const int b0 = (int)((long)job->blocks * part / parts), b1 = (int)((long)job->blocks * (part + 1) / parts);
+    for (int blk = b0; blk < b1; blk++) {
+        const long t0 = (long)blk * WINO_TB;
+        const int nt = tiles - t0 < WINO_TB ? (int)(tiles - t0) : WINO_TB;
+        /* input transform: V[pos][t][ci] = (B^T d B)[pos] for 8 channels at a time */
+        for (int t = 0; t < nt; t++) {
+            const long tt = t0 + t;
+            const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
+            const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
+            const float *base = job->in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
+            for (int c = 0; c < cin; c += 8) {
+                v8sf d[6], r[6][6], col[6], o[6];
+                for (int i = 0; i < 6; i++) {
+                    for (int j = 0; j < 6; j++) d[j] = ld8(base + ((size_t)i * g->pw + (size_t)j) * cin + c);
+                    bt6(r[i], d); /* r[i][j] = (d B)[i][j]: the row transform of input row i */
+                }
+                for (int j = 0; j < 6; j++) {
+                    for (int i = 0; i < 6; i++) col[i] = r[i][j];
+                    bt6(o, col); /* (B^T d B)[i][j] */
+                    for (int i = 0; i < 6; i++) st8(v + ((size_t)(i * 6 + j) * WINO_TB + (size_t)t) * cin + c, o[i]);
+                }
+            }
+        }
+        /* the 36 products M[pos] = V[pos] x U[pos] */
+        for (int pos = 0; pos < 36; pos++)
+            for (int q = 0; q < panels; q++) {
+                const float *wk = job->u + ((size_t)pos * panels + (size_t)q) * cin * NR;
+                for (int i0 = 0; i0 < nt; i0 += MR) {
+                    const int R = nt - i0 < MR ? nt - i0 : MR;
+                    const float *px[MR];
+                    float *po[MR];
+                    for (int r = 0; r < R; r++) {
+                        px[r] = v + ((size_t)pos * WINO_TB + (size_t)(i0 + r)) * cin;
+                        po[r] = m + ((size_t)pos * WINO_TB + (size_t)(i0 + r)) * cout + (size_t)q * NR;
+                    }
+                    FWD_TILE_ANY(R, px, wk, 1, 0, cin, po, NR, 0, NULL);
+                }
+            }
+        /* output transform: Y = A^T M A (+ bias) */
+        for (int t = 0; t < nt; t++) {
+            const long tt = t0 + t;
+            const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
+            const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
+            float *ob = job->out + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
+            for (int c = 0; c < cout; c += 8) {
+                v8sf mm[6], r[6][2], col[6], y[2];
+                for (int i = 0; i < 6; i++) {
+                    for (int j = 0; j < 6; j++) mm[j] = ld8(m + ((size_t)(i * 6 + j) * WINO_TB + (size_t)t) * cout + c);
+                    at6(r[i], mm);
+                }
+                const v8sf b = job->bias ? ld8(job->bias + c) : (v8sf){0};
+                for (int j = 0; j < 2; j++) {
+                    for (int i = 0; i < 6; i++) col[i] = r[i][j];
+                    at6(y, col);
+                    for (int i = 0; i < 2; i++) st8(ob + ((size_t)i * g->ow + (size_t)j) * cout + c, y[i] + b);
+                }
+            }
+        }
+    }
+}
+
+void cnn_convd_winograd_forward(float *out, const float *in_pad, const float *u, const float *bias,
+                                const CnnConvdGeom *g, float *scratch, int parts)
+{
+    CNN_ASSERT(cnn_convd_winograd_applies(g));
+    const long tiles = (long)g->n * (g->oh / 2) * (g->ow / 2);
+    const int blocks = (int)((tiles + WINO_TB - 1) / WINO_TB);
+    WinoJob job = {out, in_pad, u, bias, g, scratch, blocks};
+    run_parts(wino_part, &job, parts < blocks ? parts : blocks);
+}
+
 #else /* no AVX2/FMA in this build: conv.c never calls these */
 
 void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, const CnnConvdGeom *g,
@@ -341,4 +521,31 @@ void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, co
     CNN_ASSERT(!"direct convolution kernels are not built");
 }
 
+
+int cnn_convd_winograd_applies(const CnnConvdGeom *g)
+{
+    (void)g;
+    return 0;
+}
+
+size_t cnn_convd_winograd_weights_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
+
+size_t cnn_convd_winograd_scratch_floats(int cin, int cout, int parts)
+{
+    (void)cin, (void)cout, (void)parts;
+    return 0;
+}
+
+void cnn_convd_winograd_weights(float *u, const float *w, int cin, int cout, int flipped)
+{
+    (void)u, (void)w, (void)cin, (void)cout, (void)flipped;
+    CNN_ASSERT(!"direct convolution kernels are not built");
+}
+
+void cnn_convd_winograd_forward(float *out, const float *in_pad, const float *u, const float *bias,
+                                const CnnConvdGeom *g, float *scratch, int parts)
+{
+    (void)out, (void)in_pad, (void)u, (void)bias, (void)g, (void)scratch, (void)parts;
+    CNN_ASSERT(!"direct convolution kernels are not built");
+}
 #endif

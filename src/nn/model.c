@@ -64,13 +64,17 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
             cnn_conv_shape(&cs, max_batch, h, w, c, s->filters, s->size, s->stride, s->same);
             cs.needs_din = L->needs_din;
             if (cfg->conv == CNN_CONV_GEMM) cs.direct = 0;
-            if (cfg->conv == CNN_CONV_DIRECT) {
+            if (cfg->conv == CNN_CONV_DIRECT || cfg->conv == CNN_CONV_WINOGRAD) {
                 if (!cnn_convd_built())
-                    return layer_err(err, cfg, s, "run.conv = direct, but this build has no direct kernels "
-                                                  "(they need a CPU with AVX2 and FMA)");
+                    return layer_err(err, cfg, s, "run.conv = direct or winograd, but this build has no direct "
+                                                  "kernels (they need a CPU with AVX2 and FMA)");
                 cs.direct = cnn_conv_direct_applies(&cs);
             }
+            if (cfg->conv != CNN_CONV_AUTO) cs.winograd = cfg->conv == CNN_CONV_WINOGRAD;
+            cs.winograd = cs.winograd && cs.direct;
             L->conv_direct = cs.direct;
+            L->conv_winograd = cs.winograd;
+            L->conv_threads = cs.threads;
             L->oh = cs.oh;
             L->ow = cs.ow;
             L->oc = s->filters;
@@ -216,6 +220,8 @@ static void conv_shape(CnnConvShape *cs, const CnnLayer *L, int n)
     cnn_conv_shape(cs, n, L->ih, L->iw, L->ic, L->oc, L->spec.size, L->spec.stride, L->spec.same);
     cs->needs_din = L->needs_din;
     cs->direct = L->conv_direct;
+    cs->winograd = L->conv_winograd;
+    cs->threads = L->conv_threads;
 }
 
 static const float *layer_input(const CnnModel *m, const float *x, int i)
@@ -413,9 +419,12 @@ void cnn_model_summary(const CnnModel *m, FILE *f)
         char shape[48];
         shape_str(shape, sizeof shape, L);
         /* which code computes the layer: conv_direct's kernels or OpenBLAS (see run.conv) */
-        const char *kernel = L->spec.type == CNN_LAYER_CONV ? (L->conv_direct ? "direct" : "im2col+sgemm")
-                             : L->spec.type == CNN_LAYER_DENSE ? "sgemm"
-                                                               : "";
+        const char *kernel = L->spec.type == CNN_LAYER_DENSE ? "sgemm" : "";
+        if (L->spec.type == CNN_LAYER_CONV) {
+            CnnConvShape cs;
+            conv_shape(&cs, L, 1);
+            kernel = cnn_conv_kernel_name(&cs);
+        }
         fprintf(f, "%-12s %-8s %-12s %12zu %14.3f%s%s\n", L->spec.name, cnn_layer_type_name(L->spec.type), shape,
                 L->w_count + L->b_count, L->flops_fwd / 1e6, *kernel ? "  " : "", kernel);
     }

@@ -16,6 +16,9 @@ rc=0
 if [ $rc -eq 0 ]; then
     grep -q '^conv2 .*direct$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=direct: conv2 should say direct"; }
     grep -q '^local3 .*sgemm$' "$WORK/sum" || fail "dense layers stay on sgemm"
+    "$BIN" --set run.conv=winograd --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" 2>&1
+    grep -q '^conv2 .*winograd$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=winograd: conv2 should say winograd"; }
+    grep -q '^conv1 .*direct$' "$WORK/sum" || fail "conv1 (3 input channels) cannot take Winograd"
 else
     grep -q 'no direct kernels' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=direct failed without saying why"; }
 fi

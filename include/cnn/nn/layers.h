@@ -25,9 +25,15 @@ typedef struct {
     int direct;             /* 1: conv_direct kernels, 0: im2col + sgemm. cnn_conv_shape sets 1 where they
                                apply and are the default (cnn_convd_preferred) */
     int needs_din;          /* 0: backward is never asked for din (first layer), so no room is kept for it */
+    int winograd;           /* with direct: Winograd F(2x2, 5x5) for the forward and the data gradient where
+                               it applies (5x5 kernels, even output sizes; cnn_convd_winograd_applies) */
+    int threads;            /* threads the direct kernels may use; the workspace is sized for them */
 } CnnConvShape;
 
 void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int k, int stride, int same);
+/* Which kernels compute s: "im2col+sgemm", "direct", "winograd" (forward and data gradient; the
+ * weight gradient is always direct), or a mix. */
+const char *cnn_conv_kernel_name(const CnnConvShape *s);
 /* 1 if the direct kernels can compute this shape in this build. */
 int cnn_conv_direct_applies(const CnnConvShape *s);
 /* Floats of workspace that forward and backward need (padded copies and packed weights for the direct

@@ -37,6 +37,8 @@ typedef struct {
     size_t ws_floats;
     int cols_ready;             /* conv: ws holds the columns (or padded copy) of the last forward's input */
     int conv_direct;            /* conv: runs on the direct kernels (CnnConvShape.direct) */
+    int conv_winograd;          /* conv: ... with Winograd where it applies (CnnConvShape.winograd) */
+    int conv_threads;           /* conv: threads its workspace was sized for (CnnConvShape.threads) */
 } CnnLayer;
 
 typedef struct {
