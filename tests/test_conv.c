@@ -122,8 +122,9 @@ static void check_against_naive(const Case *c, int expect_chunks, int direct, in
         size_t kt = wt ? 36 * (size_t)s.cin * s.cout : cnn_convd_packed_floats(25 * s.cout, s.cin);
         size_t scratch = wf || wt ? cnn_convd_winograd_scratch_floats(s.cin, s.cout, s.threads) : 0;
         size_t copies = (size_t)(wf + wt) * 25 * s.cin * s.cout; /* the weights each transform was made from */
-        assert_true(nws >= pad_in + pad_g + kf + kt + scratch + copies &&
-                    nws <= pad_in + pad_g + kf + kt + scratch + copies + 96);
+        size_t prods = wf ? 36 * (size_t)s.cin * s.cout : 0;     /* the weight gradient's 36 products */
+        assert_true(nws >= pad_in + pad_g + kf + kt + scratch + copies + prods &&
+                    nws <= pad_in + pad_g + kf + kt + scratch + copies + prods + 112);
     } else if (direct) {
         /* padded input and dout, the kernel packed twice in panels of 16 */
         size_t pad_in = (size_t)s.n * (s.oh + s.kh - 1) * (s.ow + s.kw - 1) * s.cin;
@@ -287,7 +288,15 @@ static void test_direct_threads_bitwise(void **state)
     cnn_convd_winograd_forward(e3, ine, u, b, &ge, scratch, 3);
     tu_assert_finite(e1, nout_e, "winograd out");
     assert_memory_equal(e1, e3, nout_e * 4);
-    free(ine), free(e1), free(e3), free(u), free(scratch);
+    /* and the weight gradient (threads split the 36 products), with e1 as the output gradient */
+    float *prods = malloc(cnn_convd_winograd_wgrad_floats(ge.cin, ge.cout) * 4);
+    for (size_t i = 0; i < nw; i++) d1[i] = d3[i] = 0.125f;
+    cnn_convd_winograd_weight_grad(d1, ine, e1, &ge, prods, scratch, 1);
+    cnn_convd_winograd_weight_grad(d3, ine, e1, &ge, prods, scratch, 3);
+    tu_assert_finite(d1, nw, "winograd dw");
+    assert_memory_equal(d1, d3, nw * 4);
+    assert_true(d1[0] != 0.125f && d1[nw - 1] != 0.125f);
+    free(ine), free(e1), free(e3), free(u), free(scratch), free(prods);
     free(in), free(w), free(wp), free(b), free(o1), free(o3), free(d1), free(d3);
 }
 

@@ -160,7 +160,9 @@ static void test_shard_gradients_sum_to_batch_gradient(void **state)
         lp += cnn_model_backward(&m, parts, y + cut[s], cut[s + 1] - cut[s], 1.0f / n, NULL);
     }
     assert_true(fabs(lw - lp) < 1e-5 * fabs(lw));
-    for (size_t i = 0; i < m.n_params; i++) tu_assert_close((double)parts[i], (double)whole[i], 1e-7, 1e-4, "grad", i);
+    /* agreement to float rounding: the sums are regrouped (by shard, and by Winograd's tiles in conv2's
+     * weight gradient), and small entries carry the rounding of the larger terms they sum */
+    for (size_t i = 0; i < m.n_params; i++) tu_assert_close((double)parts[i], (double)whole[i], 1e-6, 1e-4, "grad", i);
     free(x);
     free(whole);
     free(parts);

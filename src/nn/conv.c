@@ -64,7 +64,7 @@ typedef struct {
     CnnConvdGeom g;   /* forward: padded input (oh + kh - 1) x (ow + kw - 1) -> output */
     CnnConvdGeom gt;  /* data gradient: padded dout (h + kh - 1) x (w + kw - 1) -> din */
     int wino, wino_t; /* Winograd for the forward / the data gradient */
-    size_t in_pad, dout_pad, wp, wtp, scratch, wcopy, wcopy_t, total; /* offsets in floats */
+    size_t in_pad, dout_pad, wp, wtp, scratch, wcopy, wcopy_t, wgp, total; /* offsets in floats */
 } DirectLayout;
 
 /* Floats of the weights as the kernel for geometry g wants them: Winograd-transformed or packed. */
@@ -90,7 +90,8 @@ static void direct_layout(DirectLayout *d, const CnnConvShape *s)
     d->wcopy = d->scratch + (d->wino || d->wino_t ? cnn_convd_winograd_scratch_floats(s->cin, s->cout, s->threads) : 0);
     const size_t nw = round16((size_t)s->kh * s->kw * s->cin * s->cout);
     d->wcopy_t = d->wcopy + (d->wino ? nw : 0);
-    d->total = d->wcopy_t + (d->wino_t ? nw : 0);
+    d->wgp = d->wcopy_t + (d->wino_t ? nw : 0);
+    d->total = d->wgp + (d->wino ? round16(cnn_convd_winograd_wgrad_floats(s->cin, s->cout)) : 0);
 }
 
 const char *cnn_conv_kernel_name(const CnnConvShape *s)
@@ -98,7 +99,7 @@ const char *cnn_conv_kernel_name(const CnnConvShape *s)
     if (!s->direct) return "im2col+sgemm";
     DirectLayout d;
     direct_layout(&d, s);
-    if (d.wino && (d.wino_t || !s->needs_din)) return "winograd";
+    if (d.wino && (d.wino_t || !s->needs_din)) return "winograd"; /* all three products */
     if (d.wino) return "winograd fwd, direct";
     if (d.wino_t) return "direct, winograd dx";
     return "direct";
@@ -141,7 +142,10 @@ static void direct_backward(float *din, float *dw, float *db, float *ws, const f
     add_column_sums(db, dout, (size_t)s->n * s->oh * s->ow, s->cout);
     if (!pad_ready)
         cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.g.ph, d.g.pw, s->pad_top, s->pad_left);
-    cnn_convd_weight_grad(dw, ws + d.in_pad, dout, &d.g, s->threads);
+    if (d.wino)
+        cnn_convd_winograd_weight_grad(dw, ws + d.in_pad, dout, &d.g, ws + d.wgp, ws + d.scratch, s->threads);
+    else
+        cnn_convd_weight_grad(dw, ws + d.in_pad, dout, &d.g, s->threads);
     if (!din) return;
     CNN_ASSERT(s->needs_din);
     /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */

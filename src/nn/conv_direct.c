@@ -381,40 +381,48 @@ size_t cnn_convd_winograd_scratch_floats(int cin, int cout, int parts)
     return cnn_mul_size((size_t)parts, (size_t)36 * WINO_TB * ((size_t)cin + (size_t)cout));
 }
 
+/* G of the weight transform (and of the weight gradient's inverse), with B^T's fractions in it */
+static const float WG[6][5] = {
+    {1.0f / 4, 0, 0, 0, 0},
+    {1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f / 6},
+    {1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6},
+    {1.0f / 24, 2.0f / 24, 4.0f / 24, 8.0f / 24, 16.0f / 24},
+    {1.0f / 24, -2.0f / 24, 4.0f / 24, -8.0f / 24, 16.0f / 24},
+    {0, 0, 0, 0, 1},
+};
+
 void cnn_convd_winograd_weights(float *u, const float *w, int cin, int cout, int flipped)
 {
-    static const double G[6][5] = {
-        {1.0 / 4, 0, 0, 0, 0},
-        {1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6},
-        {1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6},
-        {1.0 / 24, 2.0 / 24, 4.0 / 24, 8.0 / 24, 16.0 / 24},
-        {1.0 / 24, -2.0 / 24, 4.0 / 24, -8.0 / 24, 16.0 / 24},
-        {0, 0, 0, 0, 1},
-    };
     /* the kernel's input channels a and output channels b: (cin, cout), or for the data gradient
-     * (cout, cin) of the flipped kernel: k[ky][kx][a][b] = w[4-ky][4-kx][b][a] */
+     * (cout, cin) of the flipped kernel: k[ky][kx][a][b] = w[4-ky][4-kx][b][a]. 8 b at a time. */
     const int na = flipped ? cout : cin, nb = flipped ? cin : cout, panels = nb / NR;
     CNN_ASSERT(nb % NR == 0);
     for (int a = 0; a < na; a++)
-        for (int b = 0; b < nb; b++) {
-            double k[5][5], t[6][5];
+        for (int b = 0; b < nb; b += 8) {
+            v8sf k[5][5], t[6][5];
             for (int ky = 0; ky < 5; ky++)
-                for (int kx = 0; kx < 5; kx++)
-                    k[ky][kx] = flipped ? w[(((size_t)(4 - ky) * 5 + (size_t)(4 - kx)) * cin + (size_t)b) * cout + (size_t)a]
-                                        : w[(((size_t)ky * 5 + (size_t)kx) * cin + (size_t)a) * cout + (size_t)b];
+                for (int kx = 0; kx < 5; kx++) {
+                    if (!flipped) {
+                        k[ky][kx] = ld8(w + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)a) * cout + (size_t)b);
+                    } else {
+                        const float *src = w + (((size_t)(4 - ky) * 5 + (size_t)(4 - kx)) * cin + (size_t)b) * cout + (size_t)a;
+                        float g8[8];
+                        for (int l = 0; l < 8; l++) g8[l] = src[(size_t)l * cout];
+                        k[ky][kx] = ld8(g8);
+                    }
+                }
             for (int i = 0; i < 6; i++)
                 for (int kx = 0; kx < 5; kx++) {
-                    double acc = 0;
-                    for (int ky = 0; ky < 5; ky++) acc += G[i][ky] * k[ky][kx];
-                    t[i][kx] = acc;
+                    v8sf acc = k[0][kx] * WG[i][0];
+                    for (int ky = 1; ky < 5; ky++) acc += k[ky][kx] * WG[i][ky];
+                    t[i][kx] = acc; /* (G k)[i][kx] */
                 }
             for (int i = 0; i < 6; i++)
                 for (int j = 0; j < 6; j++) {
-                    double acc = 0;
-                    for (int kx = 0; kx < 5; kx++) acc += t[i][kx] * G[j][kx];
+                    v8sf acc = t[i][0] * WG[j][0];
+                    for (int kx = 1; kx < 5; kx++) acc += t[i][kx] * WG[j][kx];
                     /* u[pos][panel][a][16]: each position's [na][nb] matrix in panels for fwd_tile */
-                    u[(((size_t)(i * 6 + j) * panels + (size_t)(b / NR)) * na + (size_t)a) * NR + (size_t)(b % NR)] =
-                        (float)acc;
+                    st8(u + (((size_t)(i * 6 + j) * panels + (size_t)(b / NR)) * na + (size_t)a) * NR + (size_t)(b % NR), acc);
                 }
         }
 }
@@ -506,6 +514,123 @@ void cnn_convd_winograd_forward(float *out, const float *in_pad, const float *u,
     run_parts(wino_part, &job, parts < blocks ? parts : blocks);
 }
 
+/* Winograd for the weight gradient. The forward is linear in the kernel g: per tile and channel pair
+ * y = A^T [ (G g G^T) (.) (B^T d B) ] A, so the gradient of sum(dy * y) with respect to g is
+ * G^T [ (B^T d B) (.) (A dy A^T) ] G. Summed over tiles and samples: 36 products
+ * P[pos] = V[pos]^T Z[pos] over the tiles (V: the transformed inputs, as in the forward; Z: the
+ * transformed output gradients), then dw += G^T P G once per call. Each P element is summed over
+ * the tiles in order, whatever the thread count (threads split the 36 positions). */
+
+/* z[6] = A u for two vectors: A = (A^T)^T has rows (1,0) (1,1) (1,-1) (1,2) (1,-2) (0,1) */
+static inline void a6(v8sf z[6], v8sf u0, v8sf u1)
+{
+    z[0] = u0;
+    z[1] = u0 + u1;
+    z[2] = u0 - u1;
+    z[3] = u0 + 2 * u1;
+    z[4] = u0 - 2 * u1;
+    z[5] = u1;
+}
+
+size_t cnn_convd_winograd_wgrad_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
+
+typedef struct {
+    const float *in_pad, *dout;
+    const CnnConvdGeom *g;
+    float *scratch, *p;
+    int blocks;
+} WinoWgJob;
+
+static void wino_wg_part(void *arg, int part, int parts)
+{
+    const WinoWgJob *job = arg;
+    const CnnConvdGeom *g = job->g;
+    const int cin = g->cin, cout = g->cout, tx_n = g->ow / 2, ty_n = g->oh / 2;
+    const long tiles = (long)g->n * tx_n * ty_n;
+    const int pos0 = 36 * part / parts, pos1 = 36 * (part + 1) / parts;
+    float *v = job->scratch + (size_t)part * 36 * WINO_TB * (size_t)(cin + cout); /* [36][TB][cin] */
+    float *z = v + (size_t)36 * WINO_TB * cin;                                     /* [36][TB][cout] */
+    memset(job->p + (size_t)pos0 * cin * cout, 0, (size_t)(pos1 - pos0) * cin * cout * sizeof(float));
+    for (int blk = 0; blk < job->blocks; blk++) {
+        const long t0 = (long)blk * WINO_TB;
+        const int nt = tiles - t0 < WINO_TB ? (int)(tiles - t0) : WINO_TB;
+        for (int t = 0; t < nt; t++) {
+            const long tt = t0 + t;
+            const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
+            const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
+            const float *base = job->in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
+            for (int c = 0; c < cin; c += 8) { /* V = B^T d B, as in the forward */
+                v8sf d[6], r[6][6], col[6], o[6];
+                for (int i = 0; i < 6; i++) {
+                    for (int j = 0; j < 6; j++) d[j] = ld8(base + ((size_t)i * g->pw + (size_t)j) * cin + c);
+                    bt6(r[i], d);
+                }
+                for (int j = 0; j < 6; j++) {
+                    for (int i = 0; i < 6; i++) col[i] = r[i][j];
+                    bt6(o, col);
+                    for (int i = pos0 / 6; i <= (pos1 - 1) / 6; i++) {
+                        const int pos = i * 6 + j;
+                        if (pos >= pos0 && pos < pos1) st8(v + ((size_t)pos * WINO_TB + (size_t)t) * cin + c, o[i]);
+                    }
+                }
+            }
+            const float *gb = job->dout + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
+            for (int c = 0; c < cout; c += 8) { /* Z = A dy A^T */
+                v8sf r0[6], r1[6], col[6];
+                a6(r0, ld8(gb + c), ld8(gb + cout + c));                                         /* row 0 of dy */
+                a6(r1, ld8(gb + (size_t)g->ow * cout + c), ld8(gb + ((size_t)g->ow + 1) * cout + c)); /* row 1 */
+                for (int j = 0; j < 6; j++) {
+                    a6(col, r0[j], r1[j]);
+                    for (int i = 0; i < 6; i++) {
+                        const int pos = i * 6 + j;
+                        if (pos >= pos0 && pos < pos1) st8(z + ((size_t)pos * WINO_TB + (size_t)t) * cout + c, col[i]);
+                    }
+                }
+            }
+        }
+        /* P[pos] += V[pos]^T Z[pos]: rows of 6 input channels x 16 output channels, over the tiles */
+        for (int pos = pos0; pos < pos1; pos++)
+            for (int q = 0; q < cout; q += NR)
+                for (int c0 = 0; c0 < cin; c0 += MR) {
+                    const int R = cin - c0 < MR ? cin - c0 : MR;
+                    float *d = job->p + ((size_t)pos * cin + (size_t)c0) * cout + (size_t)q;
+                    WGRAD_TILE_ANY(R, d, cout, v + (size_t)pos * WINO_TB * cin + c0, 0, cin,
+                                   z + (size_t)pos * WINO_TB * cout + q, cout, 1, nt);
+                }
+    }
+}
+
+void cnn_convd_winograd_weight_grad(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
+                                    float *p, float *scratch, int parts)
+{
+    CNN_ASSERT(cnn_convd_winograd_applies(g));
+    const int cin = g->cin, cout = g->cout;
+    const long tiles = (long)g->n * (g->oh / 2) * (g->ow / 2);
+    WinoWgJob job = {in_pad, dout, g, scratch, p, (int)((tiles + WINO_TB - 1) / WINO_TB)};
+    run_parts(wino_wg_part, &job, parts < 36 ? parts : 36);
+    /* dw[ky][kx][ci][co] += (G^T P G)[ky][kx], 8 output channels at a time */
+    for (int ci = 0; ci < cin; ci++)
+        for (int c = 0; c < cout; c += 8) {
+            v8sf t[6][5];
+            for (int i = 0; i < 6; i++) {
+                v8sf row[6];
+                for (int j = 0; j < 6; j++) row[j] = ld8(p + ((size_t)(i * 6 + j) * cin + (size_t)ci) * cout + c);
+                for (int kx = 0; kx < 5; kx++) {
+                    v8sf acc = row[0] * WG[0][kx];
+                    for (int j = 1; j < 6; j++) acc += row[j] * WG[j][kx];
+                    t[i][kx] = acc; /* (P G)[i][kx] */
+                }
+            }
+            for (int ky = 0; ky < 5; ky++)
+                for (int kx = 0; kx < 5; kx++) {
+                    v8sf acc = t[0][kx] * WG[0][ky];
+                    for (int i = 1; i < 6; i++) acc += t[i][kx] * WG[i][ky];
+                    float *d = dw + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)ci) * cout + c;
+                    st8(d, ld8(d) + acc);
+                }
+        }
+}
+
 #else /* no AVX2/FMA in this build: conv.c never calls these */
 
 void cnn_convd_forward(float *out, const float *in_pad, const float *wp, const float *bias, const CnnConvdGeom *g,
@@ -546,6 +671,15 @@ void cnn_convd_winograd_forward(float *out, const float *in_pad, const float *u,
                                 const CnnConvdGeom *g, float *scratch, int parts)
 {
     (void)out, (void)in_pad, (void)u, (void)bias, (void)g, (void)scratch, (void)parts;
+    CNN_ASSERT(!"direct convolution kernels are not built");
+}
+
+size_t cnn_convd_winograd_wgrad_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
+
+void cnn_convd_winograd_weight_grad(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
+                                    float *p, float *scratch, int parts)
+{
+    (void)dw, (void)in_pad, (void)dout, (void)g, (void)p, (void)scratch, (void)parts;
     CNN_ASSERT(!"direct convolution kernels are not built");
 }
 #endif
