@@ -255,7 +255,8 @@ static void test_direct_threads_bitwise(void **state)
     const CnnConvdGeom g = {5, 10, 9, 32, 6, 5, 48, 5, 5}; /* 5 samples, 6x5 out, 5x5 kernel */
     const size_t nin = (size_t)g.n * g.ph * g.pw * g.cin, nout = (size_t)g.n * g.oh * g.ow * g.cout;
     const size_t nw = (size_t)g.kh * g.kw * g.cin * g.cout;
-    float *in = malloc(nin * 4), *w = malloc(nw * 4), *wp = malloc(cnn_convd_packed_floats(g.kh * g.kw * g.cin, g.cout) * 4);
+    float *in = malloc(nin * 4), *w = malloc(nw * 4);
+    float *wp = malloc(cnn_convd_packed_floats(g.kh * g.kw * g.cin, g.cout) * 4);
     float *b = malloc((size_t)g.cout * 4), *o1 = malloc(nout * 4), *o3 = malloc(nout * 4);
     float *d1 = malloc(nw * 4), *d3 = malloc(nw * 4);
     tu_fill_uniform(in, nin, -1, 1, 5);

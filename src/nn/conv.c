@@ -1,11 +1,13 @@
 /* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (cnn_same_valid, used
  * by the pools too). Stride-1 convolutions with a multiple of 16 output channels run on the direct
  * kernels of conv_direct.c when the build has AVX2 and FMA (faster than the lowering below, see
- * conv_direct.h); the workspace then holds a zero-padded copy of the input, one of dout, and the
- * packed weights. Otherwise forward is im2col + one sgemm per chunk of samples: the column matrix has one row
- * per output pixel, [ky][kx][cin] along the row, which is exactly the row order of the HWIO weights
- * seen as a [kh*kw*cin][cout] matrix. Chunks keep the workspace near WS_TARGET floats whatever the
- * batch. A 1x1 kernel with stride 1 needs no im2col: the input already is the column matrix. */
+ * conv_direct.h), with Winograd F(2x2, 5x5) where it applies; the workspace then holds a zero-padded
+ * copy of the input, one of dout, the packed or transformed weights (with the copies the transforms
+ * were made from) and the Winograd scratch. Otherwise forward is im2col + one sgemm per chunk of
+ * samples: the column matrix has one row per output pixel, [ky][kx][cin] along the row, which is
+ * exactly the row order of the HWIO weights seen as a [kh*kw*cin][cout] matrix. Chunks keep the
+ * workspace near WS_TARGET floats whatever the batch. A 1x1 kernel with stride 1 needs no im2col: the
+ * input already is the column matrix. */
 #include "cnn/nn/layers.h"
 
 #include <string.h>

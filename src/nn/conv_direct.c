@@ -6,7 +6,9 @@
  *    that one kernel row sees are contiguous, so the reduction runs kh loops of kw*cin steps.
  *  - weight gradient: 6 consecutive (kx, cin) rows of dW x 16 output channels, reduced over the
  *    pixels of one sample at a time (the accumulators go back to dW between samples).
- * Every sum runs in one fixed order that depends only on the shape, never on threads or chunking. */
+ * Winograd F(2x2, 5x5) (further down) turns 5x5 convolutions into 36 small matrix products that run
+ * on the same tiles. Every sum runs in one fixed order that depends only on the shape, never on
+ * threads or chunking. */
 #include "cnn/nn/conv_direct.h"
 
 #include <pthread.h>
@@ -128,8 +130,8 @@ static void run_parts(void (*fn)(void *, int, int), void *arg, int parts)
 }
 
 /* out[r][0..nc) = (acc ? out[r] : bias or 0) + sum over ky < rows, j < klen of
- * px[r][ky*rowstride + j] * wk[ky*klen + j][0..NR): a block of kernel rows of the reduction. R is a constant at every call site, so the accumulators live in
- * registers. */
+ * px[r][ky*rowstride + j] * wk[ky*klen + j][0..NR): a block of kernel rows of the reduction. R is a
+ * constant at every call site, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void fwd_tile(const int R, const float *const *px, const float *wk,
                                                            int rows, size_t rowstride, int klen, float *const *po,
                                                            int nc, int acc, const float *bias)
@@ -405,7 +407,8 @@ void cnn_convd_winograd_weights(float *u, const float *w, int cin, int cout, int
                     if (!flipped) {
                         k[ky][kx] = ld8(w + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)a) * cout + (size_t)b);
                     } else {
-                        const float *src = w + (((size_t)(4 - ky) * 5 + (size_t)(4 - kx)) * cin + (size_t)b) * cout + (size_t)a;
+                        const size_t tap = (size_t)(4 - ky) * 5 + (size_t)(4 - kx);
+                        const float *src = w + (tap * cin + (size_t)b) * cout + (size_t)a;
                         float g8[8];
                         for (int l = 0; l < 8; l++) g8[l] = src[(size_t)l * cout];
                         k[ky][kx] = ld8(g8);
@@ -422,7 +425,8 @@ void cnn_convd_winograd_weights(float *u, const float *w, int cin, int cout, int
                     v8sf acc = t[i][0] * WG[j][0];
                     for (int kx = 1; kx < 5; kx++) acc += t[i][kx] * WG[j][kx];
                     /* u[pos][panel][a][16]: each position's [na][nb] matrix in panels for fwd_tile */
-                    st8(u + (((size_t)(i * 6 + j) * panels + (size_t)(b / NR)) * na + (size_t)a) * NR + (size_t)(b % NR), acc);
+                    const size_t panel = (size_t)(i * 6 + j) * panels + (size_t)(b / NR);
+                    st8(u + (panel * na + (size_t)a) * NR + (size_t)(b % NR), acc);
                 }
         }
 }

@@ -1,4 +1,5 @@
-/* conv_direct: the stride-1 convolution kernels conv.c uses when the build has AVX2 and FMA.
+/* conv_direct: the stride-1 convolution kernels conv.c uses when the build has AVX2 and FMA: direct
+ * register-tiled kernels, and Winograd F(2x2, 5x5) on the same tiles for 5x5 kernels.
  * Why not im2col + OpenBLAS sgemm: on this network's shapes (N = 64 output channels) OpenBLAS 0.3.21
  * reaches 38-52 GFLOP/s per core on a Zen 3 core whose FMA units peak at ~140, and it spends a fifth of
  * its cycles packing the im2col matrix that conv.c had just written. These kernels read the padded
