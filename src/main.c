@@ -3,7 +3,7 @@
  *   cnn-dist [--set SECTION.KEY=VALUE]... [--resume latest|PATH] CONFIG    train
  *   cnn-dist --summary CONFIG                                              layers, shapes, params, FLOPs
  *   cnn-dist --eval CKPT CONFIG                                            test-set loss and accuracy
- *   cnn-dist --bench STEPS CONFIG                                          time STEPS steps, write nothing */
+ *   cnn-dist --bench STEPS [--resume latest|PATH] CONFIG                   time STEPS steps, write nothing */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +24,15 @@ static void usage(FILE *f)
             "usage: cnn-dist [--set SECTION.KEY=VALUE]... [--resume latest|PATH] CONFIG\n"
             "       cnn-dist [--set ...] --summary CONFIG\n"
             "       cnn-dist [--set ...] --eval CKPT CONFIG\n"
-            "       cnn-dist [--set ...] --bench STEPS CONFIG\n"
+            "       cnn-dist [--set ...] --bench STEPS [--resume latest|PATH] CONFIG\n"
             "Trains the network of CONFIG (an INI file) data-parallel over the MPI ranks it runs on\n"
             "(mpirun -np N cnn-dist CONFIG). See README.md.\n"
             "  -s, --set S.K=V    override a config key (repeatable)\n"
             "  -r, --resume WHAT  continue from the newest valid checkpoint (latest) or from PATH\n"
             "      --summary      print every layer's output shape, parameters and FLOPs, then exit\n"
             "  -e, --eval CKPT    evaluate checkpoint CKPT on the test set\n"
-            "      --bench STEPS  time STEPS training steps (no checkpoints, no metrics)\n"
+            "      --bench STEPS  time STEPS training steps (no checkpoints, no metrics); with --resume, from\n"
+            "                     that checkpoint (the speed late in training)\n"
             "  -h, --help         this text\n");
 }
 
@@ -91,8 +92,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return CNN_EXIT_USAGE;
     }
-    if ((do_summary != 0) + (eval_ckpt != NULL) + (bench != 0) + (resume != NULL) > 1) {
-        fprintf(stderr, "cnn-dist: --summary, --eval, --bench and --resume exclude each other\n");
+    if ((do_summary != 0) + (eval_ckpt != NULL) + (bench != 0 || resume != NULL) > 1) {
+        fprintf(stderr, "cnn-dist: --summary, --eval and training (--bench, --resume) exclude each other\n");
         return CNN_EXIT_USAGE;
     }
 

@@ -1,7 +1,8 @@
 # Exact continuation: 16 steps in one go, versus 6 steps on 2 ranks + resume to 16 on 3 ranks, versus
 # 6 on 1 rank + resume on 1 rank: bitwise the same parameters. Metrics hold each step once. A corrupt
 # newest checkpoint is skipped by --resume latest; a config whose network differs is refused; a new run
-# refuses an out_dir that has checkpoints; --eval gives the same answer on 1 and 2 ranks.
+# refuses an out_dir that has checkpoints; --eval gives the same answer on 1 and 2 ranks; --bench
+# --resume times steps from a checkpoint and writes nothing.
 . "$(dirname "$0")/../lib.sh"
 c="--set train.log_every=2 --set train.eval_every=0 --set train.checkpoint_every=2 --set train.micro_batch=4"
 # shellcheck disable=SC2086
@@ -71,3 +72,13 @@ a2=$(grep -o 'test accuracy [0-9.]*' "$WORK/e2.log")
 run 1 --set train.steps=4 --set run.out_dir="$WORK/a" --set train.micro_batch=4 --resume latest "$TINY" >"$WORK/g.log" 2>&1 ||
     { cat "$WORK/g.log"; fail "resume past train.steps"; }
 grep -q 'nothing left to train' "$WORK/g.log" || { cat "$WORK/g.log"; fail "resume past train.steps: no message"; }
+
+# --bench from a checkpoint: times steps after step 16 on 2 ranks, writes nothing
+before=$(ls "$WORK/a" | sort | tr '\n' ' ')
+msum=$(md5sum <"$WORK/a/metrics.h5")
+run 2 --bench 3 --set train.micro_batch=4 --set run.out_dir="$WORK/a" --resume latest "$TINY" >"$WORK/h.log" 2>&1 ||
+    { cat "$WORK/h.log"; fail "--bench --resume"; }
+grep -q 'resumed from step 16' "$WORK/h.log" && grep -q '^bench-summary ranks=2 ' "$WORK/h.log" ||
+    { cat "$WORK/h.log"; fail "--bench --resume: no resume or no summary"; }
+[ "$(ls "$WORK/a" | sort | tr '\n' ' ')" = "$before" ] && [ "$(md5sum <"$WORK/a/metrics.h5")" = "$msum" ] ||
+    fail "--bench --resume wrote into out_dir"
