@@ -174,29 +174,21 @@ static inline __attribute__((always_inline)) void fwd_tile(const int R, const fl
     }
 }
 
-/* fwd_tile / wgrad_tile for a run-time R <= MR, each R its own instance with registers for accumulators */
-#define FWD_TILE_ANY(R, ...)                                                                           \
+/* TILE (fwd_tile or wgrad_tile) for a run-time R <= MR, each R its own instance with registers for
+ * its accumulators */
+#define TILE_ANY(TILE, R, ...)                                                                         \
     do {                                                                                               \
         switch (R) {                                                                                   \
-        case 6: fwd_tile(MR >= 6 ? 6 : 1, __VA_ARGS__); break;                                         \
-        case 5: fwd_tile(MR >= 5 ? 5 : 1, __VA_ARGS__); break;                                         \
-        case 4: fwd_tile(MR >= 4 ? 4 : 1, __VA_ARGS__); break;                                         \
-        case 3: fwd_tile(MR >= 3 ? 3 : 1, __VA_ARGS__); break;                                         \
-        case 2: fwd_tile(MR >= 2 ? 2 : 1, __VA_ARGS__); break;                                         \
-        default: fwd_tile(1, __VA_ARGS__); break;                                                      \
+        case 6: TILE(MR >= 6 ? 6 : 1, __VA_ARGS__); break;                                             \
+        case 5: TILE(MR >= 5 ? 5 : 1, __VA_ARGS__); break;                                             \
+        case 4: TILE(MR >= 4 ? 4 : 1, __VA_ARGS__); break;                                             \
+        case 3: TILE(MR >= 3 ? 3 : 1, __VA_ARGS__); break;                                             \
+        case 2: TILE(MR >= 2 ? 2 : 1, __VA_ARGS__); break;                                             \
+        default: TILE(1, __VA_ARGS__); break;                                                          \
         }                                                                                              \
     } while (0)
-#define WGRAD_TILE_ANY(R, ...)                                                                         \
-    do {                                                                                               \
-        switch (R) {                                                                                   \
-        case 6: wgrad_tile(MR >= 6 ? 6 : 1, __VA_ARGS__); break;                                       \
-        case 5: wgrad_tile(MR >= 5 ? 5 : 1, __VA_ARGS__); break;                                       \
-        case 4: wgrad_tile(MR >= 4 ? 4 : 1, __VA_ARGS__); break;                                       \
-        case 3: wgrad_tile(MR >= 3 ? 3 : 1, __VA_ARGS__); break;                                       \
-        case 2: wgrad_tile(MR >= 2 ? 2 : 1, __VA_ARGS__); break;                                       \
-        default: wgrad_tile(1, __VA_ARGS__); break;                                                    \
-        }                                                                                              \
-    } while (0)
+#define FWD_TILE_ANY(R, ...) TILE_ANY(fwd_tile, R, __VA_ARGS__)
+#define WGRAD_TILE_ANY(R, ...) TILE_ANY(wgrad_tile, R, __VA_ARGS__)
 
 /* Kernel rows per block: as many as keep the block's weights (rows x klen x NR floats) within
  * L1_FLOATS, at least one. */
@@ -431,6 +423,32 @@ void cnn_convd_winograd_weights(float *u, const float *w, int cin, int cout, int
         }
 }
 
+/* v[pos][t][ci] = (B^T d B)[pos] for tile tt of in_pad (row t of the block), positions [pos0, pos1),
+ * 8 channels at a time. */
+static void input_transform(float *v, const float *in_pad, const CnnConvdGeom *g, long tt, int t, int pos0,
+                            int pos1)
+{
+    const int cin = g->cin, tx_n = g->ow / 2, ty_n = g->oh / 2;
+    const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
+    const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
+    const float *base = in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
+    for (int c = 0; c < cin; c += 8) {
+        v8sf d[6], r[6][6], col[6], o[6];
+        for (int i = 0; i < 6; i++) {
+            for (int j = 0; j < 6; j++) d[j] = ld8(base + ((size_t)i * g->pw + (size_t)j) * cin + c);
+            bt6(r[i], d); /* r[i][j] = (d B)[i][j]: the row transform of input row i */
+        }
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++) col[i] = r[i][j];
+            bt6(o, col); /* (B^T d B)[i][j] */
+            for (int i = 0; i < 6; i++) {
+                const int pos = i * 6 + j;
+                if (pos >= pos0 && pos < pos1) st8(v + ((size_t)pos * WINO_TB + (size_t)t) * cin + c, o[i]);
+            }
+        }
+    }
+}
+
 typedef struct {
     float *out;
     const float *in_pad, *u, *bias;
@@ -451,25 +469,7 @@ static void wino_part(void *arg, int part, int parts)
     for (int blk = b0; blk < b1; blk++) {
         const long t0 = (long)blk * WINO_TB;
         const int nt = tiles - t0 < WINO_TB ? (int)(tiles - t0) : WINO_TB;
-        /* input transform: V[pos][t][ci] = (B^T d B)[pos] for 8 channels at a time */
-        for (int t = 0; t < nt; t++) {
-            const long tt = t0 + t;
-            const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
-            const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
-            const float *base = job->in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
-            for (int c = 0; c < cin; c += 8) {
-                v8sf d[6], r[6][6], col[6], o[6];
-                for (int i = 0; i < 6; i++) {
-                    for (int j = 0; j < 6; j++) d[j] = ld8(base + ((size_t)i * g->pw + (size_t)j) * cin + c);
-                    bt6(r[i], d); /* r[i][j] = (d B)[i][j]: the row transform of input row i */
-                }
-                for (int j = 0; j < 6; j++) {
-                    for (int i = 0; i < 6; i++) col[i] = r[i][j];
-                    bt6(o, col); /* (B^T d B)[i][j] */
-                    for (int i = 0; i < 6; i++) st8(v + ((size_t)(i * 6 + j) * WINO_TB + (size_t)t) * cin + c, o[i]);
-                }
-            }
-        }
+        for (int t = 0; t < nt; t++) input_transform(v, job->in_pad, g, t0 + t, t, 0, 36);
         /* the 36 products M[pos] = V[pos] x U[pos] */
         for (int pos = 0; pos < 36; pos++)
             for (int q = 0; q < panels; q++) {
@@ -562,22 +562,7 @@ static void wino_wg_part(void *arg, int part, int parts)
             const long tt = t0 + t;
             const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
             const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
-            const float *base = job->in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
-            for (int c = 0; c < cin; c += 8) { /* V = B^T d B, as in the forward */
-                v8sf d[6], r[6][6], col[6], o[6];
-                for (int i = 0; i < 6; i++) {
-                    for (int j = 0; j < 6; j++) d[j] = ld8(base + ((size_t)i * g->pw + (size_t)j) * cin + c);
-                    bt6(r[i], d);
-                }
-                for (int j = 0; j < 6; j++) {
-                    for (int i = 0; i < 6; i++) col[i] = r[i][j];
-                    bt6(o, col);
-                    for (int i = pos0 / 6; i <= (pos1 - 1) / 6; i++) {
-                        const int pos = i * 6 + j;
-                        if (pos >= pos0 && pos < pos1) st8(v + ((size_t)pos * WINO_TB + (size_t)t) * cin + c, o[i]);
-                    }
-                }
-            }
+            input_transform(v, job->in_pad, g, tt, t, pos0, pos1); /* V, as in the forward */
             const float *gb = job->dout + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
             for (int c = 0; c < cout; c += 8) { /* Z = A dy A^T */
                 v8sf r0[6], r1[6], col[6];
