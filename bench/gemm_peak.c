@@ -64,7 +64,7 @@ static double time_direct(const Shape *s, int wino)
     if (wino) {
         float *u = cnn_aligned(cnn_convd_winograd_weights_floats(g.cin, g.cout) * 4);
         float *scratch = cnn_aligned(cnn_convd_winograd_scratch_floats(g.cin, g.cout, 1) * 4);
-        float *p = cnn_aligned(cnn_convd_winograd_wgrad_floats(g.cin, g.cout) * 4);
+        float *p = cnn_aligned(cnn_convd_winograd_weights_floats(g.cin, g.cout) * 4);
         cnn_convd_winograd_weights(u, dw, g.cin, g.cout, 0); /* once per step in training */
         if (s->wgrad)
             TIME_IT(secs, cnn_convd_winograd_weight_grad(dw, in, out, &g, p, scratch, 1));

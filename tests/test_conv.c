@@ -290,7 +290,7 @@ static void test_direct_threads_bitwise(void **state)
     tu_assert_finite(e1, nout_e, "winograd out");
     assert_memory_equal(e1, e3, nout_e * 4);
     /* and the weight gradient (threads split the 36 products), with e1 as the output gradient */
-    float *prods = malloc(cnn_convd_winograd_wgrad_floats(ge.cin, ge.cout) * 4);
+    float *prods = malloc(cnn_convd_winograd_weights_floats(ge.cin, ge.cout) * 4);
     for (size_t i = 0; i < nw; i++) d1[i] = d3[i] = 0.125f;
     cnn_convd_winograd_weight_grad(d1, ine, e1, &ge, prods, scratch, 1);
     cnn_convd_winograd_weight_grad(d3, ine, e1, &ge, prods, scratch, 3);

@@ -183,9 +183,9 @@ static void test_direct_and_gemm_convs_agree(void **state)
     assert_int_equal(cnn_config_load(&cg, "configs/tiny.ini", ovg, 2, &err), 0);
     assert_int_equal(cnn_model_build(&md, &cd, 8, &err), 0);
     assert_int_equal(cnn_model_build(&mg, &cg, 8, &err), 0);
-    assert_int_equal(md.layers[0].conv_direct, 0);
-    assert_int_equal(md.layers[3].conv_direct, 1);
-    assert_int_equal(mg.layers[3].conv_direct, 0);
+    assert_int_equal(md.layers[0].conv.direct, 0);
+    assert_int_equal(md.layers[3].conv.direct, 1);
+    assert_int_equal(mg.layers[3].conv.direct, 0);
     assert_true(cnn_config_train_hash(&cd) != cnn_config_train_hash(&cg)); /* ranks must agree on it */
     cnn_model_init_params(&md, 3);
     cnn_model_init_params(&mg, 3);

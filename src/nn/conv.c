@@ -93,7 +93,7 @@ static void direct_layout(DirectLayout *d, const CnnConvShape *s)
     const size_t nw = round16((size_t)s->kh * s->kw * s->cin * s->cout);
     d->wcopy_t = d->wcopy + (d->wino ? nw : 0);
     d->wgp = d->wcopy_t + (d->wino_t ? nw : 0);
-    d->total = d->wgp + (d->wino ? round16(cnn_convd_winograd_wgrad_floats(s->cin, s->cout)) : 0);
+    d->total = d->wgp + (d->wino ? round16(cnn_convd_winograd_weights_floats(s->cin, s->cout)) : 0);
 }
 
 const char *cnn_conv_kernel_name(const CnnConvShape *s)

@@ -88,6 +88,16 @@ void cnn_convd_pad(float *dst, const float *src, int n, int h, int w, int c, int
     }
 }
 
+/* Tiles per Winograd block (see below): their transformed inputs and products stay in L2. */
+#define WINO_TB 24
+
+size_t cnn_convd_winograd_weights_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
+
+size_t cnn_convd_winograd_scratch_floats(int cin, int cout, int parts)
+{
+    return cnn_mul_size((size_t)parts, (size_t)36 * WINO_TB * ((size_t)cin + (size_t)cout));
+}
+
 #if HAVE_KERNELS
 
 /* Runs fn(arg, part, parts) for part = 0 .. parts-1: part 0 on the calling thread, the others on
@@ -329,9 +339,7 @@ void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, co
  *   G   = [1/4 0 0 0 0; 1/6 (1 1 1 1 1); 1/6 (1 -1 1 -1 1); 1/24 (1 2 4 8 16); 1/24 (1 -2 4 -8 16); 0 0 0 0 1]
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
  * The 36 products are 36 small matrix products over the input channels, [tiles][cin] x [cin][cout],
- * run on fwd_tile. Tiles go in blocks of WINO_TB (their transformed inputs and products stay in L2);
- * every sum runs in an order fixed by the shape. */
-#define WINO_TB 24
+ * run on fwd_tile. Tiles go in blocks of WINO_TB; every sum runs in an order fixed by the shape. */
 
 typedef float v8sf __attribute__((vector_size(32)));
 
@@ -366,13 +374,6 @@ int cnn_convd_winograd_applies(const CnnConvdGeom *g)
 {
     return HAVE_KERNELS && g->kh == 5 && g->kw == 5 && g->oh % 2 == 0 && g->ow % 2 == 0 && g->cin % 8 == 0 &&
            g->cout % NR == 0;
-}
-
-size_t cnn_convd_winograd_weights_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
-
-size_t cnn_convd_winograd_scratch_floats(int cin, int cout, int parts)
-{
-    return cnn_mul_size((size_t)parts, (size_t)36 * WINO_TB * ((size_t)cin + (size_t)cout));
 }
 
 /* G of the weight transform (and of the weight gradient's inverse), with B^T's fractions in it */
@@ -423,14 +424,23 @@ void cnn_convd_winograd_weights(float *u, const float *w, int cin, int cout, int
         }
 }
 
+/* Sample and top-left output pixel of tile tt (tiles run over samples, then rows, then columns). */
+static void tile_origin(const CnnConvdGeom *g, long tt, int *img, int *y0, int *x0)
+{
+    const int tx_n = g->ow / 2, per = tx_n * (g->oh / 2), rem = (int)(tt % per);
+    *img = (int)(tt / per);
+    *y0 = 2 * (rem / tx_n);
+    *x0 = 2 * (rem % tx_n);
+}
+
 /* v[pos][t][ci] = (B^T d B)[pos] for tile tt of in_pad (row t of the block), positions [pos0, pos1),
  * 8 channels at a time. */
 static void input_transform(float *v, const float *in_pad, const CnnConvdGeom *g, long tt, int t, int pos0,
                             int pos1)
 {
-    const int cin = g->cin, tx_n = g->ow / 2, ty_n = g->oh / 2;
-    const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
-    const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
+    const int cin = g->cin;
+    int img, y0, x0;
+    tile_origin(g, tt, &img, &y0, &x0);
     const float *base = in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
     for (int c = 0; c < cin; c += 8) {
         v8sf d[6], r[6][6], col[6], o[6];
@@ -461,8 +471,8 @@ static void wino_part(void *arg, int part, int parts)
 {
     const WinoJob *job = arg;
     const CnnConvdGeom *g = job->g;
-    const int cin = g->cin, cout = g->cout, panels = cout / NR, tx_n = g->ow / 2, ty_n = g->oh / 2;
-    const long tiles = (long)g->n * tx_n * ty_n;
+    const int cin = g->cin, cout = g->cout, panels = cout / NR;
+    const long tiles = (long)g->n * (g->ow / 2) * (g->oh / 2);
     float *v = job->scratch + (size_t)part * 36 * WINO_TB * (size_t)(cin + cout); /* [36][TB][cin] */
     float *m = v + (size_t)36 * WINO_TB * cin;                                     /* [36][TB][cout] */
     const int b0 = (int)((long)job->blocks * part / parts), b1 = (int)((long)job->blocks * (part + 1) / parts);
@@ -487,9 +497,8 @@ static void wino_part(void *arg, int part, int parts)
             }
         /* output transform: Y = A^T M A (+ bias) */
         for (int t = 0; t < nt; t++) {
-            const long tt = t0 + t;
-            const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
-            const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
+            int img, y0, x0;
+            tile_origin(g, t0 + t, &img, &y0, &x0);
             float *ob = job->out + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
             for (int c = 0; c < cout; c += 8) {
                 v8sf mm[6], r[6][2], col[6], y[2];
@@ -536,8 +545,6 @@ static inline void a6(v8sf z[6], v8sf u0, v8sf u1)
     z[5] = u1;
 }
 
-size_t cnn_convd_winograd_wgrad_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
-
 typedef struct {
     const float *in_pad, *dout;
     const CnnConvdGeom *g;
@@ -549,8 +556,8 @@ static void wino_wg_part(void *arg, int part, int parts)
 {
     const WinoWgJob *job = arg;
     const CnnConvdGeom *g = job->g;
-    const int cin = g->cin, cout = g->cout, tx_n = g->ow / 2, ty_n = g->oh / 2;
-    const long tiles = (long)g->n * tx_n * ty_n;
+    const int cin = g->cin, cout = g->cout;
+    const long tiles = (long)g->n * (g->ow / 2) * (g->oh / 2);
     const int pos0 = 36 * part / parts, pos1 = 36 * (part + 1) / parts;
     float *v = job->scratch + (size_t)part * 36 * WINO_TB * (size_t)(cin + cout); /* [36][TB][cin] */
     float *z = v + (size_t)36 * WINO_TB * cin;                                     /* [36][TB][cout] */
@@ -559,10 +566,9 @@ static void wino_wg_part(void *arg, int part, int parts)
         const long t0 = (long)blk * WINO_TB;
         const int nt = tiles - t0 < WINO_TB ? (int)(tiles - t0) : WINO_TB;
         for (int t = 0; t < nt; t++) {
-            const long tt = t0 + t;
-            const int img = (int)(tt / (tx_n * ty_n)), rem = (int)(tt % (tx_n * ty_n));
-            const int y0 = 2 * (rem / tx_n), x0 = 2 * (rem % tx_n);
-            input_transform(v, job->in_pad, g, tt, t, pos0, pos1); /* V, as in the forward */
+            int img, y0, x0;
+            tile_origin(g, t0 + t, &img, &y0, &x0);
+            input_transform(v, job->in_pad, g, t0 + t, t, pos0, pos1); /* V, as in the forward */
             const float *gb = job->dout + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
             for (int c = 0; c < cout; c += 8) { /* Z = A dy A^T */
                 v8sf r0[6], r1[6], col[6];
@@ -635,18 +641,9 @@ void cnn_convd_weight_grad(float *dw, const float *in_pad, const float *dout, co
     CNN_ASSERT(!"direct convolution kernels are not built");
 }
 
-
 int cnn_convd_winograd_applies(const CnnConvdGeom *g)
 {
     (void)g;
-    return 0;
-}
-
-size_t cnn_convd_winograd_weights_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
-
-size_t cnn_convd_winograd_scratch_floats(int cin, int cout, int parts)
-{
-    (void)cin, (void)cout, (void)parts;
     return 0;
 }
 
@@ -662,8 +659,6 @@ void cnn_convd_winograd_forward(float *out, const float *in_pad, const float *u,
     (void)out, (void)in_pad, (void)u, (void)bias, (void)g, (void)scratch, (void)parts;
     CNN_ASSERT(!"direct convolution kernels are not built");
 }
-
-size_t cnn_convd_winograd_wgrad_floats(int cin, int cout) { return cnn_mul_size((size_t)36 * cin, (size_t)cout); }
 
 void cnn_convd_winograd_weight_grad(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
                                     float *p, float *scratch, int parts)

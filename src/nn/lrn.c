@@ -37,13 +37,11 @@ static void window_sums(float *restrict sum, const float *restrict row, int c, i
         for (int k = 0; k < c; k++) sum[k] += row[k + d];
 }
 
-/* The fallback for rows too long for the stack: sum[k] over the clipped window of v[] directly. */
-static float clipped_sum(const float *v, int k, int c, int radius)
+/* The fallback for rows too long for the stack: channel k's window [lo, hi] clipped to [0, c). */
+static void clipped_window(int k, int c, int radius, int *lo, int *hi)
 {
-    int lo = k - radius < 0 ? 0 : k - radius, hi = k + radius >= c ? c - 1 : k + radius;
-    float s = 0;
-    for (int j = lo; j <= hi; j++) s += v[j];
-    return s;
+    *lo = k - radius < 0 ? 0 : k - radius;
+    *hi = k + radius >= c ? c - 1 : k + radius;
 }
 
 void cnn_lrn_forward(float *out, float *scale, const float *in, size_t pixels, int c, int radius,
@@ -58,7 +56,13 @@ void cnn_lrn_forward(float *out, float *scale, const float *in, size_t pixels, i
             window_sums(scale, row, c, radius);
         } else {
             for (int k = 0; k < c; k++) out[k] = in[k] * in[k]; /* out holds the squares for now */
-            for (int k = 0; k < c; k++) scale[k] = clipped_sum(out, k, c, radius);
+            for (int k = 0; k < c; k++) {
+                int lo, hi;
+                clipped_window(k, c, radius, &lo, &hi);
+                float w = 0;
+                for (int j = lo; j <= hi; j++) w += out[j];
+                scale[k] = w;
+            }
         }
         for (int k = 0; k < c; k++) scale[k] = bias + alpha * scale[k];
         mul_pow_neg_row(out, in, scale, c, beta);
@@ -83,7 +87,8 @@ void cnn_lrn_backward(float *din, const float *dout, const float *in, const floa
             for (int k = 0; k < c; k++) din[k] -= k2ab * in[k] * sum[k];
         } else {
             for (int k = 0; k < c; k++) { /* no room for the row: each window from scratch */
-                int lo = k - radius < 0 ? 0 : k - radius, hi = k + radius >= c ? c - 1 : k + radius;
+                int lo, hi;
+                clipped_window(k, c, radius, &lo, &hi);
                 float w = 0;
                 for (int j = lo; j <= hi; j++) w += dout[j] * out[j] / scale[j];
                 mul_pow_neg_row(din + k, dout + k, scale + k, 1, beta);

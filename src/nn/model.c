@@ -72,9 +72,7 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
             }
             if (cfg->conv != CNN_CONV_AUTO) cs.winograd = cfg->conv == CNN_CONV_WINOGRAD;
             cs.winograd = cs.winograd && cs.direct;
-            L->conv_direct = cs.direct;
-            L->conv_winograd = cs.winograd;
-            L->conv_threads = cs.threads;
+            L->conv = cs;
             L->oh = cs.oh;
             L->ow = cs.ow;
             L->oc = s->filters;
@@ -214,14 +212,12 @@ void cnn_model_init_params(CnnModel *m, uint64_t seed)
     }
 }
 
-/* The conv shape of layer L for n samples, with the kernel choice made when the model was built. */
+/* The conv shape of layer L for n samples: the one built, kernels included; only n differs. */
 static void conv_shape(CnnConvShape *cs, const CnnLayer *L, int n)
 {
-    cnn_conv_shape(cs, n, L->ih, L->iw, L->ic, L->oc, L->spec.size, L->spec.stride, L->spec.same);
-    cs->needs_din = L->needs_din;
-    cs->direct = L->conv_direct;
-    cs->winograd = L->conv_winograd;
-    cs->threads = L->conv_threads;
+    CNN_ASSERT(n <= L->conv.n); /* the workspace was sized for L->conv.n */
+    *cs = L->conv;
+    cs->n = n;
 }
 
 static const float *layer_input(const CnnModel *m, const float *x, int i)

@@ -61,8 +61,8 @@ void cnn_convd_winograd_forward(float *out, const float *in_pad, const float *u,
                                 const CnnConvdGeom *g, float *scratch, int parts);
 
 /* The weight gradient by Winograd, for the same shapes: dw[5][5][cin][cout] += the gradient from in_pad
- * and dout[n][oh][ow][cout]. p: cnn_convd_winograd_wgrad_floats of workspace for the 36 products. */
-size_t cnn_convd_winograd_wgrad_floats(int cin, int cout);
+ * and dout[n][oh][ow][cout]. p: workspace for the 36 products, as many floats as the transformed
+ * weights (cnn_convd_winograd_weights_floats). */
 void cnn_convd_winograd_weight_grad(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
                                     float *p, float *scratch, int parts);
 

@@ -36,9 +36,8 @@ typedef struct {
     float *ws;                  /* conv: im2col workspace of ws_floats */
     size_t ws_floats;
     int cols_ready;             /* conv: ws holds the columns (or padded copy) of the last forward's input */
-    int conv_direct;            /* conv: runs on the direct kernels (CnnConvShape.direct) */
-    int conv_winograd;          /* conv: ... with Winograd where it applies (CnnConvShape.winograd) */
-    int conv_threads;           /* conv: threads its workspace was sized for (CnnConvShape.threads) */
+    CnnConvShape conv;          /* conv: its shape at max_batch, with the kernels chosen at build time
+                                   (direct, winograd, threads); calls change only n */
 } CnnLayer;
 
 typedef struct {
