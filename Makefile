@@ -1,5 +1,11 @@
 # cnn-dist — see README.md. `make` builds, `make test` runs every test, `make run` trains CIFAR-10.
 # Only src/comm.c and src/main.c are compiled with mpicc, so a stray #include <mpi.h> elsewhere fails.
+#
+# One binary for every x86-64 CPU: the program is built for a baseline (x86-64-v2, SSE4.2) and the
+# sources in src/nn/kernels/ once more per instruction set (KERNEL_ISAS: generic = x86-64-v2, avx2 =
+# x86-64-v3, avx512 = x86-64-v4); at start the program picks the best the CPU runs (src/cpu.c,
+# CNN_ISA caps it). `make NATIVE=1` builds the baseline with -march=native instead (the kernels
+# keep their own flags), for whoever wants that; it is not needed for speed.
 
 CC      ?= gcc
 MPICC   ?= mpicc
@@ -7,12 +13,26 @@ BUILD   ?= build
 PKGS    := openblas hdf5 inih zlib
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Wshadow -Wdouble-promotion \
 	-Wstrict-prototypes -Wmissing-prototypes -MMD -MP -pthread
-OPT     ?= -O3 -march=native -fno-math-errno -g
+ifeq ($(NATIVE),1)
+ARCH    ?= -march=native
+else
+ARCH    ?= -march=x86-64-v2 -mtune=generic
+endif
+OPT     ?= -O3 -fno-math-errno -g
 SAN     ?=
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
 	-I/usr/include/hdf5/serial
+BASE_CFLAGS := $(CFLAGS) $(ARCH)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# instruction set -> CNN_KERNEL_ISA and -march of its kernels
+KERNEL_ISAS := generic avx2 avx512
+ISA_generic := 0 -march=x86-64-v2 -mtune=generic
+ISA_avx2    := 1 -march=x86-64-v3 -mtune=generic
+ISA_avx512  := 2 -march=x86-64-v4 -mtune=generic -mprefer-vector-width=512
+KERNEL_SRC  := $(wildcard src/nn/kernels/*.c)
+KERNEL_OBJ  := $(foreach isa,$(KERNEL_ISAS),$(KERNEL_SRC:src/nn/kernels/%.c=$(BUILD)/kernels/$(isa)/%.o))
 
 CORE_SRC := $(filter-out src/main.c src/comm.c src/comm_serial.c, \
 	$(wildcard src/*.c src/nn/*.c src/data/*.c src/io/*.c))
@@ -22,7 +42,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit-test mpi-test asan bench clean data
+.PHONY: all deps run test unit-test isa-test mpi-test asan bench clean data
 # comm_serial.o is only a prerequisite of the test binaries; keep it, or make deletes and rebuilds it
 .SECONDARY: $(BUILD)/src/comm_serial.o
 
@@ -30,31 +50,38 @@ all: $(BUILD)/cnn-dist $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+define kernel_rule
+$(BUILD)/kernels/$(1)/%.o: src/nn/kernels/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) -DCNN_KERNEL_ISA=$$(word 1,$$(ISA_$(1))) $$(wordlist 2,9,$$(ISA_$(1))) -c $$< -o $$@
+endef
+$(foreach isa,$(KERNEL_ISAS),$(eval $(call kernel_rule,$(isa))))
 
 $(BUILD)/src/comm.o: src/comm.c
 	@mkdir -p $(dir $@)
-	$(MPICC) $(CFLAGS) -c $< -o $@
+	$(MPICC) $(BASE_CFLAGS) -c $< -o $@
 
 $(BUILD)/src/main.o: src/main.c
 	@mkdir -p $(dir $@)
-	$(MPICC) $(CFLAGS) -c $< -o $@
+	$(MPICC) $(BASE_CFLAGS) -c $< -o $@
 
-$(BUILD)/libcnn.a: $(CORE_OBJ)
+$(BUILD)/libcnn.a: $(CORE_OBJ) $(KERNEL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/cnn-dist: $(BUILD)/src/main.o $(BUILD)/src/comm.o $(BUILD)/libcnn.a
-	$(MPICC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(MPICC) $(BASE_CFLAGS) $^ -o $@ $(LDLIBS)
 	ln -sf $(BUILD)/cnn-dist cnn-dist 2>/dev/null || true
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a tests/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS) $(TESTLIBS)
+	$(CC) $(BASE_CFLAGS) $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS) $(TESTLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS)
 
 # Installs Debian's packages when something is missing (needs root, as on a fresh machine).
 deps:
@@ -70,7 +97,7 @@ unit-test: all
 
 # The whole unit suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -march=native -fno-omit-frame-pointer" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests build-asan --unit-only
@@ -88,4 +115,4 @@ bench: deps
 clean:
 	rm -rf build build-asan cnn-dist
 
--include $(CORE_OBJ:.o=.d) $(BUILD)/src/main.d $(BUILD)/src/comm.d $(BUILD)/src/comm_serial.d
+-include $(CORE_OBJ:.o=.d) $(KERNEL_OBJ:.o=.d) $(BUILD)/src/main.d $(BUILD)/src/comm.d $(BUILD)/src/comm_serial.d

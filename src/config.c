@@ -636,6 +636,8 @@ static int apply_fixed(const Doc *d, const Section *s, const KeySpec *t, int n, 
         int i = table_index(t, n, e->key);
         if (i < 0) return fail(d->err, entry_where(d, e, where, sizeof where), "unknown key '%s' in [%s]", e->key, s->name);
         if (set_value(d, e, &t[i], cfg, what)) return -1;
+        if (!strcmp(s->name, "run") && !strcmp(e->key, "conv")) /* the model names it if the CPU cannot */
+            entry_where(d, e, cfg->conv_where, sizeof cfg->conv_where);
         seen[i] = 1;
     }
     return 0;

@@ -11,6 +11,7 @@
 
 #include "cnn/comm.h"
 #include "cnn/config.h"
+#include "cnn/cpu.h"
 #include "cnn/nn/gemm.h"
 #include "cnn/nn/model.h"
 #include "cnn/train.h"
@@ -40,7 +41,8 @@ static int summary(const CnnConfig *cfg)
 {
     CnnModel m;
     CnnErr err;
-    if (cnn_model_build(&m, cfg, 1, &err)) {
+    CnnModelOpts o = {1, CNN_ISA_GENERIC, 1};
+    if (cnn_cpu_isa(&o.isa, NULL, &err) || cnn_model_build(&m, cfg, &o, &err)) {
         fprintf(stderr, "cnn-dist: %s\n", err.msg);
         return CNN_EXIT_ERROR;
     }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cnn/comm.h"
+#include "cnn/cpu.h"
 #include "cnn/data/augment.h"
 #include "cnn/data/dataset.h"
 #include "cnn/data/prefetch.h"
@@ -99,6 +100,8 @@ typedef struct {
     CnnCommReq *reqs[2 * CNN_MAX_LAYERS];
     int n_reqs;
     double t_wait;              /* seconds spent waiting for buckets after backward */
+    CnnIsa isa;                 /* the kernels' instruction set, agreed by all ranks */
+    CnnIsa isa_local;           /* what this rank's CPU (and CNN_ISA) allow */
 } Run;
 
 static void fill_batch(void *ctx, long step, float *x, int *y)
@@ -130,6 +133,20 @@ static int auto_threads(const CnnConfig *cfg)
     if (per_rank < 1) per_rank = 1;
     if (allowed > 0 && allowed < per_rank) per_rank = allowed;
     return per_rank;
+}
+
+/* The instruction set every rank uses: the lowest any of them supports (after CNN_ISA), so all ranks run
+ * the same kernels. Said once when the ranks differ. */
+static CnnIsa agree_isa(CnnIsa local, int rank)
+{
+    uint64_t lo = (uint64_t)local, hi = (uint64_t)local;
+    cnn_comm_min_u64(&lo, 1);
+    cnn_comm_max_u64(&hi, 1);
+    if (lo != hi && rank == 0)
+        cnn_info("the ranks' CPUs differ (%s to %s): every rank runs the %s kernels, which give the same bits on "
+                 "each of them",
+                 cnn_isa_name((CnnIsa)lo), cnn_isa_name((CnnIsa)hi), cnn_isa_name((CnnIsa)lo));
+    return (CnnIsa)lo;
 }
 
 /* Any rank's failure becomes every rank's, so nobody is left in a collective. */
@@ -253,7 +270,7 @@ static void on_grad_ready_det(void *ctx, size_t offset, size_t count)
     Run *r = ctx;
     int t0, t1;
     tensor_range(&r->model, offset, count, &t0, &t1);
-    r->over |= cnn_fixed_accumulate_bounded(r->acc, r->seen, r->gscratch, r->model.tensors, t0, t1, r->bound,
+    r->over |= cnn_fixed_accumulate_bounded(r->model.k, r->acc, r->seen, r->gscratch, r->model.tensors, t0, t1, r->bound,
                                             r->headroom);
     bucket_add(r, offset, count);
 }
@@ -300,11 +317,11 @@ static void exact_sum(Run *r, const float *x, const int *y, long step, const int
     memset(r->acc, 0, m->n_params * sizeof(int64_t));
     for (int k = r->micro_lo; k < r->micro_hi; k++) {
         micro_shard(r, x, y, step, k, dummy);
-        cnn_fixed_accumulate(r->acc, r->gscratch, m->tensors, m->n_tensors, exps, r->headroom);
+        cnn_fixed_accumulate(m->k, r->acc, r->gscratch, m->tensors, m->n_tensors, exps, r->headroom);
     }
     double tr = cnn_now();
     cnn_comm_sum_i64(r->acc, m->n_params);
-    cnn_fixed_to_float(m->grads, r->acc, m->tensors, m->n_tensors, exps, r->headroom);
+    cnn_fixed_to_float(m->k, m->grads, r->acc, m->tensors, m->n_tensors, exps, r->headroom);
     memcpy(r->exp_prev, exps, (size_t)m->n_tensors * sizeof(int));
     r->have_prev = 1;
     r->n_exact++;
@@ -349,7 +366,7 @@ static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t
         loss_bad |= micro_shard(r, x, y, step, k, stats);
         m->grad_ready = NULL;
         if (!(last && buckets))
-            r->over |= cnn_fixed_accumulate_bounded(r->acc, r->seen, r->gscratch, m->tensors, 0, nt, r->bound,
+            r->over |= cnn_fixed_accumulate_bounded(r->model.k, r->acc, r->seen, r->gscratch, m->tensors, 0, nt, r->bound,
                                                     r->headroom);
     }
     double tr = cnn_now();
@@ -372,7 +389,7 @@ static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t
         return 0;
     }
     tr = cnn_now();
-    cnn_fixed_to_float(m->grads, r->acc, m->tensors, nt, r->bound, r->headroom);
+    cnn_fixed_to_float(m->k, m->grads, r->acc, m->tensors, nt, r->bound, r->headroom);
     memcpy(r->exp_prev, r->seen, (size_t)nt * sizeof(int));
     r->t_reduce += cnn_now() - tr;
     return 0;
@@ -602,6 +619,10 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     r->B = cfg->batch;
     int threads = auto_threads(cfg);
     cnn_gemm_init(threads);
+    CnnIsa isa;
+    if (agree_fail(cnn_cpu_isa(&isa, NULL, err) != 0, err)) return -1;
+    r->isa_local = isa;
+    r->isa = agree_isa(isa, r->rank);
     char gen[512];
     if (cnn_gemm_core_is_generic(gen, sizeof gen) && r->rank == 0) cnn_warn("%s", gen);
 
@@ -626,12 +647,13 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     /* bucket size in elements: floats in fast mode, int64 sums in deterministic mode */
     r->bucket_elems = (size_t)(cfg->bucket_kb * 1024.0 / (r->n_micro ? sizeof(int64_t) : sizeof(float)));
     if (cfg->eval_batch > cap) cap = cfg->eval_batch;
-    if (cnn_model_build(&r->model, cfg, cap, err)) {
+    const CnnModelOpts mo = {cap, r->isa, threads};
+    if (cnn_model_build(&r->model, cfg, &mo, err)) {
         if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
         return -1;
     }
     cnn_model_init_params(&r->model, cfg->seed);
-    cnn_optim_init(&r->optim, cfg, r->model.n_params);
+    cnn_optim_init(&r->optim, cfg, r->model.n_params, r->model.k);
     if (!r->n_micro && r->bucket_elems > 0 && r->size > 1) {
         r->model.grad_ready = on_grad_ready;
         r->model.grad_ready_ctx = r;
@@ -668,10 +690,27 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
         if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
         return -1;
     }
-    if (r->rank == 0)
+    /* OpenBLAS sums in the order of the core it picked: ranks that run sgemm with different cores would
+     * compute a micro-shard differently depending on who computes it */
+    if (cnn_model_uses_sgemm(&r->model)) {
+        uint64_t core[2] = {cnn_hash_bytes(CNN_HASH_INIT, cnn_gemm_corename(), strlen(cnn_gemm_corename()))};
+        core[1] = core[0];
+        cnn_comm_min_u64(&core[0], 1);
+        cnn_comm_max_u64(&core[1], 1);
+        if (core[0] != core[1] && r->rank == 0)
+            cnn_warn("the ranks run different OpenBLAS kernels (this one: %s) for the layers on sgemm: their sums "
+                     "round differently, so this job's result depends on which rank computes which micro-shard; "
+                     "set OPENBLAS_CORETYPE to one value on every node for bitwise reproducible results",
+                     cnn_gemm_corename());
+    }
+    if (r->rank == 0) {
+        char kl[512];
+        cnn_model_kernels_line(&r->model, kl, sizeof kl);
         cnn_info("cnn-dist: %s, %d rank%s x %d OpenBLAS thread%s (%s), global batch %d, %s", cfg->name, r->size,
                  r->size > 1 ? "s" : "", threads, threads > 1 ? "s" : "", cnn_gemm_corename(), r->B,
                  cfg->deterministic ? "deterministic (same result on any rank count)" : "fast float allreduce");
+        cnn_info("kernels %s", kl);
+    }
     if (r->size == 1 && threads > 1 && !getenv("OMPI_COMM_WORLD_SIZE"))
         cnn_info("note: one process with %d threads leaves cores idle outside the matrix products; one rank "
                  "per core is faster: mpirun -np %d (or scripts/cnn-run)",

@@ -1,6 +1,7 @@
 /* lrn: forward against tf.nn.lrn's formula written naively in double (radius larger and smaller than
  * the channel count, several betas so both the sqrt paths and powf run), a hand-computed case, and
- * central-difference gradients with an alpha large enough that the cross-channel terms matter. */
+ * central-difference gradients with an alpha large enough that the cross-channel terms matter; on every
+ * instruction set the machine runs. */
 #include "testutil.h"
 
 #include "cnn/nn/layers.h"
@@ -22,50 +23,55 @@ static void naive_lrn(double *out, double *scale, const float *in, size_t pixels
 static void test_hand(void **state)
 {
     (void)state;
-    /* channels (1, 2, 3), r = 1, bias 1, alpha 0.5, beta 1:
-     * sqr sums 1+4=5, 1+4+9=14, 4+9=13 -> scales 3.5, 8, 7.5 -> out 1/3.5, 2/8, 3/7.5 */
-    const float in[3] = {1, 2, 3};
-    float out[3], scale[3];
-    tu_poison(out, 3);
-    tu_poison(scale, 3);
-    cnn_lrn_forward(out, scale, in, 1, 3, 1, 1.0f, 0.5f, 1.0f);
-    const double ws[3] = {3.5, 8, 7.5}, wo[3] = {1 / 3.5, 0.25, 0.4};
-    for (int i = 0; i < 3; i++) {
-        tu_assert_close(scale[i], ws[i], 1e-6, 1e-6, "scale", (size_t)i);
-        tu_assert_close(out[i], wo[i], 1e-6, 1e-6, "out", (size_t)i);
+    TU_FOR_EACH_ISA(isa, k) {
+        /* channels (1, 2, 3), r = 1, bias 1, alpha 0.5, beta 1:
+         * sqr sums 1+4=5, 1+4+9=14, 4+9=13 -> scales 3.5, 8, 7.5 -> out 1/3.5, 2/8, 3/7.5 */
+        const float in[3] = {1, 2, 3};
+        float out[3], scale[3];
+        tu_poison(out, 3);
+        tu_poison(scale, 3);
+        k->lrn_forward(out, scale, in, 1, 3, 1, 1.0f, 0.5f, 1.0f);
+        const double ws[3] = {3.5, 8, 7.5}, wo[3] = {1 / 3.5, 0.25, 0.4};
+        for (int i = 0; i < 3; i++) {
+            tu_assert_close(scale[i], ws[i], 1e-6, 1e-6, "scale", (size_t)i);
+            tu_assert_close(out[i], wo[i], 1e-6, 1e-6, "out", (size_t)i);
+        }
     }
 }
 
 static void test_vs_naive(void **state)
 {
     (void)state;
-    /* c, radius, bias, alpha, beta */
-    static const float cases[][5] = {
-        {64, 4, 1.0f, 0.001f / 9.0f, 0.75f}, {10, 2, 2.0f, 0.1f, 0.75f}, {3, 4, 1.0f, 0.3f, 0.5f},
-        {7, 0, 1.0f, 0.2f, 1.0f},            {16, 5, 1.5f, 0.05f, 0.6f}, {1, 2, 1.0f, 0.5f, 0.75f},
-        /* the padded row holds c + 2r <= 1024 floats: just fits, and one past it (the fallback) */
-        {1016, 4, 1.0f, 0.01f, 0.75f},       {1017, 4, 1.0f, 0.01f, 0.75f},
-    };
-    const size_t pixels = 37;
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        int c = (int)cases[t][0], r = (int)cases[t][1];
-        size_t n = pixels * (size_t)c;
-        float *in = malloc(n * 4), *out = malloc(n * 4), *scale = malloc(n * 4);
-        double *wo = malloc(n * 8), *wsc = malloc(n * 8);
-        tu_fill_uniform(in, n, -3, 3, 100 + t);
-        tu_poison(out, n);
-        tu_poison(scale, n);
-        cnn_lrn_forward(out, scale, in, pixels, c, r, cases[t][2], cases[t][3], cases[t][4]);
-        naive_lrn(wo, wsc, in, pixels, c, r, cases[t][2], cases[t][3], cases[t][4]);
-        for (size_t i = 0; i < n; i++) {
-            tu_assert_close(out[i], wo[i], 1e-6, 2e-6, "lrn out", i);
-            tu_assert_close(scale[i], wsc[i], 1e-6, 2e-6, "lrn scale", i);
+    TU_FOR_EACH_ISA(isa, k) {
+        /* c, radius, bias, alpha, beta */
+        static const float cases[][5] = {
+            {64, 4, 1.0f, 0.001f / 9.0f, 0.75f}, {10, 2, 2.0f, 0.1f, 0.75f}, {3, 4, 1.0f, 0.3f, 0.5f},
+            {7, 0, 1.0f, 0.2f, 1.0f},            {16, 5, 1.5f, 0.05f, 0.6f}, {1, 2, 1.0f, 0.5f, 0.75f},
+            /* the padded row holds c + 2r <= 1024 floats: just fits, and one past it (the fallback) */
+            {1016, 4, 1.0f, 0.01f, 0.75f},       {1017, 4, 1.0f, 0.01f, 0.75f},
+        };
+        const size_t pixels = 37;
+        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+            int c = (int)cases[t][0], r = (int)cases[t][1];
+            size_t n = pixels * (size_t)c;
+            float *in = malloc(n * 4), *out = malloc(n * 4), *scale = malloc(n * 4);
+            double *wo = malloc(n * 8), *wsc = malloc(n * 8);
+            tu_fill_uniform(in, n, -3, 3, 100 + t);
+            tu_poison(out, n);
+            tu_poison(scale, n);
+            k->lrn_forward(out, scale, in, pixels, c, r, cases[t][2], cases[t][3], cases[t][4]);
+            naive_lrn(wo, wsc, in, pixels, c, r, cases[t][2], cases[t][3], cases[t][4]);
+            for (size_t i = 0; i < n; i++) {
+                tu_assert_close(out[i], wo[i], 1e-6, 2e-6, "lrn out", i);
+                tu_assert_close(scale[i], wsc[i], 1e-6, 2e-6, "lrn scale", i);
+            }
+            free(in), free(out), free(scale), free(wo), free(wsc);
         }
-        free(in), free(out), free(scale), free(wo), free(wsc);
     }
 }
 
 typedef struct {
+    const CnnKernels *k;
     float *in, *out, *scale, *r;
     size_t pixels;
     int c, radius;
@@ -75,31 +81,33 @@ typedef struct {
 static double lrn_loss(void *p)
 {
     Ctx *g = p;
-    cnn_lrn_forward(g->out, g->scale, g->in, g->pixels, g->c, g->radius, g->bias, g->alpha, g->beta);
+    g->k->lrn_forward(g->out, g->scale, g->in, g->pixels, g->c, g->radius, g->bias, g->alpha, g->beta);
     return tu_dot(g->out, g->r, g->pixels * (size_t)g->c);
 }
 
 static void test_gradcheck(void **state)
 {
     (void)state;
-    static const float cases[][5] = {
-        {12, 2, 1.0f, 0.2f, 0.75f}, {5, 4, 1.0f, 0.3f, 0.6f}, {9, 1, 2.0f, 0.5f, 0.5f}, {64, 4, 1.0f, 0.001f / 9.0f, 0.75f},
-        {1030, 3, 1.0f, 0.01f, 0.75f}, /* past the padded row: the fallback */
-    };
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        Ctx g = {.pixels = 6, .c = (int)cases[t][0], .radius = (int)cases[t][1], .bias = cases[t][2],
-                 .alpha = cases[t][3], .beta = cases[t][4]};
-        size_t n = g.pixels * (size_t)g.c;
-        g.in = malloc(n * 4), g.out = malloc(n * 4), g.scale = malloc(n * 4), g.r = malloc(n * 4);
-        float *din = malloc(n * 4);
-        tu_fill_uniform(g.in, n, -2, 2, 200 + t);
-        tu_fill_uniform(g.r, n, -1, 1, 300 + t);
-        lrn_loss(&g);
-        tu_poison(din, n);
-        cnn_lrn_backward(din, g.r, g.in, g.out, g.scale, g.pixels, g.c, g.radius, g.alpha, g.beta);
-        tu_assert_finite(din, n, "lrn din");
-        tu_gradcheck(lrn_loss, &g, g.in, din, n, 300, 1e-3f, 1e-3, 2e-3, "lrn din");
-        free(g.in), free(g.out), free(g.scale), free(g.r), free(din);
+    TU_FOR_EACH_ISA(isa, k) {
+        static const float cases[][5] = {
+            {12, 2, 1.0f, 0.2f, 0.75f}, {5, 4, 1.0f, 0.3f, 0.6f}, {9, 1, 2.0f, 0.5f, 0.5f}, {64, 4, 1.0f, 0.001f / 9.0f, 0.75f},
+            {1030, 3, 1.0f, 0.01f, 0.75f}, /* past the padded row: the fallback */
+        };
+        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+            Ctx g = {.k = k, .pixels = 6, .c = (int)cases[t][0], .radius = (int)cases[t][1], .bias = cases[t][2],
+                     .alpha = cases[t][3], .beta = cases[t][4]};
+            size_t n = g.pixels * (size_t)g.c;
+            g.in = malloc(n * 4), g.out = malloc(n * 4), g.scale = malloc(n * 4), g.r = malloc(n * 4);
+            float *din = malloc(n * 4);
+            tu_fill_uniform(g.in, n, -2, 2, 200 + t);
+            tu_fill_uniform(g.r, n, -1, 1, 300 + t);
+            lrn_loss(&g);
+            tu_poison(din, n);
+            k->lrn_backward(din, g.r, g.in, g.out, g.scale, g.pixels, g.c, g.radius, g.alpha, g.beta);
+            tu_assert_finite(din, n, "lrn din");
+            tu_gradcheck(lrn_loss, &g, g.in, din, n, 300, 1e-3f, 1e-3, 2e-3, "lrn din");
+            free(g.in), free(g.out), free(g.scale), free(g.r), free(din);
+        }
     }
 }
 

@@ -1,10 +1,10 @@
-/* model: shapes, parameter counts and FLOPs of the shipped networks; a whole-network gradient check;
- * the mean of shard gradients equals the whole-batch gradient; build errors name the config line;
- * the direct and sgemm convolutions agree inside a network. */
+/* model: shapes, parameter counts and FLOPs of the shipped networks; a whole-network gradient check and
+ * the mean of shard gradients equals the whole-batch gradient, on every instruction set; build errors
+ * name the config line; the direct and sgemm convolutions agree inside a network; the same network on
+ * AVX2 and AVX-512 gives bitwise the same loss and gradients. */
 #include "testutil.h"
 
 #include "cnn/config.h"
-#include "cnn/nn/conv_direct.h"
 #include "cnn/nn/model.h"
 
 static void load(CnnConfig *cfg, const char *path)
@@ -20,7 +20,8 @@ static void test_cifar10_shapes_params_flops(void **state)
     load(&cfg, "configs/cifar10.ini");
     CnnModel m;
     CnnErr err;
-    assert_int_equal(cnn_model_build(&m, &cfg, 2, &err), 0);
+    const CnnModelOpts o2 = cnn_model_opts_local(2);
+    assert_int_equal(cnn_model_build(&m, &cfg, &o2, &err), 0);
     assert_int_equal(m.n_params, 1068298);
     const int want[9][3] = {{24, 24, 64}, {12, 12, 64}, {12, 12, 64}, {12, 12, 64}, {12, 12, 64},
                             {6, 6, 64},   {1, 1, 384},  {1, 1, 192},  {1, 1, 10}};
@@ -49,7 +50,8 @@ static void test_mnist_params(void **state)
     load(&cfg, "configs/mnist.ini");
     CnnModel m;
     CnnErr err;
-    assert_int_equal(cnn_model_build(&m, &cfg, 1, &err), 0);
+    const CnnModelOpts o1 = cnn_model_opts_local(1);
+    assert_int_equal(cnn_model_build(&m, &cfg, &o1, &err), 0);
     /* 5*5*1*32+32 + 5*5*32*64+64 + 7*7*64*1024+1024 + 1024*10+10 */
     assert_int_equal(m.n_params, 832 + 51264 + 3212288 + 10250);
     cnn_model_free(&m);
@@ -63,7 +65,8 @@ static void test_build_errors_name_the_line(void **state)
     const char *ov[] = {"logits.units=7"};
     assert_int_equal(cnn_config_load(&cfg, "configs/tiny.ini", ov, 1, &err), 0);
     CnnModel m;
-    assert_int_equal(cnn_model_build(&m, &cfg, 1, &err), -1);
+    const CnnModelOpts o1 = cnn_model_opts_local(1);
+    assert_int_equal(cnn_model_build(&m, &cfg, &o1, &err), -1);
     assert_non_null(strstr(err.msg, "tiny.ini:"));
     assert_non_null(strstr(err.msg, "logits"));
 }
@@ -83,13 +86,14 @@ static double batch_loss(CnnModel *m, const float *x, const int *y, int n)
 /* The tiny network without dropout, with weight decay on fc1, smooth activations and average pooling:
  * central differences across the whole network must not straddle ReLU kinks or max-pool switches
  * (each layer's own test checks those). */
-static void tiny_model(CnnModel *m, CnnConfig *cfg, int cap)
+static void tiny_model(CnnModel *m, CnnConfig *cfg, int cap, CnnIsa isa)
 {
     CnnErr err;
     const char *ov[] = {"drop1.keep=1", "fc1.wl=0.01", "conv1.activation=tanh", "conv2.activation=tanh",
                         "fc1.activation=tanh", "pool1.type=avgpool"};
     assert_int_equal(cnn_config_load(cfg, "configs/tiny.ini", ov, 6, &err), 0);
-    assert_int_equal(cnn_model_build(m, cfg, cap, &err), 0);
+    const CnnModelOpts o = {cap, isa, 1};
+    assert_int_equal(cnn_model_build(m, cfg, &o, &err), 0);
     cnn_model_init_params(m, 3);
 }
 
@@ -105,68 +109,74 @@ static float *random_inputs(const CnnModel *m, int n, uint64_t seed)
 static void test_whole_network_gradient(void **state)
 {
     (void)state;
-    static CnnConfig cfg;
-    CnnModel m;
-    tiny_model(&m, &cfg, 4);
-    const int n = 4;
-    size_t per = (size_t)m.in_h * m.in_w * m.in_c;
-    float *x = malloc(n * per * sizeof(float));
-    tu_fill_uniform(x, n * per, -1.0f, 1.0f, 11);
-    int y[4] = {1, 7, 3, 9};
-    float *g = calloc(m.n_params, sizeof(float));
-    int pos[4] = {0, 1, 2, 3};
-    cnn_model_forward(&m, x, n, 1, 5, pos);
-    cnn_model_backward(&m, g, y, n, 1.0f / n, NULL);
-    cnn_model_add_weight_decay(&m, g);
-    /* a sample of parameters from every tensor */
-    for (int t = 0; t < m.n_tensors; t++) {
-        const CnnTensorInfo *ti = &m.tensors[t];
-        for (size_t k = 0; k < 6; k++) {
-            size_t i = ti->offset + (k * 7919) % ti->count;
-            float save = m.params[i];
-            const float h = 3e-3f;
-            m.params[i] = save + h;
-            double lp = batch_loss(&m, x, y, n);
-            m.params[i] = save - h;
-            double lm = batch_loss(&m, x, y, n);
-            m.params[i] = save;
-            double num = (lp - lm) / (2.0 * (double)h);
-            tu_assert_close((double)g[i], num, 2e-3, 5e-2, ti->name, k);
+    TU_FOR_EACH_ISA(isa, kern) {
+        static CnnConfig cfg;
+        CnnModel m;
+        tiny_model(&m, &cfg, 4, isa);
+        const int n = 4;
+        size_t per = (size_t)m.in_h * m.in_w * m.in_c;
+        float *x = malloc(n * per * sizeof(float));
+        tu_fill_uniform(x, n * per, -1.0f, 1.0f, 11);
+        int y[4] = {1, 7, 3, 9};
+        float *g = calloc(m.n_params, sizeof(float));
+        int pos[4] = {0, 1, 2, 3};
+        cnn_model_forward(&m, x, n, 1, 5, pos);
+        cnn_model_backward(&m, g, y, n, 1.0f / n, NULL);
+        cnn_model_add_weight_decay(&m, g);
+        /* a sample of parameters from every tensor */
+        for (int t = 0; t < m.n_tensors; t++) {
+            const CnnTensorInfo *ti = &m.tensors[t];
+            for (size_t k = 0; k < 6; k++) {
+                size_t i = ti->offset + (k * 7919) % ti->count;
+                float save = m.params[i];
+                const float h = 3e-3f;
+                m.params[i] = save + h;
+                double lp = batch_loss(&m, x, y, n);
+                m.params[i] = save - h;
+                double lm = batch_loss(&m, x, y, n);
+                m.params[i] = save;
+                double num = (lp - lm) / (2.0 * (double)h);
+                tu_assert_close((double)g[i], num, 2e-3, 5e-2, ti->name, k);
+            }
         }
+        free(x);
+        free(g);
+        cnn_model_free(&m);
+        (void)kern;
     }
-    free(x);
-    free(g);
-    cnn_model_free(&m);
 }
 
 static void test_shard_gradients_sum_to_batch_gradient(void **state)
 {
     (void)state;
-    static CnnConfig cfg;
-    CnnModel m;
-    tiny_model(&m, &cfg, 8);
-    const int n = 8;
-    size_t per = (size_t)m.in_h * m.in_w * m.in_c;
-    float *x = random_inputs(&m, n, 12);
-    int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    float *whole = calloc(m.n_params, sizeof(float)), *parts = calloc(m.n_params, sizeof(float));
-    cnn_model_forward(&m, x, n, 1, 0, pos);
-    double lw = cnn_model_backward(&m, whole, y, n, 1.0f / n, NULL);
-    double lp = 0;
-    /* three uneven shards (3, 3, 2), each scaled by 1/global batch, accumulated */
-    int cut[4] = {0, 3, 6, 8};
-    for (int s = 0; s < 3; s++) {
-        cnn_model_forward(&m, x + cut[s] * per, cut[s + 1] - cut[s], 1, 0, pos + cut[s]);
-        lp += cnn_model_backward(&m, parts, y + cut[s], cut[s + 1] - cut[s], 1.0f / n, NULL);
+    TU_FOR_EACH_ISA(isa, kern) {
+        static CnnConfig cfg;
+        CnnModel m;
+        tiny_model(&m, &cfg, 8, isa);
+        const int n = 8;
+        size_t per = (size_t)m.in_h * m.in_w * m.in_c;
+        float *x = random_inputs(&m, n, 12);
+        int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+        float *whole = calloc(m.n_params, sizeof(float)), *parts = calloc(m.n_params, sizeof(float));
+        cnn_model_forward(&m, x, n, 1, 0, pos);
+        double lw = cnn_model_backward(&m, whole, y, n, 1.0f / n, NULL);
+        double lp = 0;
+        /* three uneven shards (3, 3, 2), each scaled by 1/global batch, accumulated */
+        int cut[4] = {0, 3, 6, 8};
+        for (int s = 0; s < 3; s++) {
+            cnn_model_forward(&m, x + cut[s] * per, cut[s + 1] - cut[s], 1, 0, pos + cut[s]);
+            lp += cnn_model_backward(&m, parts, y + cut[s], cut[s + 1] - cut[s], 1.0f / n, NULL);
+        }
+        assert_true(fabs(lw - lp) < 1e-5 * fabs(lw));
+        /* agreement to float rounding: the sums are regrouped (by shard, and by Winograd's tiles in conv2's
+         * weight gradient), and small entries carry the rounding of the larger terms they sum */
+        for (size_t i = 0; i < m.n_params; i++) tu_assert_close((double)parts[i], (double)whole[i], 1e-6, 1e-4, "grad", i);
+        free(x);
+        free(whole);
+        free(parts);
+        cnn_model_free(&m);
+        (void)kern;
     }
-    assert_true(fabs(lw - lp) < 1e-5 * fabs(lw));
-    /* agreement to float rounding: the sums are regrouped (by shard, and by Winograd's tiles in conv2's
-     * weight gradient), and small entries carry the rounding of the larger terms they sum */
-    for (size_t i = 0; i < m.n_params; i++) tu_assert_close((double)parts[i], (double)whole[i], 1e-6, 1e-4, "grad", i);
-    free(x);
-    free(whole);
-    free(parts);
-    cnn_model_free(&m);
 }
 
 /* run.conv = direct and run.conv = gemm: the same loss and gradients to float rounding (the tiny
@@ -174,18 +184,19 @@ static void test_shard_gradients_sum_to_batch_gradient(void **state)
 static void test_direct_and_gemm_convs_agree(void **state)
 {
     (void)state;
-    if (!cnn_convd_built()) skip();
+    if (!cnn_kernels(tu_isa_max())->tiles) skip(); /* CNN_ISA=generic or no AVX2 */
     static CnnConfig cd, cg;
     CnnModel md, mg;
     CnnErr err;
     const char *ovd[] = {"drop1.keep=1", "run.conv=direct"}, *ovg[] = {"drop1.keep=1", "run.conv=gemm"};
     assert_int_equal(cnn_config_load(&cd, "configs/tiny.ini", ovd, 2, &err), 0);
     assert_int_equal(cnn_config_load(&cg, "configs/tiny.ini", ovg, 2, &err), 0);
-    assert_int_equal(cnn_model_build(&md, &cd, 8, &err), 0);
-    assert_int_equal(cnn_model_build(&mg, &cg, 8, &err), 0);
-    assert_int_equal(md.layers[0].conv.direct, 0);
-    assert_int_equal(md.layers[3].conv.direct, 1);
-    assert_int_equal(mg.layers[3].conv.direct, 0);
+    const CnnModelOpts o = {8, tu_isa_max(), 1};
+    assert_int_equal(cnn_model_build(&md, &cd, &o, &err), 0);
+    assert_int_equal(cnn_model_build(&mg, &cg, &o, &err), 0);
+    assert_int_equal(md.layers[0].conv.fwd, CNN_ALGO_SGEMM); /* stride 2 */
+    assert_int_equal(md.layers[3].conv.fwd, CNN_ALGO_DIRECT);
+    assert_int_equal(mg.layers[3].conv.fwd, CNN_ALGO_SGEMM);
     assert_true(cnn_config_train_hash(&cd) != cnn_config_train_hash(&cg)); /* ranks must agree on it */
     cnn_model_init_params(&md, 3);
     cnn_model_init_params(&mg, 3);
@@ -204,6 +215,57 @@ static void test_direct_and_gemm_convs_agree(void **state)
     cnn_model_free(&mg);
 }
 
+/* One forward and backward of the tiny network (Winograd conv2, tiled dense layers) on an instruction set:
+ * the loss and the gradient block. */
+static double tiny_gradient(CnnIsa isa, float *grad)
+{
+    static CnnConfig cfg;
+    CnnModel m;
+    tiny_model(&m, &cfg, 8, isa);
+    const int n = 8;
+    float *x = random_inputs(&m, n, 14);
+    int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    memset(grad, 0, m.n_params * sizeof(float));
+    cnn_model_forward(&m, x, n, 1, 0, pos);
+    double l = cnn_model_backward(&m, grad, y, n, 1.0f / n, NULL);
+    free(x);
+    cnn_model_free(&m);
+    return l;
+}
+
+/* The guarantee behind CNN_ISA: AVX2 and AVX-512 give the same bits; the generic set (OpenBLAS) agrees
+ * to rounding only. */
+static void test_instruction_sets_agree(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnModel m;
+    tiny_model(&m, &cfg, 8, CNN_ISA_GENERIC);
+    const size_t np = m.n_params;
+    cnn_model_free(&m);
+    float *g0 = malloc(np * 4), *g1 = malloc(np * 4), *g2 = malloc(np * 4);
+    double l0 = tiny_gradient(CNN_ISA_GENERIC, g0);
+    if (tu_isa_max() < CNN_ISA_AVX2) {
+        free(g0), free(g1), free(g2);
+        skip();
+    }
+    double l1 = tiny_gradient(CNN_ISA_AVX2, g1);
+    assert_true(fabs(l0 - l1) < 1e-6 * fabs(l0));
+    for (size_t i = 0; i < np; i++) tu_assert_close((double)g1[i], (double)g0[i], 1e-6, 1e-4, "avx2 vs generic", i);
+    int differs = memcmp(g0, g1, np * 4) != 0; /* OpenBLAS sums in another order */
+    assert_true(differs);
+    if (tu_isa_max() >= CNN_ISA_AVX512) {
+        double l2 = tiny_gradient(CNN_ISA_AVX512, g2);
+        assert_true(l1 == l2);
+        assert_memory_equal(g1, g2, np * 4);
+    }
+    free(g0), free(g1), free(g2);
+    if (tu_isa_max() < CNN_ISA_AVX512) {
+        print_message("AVX-512 not available here (CPU or CNN_ISA): AVX2 checked against generic only\n");
+        skip();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_whole_network_gradient),
         cmocka_unit_test(test_shard_gradients_sum_to_batch_gradient),
         cmocka_unit_test(test_direct_and_gemm_convs_agree),
+        cmocka_unit_test(test_instruction_sets_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,139 +21,147 @@ static void base_cfg(CnnConfig *c)
 static void test_adam_three_steps(void **state)
 {
     (void)state;
-    CnnConfig c;
-    base_cfg(&c);
-    c.beta1 = 0.8; /* not the defaults, so a swapped beta shows */
-    c.beta2 = 0.95;
-    c.epsilon = 1e-3; /* large, so the epsilon term matters */
-    float p[N] = {0.5f, -1.25f, 2.0f, 0.0f, 3.5f, -0.75f, 1e-3f};
-    /* gradients per step; element 3 sees a zero gradient at step 2, element 6 flips sign */
-    const float g[3][N] = {{0.1f, -0.2f, 1.5f, 0.3f, -2.0f, 0.05f, 1.0f},
-                           {0.2f, -0.1f, 1.0f, 0.0f, -1.0f, 0.15f, -1.0f},
-                           {-0.3f, 0.4f, 0.5f, 0.2f, 0.5f, 0.25f, 2.0f}};
-    const double lrs[3] = {0.01, 0.02, 0.005}; /* the lr may change between steps */
-    double rp[N], rm[N] = {0}, rv[N] = {0};
-    for (int i = 0; i < N; i++) rp[i] = p[i];
+    TU_FOR_EACH_ISA(isa, k) {
+        CnnConfig c;
+        base_cfg(&c);
+        c.beta1 = 0.8; /* not the defaults, so a swapped beta shows */
+        c.beta2 = 0.95;
+        c.epsilon = 1e-3; /* large, so the epsilon term matters */
+        float p[N] = {0.5f, -1.25f, 2.0f, 0.0f, 3.5f, -0.75f, 1e-3f};
+        /* gradients per step; element 3 sees a zero gradient at step 2, element 6 flips sign */
+        const float g[3][N] = {{0.1f, -0.2f, 1.5f, 0.3f, -2.0f, 0.05f, 1.0f},
+                               {0.2f, -0.1f, 1.0f, 0.0f, -1.0f, 0.15f, -1.0f},
+                               {-0.3f, 0.4f, 0.5f, 0.2f, 0.5f, 0.25f, 2.0f}};
+        const double lrs[3] = {0.01, 0.02, 0.005}; /* the lr may change between steps */
+        double rp[N], rm[N] = {0}, rv[N] = {0};
+        for (int i = 0; i < N; i++) rp[i] = p[i];
 
-    CnnOptim o;
-    cnn_optim_init(&o, &c, N);
-    assert_int_equal(o.t, 0);
-    for (int i = 0; i < N; i++) assert_true(o.m[i] == 0.0f && o.v[i] == 0.0f);
-    for (int s = 0; s < 3; s++) {
-        cnn_optim_step(&o, p, g[s], lrs[s]);
-        int t = s + 1;
-        double lr_t = lrs[s] * sqrt(1.0 - pow(0.95, t)) / (1.0 - pow(0.8, t));
-        for (int i = 0; i < N; i++) {
-            double gi = (double)g[s][i];
-            rm[i] = 0.8 * rm[i] + 0.2 * gi;
-            rv[i] = 0.95 * rv[i] + 0.05 * gi * gi;
-            rp[i] -= lr_t * rm[i] / (sqrt(rv[i]) + 1e-3);
+        CnnOptim o;
+        cnn_optim_init(&o, &c, N, k);
+        assert_int_equal(o.t, 0);
+        for (int i = 0; i < N; i++) assert_true(o.m[i] == 0.0f && o.v[i] == 0.0f);
+        for (int s = 0; s < 3; s++) {
+            cnn_optim_step(&o, p, g[s], lrs[s]);
+            int t = s + 1;
+            double lr_t = lrs[s] * sqrt(1.0 - pow(0.95, t)) / (1.0 - pow(0.8, t));
+            for (int i = 0; i < N; i++) {
+                double gi = (double)g[s][i];
+                rm[i] = 0.8 * rm[i] + 0.2 * gi;
+                rv[i] = 0.95 * rv[i] + 0.05 * gi * gi;
+                rp[i] -= lr_t * rm[i] / (sqrt(rv[i]) + 1e-3);
+            }
+            assert_int_equal(o.t, t);
+            /* Step 1 by hand for element 0: lr_1 = 0.01*sqrt(0.05)/0.2, m = 0.02, v = 0.0005,
+             * p = 0.5 - lr_1*0.02/(sqrt(0.0005) + 1e-3) = 0.49042807 */
+            if (t == 1) tu_assert_close(p[0], 0.4904280697, 1e-7, 0, "adam by hand", 0);
+            for (int i = 0; i < N; i++) {
+                tu_assert_close(o.m[i], rm[i], 1e-7, 1e-5, "adam m", (size_t)i);
+                tu_assert_close(o.v[i], rv[i], 1e-9, 1e-5, "adam v", (size_t)i);
+                tu_assert_close(p[i], rp[i], 1e-7, 1e-5, "adam p", (size_t)i);
+            }
         }
-        assert_int_equal(o.t, t);
-        /* Step 1 by hand for element 0: lr_1 = 0.01*sqrt(0.05)/0.2, m = 0.02, v = 0.0005,
-         * p = 0.5 - lr_1*0.02/(sqrt(0.0005) + 1e-3) = 0.49042807 */
-        if (t == 1) tu_assert_close(p[0], 0.4904280697, 1e-7, 0, "adam by hand", 0);
-        for (int i = 0; i < N; i++) {
-            tu_assert_close(o.m[i], rm[i], 1e-7, 1e-5, "adam m", (size_t)i);
-            tu_assert_close(o.v[i], rv[i], 1e-9, 1e-5, "adam v", (size_t)i);
-            tu_assert_close(p[i], rp[i], 1e-7, 1e-5, "adam p", (size_t)i);
-        }
+        cnn_optim_free(&o);
+        assert_null(o.m);
+        assert_null(o.v);
     }
-    cnn_optim_free(&o);
-    assert_null(o.m);
-    assert_null(o.v);
 }
 
 static void test_sgd_momentum_three_steps(void **state)
 {
     (void)state;
-    CnnConfig c;
-    base_cfg(&c);
-    c.optimizer = CNN_OPT_SGD;
-    c.momentum = 0.5;
-    float p[3] = {1.0f, -2.0f, 0.25f};
-    const float g[3][3] = {{1.0f, 2.0f, -4.0f}, {1.0f, -2.0f, 0.0f}, {0.5f, 0.0f, 8.0f}};
-    CnnOptim o;
-    cnn_optim_init(&o, &c, 3);
-    assert_null(o.v);
-    /* By hand with lr 0.1, momentum 0.5:
-     *   a1 = g1 = (1, 2, -4)                 p1 = (0.9, -2.2, 0.65)
-     *   a2 = 0.5 a1 + g2 = (1.5, -1, -2)     p2 = (0.75, -2.1, 0.85)
-     *   a3 = 0.5 a2 + g3 = (1.25, -0.5, 7)   p3 = (0.625, -2.05, 0.15) */
-    const double want_a[3][3] = {{1, 2, -4}, {1.5, -1, -2}, {1.25, -0.5, 7}};
-    const double want_p[3][3] = {{0.9, -2.2, 0.65}, {0.75, -2.1, 0.85}, {0.625, -2.05, 0.15}};
-    for (int s = 0; s < 3; s++) {
-        cnn_optim_step(&o, p, g[s], 0.1);
-        for (int i = 0; i < 3; i++) {
-            tu_assert_close(o.m[i], want_a[s][i], 1e-6, 1e-6, "sgd accum", (size_t)i);
-            tu_assert_close(p[i], want_p[s][i], 1e-6, 1e-6, "sgd p", (size_t)i);
+    TU_FOR_EACH_ISA(isa, k) {
+        CnnConfig c;
+        base_cfg(&c);
+        c.optimizer = CNN_OPT_SGD;
+        c.momentum = 0.5;
+        float p[3] = {1.0f, -2.0f, 0.25f};
+        const float g[3][3] = {{1.0f, 2.0f, -4.0f}, {1.0f, -2.0f, 0.0f}, {0.5f, 0.0f, 8.0f}};
+        CnnOptim o;
+        cnn_optim_init(&o, &c, 3, k);
+        assert_null(o.v);
+        /* By hand with lr 0.1, momentum 0.5:
+         *   a1 = g1 = (1, 2, -4)                 p1 = (0.9, -2.2, 0.65)
+         *   a2 = 0.5 a1 + g2 = (1.5, -1, -2)     p2 = (0.75, -2.1, 0.85)
+         *   a3 = 0.5 a2 + g3 = (1.25, -0.5, 7)   p3 = (0.625, -2.05, 0.15) */
+        const double want_a[3][3] = {{1, 2, -4}, {1.5, -1, -2}, {1.25, -0.5, 7}};
+        const double want_p[3][3] = {{0.9, -2.2, 0.65}, {0.75, -2.1, 0.85}, {0.625, -2.05, 0.15}};
+        for (int s = 0; s < 3; s++) {
+            cnn_optim_step(&o, p, g[s], 0.1);
+            for (int i = 0; i < 3; i++) {
+                tu_assert_close(o.m[i], want_a[s][i], 1e-6, 1e-6, "sgd accum", (size_t)i);
+                tu_assert_close(p[i], want_p[s][i], 1e-6, 1e-6, "sgd p", (size_t)i);
+            }
         }
+        assert_int_equal(o.t, 3);
+        cnn_optim_free(&o);
     }
-    assert_int_equal(o.t, 3);
-    cnn_optim_free(&o);
 }
 
 /* Many elements: the vector loop and its remainder agree with the scalar formula everywhere. */
 static void test_adam_long_array(void **state)
 {
     (void)state;
-    CnnConfig c;
-    base_cfg(&c);
-    const size_t n = 1003;
-    float *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g);
-    assert_non_null(p);
-    assert_non_null(g);
-    tu_fill_uniform(p, n, -1.0f, 1.0f, 5);
-    tu_fill_uniform(g, n, -3.0f, 3.0f, 6);
-    double *ref = malloc(n * sizeof *ref);
-    assert_non_null(ref);
-    for (size_t i = 0; i < n; i++) ref[i] = p[i];
-    CnnOptim o;
-    cnn_optim_init(&o, &c, n);
-    cnn_optim_step(&o, p, g, 0.01);
-    double lr_t = 0.01 * sqrt(1.0 - 0.999) / (1.0 - 0.9);
-    for (size_t i = 0; i < n; i++) {
-        double gi = (double)g[i], m = 0.1 * gi, v = 0.001 * gi * gi;
-        tu_assert_close(p[i], ref[i] - lr_t * m / (sqrt(v) + 1e-8), 1e-6, 1e-5, "adam long", i);
+    TU_FOR_EACH_ISA(isa, k) {
+        CnnConfig c;
+        base_cfg(&c);
+        const size_t n = 1003;
+        float *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g);
+        assert_non_null(p);
+        assert_non_null(g);
+        tu_fill_uniform(p, n, -1.0f, 1.0f, 5);
+        tu_fill_uniform(g, n, -3.0f, 3.0f, 6);
+        double *ref = malloc(n * sizeof *ref);
+        assert_non_null(ref);
+        for (size_t i = 0; i < n; i++) ref[i] = p[i];
+        CnnOptim o;
+        cnn_optim_init(&o, &c, n, k);
+        cnn_optim_step(&o, p, g, 0.01);
+        double lr_t = 0.01 * sqrt(1.0 - 0.999) / (1.0 - 0.9);
+        for (size_t i = 0; i < n; i++) {
+            double gi = (double)g[i], m = 0.1 * gi, v = 0.001 * gi * gi;
+            tu_assert_close(p[i], ref[i] - lr_t * m / (sqrt(v) + 1e-8), 1e-6, 1e-5, "adam long", i);
+        }
+        cnn_optim_free(&o);
+        free(ref);
+        free(p);
+        free(g);
     }
-    cnn_optim_free(&o);
-    free(ref);
-    free(p);
-    free(g);
 }
 
 static void test_slots(void **state)
 {
     (void)state;
-    CnnConfig c;
-    base_cfg(&c);
-    const char *names[2] = {0};
-    float *arrays[2] = {0};
-    CnnOptim o;
-    cnn_optim_init(&o, &c, 5);
-    assert_string_equal(cnn_optim_name(&o), "adam");
-    assert_int_equal(cnn_optim_slots(&o, names, arrays), 2);
-    assert_string_equal(names[0], "m");
-    assert_string_equal(names[1], "v");
-    assert_ptr_equal(arrays[0], o.m);
-    assert_ptr_equal(arrays[1], o.v);
-    /* Restoring through the slot pointers is what a resumed run does; the next step uses it. */
-    for (int i = 0; i < 5; i++) arrays[0][i] = 1.0f, arrays[1][i] = 4.0f;
-    o.t = 1;
-    float p[5] = {0}, g[5] = {0};
-    cnn_optim_step(&o, p, g, 0.1);
-    /* m = 0.9, v = 3.996, t = 2: p = -lr_t * 0.9 / (sqrt(3.996) + 1e-8) */
-    double lr_t = 0.1 * sqrt(1.0 - 0.999 * 0.999) / (1.0 - 0.81);
-    tu_assert_close(p[0], -lr_t * 0.9 / (sqrt(3.996) + 1e-8), 1e-7, 1e-5, "resumed adam", 0);
-    cnn_optim_free(&o);
+    TU_FOR_EACH_ISA(isa, k) {
+        CnnConfig c;
+        base_cfg(&c);
+        const char *names[2] = {0};
+        float *arrays[2] = {0};
+        CnnOptim o;
+        cnn_optim_init(&o, &c, 5, k);
+        assert_string_equal(cnn_optim_name(&o), "adam");
+        assert_int_equal(cnn_optim_slots(&o, names, arrays), 2);
+        assert_string_equal(names[0], "m");
+        assert_string_equal(names[1], "v");
+        assert_ptr_equal(arrays[0], o.m);
+        assert_ptr_equal(arrays[1], o.v);
+        /* Restoring through the slot pointers is what a resumed run does; the next step uses it. */
+        for (int i = 0; i < 5; i++) arrays[0][i] = 1.0f, arrays[1][i] = 4.0f;
+        o.t = 1;
+        float p[5] = {0}, g[5] = {0};
+        cnn_optim_step(&o, p, g, 0.1);
+        /* m = 0.9, v = 3.996, t = 2: p = -lr_t * 0.9 / (sqrt(3.996) + 1e-8) */
+        double lr_t = 0.1 * sqrt(1.0 - 0.999 * 0.999) / (1.0 - 0.81);
+        tu_assert_close(p[0], -lr_t * 0.9 / (sqrt(3.996) + 1e-8), 1e-7, 1e-5, "resumed adam", 0);
+        cnn_optim_free(&o);
 
-    c.optimizer = CNN_OPT_SGD;
-    cnn_optim_init(&o, &c, 5);
-    assert_string_equal(cnn_optim_name(&o), "sgd");
-    assert_int_equal(cnn_optim_slots(&o, names, arrays), 1);
-    assert_string_equal(names[0], "momentum");
-    assert_ptr_equal(arrays[0], o.m);
-    cnn_optim_free(&o);
+        c.optimizer = CNN_OPT_SGD;
+        cnn_optim_init(&o, &c, 5, k);
+        assert_string_equal(cnn_optim_name(&o), "sgd");
+        assert_int_equal(cnn_optim_slots(&o, names, arrays), 1);
+        assert_string_equal(names[0], "momentum");
+        assert_ptr_equal(arrays[0], o.m);
+        cnn_optim_free(&o);
+    }
 }
 
 static void test_schedules(void **state)

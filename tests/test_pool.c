@@ -32,50 +32,52 @@ static void test_shapes(void **state)
 static void test_hand_same_padding(void **state)
 {
     (void)state;
-    /* 3x3 input, one channel, in[y][x] = -(1 + 3y + x); 2x2 windows, stride 2, SAME -> 2x2 with the
-     * extra padded row/column at the bottom/right. All values are negative, so a padded 0 would win
-     * a max, and counting padded cells would shrink the averages. */
-    float in[9];
-    for (int i = 0; i < 9; i++) in[i] = -(float)(1 + i);
-    CnnPoolShape s;
-    cnn_pool_shape(&s, 1, 3, 3, 1, 2, 2, 1);
-    assert_int_equal(s.oh, 2);
-    assert_int_equal(s.pad_top, 0);
-    float out[4];
-    int32_t am[4] = {-1, -1, -1, -1};
-    tu_poison(out, 4);
-    cnn_maxpool_forward(out, am, in, &s);
-    const float want_max[4] = {-1, -3, -7, -9};
-    const int32_t want_am[4] = {0, 2, 6, 8};
-    for (int i = 0; i < 4; i++) {
-        assert_true(out[i] == want_max[i]);
-        assert_int_equal(am[i], want_am[i]);
+    TU_FOR_EACH_ISA(isa, k) {
+        /* 3x3 input, one channel, in[y][x] = -(1 + 3y + x); 2x2 windows, stride 2, SAME -> 2x2 with the
+         * extra padded row/column at the bottom/right. All values are negative, so a padded 0 would win
+         * a max, and counting padded cells would shrink the averages. */
+        float in[9];
+        for (int i = 0; i < 9; i++) in[i] = -(float)(1 + i);
+        CnnPoolShape s;
+        cnn_pool_shape(&s, 1, 3, 3, 1, 2, 2, 1);
+        assert_int_equal(s.oh, 2);
+        assert_int_equal(s.pad_top, 0);
+        float out[4];
+        int32_t am[4] = {-1, -1, -1, -1};
+        tu_poison(out, 4);
+        k->maxpool_forward(out, am, in, &s);
+        const float want_max[4] = {-1, -3, -7, -9};
+        const int32_t want_am[4] = {0, 2, 6, 8};
+        for (int i = 0; i < 4; i++) {
+            assert_true(out[i] == want_max[i]);
+            assert_int_equal(am[i], want_am[i]);
+        }
+        tu_poison(out, 4);
+        k->avgpool_forward(out, in, &s);
+        const float want_avg[4] = {-3.0f, -4.5f, -7.5f, -9.0f}; /* (1+2+4+5)/4, (3+6)/2, (7+8)/2, 9 */
+        for (int i = 0; i < 4; i++) assert_true(fabsf(out[i] - want_avg[i]) < 1e-6f);
+
+        /* backward by hand: avg spreads dout/count, max routes to the winner */
+        const float dout[4] = {4, 2, 6, 1};
+        float din[9];
+        tu_poison(din, 9);
+        k->avgpool_backward(din, dout, &s);
+        const float want_davg[9] = {1, 1, 1, 1, 1, 1, 3, 3, 1};
+        for (int i = 0; i < 9; i++) assert_true(fabsf(din[i] - want_davg[i]) < 1e-6f);
+        tu_poison(din, 9);
+        k->maxpool_backward(din, dout, am, &s);
+        const float want_dmax[9] = {4, 0, 2, 0, 0, 0, 6, 0, 1};
+        for (int i = 0; i < 9; i++) assert_true(din[i] == want_dmax[i]);
+
+        /* ties: every cell equal, the first cell of each window (row-major) wins */
+        float flat[16];
+        for (int i = 0; i < 16; i++) flat[i] = 1.0f;
+        cnn_pool_shape(&s, 1, 4, 4, 1, 2, 2, 0);
+        tu_poison(out, 4);
+        k->maxpool_forward(out, am, flat, &s);
+        const int32_t want_tie[4] = {0, 2, 8, 10};
+        for (int i = 0; i < 4; i++) assert_int_equal(am[i], want_tie[i]);
     }
-    tu_poison(out, 4);
-    cnn_avgpool_forward(out, in, &s);
-    const float want_avg[4] = {-3.0f, -4.5f, -7.5f, -9.0f}; /* (1+2+4+5)/4, (3+6)/2, (7+8)/2, 9 */
-    for (int i = 0; i < 4; i++) assert_true(fabsf(out[i] - want_avg[i]) < 1e-6f);
-
-    /* backward by hand: avg spreads dout/count, max routes to the winner */
-    const float dout[4] = {4, 2, 6, 1};
-    float din[9];
-    tu_poison(din, 9);
-    cnn_avgpool_backward(din, dout, &s);
-    const float want_davg[9] = {1, 1, 1, 1, 1, 1, 3, 3, 1};
-    for (int i = 0; i < 9; i++) assert_true(fabsf(din[i] - want_davg[i]) < 1e-6f);
-    tu_poison(din, 9);
-    cnn_maxpool_backward(din, dout, am, &s);
-    const float want_dmax[9] = {4, 0, 2, 0, 0, 0, 6, 0, 1};
-    for (int i = 0; i < 9; i++) assert_true(din[i] == want_dmax[i]);
-
-    /* ties: every cell equal, the first cell of each window (row-major) wins */
-    float flat[16];
-    for (int i = 0; i < 16; i++) flat[i] = 1.0f;
-    cnn_pool_shape(&s, 1, 4, 4, 1, 2, 2, 0);
-    tu_poison(out, 4);
-    cnn_maxpool_forward(out, am, flat, &s);
-    const int32_t want_tie[4] = {0, 2, 8, 10};
-    for (int i = 0; i < 4; i++) assert_int_equal(am[i], want_tie[i]);
 }
 
 /* Naive pooling over the unclipped window with a bounds test per cell. */
@@ -105,36 +107,39 @@ static void naive_pool(double *mx, double *avg, const float *in, const CnnPoolSh
 static void test_vs_naive(void **state)
 {
     (void)state;
-    for (int same = 0; same < 2; same++)
-        for (int size = 1; size <= 4; size++)
-            for (int stride = 1; stride <= 3; stride++) {
-                CnnPoolShape s;
-                cnn_pool_shape(&s, 2, 7, 8, 3, size, stride, same);
-                size_t nin = (size_t)s.n * s.h * s.w * s.c, nout = (size_t)s.n * s.oh * s.ow * s.c;
-                float *in = malloc(nin * 4), *out = malloc(nout * 4), *out2 = malloc(nout * 4);
-                int32_t *am = malloc(nout * 4);
-                double *mx = malloc(nout * 8), *avg = malloc(nout * 8);
-                tu_fill_uniform(in, nin, -2, -1, (uint64_t)(size * 10 + stride));
-                tu_poison(out, nout);
-                tu_poison(out2, nout);
-                for (size_t i = 0; i < nout; i++) am[i] = -1;
-                cnn_maxpool_forward(out, am, in, &s);
-                cnn_avgpool_forward(out2, in, &s);
-                naive_pool(mx, avg, in, &s);
-                size_t per = (size_t)s.h * s.w * s.c;
-                for (size_t i = 0; i < nout; i++) {
-                    assert_true((double)out[i] == mx[i]);
-                    tu_assert_close(out2[i], avg[i], 1e-6, 1e-6, "avgpool", i);
-                    size_t j = i / ((size_t)s.oh * s.ow * s.c);
-                    assert_true(am[i] >= 0 && (size_t)am[i] < per);
-                    assert_true(in[j * per + (size_t)am[i]] == out[i]);
-                    assert_int_equal((size_t)am[i] % (size_t)s.c, i % (size_t)s.c);
+    TU_FOR_EACH_ISA(isa, k) {
+        for (int same = 0; same < 2; same++)
+            for (int size = 1; size <= 4; size++)
+                for (int stride = 1; stride <= 3; stride++) {
+                    CnnPoolShape s;
+                    cnn_pool_shape(&s, 2, 7, 8, 3, size, stride, same);
+                    size_t nin = (size_t)s.n * s.h * s.w * s.c, nout = (size_t)s.n * s.oh * s.ow * s.c;
+                    float *in = malloc(nin * 4), *out = malloc(nout * 4), *out2 = malloc(nout * 4);
+                    int32_t *am = malloc(nout * 4);
+                    double *mx = malloc(nout * 8), *avg = malloc(nout * 8);
+                    tu_fill_uniform(in, nin, -2, -1, (uint64_t)(size * 10 + stride));
+                    tu_poison(out, nout);
+                    tu_poison(out2, nout);
+                    for (size_t i = 0; i < nout; i++) am[i] = -1;
+                    k->maxpool_forward(out, am, in, &s);
+                    k->avgpool_forward(out2, in, &s);
+                    naive_pool(mx, avg, in, &s);
+                    size_t per = (size_t)s.h * s.w * s.c;
+                    for (size_t i = 0; i < nout; i++) {
+                        assert_true((double)out[i] == mx[i]);
+                        tu_assert_close(out2[i], avg[i], 1e-6, 1e-6, "avgpool", i);
+                        size_t j = i / ((size_t)s.oh * s.ow * s.c);
+                        assert_true(am[i] >= 0 && (size_t)am[i] < per);
+                        assert_true(in[j * per + (size_t)am[i]] == out[i]);
+                        assert_int_equal((size_t)am[i] % (size_t)s.c, i % (size_t)s.c);
+                    }
+                    free(in), free(out), free(out2), free(am), free(mx), free(avg);
                 }
-                free(in), free(out), free(out2), free(am), free(mx), free(avg);
-            }
+    }
 }
 
 typedef struct {
+    const CnnKernels *k;
     CnnPoolShape s;
     float *in, *out, *r;
     int32_t *am;
@@ -145,45 +150,48 @@ static double pool_loss(void *p)
 {
     Ctx *g = p;
     if (g->max)
-        cnn_maxpool_forward(g->out, g->am, g->in, &g->s);
+        g->k->maxpool_forward(g->out, g->am, g->in, &g->s);
     else
-        cnn_avgpool_forward(g->out, g->in, &g->s);
+        g->k->avgpool_forward(g->out, g->in, &g->s);
     return tu_dot(g->out, g->r, (size_t)g->s.n * g->s.oh * g->s.ow * g->s.c);
 }
 
 static void test_gradcheck(void **state)
 {
     (void)state;
-    static const int cases[][5] = {{3, 2, 1, 7, 6}, {3, 2, 0, 7, 6}, {2, 2, 1, 5, 5}, {3, 1, 1, 4, 5}, {3, 3, 1, 8, 7}};
-    for (int max = 0; max < 2; max++)
-        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-            Ctx g;
-            g.max = max;
-            cnn_pool_shape(&g.s, 2, cases[t][3], cases[t][4], 3, cases[t][0], cases[t][1], cases[t][2]);
-            size_t nin = (size_t)g.s.n * g.s.h * g.s.w * g.s.c, nout = (size_t)g.s.n * g.s.oh * g.s.ow * g.s.c;
-            g.in = malloc(nin * 4), g.out = malloc(nout * 4), g.r = malloc(nout * 4), g.am = malloc(nout * 4);
-            float *din = malloc(nin * 4);
-            /* distinct values 0.02 apart (a shuffled ramp): no max-pool ties within 2*eps */
-            CnnRng rng;
-            cnn_rng_init(&rng, 5, CNN_RNG_TEST, t, (uint64_t)max);
-            for (size_t i = 0; i < nin; i++) g.in[i] = -1.0f + 0.02f * (float)i;
-            for (size_t i = nin - 1; i > 0; i--) {
-                size_t k = cnn_rng_below(&rng, (uint32_t)(i + 1));
-                float tmp = g.in[i];
-                g.in[i] = g.in[k];
-                g.in[k] = tmp;
+    TU_FOR_EACH_ISA(isa, k) {
+        static const int cases[][5] = {{3, 2, 1, 7, 6}, {3, 2, 0, 7, 6}, {2, 2, 1, 5, 5}, {3, 1, 1, 4, 5}, {3, 3, 1, 8, 7}};
+        for (int max = 0; max < 2; max++)
+            for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+                Ctx g;
+                g.k = k;
+                g.max = max;
+                cnn_pool_shape(&g.s, 2, cases[t][3], cases[t][4], 3, cases[t][0], cases[t][1], cases[t][2]);
+                size_t nin = (size_t)g.s.n * g.s.h * g.s.w * g.s.c, nout = (size_t)g.s.n * g.s.oh * g.s.ow * g.s.c;
+                g.in = malloc(nin * 4), g.out = malloc(nout * 4), g.r = malloc(nout * 4), g.am = malloc(nout * 4);
+                float *din = malloc(nin * 4);
+                /* distinct values 0.02 apart (a shuffled ramp): no max-pool ties within 2*eps */
+                CnnRng rng;
+                cnn_rng_init(&rng, 5, CNN_RNG_TEST, t, (uint64_t)max);
+                for (size_t i = 0; i < nin; i++) g.in[i] = -1.0f + 0.02f * (float)i;
+                for (size_t i = nin - 1; i > 0; i--) {
+                    size_t o = cnn_rng_below(&rng, (uint32_t)(i + 1));
+                    float tmp = g.in[i];
+                    g.in[i] = g.in[o];
+                    g.in[o] = tmp;
+                }
+                tu_fill_uniform(g.r, nout, -1, 1, 70 + t);
+                pool_loss(&g);
+                tu_poison(din, nin);
+                if (max)
+                    k->maxpool_backward(din, g.r, g.am, &g.s);
+                else
+                    k->avgpool_backward(din, g.r, &g.s);
+                tu_assert_finite(din, nin, "pool din");
+                tu_gradcheck(pool_loss, &g, g.in, din, nin, 400, 4e-3f, 1e-3, 1e-3, max ? "maxpool din" : "avgpool din");
+                free(g.in), free(g.out), free(g.r), free(g.am), free(din);
             }
-            tu_fill_uniform(g.r, nout, -1, 1, 70 + t);
-            pool_loss(&g);
-            tu_poison(din, nin);
-            if (max)
-                cnn_maxpool_backward(din, g.r, g.am, &g.s);
-            else
-                cnn_avgpool_backward(din, g.r, &g.s);
-            tu_assert_finite(din, nin, "pool din");
-            tu_gradcheck(pool_loss, &g, g.in, din, nin, 400, 4e-3f, 1e-3, 1e-3, max ? "maxpool din" : "avgpool din");
-            free(g.in), free(g.out), free(g.r), free(g.am), free(din);
-        }
+    }
 }
 
 int main(void)

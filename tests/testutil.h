@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "cnn/cpu.h"
+#include "cnn/nn/kernels.h"
 #include "cnn/rng.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); path is overwritten. */
@@ -100,5 +102,20 @@ static inline void tu_gradcheck(tu_loss_fn loss, void *ctx, float *x, const floa
         tu_assert_close(grad[i], num, atol, rtol, what, i);
     }
 }
+
+/* The highest instruction set this machine runs, lowered by CNN_ISA: the tests of per-ISA code run on
+ * every set from generic up to it (so CNN_ISA=generic tests only the baseline build). */
+static inline CnnIsa tu_isa_max(void)
+{
+    CnnIsa isa;
+    CnnErr err;
+    if (cnn_cpu_isa(&isa, NULL, &err)) fail_msg("%s", err.msg);
+    return isa;
+}
+
+/* for (each instruction set from generic to tu_isa_max) with k its kernel table */
+#define TU_FOR_EACH_ISA(isa, k)                                                                                    \
+    for (CnnIsa isa = CNN_ISA_GENERIC; isa <= tu_isa_max(); isa = (CnnIsa)(isa + 1))                                \
+        for (const CnnKernels *k = cnn_kernels(isa), *k##_once_ = k; k##_once_; k##_once_ = NULL)
 
 #endif

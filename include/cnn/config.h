@@ -65,10 +65,8 @@ typedef struct {
     uint64_t seed;              /* default 1 */
     char out_dir[CNN_PATH_LEN]; /* default runs/<name> */
     int threads;                /* OpenBLAS threads per rank; 0 = auto */
-    CnnConvKernel conv;         /* direct: the built-in kernels of conv_direct.c where they apply (stride 1,
-                                   filters % 16 == 0; needs an AVX2+FMA build); winograd: the same, with
-                                   Winograd F(2x2, 5x5) for the forward and data gradient of 5x5 kernels;
-                                   gemm: im2col + OpenBLAS; auto: winograd on CPUs without AVX-512, else gemm */
+    CnnConvKernel conv;         /* convolution kernels asked for (plan.h): auto, winograd, direct, gemm */
+    char conv_where[CNN_PATH_LEN + 64]; /* "FILE:LINE" or "--set ..." of run.conv; "" when not given */
 
     /* [data] */
     CnnDataFormat format;       /* required */

@@ -1,19 +1,24 @@
 /* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (cnn_same_valid, used
- * by the pools too). Stride-1 convolutions with a multiple of 16 output channels run on the direct
- * kernels of conv_direct.c when the build has AVX2 and FMA (faster than the lowering below, see
- * conv_direct.h), with Winograd F(2x2, 5x5) where it applies; the workspace then holds a zero-padded
- * copy of the input, one of dout, the packed or transformed weights (with the copies the transforms
- * were made from) and the Winograd scratch. Otherwise forward is im2col + one sgemm per chunk of
- * samples: the column matrix has one row per output pixel, [ky][kx][cin] along the row, which is
- * exactly the row order of the HWIO weights seen as a [kh*kw*cin][cout] matrix. Chunks keep the
- * workspace near WS_TARGET floats whatever the batch. A 1x1 kernel with stride 1 needs no im2col: the
- * input already is the column matrix. */
+ * by the pools too), run as its plan says (plan.h).
+ *
+ * The tiled kernels (src/nn/kernels/: direct and Winograd, stride 1) read a zero-padded NHWC copy of
+ * the input in place and keep an output tile in registers for the whole reduction. Why not im2col +
+ * OpenBLAS: on this network's shapes (64 output channels) OpenBLAS 0.3.21 reached 35-57 GFLOP/s per
+ * core on a Zen 3 core whose FMA units peak at ~140, and spent a fifth of its cycles packing the im2col
+ * matrix that had just been written (bench/RESULTS.md). Their workspace holds the padded copies of the
+ * input and of dout, the packed or transformed weights (with the copies the transforms were made from)
+ * and the Winograd scratch (layout: plan.c).
+ *
+ * Otherwise forward is im2col + one sgemm per chunk of samples: the column matrix has one row per
+ * output pixel, [ky][kx][cin] along the row, which is exactly the row order of the HWIO weights seen as
+ * a [kh*kw*cin][cout] matrix. Chunks keep the workspace near WS_TARGET floats whatever the batch. A 1x1
+ * kernel with stride 1 needs no im2col: the input already is the column matrix. */
 #include "cnn/nn/layers.h"
 
 #include <string.h>
 
-#include "cnn/nn/conv_direct.h"
 #include "cnn/nn/gemm.h"
+#include "cnn/nn/plan.h"
 #include "cnn/util.h"
 
 /* Floats of im2col workspace to aim for (16 MB): big enough for efficient sgemm, small enough to stay
@@ -48,117 +53,117 @@ void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int
     cnn_same_valid(h, k, stride, same, &s->oh, &s->pad_top);
     cnn_same_valid(w, k, stride, same, &s->ow, &s->pad_left);
     s->needs_din = 1;
-    s->direct = cnn_convd_preferred() && cnn_conv_direct_applies(s);
-    s->winograd = s->direct;
-    s->threads = cnn_gemm_threads() > 0 ? cnn_gemm_threads() : 1;
 }
 
-int cnn_conv_direct_applies(const CnnConvShape *s)
+/* ---- the tiled kernels ---- */
+
+/* wp = w[k][n] (row-major) in panels of nr columns, wp[panel][k][nr], zero beyond the last column. */
+static void pack_panels(float *wp, const float *w, int k, int n, int nr)
 {
-    return cnn_convd_built() && s->stride == 1 && s->cout % 16 == 0 && !(s->kh == 1 && s->kw == 1);
+    const int panels = (n + nr - 1) / nr;
+    for (int p = 0; p < panels; p++)
+        for (int r = 0; r < k; r++) {
+            float *dst = wp + ((size_t)p * k + r) * nr;
+            for (int c = 0; c < nr; c++) {
+                const int col = p * nr + c;
+                dst[c] = col < n ? w[(size_t)r * n + col] : 0.0f;
+            }
+        }
 }
 
-/* ---- direct kernels: the workspace is [in_pad][dout_pad][wp][wtp], each part 16-float aligned ---- */
-
-static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
-
-typedef struct {
-    CnnConvdGeom g;   /* forward: padded input (oh + kh - 1) x (ow + kw - 1) -> output */
-    CnnConvdGeom gt;  /* data gradient: padded dout (h + kh - 1) x (w + kw - 1) -> din */
-    int wino, wino_t; /* Winograd for the forward / the data gradient */
-    size_t in_pad, dout_pad, wp, wtp, scratch, wcopy, wcopy_t, wgp, total; /* offsets in floats */
-} DirectLayout;
-
-/* Floats of the weights as the kernel for geometry g wants them: Winograd-transformed or packed. */
-static size_t kernel_floats(const CnnConvdGeom *g, int wino)
+/* wp = the data-gradient kernel in panels of nr: rows (ky, kx, co), columns ci, value
+ * w[kh-1-ky][kw-1-kx][ci][co] of the HWIO weights w. */
+static void pack_flipped(float *wp, const float *w, int kh, int kw, int cin, int cout, int nr)
 {
-    return wino ? cnn_convd_winograd_weights_floats(g->cin, g->cout)
-                : cnn_convd_packed_floats(g->kh * g->kw * g->cin, g->cout);
+    const int k = kh * kw * cout, panels = (cin + nr - 1) / nr;
+    for (int p = 0; p < panels; p++)
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                const float *src = w + ((size_t)(kh - 1 - ky) * kw + (size_t)(kw - 1 - kx)) * cin * cout;
+                for (int co = 0; co < cout; co++) {
+                    float *dst = wp + ((size_t)p * k + ((size_t)ky * kw + kx) * cout + co) * nr;
+                    for (int c = 0; c < nr; c++) {
+                        const int ci = p * nr + c;
+                        dst[c] = ci < cin ? src[(size_t)ci * cout + co] : 0.0f;
+                    }
+                }
+            }
 }
 
-static void direct_layout(DirectLayout *d, const CnnConvShape *s)
+/* dst[n][ph][pw][c] = src[n][h][w][c] placed at (top, left), zeros elsewhere. */
+static void pad_images(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left)
 {
-    const size_t n = (size_t)s->n;
-    d->g = (CnnConvdGeom){s->n, s->oh + s->kh - 1, s->ow + s->kw - 1, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
-    d->gt = (CnnConvdGeom){s->n, s->h + s->kh - 1, s->w + s->kw - 1, s->cout, s->h, s->w, s->cin, s->kh, s->kw};
-    d->wino = s->winograd && cnn_convd_winograd_applies(&d->g);
-    d->wino_t = s->winograd && s->needs_din && cnn_convd_winograd_applies(&d->gt);
-    d->in_pad = 0;
-    d->dout_pad = d->in_pad + round16(cnn_mul_size(n, (size_t)d->g.ph * d->g.pw * s->cin));
-    size_t g = s->needs_din ? round16(cnn_mul_size(n, (size_t)d->gt.ph * d->gt.pw * s->cout)) : 0;
-    d->wp = d->dout_pad + g;
-    d->wtp = d->wp + round16(kernel_floats(&d->g, d->wino));
-    d->scratch = d->wtp + (s->needs_din ? round16(kernel_floats(&d->gt, d->wino_t)) : 0);
-    d->wcopy = d->scratch + (d->wino || d->wino_t ? cnn_convd_winograd_scratch_floats(s->cin, s->cout, s->threads) : 0);
-    const size_t nw = round16((size_t)s->kh * s->kw * s->cin * s->cout);
-    d->wcopy_t = d->wcopy + (d->wino ? nw : 0);
-    d->wgp = d->wcopy_t + (d->wino_t ? nw : 0);
-    d->total = d->wgp + (d->wino ? round16(cnn_convd_winograd_weights_floats(s->cin, s->cout)) : 0);
-}
-
-const char *cnn_conv_kernel_name(const CnnConvShape *s)
-{
-    if (!s->direct) return "im2col+sgemm";
-    DirectLayout d;
-    direct_layout(&d, s);
-    if (d.wino && (d.wino_t || !s->needs_din)) return "winograd"; /* all three products */
-    if (d.wino) return "winograd fwd, direct";
-    if (d.wino_t) return "direct, winograd dx";
-    return "direct";
+    CNN_ASSERT(top >= 0 && left >= 0 && top + h <= ph && left + w <= pw);
+    /* only the border is zeroed: the interior is copied over anyway */
+    const size_t row = (size_t)w * c, prow = (size_t)pw * c, lpad = (size_t)left * c;
+    const size_t rpad = prow - lpad - row;
+    for (int j = 0; j < n; j++) {
+        float *img = dst + (size_t)j * ph * prow;
+        memset(img, 0, (size_t)top * prow * sizeof *dst);
+        for (int y = 0; y < h; y++) {
+            float *d = img + (size_t)(top + y) * prow;
+            memset(d, 0, lpad * sizeof *d);
+            memcpy(d + lpad, src + ((size_t)j * h + (size_t)y) * row, row * sizeof *d);
+            memset(d + lpad + row, 0, rpad * sizeof *d);
+        }
+        memset(img + (size_t)(top + h) * prow, 0, (size_t)(ph - top - h) * prow * sizeof *dst);
+    }
 }
 
 /* The Winograd transform of the weights costs about a millisecond for conv2, and the weights do not
  * change between the micro-shards of a step: each transform keeps a copy of the weights it was made
  * from and is redone only when they differ (an exact comparison, about 30 us). The workspace starts
  * zeroed, and zero weights transform to zeros, so a fresh workspace is consistent too. */
-static void winograd_weights_cached(float *u, float *copy, const float *w, const CnnConvShape *s, int flipped)
+static void winograd_weights_cached(const CnnConvPlan *p, float *u, float *copy, const float *w, int flipped)
 {
+    const CnnConvShape *s = &p->s;
     const size_t bytes = (size_t)s->kh * s->kw * s->cin * s->cout * sizeof *w;
     if (memcmp(copy, w, bytes) == 0) return;
-    cnn_convd_winograd_weights(u, w, s->cin, s->cout, flipped);
+    p->k->winograd_weights(u, w, s->cin, s->cout, flipped);
     memcpy(copy, w, bytes);
 }
 
-static void direct_forward(float *out, float *ws, const float *in, const float *w, const float *b,
-                           const CnnConvShape *s)
+static void tiled_forward(float *out, float *ws, const float *in, const float *w, const float *b, const CnnConvPlan *p,
+                          int n)
 {
-    DirectLayout d;
-    direct_layout(&d, s);
-    cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.g.ph, d.g.pw, s->pad_top, s->pad_left);
-    if (d.wino) {
-        winograd_weights_cached(ws + d.wp, ws + d.wcopy, w, s, 0);
-        cnn_convd_winograd_forward(out, ws + d.in_pad, ws + d.wp, b, &d.g, ws + d.scratch, s->threads);
+    const CnnConvShape *s = &p->s;
+    CnnConvdGeom g = p->g;
+    g.n = n;
+    pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
+    if (p->fwd == CNN_ALGO_WINOGRAD) {
+        winograd_weights_cached(p, ws + p->wp, ws + p->wcopy, w, 0);
+        p->k->winograd_forward(out, ws + p->in_pad, ws + p->wp, b, &g, ws + p->scratch, p->threads);
     } else {
-        cnn_convd_pack(ws + d.wp, w, s->kh * s->kw * s->cin, s->cout);
-        cnn_convd_forward(out, ws + d.in_pad, ws + d.wp, b, &d.g, s->threads);
+        pack_panels(ws + p->wp, w, s->kh * s->kw * s->cin, s->cout, p->k->panel_width(s->cout));
+        p->k->direct_forward(out, ws + p->in_pad, ws + p->wp, b, &g, p->threads);
     }
 }
 
 static void add_column_sums(float *db, const float *dout, size_t rows, int c);
 
-static void direct_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                            const float *w, const CnnConvShape *s, int pad_ready)
+static void tiled_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
+                           const float *w, const CnnConvPlan *p, int n, int pad_ready)
 {
-    DirectLayout d;
-    direct_layout(&d, s);
-    add_column_sums(db, dout, (size_t)s->n * s->oh * s->ow, s->cout);
-    if (!pad_ready)
-        cnn_convd_pad(ws + d.in_pad, in, s->n, s->h, s->w, s->cin, d.g.ph, d.g.pw, s->pad_top, s->pad_left);
-    if (d.wino)
-        cnn_convd_winograd_weight_grad(dw, ws + d.in_pad, dout, &d.g, ws + d.wgp, ws + d.scratch, s->threads);
+    const CnnConvShape *s = &p->s;
+    CnnConvdGeom g = p->g, gt = p->gt;
+    g.n = gt.n = n;
+    add_column_sums(db, dout, (size_t)n * s->oh * s->ow, s->cout);
+    if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
+    if (p->wgrad == CNN_ALGO_WINOGRAD)
+        p->k->winograd_weight_grad(dw, ws + p->in_pad, dout, &g, ws + p->wgp, ws + p->scratch, p->threads);
     else
-        cnn_convd_weight_grad(dw, ws + d.in_pad, dout, &d.g, s->threads);
+        p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads);
     if (!din) return;
     CNN_ASSERT(s->needs_din);
     /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */
-    cnn_convd_pad(ws + d.dout_pad, dout, s->n, s->oh, s->ow, s->cout, d.gt.ph, d.gt.pw, s->kh - 1 - s->pad_top,
-                  s->kw - 1 - s->pad_left);
-    if (d.wino_t) {
-        winograd_weights_cached(ws + d.wtp, ws + d.wcopy_t, w, s, 1);
-        cnn_convd_winograd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, &d.gt, ws + d.scratch, s->threads);
+    pad_images(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
+               s->kw - 1 - s->pad_left);
+    if (p->dgrad == CNN_ALGO_WINOGRAD) {
+        winograd_weights_cached(p, ws + p->wtp, ws + p->wcopy_t, w, 1);
+        p->k->winograd_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, ws + p->scratch, p->threads);
     } else {
-        cnn_convd_pack_flipped(ws + d.wtp, w, s->kh, s->kw, s->cin, s->cout);
-        cnn_convd_forward(din, ws + d.dout_pad, ws + d.wtp, NULL, &d.gt, s->threads);
+        pack_flipped(ws + p->wtp, w, s->kh, s->kw, s->cin, s->cout, p->k->panel_width(s->cin));
+        p->k->direct_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, p->threads);
     }
 }
 
@@ -234,14 +239,9 @@ static int conv_chunk(const CnnConvShape *s)
     return (int)c;
 }
 
-size_t cnn_conv_workspace(const CnnConvShape *s)
+size_t cnn_conv_gemm_workspace(const CnnConvShape *s)
 {
     if (s->n <= 0) return 0;
-    if (s->direct) {
-        DirectLayout d;
-        direct_layout(&d, s);
-        return d.total;
-    }
     if (conv_is_direct(s)) return 0;
     size_t flipped = conv_transposable(s) ? (size_t)s->kh * s->kw * s->cin * s->cout : 0;
     return cnn_mul_size((size_t)conv_chunk(s), ws_per_sample(s)) + flipped;
@@ -312,19 +312,16 @@ static void col2im(float *din, const float *cols, int ns, const CnnConvShape *s)
     }
 }
 
-void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b,
-                      const CnnConvShape *s)
+/* s: the planned shape (its n sized the workspace); n <= s->n samples */
+static void gemm_forward(float *out, float *ws, const float *in, const float *w, const float *b,
+                         const CnnConvShape *s, int n)
 {
-    if (s->direct) {
-        direct_forward(out, ws, in, w, b, s);
-        return;
-    }
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
     const int direct = conv_is_direct(s);
-    const int chunk = direct ? s->n : conv_chunk(s);
+    const int chunk = direct ? n : conv_chunk(s);
     const size_t pix = (size_t)s->oh * s->ow;
-    for (int j0 = 0; j0 < s->n; j0 += chunk) {
-        const int ns = s->n - j0 < chunk ? s->n - j0 : chunk;
+    for (int j0 = 0; j0 < n; j0 += chunk) {
+        const int ns = n - j0 < chunk ? n - j0 : chunk;
         const size_t rows = (size_t)ns * pix;
         float *o = out + (size_t)j0 * pix * cout;
         const float *cols = in + (size_t)j0 * s->h * s->w * s->cin;
@@ -337,6 +334,16 @@ void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, co
         CNN_ASSERT(rows <= (size_t)INT32_MAX);
         cnn_sgemm(0, 0, (int)rows, cout, K, 1.0f, cols, K, w, cout, 1.0f, o, cout);
     }
+}
+
+void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b, const CnnConvPlan *p,
+                      int n)
+{
+    CNN_ASSERT(n > 0 && n <= p->s.n); /* the workspace was sized for p->s.n */
+    if (p->fwd == CNN_ALGO_SGEMM)
+        gemm_forward(out, ws, in, w, b, &p->s, n);
+    else
+        tiled_forward(out, ws, in, w, b, p, n);
 }
 
 /* db[c] += sum over rows of dout[rows][c], in double per block of channels (rows can be ~1e5). */
@@ -354,34 +361,30 @@ static void add_column_sums(float *db, const float *dout, size_t rows, int c)
     }
 }
 
-int cnn_conv_single_chunk(const CnnConvShape *s)
+int cnn_conv_keeps_input(const CnnConvPlan *p, int n)
 {
-    return s->direct || (!conv_is_direct(s) && conv_chunk(s) >= s->n);
+    return p->fwd != CNN_ALGO_SGEMM || (!conv_is_direct(&p->s) && conv_chunk(&p->s) >= n);
 }
 
-void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                       const float *w, const CnnConvShape *s, int cols_ready)
+static void gemm_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
+                          const float *w, const CnnConvShape *s, int n, int cols_ready)
 {
-    if (s->direct) {
-        direct_backward(din, dw, db, ws, dout, in, w, s, cols_ready);
-        return;
-    }
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
     const int direct = conv_is_direct(s);
-    const int chunk = direct ? s->n : conv_chunk(s);
+    const int chunk = direct ? n : conv_chunk(s);
     const size_t pix = (size_t)s->oh * s->ow, img_len = (size_t)s->h * s->w * s->cin;
-    add_column_sums(db, dout, (size_t)s->n * pix, cout);
+    add_column_sums(db, dout, (size_t)n * pix, cout);
     const int transposed = din && conv_transposable(s);
     float *wt = transposed ? ws + (size_t)chunk * ws_per_sample(s) : NULL;
     if (transposed) flip_weights(wt, w, s);
-    for (int j0 = 0; j0 < s->n; j0 += chunk) {
-        const int ns = s->n - j0 < chunk ? s->n - j0 : chunk;
+    for (int j0 = 0; j0 < n; j0 += chunk) {
+        const int ns = n - j0 < chunk ? n - j0 : chunk;
         const size_t rows = (size_t)ns * pix;
         CNN_ASSERT(rows <= (size_t)INT32_MAX);
         const float *g = dout + (size_t)j0 * pix * cout;
         const float *cols = in + (size_t)j0 * img_len;
         if (!direct) {
-            if (!(cols_ready && chunk >= s->n)) im2col(ws, cols, ns, s);
+            if (!(cols_ready && chunk >= n)) im2col(ws, cols, ns, s);
             cols = ws;
         }
         /* dW[K][cout] += cols^T [K][rows] x dout[rows][cout] */
@@ -406,4 +409,14 @@ void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float 
             col2im(di, ws, ns, s);
         }
     }
+}
+
+void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
+                       const float *w, const CnnConvPlan *p, int n, int input_ready)
+{
+    CNN_ASSERT(n > 0 && n <= p->s.n);
+    if (p->fwd == CNN_ALGO_SGEMM)
+        gemm_backward(din, dw, db, ws, dout, in, w, &p->s, n, input_ready);
+    else
+        tiled_backward(din, dw, db, ws, dout, in, w, p, n, input_ready);
 }

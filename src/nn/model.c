@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cnn/nn/conv_direct.h"
 #include "cnn/rng.h"
 #include "cnn/util.h"
 
@@ -29,11 +28,22 @@ static void add_tensor(CnnModel *m, const char *layer, const char *what, int ran
     t->count = count;
 }
 
-int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *err)
+CnnModelOpts cnn_model_opts_local(int max_batch)
+{
+    CnnModelOpts o = {max_batch, CNN_ISA_GENERIC, 1};
+    CnnErr err;
+    if (cnn_cpu_isa(&o.isa, NULL, &err)) CNN_DIE("%s", err.msg);
+    return o;
+}
+
+int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
     memset(m, 0, sizeof *m);
+    const int max_batch = o->max_batch;
     CNN_ASSERT(max_batch > 0);
     m->max_batch = max_batch;
+    m->isa = o->isa;
+    m->k = cnn_kernels(o->isa);
     m->in_h = cfg->crop > 0 ? cfg->crop : cfg->height;
     m->in_w = cfg->crop > 0 ? cfg->crop : cfg->width;
     m->in_c = cfg->channels;
@@ -63,16 +73,9 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
                 return layer_err(err, cfg, s, "VALID kernel is larger than its input");
             cnn_conv_shape(&cs, max_batch, h, w, c, s->filters, s->size, s->stride, s->same);
             cs.needs_din = L->needs_din;
-            if (cfg->conv == CNN_CONV_GEMM) cs.direct = 0;
-            if (cfg->conv == CNN_CONV_DIRECT || cfg->conv == CNN_CONV_WINOGRAD) {
-                if (!cnn_convd_built())
-                    return layer_err(err, cfg, s, "run.conv = direct or winograd, but this build has no direct "
-                                                  "kernels (they need a CPU with AVX2 and FMA)");
-                cs.direct = cnn_conv_direct_applies(&cs);
-            }
-            if (cfg->conv != CNN_CONV_AUTO) cs.winograd = cfg->conv == CNN_CONV_WINOGRAD;
-            cs.winograd = cs.winograd && cs.direct;
-            L->conv = cs;
+            CnnErr perr;
+            if (cnn_conv_plan(&L->conv, &cs, cfg->conv, o->isa, o->threads, &perr))
+                return cnn_err(err, "%s: %s", cfg->conv_where[0] ? cfg->conv_where : cfg->path, perr.msg);
             L->oh = cs.oh;
             L->ow = cs.ow;
             L->oc = s->filters;
@@ -81,7 +84,7 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
             double macs = (double)cs.oh * cs.ow * s->filters * s->size * s->size * c;
             L->flops_fwd = 2.0 * macs;
             L->flops_bwd = 2.0 * macs * (L->needs_din ? 2.0 : 1.0);
-            L->ws_floats = cnn_conv_workspace(&cs);
+            L->ws_floats = L->conv.ws_floats;
             break;
         }
         case CNN_LAYER_MAXPOOL:
@@ -113,6 +116,8 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
             L->b_count = (size_t)s->units;
             L->flops_fwd = 2.0 * (double)nin * s->units;
             L->flops_bwd = L->flops_fwd * (L->needs_din ? 2.0 : 1.0);
+            cnn_dense_plan(&L->dense, (int)nin, s->units, max_batch, o->isa);
+            L->ws_floats = L->dense.ws_floats;
             break;
         }
         }
@@ -151,8 +156,9 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *er
         if (L->spec.type == CNN_LAYER_MAXPOOL) L->argmax = cnn_aligned(cnn_mul_size(n_out, sizeof(int32_t)));
         if (L->spec.type == CNN_LAYER_LRN) L->scale = cnn_aligned(cnn_mul_size(n_out, sizeof(float)));
         if (L->spec.type == CNN_LAYER_DROPOUT) L->mask = cnn_aligned(n_out);
-        /* each conv keeps its own workspace, so the columns of its forward survive until its backward */
-        if (L->spec.type == CNN_LAYER_CONV) L->ws = cnn_aligned(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)));
+        /* each layer keeps its own workspace, so what a conv's forward keeps survives until its backward */
+        if (has_params(L->spec.type))
+            L->ws = cnn_aligned(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)));
         if (has_params(L->spec.type)) {
             int dims[4];
             if (L->spec.type == CNN_LAYER_CONV) {
@@ -212,14 +218,6 @@ void cnn_model_init_params(CnnModel *m, uint64_t seed)
     }
 }
 
-/* The conv shape of layer L for n samples: the one built, kernels included; only n differs. */
-static void conv_shape(CnnConvShape *cs, const CnnLayer *L, int n)
-{
-    CNN_ASSERT(n <= L->conv.n); /* the workspace was sized for L->conv.n */
-    *cs = L->conv;
-    cs->n = n;
-}
-
 static const float *layer_input(const CnnModel *m, const float *x, int i)
 {
     return i == 0 ? x : m->layers[i - 1].out;
@@ -238,33 +236,30 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
         const float *w = m->params + L->w_off, *b = m->params + L->b_off;
         size_t count = (size_t)n * L->out_size;
         switch (L->spec.type) {
-        case CNN_LAYER_CONV: {
-            CnnConvShape cs;
-            conv_shape(&cs, L, n);
-            cnn_conv_forward(L->out, L->ws, in, w, b, &cs);
-            L->cols_ready = cnn_conv_single_chunk(&cs);
-            cnn_act_forward(L->out, L->out, count, L->spec.act);
+        case CNN_LAYER_CONV:
+            cnn_conv_forward(L->out, L->ws, in, w, b, &L->conv, n);
+            L->input_ready = cnn_conv_keeps_input(&L->conv, n);
+            m->k->act_forward(L->out, L->out, count, L->spec.act);
             break;
-        }
         case CNN_LAYER_DENSE:
-            cnn_dense_forward(L->out, in, w, b, n, L->ic, L->oc);
-            cnn_act_forward(L->out, L->out, count, L->spec.act);
+            cnn_dense_forward(L->out, L->ws, in, w, b, &L->dense, n);
+            m->k->act_forward(L->out, L->out, count, L->spec.act);
             break;
         case CNN_LAYER_MAXPOOL: {
             CnnPoolShape ps;
             cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-            cnn_maxpool_forward(L->out, L->argmax, in, &ps);
+            m->k->maxpool_forward(L->out, L->argmax, in, &ps);
             break;
         }
         case CNN_LAYER_AVGPOOL: {
             CnnPoolShape ps;
             cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-            cnn_avgpool_forward(L->out, in, &ps);
+            m->k->avgpool_forward(L->out, in, &ps);
             break;
         }
         case CNN_LAYER_LRN:
-            cnn_lrn_forward(L->out, L->scale, in, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
-                            L->spec.lrn_bias, L->spec.alpha, L->spec.beta);
+            m->k->lrn_forward(L->out, L->scale, in, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
+                              L->spec.lrn_bias, L->spec.alpha, L->spec.beta);
             break;
         case CNN_LAYER_DROPOUT:
             if (train && L->spec.keep < 1.0f) {
@@ -296,38 +291,35 @@ double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, fl
         double t0 = m->timing ? cnn_now() : 0.0;
         size_t count = (size_t)n * L->out_size;
         switch (L->spec.type) {
-        case CNN_LAYER_CONV: {
-            CnnConvShape cs;
-            conv_shape(&cs, L, n);
-            cnn_act_backward(cur, cur, L->out, count, L->spec.act);
-            cnn_conv_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off, &cs,
-                              L->cols_ready);
-            L->cols_ready = 0;
+        case CNN_LAYER_CONV:
+            m->k->act_backward(cur, cur, L->out, count, L->spec.act);
+            cnn_conv_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off, &L->conv,
+                              n, L->input_ready);
+            L->input_ready = 0;
             break;
-        }
         case CNN_LAYER_DENSE:
-            cnn_act_backward(cur, cur, L->out, count, L->spec.act);
-            cnn_dense_backward(din, grad + L->w_off, grad + L->b_off, cur, in, m->params + L->w_off, n, L->ic,
-                               L->oc);
+            m->k->act_backward(cur, cur, L->out, count, L->spec.act);
+            cnn_dense_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off,
+                               &L->dense, n);
             break;
         case CNN_LAYER_MAXPOOL:
             if (din) {
                 CnnPoolShape ps;
                 cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-                cnn_maxpool_backward(din, cur, L->argmax, &ps);
+                m->k->maxpool_backward(din, cur, L->argmax, &ps);
             }
             break;
         case CNN_LAYER_AVGPOOL:
             if (din) {
                 CnnPoolShape ps;
                 cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-                cnn_avgpool_backward(din, cur, &ps);
+                m->k->avgpool_backward(din, cur, &ps);
             }
             break;
         case CNN_LAYER_LRN:
             if (din)
-                cnn_lrn_backward(din, cur, in, L->out, L->scale, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
-                                 L->spec.alpha, L->spec.beta);
+                m->k->lrn_backward(din, cur, in, L->out, L->scale, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
+                                   L->spec.alpha, L->spec.beta);
             break;
         case CNN_LAYER_DROPOUT:
             if (din) cnn_dropout_backward(din, cur, L->mask, count, L->spec.keep);
@@ -406,21 +398,49 @@ static void shape_str(char *buf, size_t n, const CnnLayer *L)
         snprintf(buf, n, "%dx%dx%d", L->oh, L->ow, L->oc);
 }
 
+/* The kernels of a conv or dense layer ("" for the others). */
+static void layer_kernel_name(const CnnLayer *L, char *buf, size_t n)
+{
+    buf[0] = 0;
+    if (L->spec.type == CNN_LAYER_CONV) cnn_conv_plan_name(&L->conv, buf, n);
+    if (L->spec.type == CNN_LAYER_DENSE) snprintf(buf, n, "%s", cnn_algo_name(L->dense.algo));
+}
+
+void cnn_model_kernels_line(const CnnModel *m, char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "%s:", cnn_isa_name(m->isa));
+    for (int i = 0; i < m->n_layers && used < n; i++) {
+        char k[64];
+        layer_kernel_name(&m->layers[i], k, sizeof k);
+        if (k[0]) used += (size_t)snprintf(buf + used, n - used, " %s %s,", m->layers[i].spec.name, k);
+    }
+    if (used > 0 && used < n && buf[used - 1] == ',') buf[used - 1] = 0;
+}
+
+int cnn_model_uses_sgemm(const CnnModel *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        const CnnLayer *L = &m->layers[i];
+        if (L->spec.type == CNN_LAYER_CONV && (L->conv.fwd == CNN_ALGO_SGEMM || L->conv.wgrad == CNN_ALGO_SGEMM))
+            return 1;
+        if (L->spec.type == CNN_LAYER_DENSE && L->dense.algo == CNN_ALGO_SGEMM) return 1;
+    }
+    return 0;
+}
+
 void cnn_model_summary(const CnnModel *m, FILE *f)
 {
+    fprintf(f, "kernels: %s (%s)%s\n", cnn_isa_name(m->isa), cnn_isa_describe(m->isa),
+            m->k->tiles ? "" : "; OpenBLAS for every product");
     fprintf(f, "%-12s %-8s %-12s %12s %14s  %s\n", "layer", "type", "output", "params", "MFLOP fwd", "kernel");
     fprintf(f, "%-12s %-8s %dx%dx%-8d %12s %14s\n", "input", "", m->in_h, m->in_w, m->in_c, "", "");
     for (int i = 0; i < m->n_layers; i++) {
         const CnnLayer *L = &m->layers[i];
         char shape[48];
         shape_str(shape, sizeof shape, L);
-        /* which code computes the layer: conv_direct's kernels or OpenBLAS (see run.conv) */
-        const char *kernel = L->spec.type == CNN_LAYER_DENSE ? "sgemm" : "";
-        if (L->spec.type == CNN_LAYER_CONV) {
-            CnnConvShape cs;
-            conv_shape(&cs, L, 1);
-            kernel = cnn_conv_kernel_name(&cs);
-        }
+        /* which code computes the layer (plan.h) */
+        char kernel[64] = "";
+        layer_kernel_name(L, kernel, sizeof kernel);
         fprintf(f, "%-12s %-8s %-12s %12zu %14.3f%s%s\n", L->spec.name, cnn_layer_type_name(L->spec.type), shape,
                 L->w_count + L->b_count, L->flops_fwd / 1e6, *kernel ? "  " : "", kernel);
     }

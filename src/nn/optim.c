@@ -2,16 +2,17 @@
  * the learning-rate schedules with linear warm-up.
  *
  * The update runs once per step over every parameter (about 1M floats for the CIFAR-10 net), so the
- * per-step scalars (bias-corrected lr_t, float coefficients) are computed once in double and the
- * element loop is plain float arithmetic the compiler vectorises. The slot arrays are 64-byte
- * aligned and zero at start, as in TensorFlow. */
+ * per-step scalars (bias-corrected lr_t, float coefficients) are computed once in double here and the
+ * element loop (src/nn/kernels/optim.c, per instruction set) is plain float arithmetic. The slot
+ * arrays are 64-byte aligned and zero at start, as in TensorFlow. */
 #include "cnn/nn/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n)
+void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n, const CnnKernels *k)
 {
+    o->k = k;
     o->kind = cfg->optimizer;
     o->beta1 = cfg->beta1;
     o->beta2 = cfg->beta2;
@@ -31,41 +32,16 @@ void cnn_optim_free(CnnOptim *o)
     o->n = 0;
 }
 
-/* m, v, p: [n]. */
-static void adam_update(float *restrict p, float *restrict m, float *restrict v, const float *restrict g,
-                        size_t n, float b1, float b2, float lr_t, float eps)
-{
-    const float c1 = 1.0f - b1, c2 = 1.0f - b2;
-    for (size_t i = 0; i < n; i++) {
-        float mi = b1 * m[i] + c1 * g[i];
-        float vi = b2 * v[i] + c2 * g[i] * g[i];
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= lr_t * mi / (sqrtf(vi) + eps);
-    }
-}
-
-/* a, p: [n]. */
-static void momentum_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
-                            float mom, float lr)
-{
-    for (size_t i = 0; i < n; i++) {
-        float ai = mom * a[i] + g[i];
-        a[i] = ai;
-        p[i] -= lr * ai;
-    }
-}
-
 void cnn_optim_step(CnnOptim *o, float *params, const float *grad, double lr)
 {
     o->t++;
     if (o->kind == CNN_OPT_ADAM) {
         double t = (double)o->t;
         double lr_t = lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t));
-        adam_update(params, o->m, o->v, grad, o->n, (float)o->beta1, (float)o->beta2, (float)lr_t,
-                    (float)o->epsilon);
+        o->k->adam_update(params, o->m, o->v, grad, o->n, (float)o->beta1, (float)o->beta2, (float)lr_t,
+                          (float)o->epsilon);
     } else {
-        momentum_update(params, o->m, grad, o->n, (float)o->momentum, (float)lr);
+        o->k->momentum_update(params, o->m, grad, o->n, (float)o->momentum, (float)lr);
     }
 }
 

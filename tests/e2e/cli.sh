@@ -7,21 +7,35 @@ grep -q '36.94 MFLOP forward, 105.30 MFLOP training' "$WORK/sum" || { cat "$WORK
 grep -q '^local3 .* 2304\?.*885120' "$WORK/sum" || grep -q 'local3.*885120' "$WORK/sum" || fail "local3 params"
 "$BIN" --set conv1.filters=32 --summary "$ROOT/configs/cifar10.ini" | grep -q 'conv1 .* 12x12x32\|conv1 .*24x24x32' ||
     fail "--set did not change conv1"
-# the kernel column follows run.conv: gemm always lowers to im2col + sgemm; direct, where built, takes
-# the stride-1 convolutions with a multiple of 16 filters (and says so when the build has no kernels)
-"$BIN" --set run.conv=gemm --summary "$ROOT/configs/cifar10.ini" | grep -q '^conv2 .*im2col+sgemm$' ||
-    fail "run.conv=gemm: conv2 should say im2col+sgemm"
+# the kernel column follows run.conv: gemm always lowers to im2col + sgemm; direct and winograd, where the
+# instruction set has the tiled kernels, take the stride-1 convolutions with a multiple of 16 filters
+# (and say plainly when it has none: CNN_ISA=generic); the first line names the instruction set
+"$BIN" --set run.conv=gemm --summary "$ROOT/configs/cifar10.ini" | grep -q '^conv2 .*sgemm$' ||
+    fail "run.conv=gemm: conv2 should say sgemm"
+isa=$(sed -n 's/^kernels: \([a-z0-9]*\) .*/\1/p' "$WORK/sum")
+case $isa in generic | avx2 | avx512) ;; *) cat "$WORK/sum"; fail "--summary does not name the instruction set" ;; esac
 rc=0
 "$BIN" --set run.conv=direct --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" 2>&1 || rc=$?
-if [ $rc -eq 0 ]; then
+if [ "$isa" != generic ]; then
+    [ $rc -eq 0 ] || { cat "$WORK/sum"; fail "run.conv=direct on $isa"; }
     grep -q '^conv2 .*direct$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=direct: conv2 should say direct"; }
-    grep -q '^local3 .*sgemm$' "$WORK/sum" || fail "dense layers stay on sgemm"
+    grep -q '^local3 .*tiles$' "$WORK/sum" || fail "dense layers take the tiles"
     "$BIN" --set run.conv=winograd --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" 2>&1
     grep -q '^conv2 .*winograd$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=winograd: conv2 should say winograd"; }
     grep -q '^conv1 .*direct$' "$WORK/sum" || fail "conv1 (3 input channels) cannot take Winograd"
-else
-    grep -q 'no direct kernels' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=direct failed without saying why"; }
 fi
+if [ "$isa" = generic ] || CNN_ISA=generic "$BIN" --summary "$ROOT/configs/cifar10.ini" >/dev/null 2>&1; then
+    rc=0
+    CNN_ISA=generic "$BIN" --set run.conv=direct --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" 2>&1 || rc=$?
+    [ $rc -eq 1 ] && grep -q -- '--set run.conv=direct: run.conv = direct needs AVX2 and FMA' "$WORK/sum" ||
+        { cat "$WORK/sum"; fail "run.conv=direct on the generic instruction set: exit $rc"; }
+    CNN_ISA=generic "$BIN" --summary "$ROOT/configs/cifar10.ini" | grep -q '^local3 .*sgemm$' ||
+        fail "generic: dense layers on sgemm"
+fi
+rc=0
+CNN_ISA=sse9 "$BIN" --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q 'CNN_ISA=sse9: expected generic, avx2 or avx512' "$WORK/sum" ||
+    { cat "$WORK/sum"; fail "a bad CNN_ISA: exit $rc"; }
 
 printf '[run]\nseed = 1\n[data]\nformat = cifar10\ndir = x\n[train]\nbatch = 8\nsteps = 1\nbogus = 3\n' >"$WORK/bad.ini"
 rc=0

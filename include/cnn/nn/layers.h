@@ -16,69 +16,55 @@
 /* Output size and leading padding of one spatial dimension, TensorFlow's rule. */
 void cnn_same_valid(int in, int k, int stride, int same, int *out, int *pad_before);
 
-/* ---- convolution: direct kernels (stride 1, cout % 16 == 0, AVX2 builds) or im2col + sgemm ---- */
+/* ---- convolution (conv.c). Which code computes it is planned once per layer (plan.h): cnn-dist's
+ * direct or Winograd kernels, or im2col + OpenBLAS sgemm. ---- */
 typedef struct {
     int n, h, w, cin;       /* input  [n][h][w][cin] */
     int oh, ow, cout;       /* output [n][oh][ow][cout] */
     int kh, kw, stride;
     int pad_top, pad_left;
-    int direct;             /* 1: conv_direct kernels, 0: im2col + sgemm. cnn_conv_shape sets 1 where they
-                               apply and are the default (cnn_convd_preferred) */
     int needs_din;          /* 0: backward is never asked for din (first layer), so no room is kept for it */
-    int winograd;           /* with direct: Winograd F(2x2, 5x5) for the forward and the data gradient where
-                               it applies (5x5 kernels, even output sizes; cnn_convd_winograd_applies) */
-    int threads;            /* threads the direct kernels may use; the workspace is sized for them */
 } CnnConvShape;
 
-void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int k, int stride, int same);
-/* Which kernels compute s: "im2col+sgemm", "direct", "winograd" (forward and data gradient; the
- * weight gradient is always direct), or a mix. */
-const char *cnn_conv_kernel_name(const CnnConvShape *s);
-/* 1 if the direct kernels can compute this shape in this build. */
-int cnn_conv_direct_applies(const CnnConvShape *s);
-/* Floats of workspace that forward and backward need (padded copies and packed weights for the direct
- * kernels; the im2col matrix, or a chunk of it, otherwise). */
-size_t cnn_conv_workspace(const CnnConvShape *s);
-/* out = conv(in, w) + b  (no activation). */
-void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b,
-                      const CnnConvShape *s);
-/* 1 if forward lowers the whole batch in one chunk, leaving its im2col columns in ws. */
-int cnn_conv_single_chunk(const CnnConvShape *s);
-/* din = conv_backprop_input(dout, w) (if din), dw += ..., db += sum(dout). cols_ready: ws still holds
- * the columns that the forward of this same `in` left there (cnn_conv_single_chunk), so backward
- * need not build them again. */
-void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                       const float *w, const CnnConvShape *s, int cols_ready);
+typedef struct CnnConvPlan CnnConvPlan;
+typedef struct CnnDensePlan CnnDensePlan;
 
-/* ---- pooling (max: padded cells never win; avg: divides by the count of real cells) ---- */
+void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int k, int stride, int same);
+/* Floats of workspace the im2col + sgemm lowering needs (the im2col matrix, or a chunk of it). */
+size_t cnn_conv_gemm_workspace(const CnnConvShape *s);
+/* out = conv(in, w) + b (no activation) for n <= p->s.n samples; ws: p->ws_floats floats. */
+void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b, const CnnConvPlan *p,
+                      int n);
+/* 1 if forward leaves in ws what backward of the same input can reuse (the padded copy, or the im2col
+ * columns when the whole batch fits one chunk). */
+int cnn_conv_keeps_input(const CnnConvPlan *p, int n);
+/* din = conv_backprop_input(dout, w) (if din), dw += ..., db += sum(dout). input_ready: ws still holds
+ * what the forward of this same `in` left there (cnn_conv_keeps_input). */
+void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
+                       const float *w, const CnnConvPlan *p, int n, int input_ready);
+
+/* ---- pooling (max: padded cells never win; avg: divides by the count of real cells); the
+ * computation is per instruction set (kernels.h) ---- */
 typedef struct {
     int n, h, w, c, oh, ow, size, stride, pad_top, pad_left;
 } CnnPoolShape;
 
 void cnn_pool_shape(CnnPoolShape *s, int n, int h, int w, int c, int size, int stride, int same);
-/* argmax[i] is the input offset (within the sample) of output i's winner, for backward. */
-void cnn_maxpool_forward(float *out, int32_t *argmax, const float *in, const CnnPoolShape *s);
-void cnn_maxpool_backward(float *din, const float *dout, const int32_t *argmax, const CnnPoolShape *s);
-void cnn_avgpool_forward(float *out, const float *in, const CnnPoolShape *s);
-void cnn_avgpool_backward(float *din, const float *dout, const CnnPoolShape *s);
 
-/* ---- local response normalisation across channels (TensorFlow's tf.nn.lrn) ----
+/* ---- local response normalisation across channels (TensorFlow's tf.nn.lrn), per instruction set
+ * (kernels.h: lrn_forward, lrn_backward) ----
  * sqr_sum[c] = sum_{c' = c-r .. c+r} in[c']^2;  out = in / (bias + alpha * sqr_sum)^beta.
  * scale keeps (bias + alpha * sqr_sum) for backward. pixels = n*h*w. */
-void cnn_lrn_forward(float *out, float *scale, const float *in, size_t pixels, int c, int radius,
-                     float bias, float alpha, float beta);
-void cnn_lrn_backward(float *din, const float *dout, const float *in, const float *out,
-                      const float *scale, size_t pixels, int c, int radius, float alpha, float beta);
 
-/* ---- dense: out[n][nout] = in[n][nin] * w[nin][nout] + b ---- */
-void cnn_dense_forward(float *out, const float *in, const float *w, const float *b, int n, int nin,
-                       int nout);
-void cnn_dense_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                        const float *w, int n, int nin, int nout);
+/* ---- dense: out[n][nout] = in[n][nin] * w[nin][nout] + b (dense.c), planned like conv; ws:
+ * p->ws_floats floats ---- */
+void cnn_dense_forward(float *out, float *ws, const float *in, const float *w, const float *b,
+                       const CnnDensePlan *p, int n);
+void cnn_dense_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
+                        const float *w, const CnnDensePlan *p, int n);
 
-/* ---- activations, in place allowed; backward uses the forward OUTPUT y ---- */
-void cnn_act_forward(float *y, const float *x, size_t count, CnnActivation act);
-void cnn_act_backward(float *dx, const float *dy, const float *y, size_t count, CnnActivation act);
+/* ---- activations (per instruction set, kernels.h: act_forward, act_backward), in place allowed;
+ * backward uses the forward OUTPUT y ---- */
 
 /* ---- dropout (inverted: kept values are scaled by 1/keep). The mask of sample j is drawn from
  * (CNN_RNG_DROPOUT, step, positions[j]) with `tag` (the layer index) mixed into the stream, so it

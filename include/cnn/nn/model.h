@@ -9,7 +9,10 @@
 #include <stdio.h>
 
 #include "cnn/config.h"
+#include "cnn/cpu.h"
+#include "cnn/nn/kernels.h"
 #include "cnn/nn/layers.h"
+#include "cnn/nn/plan.h"
 
 /* A named slice of the flat parameter block ("conv1/weights"), for checkpoints. */
 typedef struct {
@@ -33,16 +36,26 @@ typedef struct {
     int32_t *argmax;            /* maxpool */
     float *scale;               /* lrn */
     uint8_t *mask;              /* dropout */
-    float *ws;                  /* conv: im2col workspace of ws_floats */
+    float *ws;                  /* conv, dense: the plan's workspace of ws_floats */
     size_t ws_floats;
-    int cols_ready;             /* conv: ws holds the columns (or padded copy) of the last forward's input */
-    CnnConvShape conv;          /* conv: its shape at max_batch, with the kernels chosen at build time
-                                   (direct, winograd, threads); calls change only n */
+    int input_ready;            /* conv: ws holds what the last forward kept of its input for backward */
+    CnnConvPlan conv;           /* conv: shape at max_batch and kernels, planned at build time */
+    CnnDensePlan dense;         /* dense: the same */
 } CnnLayer;
+
+/* What a model is built for: the largest batch a forward may get, the instruction set of the kernels
+ * (the ranks' agreed level, cpu.h) and the threads each tiled kernel may use. */
+typedef struct {
+    int max_batch;
+    CnnIsa isa;
+    int threads;
+} CnnModelOpts;
 
 typedef struct {
     int n_layers;
     CnnLayer layers[CNN_MAX_LAYERS];
+    CnnIsa isa;
+    const CnnKernels *k;        /* the kernels of isa */
     int in_h, in_w, in_c, num_classes;
     size_t n_params;
     float *params, *grads;      /* one block each, n_params floats */
@@ -62,10 +75,19 @@ typedef struct {
     uint64_t seed;
 } CnnModel;
 
-/* Builds layers and shapes from cfg for input h x w x c (after crop), allocates everything.
- * Errors (a layer that shrinks the image to nothing, a network without a final 10-way dense, ...)
- * name the config file and the layer's line. */
-int cnn_model_build(CnnModel *m, const CnnConfig *cfg, int max_batch, CnnErr *err);
+/* Builds layers and shapes from cfg for input h x w x c (after crop), plans every conv and dense layer
+ * (plan.h), allocates everything. Errors (a layer that shrinks the image to nothing, a network without
+ * a final 10-way dense, run.conv = direct where the instruction set has no tiles, ...) name the config
+ * file and the layer's line. */
+int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err);
+/* Options for max_batch samples on this CPU's instruction set (CNN_ISA applied), one thread: what
+ * tests and single-process tools want. */
+CnnModelOpts cnn_model_opts_local(int max_batch);
+/* One line naming the instruction set and every conv and dense layer's kernels, e.g.
+ * "avx512: conv1 direct, conv2 winograd, local3 tiles, local4 tiles, logits tiles". */
+void cnn_model_kernels_line(const CnnModel *m, char *buf, size_t n);
+/* 1 if some layer runs on OpenBLAS sgemm (whose sums follow OpenBLAS's core, plan.h). */
+int cnn_model_uses_sgemm(const CnnModel *m);
 void cnn_model_free(CnnModel *m);
 /* Initialises parameters from (seed, CNN_RNG_INIT, layer index). */
 void cnn_model_init_params(CnnModel *m, uint64_t seed);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "cnn/config.h"
+#include "cnn/nn/kernels.h"
 
 typedef struct {
     CnnOptimizerKind kind;
@@ -25,9 +26,10 @@ typedef struct {
     float *m;       /* adam first moment, or sgd accumulator */
     float *v;       /* adam second moment (NULL for sgd) */
     long t;         /* updates done */
+    const CnnKernels *k; /* the element loops (the same bits on every instruction set) */
 } CnnOptim;
 
-void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n);
+void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n, const CnnKernels *k);
 void cnn_optim_free(CnnOptim *o);
 /* One update of params[n] with grad[n] at learning rate lr. */
 void cnn_optim_step(CnnOptim *o, float *params, const float *grad, double lr);

@@ -1,13 +1,14 @@
-/* act: element-wise activations (relu, tanh, sigmoid, linear). Backward is written in terms of the
- * forward output y, so the input need not be kept and forward can run in place. */
-#include "cnn/nn/layers.h"
+/* act (compiled per instruction set, see simd.h): element-wise activations (relu, tanh, sigmoid, linear).
+ * Backward is written in terms of the forward output y, so the input need not be kept and forward can run
+ * in place. */
+#include "simd.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "cnn/util.h"
 
-void cnn_act_forward(float *y, const float *x, size_t count, CnnActivation act)
+void KFN(act_forward)(float *y, const float *x, size_t count, CnnActivation act)
 {
     switch (act) {
     case CNN_ACT_LINEAR:
@@ -31,7 +32,7 @@ void cnn_act_forward(float *y, const float *x, size_t count, CnnActivation act)
     }
 }
 
-void cnn_act_backward(float *dx, const float *dy, const float *y, size_t count, CnnActivation act)
+void KFN(act_backward)(float *dx, const float *dy, const float *y, size_t count, CnnActivation act)
 {
     switch (act) {
     case CNN_ACT_LINEAR:

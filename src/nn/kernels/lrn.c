@@ -1,12 +1,12 @@
-/* lrn: TensorFlow's local response normalisation across channels (tf.nn.lrn), per pixel of NHWC:
- * sqr_sum[c] = sum_{c' in [c-r, c+r] clipped to [0, C)} in[c']^2, scale = bias + alpha*sqr_sum,
- * out = in * scale^-beta. Per pixel, the squares go into a zero-padded row and each window sum is
- * 2r+1 adds in ascending channel order, written as loops over channels so that they vectorise (a
- * sliding sum would be C dependent adds in a row; the terms are all >= 0, so summing in float loses
- * nothing to cancellation). scale^-beta avoids powf for the common betas (0.75 in the seed model)
- * because powf per element would cost more than the convolution next to it. Channel counts or radii
- * too large for the stack rows fall back to summing each clipped window directly. */
-#include "cnn/nn/layers.h"
+/* lrn (compiled per instruction set, see simd.h): TensorFlow's local response normalisation across
+ * channels (tf.nn.lrn), per pixel of NHWC: sqr_sum[c] = sum_{c' in [c-r, c+r] clipped to [0, C)} in[c']^2,
+ * scale = bias + alpha*sqr_sum, out = in * scale^-beta. Per pixel, the squares go into a zero-padded row
+ * and each window sum is 2r+1 adds in ascending channel order, written as loops over channels so that they
+ * vectorise (a sliding sum would be C dependent adds in a row; the terms are all >= 0, so summing in float
+ * loses nothing to cancellation). scale^-beta avoids powf for the common betas (0.75 in the seed model)
+ * because powf per element would cost more than the convolution next to it. Channel counts or radii too
+ * large for the stack rows fall back to summing each clipped window directly. */
+#include "simd.h"
 
 #include <math.h>
 
@@ -44,7 +44,7 @@ static void clipped_window(int k, int c, int radius, int *lo, int *hi)
     *hi = k + radius >= c ? c - 1 : k + radius;
 }
 
-void cnn_lrn_forward(float *out, float *scale, const float *in, size_t pixels, int c, int radius,
+void KFN(lrn_forward)(float *out, float *scale, const float *in, size_t pixels, int c, int radius,
                      float bias, float alpha, float beta)
 {
     const int padded = (long)c + 2L * radius <= ROW_MAX;
@@ -72,7 +72,7 @@ void cnn_lrn_forward(float *out, float *scale, const float *in, size_t pixels, i
 /* d out_j / d in_i = [i == j] scale_j^-beta - 2 alpha beta in_i in_j scale_j^(-beta-1) [|i-j| <= r],
  * and in_j scale_j^(-beta-1) = out_j / scale_j, so
  * din_i = dout_i scale_i^-beta - 2 alpha beta in_i sum_{|j-i| <= r} dout_j out_j / scale_j. */
-void cnn_lrn_backward(float *din, const float *dout, const float *in, const float *out,
+void KFN(lrn_backward)(float *din, const float *dout, const float *in, const float *out,
                       const float *scale, size_t pixels, int c, int radius, float alpha, float beta)
 {
     const float k2ab = 2.0f * alpha * beta;

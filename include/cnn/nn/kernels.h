@@ -1,0 +1,101 @@
+/* kernels: the arithmetic that is compiled once per instruction set, behind one table per set.
+ *
+ * Every source in src/nn/kernels/ is compiled three times (Makefile): for the baseline x86-64-v2
+ * ("generic", SSE4.2), for x86-64-v3 ("avx2": AVX2 + FMA) and for x86-64-v4 ("avx512": AVX-512
+ * F/BW/DQ/VL, 512-bit vectors). Each compile fills its own CnnKernels table; cnn_kernels(isa) hands one
+ * out, and the model and the plans (plan.h) call through the table of the instruction set the ranks
+ * agreed on (cpu.h). Nothing else in the program is built for more than the baseline.
+ *
+ * The same bits on every instruction set. Every output of a kernel is one vector lane's own chain of
+ * operations, and the chain is the same on every vector width: products sum over the reduction axis in
+ * one fixed order with fused multiply-adds (AVX2 and AVX-512 both have them), element-wise code runs
+ * the same operations per element (plain C is never contracted into FMAs: -std=c11 implies
+ * -ffp-contract=off), and nothing sums across lanes. So an AVX2 rank and an AVX-512 rank compute a
+ * micro-shard's gradient bit for bit alike, and CNN_ISA only changes the speed. The register-tiled
+ * products need FMA: the generic table has none (tiles == 0), and the plans take OpenBLAS there,
+ * which sums in another order (a different kernel family, see plan.h). */
+#ifndef CNN_NN_KERNELS_H
+#define CNN_NN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnn/cpu.h"
+#include "cnn/nn/layers.h"
+
+/* A stride-1 convolution: in_pad[n][ph][pw][cin] -> out[n][oh][ow][cout] with a kh x kw kernel,
+ * ph = oh + kh - 1, pw = ow + kw - 1 (the input already zero-padded). */
+typedef struct {
+    int n, ph, pw, cin, oh, ow, cout, kh, kw;
+} CnnConvdGeom;
+
+/* Winograd F(2x2, 5x5) processes tiles in blocks of this many; a block's transformed inputs and
+ * products (36 x WINO_TB x (cin + cout) floats per thread) stay in L2. */
+#define CNN_WINO_TB 24
+
+typedef struct CnnKernels {
+    CnnIsa isa;
+    int lanes;   /* floats per vector register: 4 (generic), 8 (avx2), 16 (avx512) */
+    int tiles;   /* 1 if the register-tiled products below exist (avx2, avx512) */
+
+    /* ---- element-wise and windowed layers; semantics in layers.h ---- */
+    void (*lrn_forward)(float *out, float *scale, const float *in, size_t pixels, int c, int radius, float bias,
+                        float alpha, float beta);
+    void (*lrn_backward)(float *din, const float *dout, const float *in, const float *out, const float *scale,
+                         size_t pixels, int c, int radius, float alpha, float beta);
+    void (*maxpool_forward)(float *out, int32_t *argmax, const float *in, const CnnPoolShape *s);
+    void (*maxpool_backward)(float *din, const float *dout, const int32_t *argmax, const CnnPoolShape *s);
+    void (*avgpool_forward)(float *out, const float *in, const CnnPoolShape *s);
+    void (*avgpool_backward)(float *din, const float *dout, const CnnPoolShape *s);
+    void (*act_forward)(float *y, const float *x, size_t count, CnnActivation act);
+    void (*act_backward)(float *dx, const float *dy, const float *y, size_t count, CnnActivation act);
+
+    /* ---- optimizer updates over n parameters (optim.h) ---- */
+    void (*adam_update)(float *p, float *m, float *v, const float *g, size_t n, float b1, float b2, float lr_t,
+                        float eps);
+    void (*momentum_update)(float *p, float *a, const float *g, size_t n, float mom, float lr);
+
+    /* ---- fixed-point sums of one tensor (fixedsum.h): acc += round(g * scale); the _max form also
+     * returns the largest |g| as its float bit pattern (0x7f800000 and above: Inf or NaN seen) ---- */
+    void (*fixed_accumulate)(int64_t *acc, const float *g, size_t n, double scale);
+    uint32_t (*fixed_accumulate_max)(int64_t *acc, const float *g, size_t n, double scale);
+    void (*fixed_to_float)(float *g, const int64_t *acc, size_t n, double inv_scale);
+
+    /* ---- register-tiled products (tiles == 1 only; NULL in the generic table) ----
+     * Weights for the forward-shaped products are packed in panels of panel_width(cols) columns,
+     * wp[panel][k][width], zero beyond the last column; the plan packs them (conv.c). */
+    int (*panel_width)(int cols);
+    /* out = bias (or 0 when NULL) + the convolution of in_pad with packed weights wp ([kh*kw*cin][cout]
+     * in panels); threads > 1 split the samples. */
+    void (*direct_forward)(float *out, const float *in_pad, const float *wp, const float *bias,
+                           const CnnConvdGeom *g, int threads);
+    /* dw[kh][kw][cin][cout] += the weight gradient from in_pad and dout[n][oh][ow][cout]; cout % 16 == 0;
+     * threads > 1 split the tiles of dw, each summed over the samples in order. */
+    void (*direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
+                               int threads);
+    /* u = the transformed HWIO weights w[5][5][cin][cout] in panels; flipped: those of the data
+     * gradient's kernel (input channels cout, output channels cin, flipped in space). */
+    void (*winograd_weights)(float *u, const float *w, int cin, int cout, int flipped);
+    /* out = bias (or 0) + the convolution of in_pad (5x5, even output sizes, cin % 8 == 0,
+     * cout % 16 == 0) with the transformed weights u, on up to `parts` threads with their scratch. */
+    void (*winograd_forward)(float *out, const float *in_pad, const float *u, const float *bias,
+                             const CnnConvdGeom *g, float *scratch, int parts);
+    /* dw += the weight gradient by Winograd for the same shapes; p: room for the 36 products
+     * (36 * cin * cout floats). */
+    void (*winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
+                                 float *scratch, int parts);
+    /* Dense layers, n samples: out[n][nout] = b + in[n][nin] x w[nin][nout], w read in place with its
+     * row stride ldw >= nout rounded up to the panel (ldw > nout: a padded copy). */
+    void (*dense_forward)(float *out, const float *in, const float *w, size_t ldw, const float *b, int n, int nin,
+                          int nout);
+    /* dw[nin][nout] += in^T x dout (dout rows ldd >= nout apart, zero-padded past nout when ldd > nout). */
+    void (*dense_weight_grad)(float *dw, const float *in, const float *dout, size_t ldd, int n, int nin, int nout);
+    /* din^T[nin][npad] = w[nin][nout] x dout^T[nout][npad]: lanes are samples (npad a multiple of 16),
+     * each din element summed over nout in order. */
+    void (*dense_data_grad_t)(float *dint, const float *w, const float *doutt, int npad, int nin, int nout);
+} CnnKernels;
+
+/* The table of an instruction set (never NULL). */
+const CnnKernels *cnn_kernels(CnnIsa isa);
+
+#endif

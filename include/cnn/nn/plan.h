@@ -1,0 +1,74 @@
+/* plan: which code computes each product of a layer, decided once, in this one place, when the model is
+ * built: from the layer's shape, the kernel asked for (run.conv), the instruction set the ranks agreed
+ * on (cpu.h) and the threads per rank. The plan also lays out the layer's workspace.
+ *
+ * Kernel families. A family fixes the order of every sum, so results are bitwise the same wherever the
+ * same family runs (any rank count, any thread count, AVX2 or AVX-512); different families agree to
+ * rounding only.
+ *   sgemm     im2col + OpenBLAS sgemm (convolutions), OpenBLAS sgemm (dense layers). OpenBLAS picks
+ *             its own kernels per CPU (and OPENBLAS_CORETYPE), so its bits follow OpenBLAS's core.
+ *   direct    cnn-dist's register-tiled stride-1 convolution (src/nn/kernels/direct.c).
+ *   winograd  F(2x2, 5x5) for 5x5 convolutions (src/nn/kernels/winograd.c); its weight gradient too.
+ *   tiles     cnn-dist's dense-layer products (src/nn/kernels/dense.c).
+ * The tiled families need AVX2 + FMA (kernels.h). The rule, from the measurements in bench/RESULTS.md
+ * (on an AVX2-only Zen 3 and an AVX-512 Zen 5 alike, winograd > direct > sgemm on every conv shape of
+ * the shipped networks): run.conv = auto takes winograd where it applies, else direct where it
+ * applies, else sgemm; dense layers take tiles; on the generic instruction set everything is sgemm.
+ * The rule depends on nothing measured at start-up, so a machine and a config always get the same
+ * kernels (and bits). */
+#ifndef CNN_NN_PLAN_H
+#define CNN_NN_PLAN_H
+
+#include <stddef.h>
+
+#include "cnn/config.h"
+#include "cnn/cpu.h"
+#include "cnn/nn/kernels.h"
+#include "cnn/nn/layers.h"
+
+typedef enum { CNN_ALGO_SGEMM, CNN_ALGO_DIRECT, CNN_ALGO_WINOGRAD, CNN_ALGO_TILES } CnnAlgo;
+
+/* "sgemm", "direct", "winograd", "tiles" */
+const char *cnn_algo_name(CnnAlgo a);
+
+struct CnnConvPlan {
+    CnnConvShape s;          /* the geometry, at the largest batch the workspace holds */
+    const CnnKernels *k;     /* the instruction set's kernels */
+    int threads;             /* threads the tiled kernels may use; the workspace is sized for them */
+    CnnAlgo fwd, dgrad, wgrad; /* the three products (dgrad unused when !s.needs_din) */
+    size_t ws_floats;        /* workspace the layer needs */
+    /* the tiled kernels' workspace, [in_pad][dout_pad][wp][wtp][scratch][wcopy][wcopy_t][wgp] (offsets in
+     * floats, 16-float aligned): padded copies of the input and of dout, the forward's and the data
+     * gradient's weights (packed in panels, or Winograd-transformed), the Winograd scratch, the weights
+     * each transform was made from, and the weight gradient's 36 products */
+    CnnConvdGeom g;          /* forward: padded input -> output */
+    CnnConvdGeom gt;         /* data gradient: padded dout -> din, flipped kernel */
+    size_t in_pad, dout_pad, wp, wtp, scratch, wcopy, wcopy_t, wgp;
+};
+
+/* 1 if the direct kernels can compute the shape (stride 1, cout % 16 == 0, not 1x1): the same answer on
+ * every instruction set, so the family never depends on the CPU. */
+int cnn_conv_direct_applies(const CnnConvShape *s);
+/* 1 if Winograd F(2x2, 5x5) can compute a padded geometry (5x5, even output sizes, cin % 8 == 0,
+ * cout % 16 == 0). */
+int cnn_conv_winograd_applies(const CnnConvdGeom *g);
+/* Plans a conv layer. requested: run.conv. An error (direct or winograd asked for on the generic
+ * instruction set) is returned in err without the config's file and line, which the caller adds. */
+int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested, CnnIsa isa, int threads,
+                  CnnErr *err);
+/* What computes the layer, for --summary and logs: "winograd", "direct", "sgemm", or a mix such as
+ * "winograd fwd+dW, direct dX". */
+void cnn_conv_plan_name(const CnnConvPlan *p, char *buf, size_t n);
+
+struct CnnDensePlan {
+    int nin, nout, max_n;
+    const CnnKernels *k;
+    CnnAlgo algo;            /* tiles or sgemm */
+    size_t ldw;              /* tiles: the row stride the forward reads w with; > nout: a padded copy at ws + wpad */
+    int npad;                /* tiles: the sample count rounded up to 16 lanes (data gradient) */
+    size_t wpad, dpad, doutt, dint, ws_floats; /* workspace offsets (floats) and size */
+};
+
+void cnn_dense_plan(CnnDensePlan *p, int nin, int nout, int max_n, CnnIsa isa);
+
+#endif

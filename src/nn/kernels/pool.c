@@ -1,0 +1,108 @@
+/* pool (compiled per instruction set, see simd.h): max and average pooling over square windows in NHWC,
+ * TensorFlow's SAME/VALID rule. Windows are clipped to the real cells: a padded cell never wins a max and
+ * is not counted in an average (that is what tf.nn.max_pool / avg_pool do). Max pooling records each
+ * winner's offset within its sample so backward is a scatter; ties go to the first cell in (row, column)
+ * order. */
+#include "simd.h"
+
+#include "cnn/util.h"
+
+/* The window of output (oy, ox) clipped to the input: rows [*y0, *y1), columns [*x0, *x1). */
+static void window(const CnnPoolShape *s, int oy, int ox, int *y0, int *y1, int *x0, int *x1)
+{
+    int ys = oy * s->stride - s->pad_top, xs = ox * s->stride - s->pad_left;
+    *y0 = ys < 0 ? 0 : ys;
+    *x0 = xs < 0 ? 0 : xs;
+    *y1 = ys + s->size > s->h ? s->h : ys + s->size;
+    *x1 = xs + s->size > s->w ? s->w : xs + s->size;
+    CNN_ASSERT(*y0 < *y1 && *x0 < *x1);
+}
+
+void KFN(maxpool_forward)(float *out, int32_t *argmax, const float *in, const CnnPoolShape *s)
+{
+    const int c = s->c;
+    const size_t in_len = (size_t)s->h * s->w * c;
+    CNN_ASSERT(in_len <= (size_t)INT32_MAX);
+    for (int j = 0; j < s->n; j++) {
+        const float *img = in + (size_t)j * in_len;
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++, out += c, argmax += c) {
+                int y0, y1, x0, x1;
+                window(s, oy, ox, &y0, &y1, &x0, &x1);
+                /* out[c] = in[y0][x0][c] to start, then a strictly greater cell takes over. */
+                int32_t first = (int32_t)(((size_t)y0 * s->w + (size_t)x0) * c);
+                memcpy(out, img + first, (size_t)c * sizeof *out);
+                for (int k = 0; k < c; k++) argmax[k] = first + k;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) {
+                        int32_t off = (int32_t)(((size_t)y * s->w + (size_t)x) * c);
+                        const float *restrict p = img + off;
+                        float *restrict o = out;
+                        int32_t *restrict am = argmax;
+                        /* Unconditional stores with a bitwise select: written as `if greater then
+                         * store`, GCC emits masked stores (vmaskmovps), which are slow on AMD cores. */
+                        for (int k = 0; k < c; k++) {
+                            const float v = p[k], cur = o[k];
+                            const int32_t gt = -(int32_t)(v > cur);
+                            o[k] = v > cur ? v : cur;
+                            am[k] = (am[k] & ~gt) | ((off + k) & gt);
+                        }
+                    }
+            }
+    }
+}
+
+void KFN(maxpool_backward)(float *din, const float *dout, const int32_t *argmax, const CnnPoolShape *s)
+{
+    const size_t in_len = (size_t)s->h * s->w * s->c, out_len = (size_t)s->oh * s->ow * s->c;
+    memset(din, 0, (size_t)s->n * in_len * sizeof *din);
+    for (int j = 0; j < s->n; j++) {
+        float *img = din + (size_t)j * in_len;
+        const float *g = dout + (size_t)j * out_len;
+        const int32_t *am = argmax + (size_t)j * out_len;
+        for (size_t i = 0; i < out_len; i++) img[am[i]] += g[i];
+    }
+}
+
+void KFN(avgpool_forward)(float *out, const float *in, const CnnPoolShape *s)
+{
+    const int c = s->c;
+    const size_t in_len = (size_t)s->h * s->w * c;
+    for (int j = 0; j < s->n; j++) {
+        const float *img = in + (size_t)j * in_len;
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++, out += c) {
+                int y0, y1, x0, x1;
+                window(s, oy, ox, &y0, &y1, &x0, &x1);
+                memset(out, 0, (size_t)c * sizeof *out);
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) {
+                        const float *p = img + ((size_t)y * s->w + (size_t)x) * c;
+                        for (int k = 0; k < c; k++) out[k] += p[k];
+                    }
+                const float inv = 1.0f / (float)((y1 - y0) * (x1 - x0));
+                for (int k = 0; k < c; k++) out[k] *= inv;
+            }
+    }
+}
+
+void KFN(avgpool_backward)(float *din, const float *dout, const CnnPoolShape *s)
+{
+    const int c = s->c;
+    const size_t in_len = (size_t)s->h * s->w * c;
+    memset(din, 0, (size_t)s->n * in_len * sizeof *din);
+    for (int j = 0; j < s->n; j++) {
+        float *img = din + (size_t)j * in_len;
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++, dout += c) {
+                int y0, y1, x0, x1;
+                window(s, oy, ox, &y0, &y1, &x0, &x1);
+                const float inv = 1.0f / (float)((y1 - y0) * (x1 - x0));
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) {
+                        float *p = img + ((size_t)y * s->w + (size_t)x) * c;
+                        for (int k = 0; k < c; k++) p[k] += dout[k] * inv;
+                    }
+            }
+    }
+}

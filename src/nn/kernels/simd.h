@@ -1,0 +1,103 @@
+/* simd: the vector type of the instruction set this source is being compiled for.
+ *
+ * Every file in src/nn/kernels/ includes this and is compiled once per instruction set (Makefile:
+ * KERNEL_ISAS) with CNN_KERNEL_ISA = 0 (generic, -march=x86-64-v2), 1 (avx2, x86-64-v3) or
+ * 2 (avx512, x86-64-v4). KFN(name) gives each compile's functions their own names (name_generic,
+ * name_avx2, name_avx512); table.c collects them into that set's CnnKernels. Only the register tiles
+ * (HAS_TILES) use the vf type; element-wise code is plain C loops that the compiler vectorises for the
+ * target, which cannot change their bits (no reassociation, no contraction under -std=c11). */
+#ifndef CNN_KERNELS_SIMD_H
+#define CNN_KERNELS_SIMD_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cnn/nn/kernels.h"
+
+#ifndef CNN_KERNEL_ISA
+#error "src/nn/kernels/ files are compiled once per instruction set with -DCNN_KERNEL_ISA=0|1|2 (see Makefile)"
+#endif
+
+#if CNN_KERNEL_ISA == 2
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || !defined(__AVX512VL__) ||            \
+    !defined(__FMA__)
+#error "the avx512 kernels need -march=x86-64-v4"
+#endif
+#define KFN(f) f##_avx512
+#define KISA CNN_ISA_AVX512
+#define VL 16
+#define HAS_TILES 1
+typedef __m512 vf;
+static inline vf vload(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf vbcast(const float *p) { return _mm512_set1_ps(*p); }
+static inline vf vset1(float x) { return _mm512_set1_ps(x); }
+static inline vf vzero(void) { return _mm512_setzero_ps(); }
+static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+/* the first n < VL lanes (the rest zero on load, untouched on store) */
+static inline vf vload_n(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
+static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
+
+#elif CNN_KERNEL_ISA == 1
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "the avx2 kernels need -march=x86-64-v3"
+#endif
+#define KFN(f) f##_avx2
+#define KISA CNN_ISA_AVX2
+#define VL 8
+#define HAS_TILES 1
+typedef __m256 vf;
+static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline vf vbcast(const float *p) { return _mm256_broadcast_ss(p); }
+static inline vf vset1(float x) { return _mm256_set1_ps(x); }
+static inline vf vzero(void) { return _mm256_setzero_ps(); }
+static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline __m256i lanes_below(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vf vload_n(const float *p, int n) { return _mm256_maskload_ps(p, lanes_below(n)); }
+static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes_below(n), v); }
+
+#elif CNN_KERNEL_ISA == 0
+#define KFN(f) f##_generic
+#define KISA CNN_ISA_GENERIC
+#define VL 4
+#define HAS_TILES 0 /* no FMA at this level: the tiles' sums would round differently (see kernels.h) */
+
+#else
+#error "CNN_KERNEL_ISA must be 0, 1 or 2"
+#endif
+
+/* Every entry point of this folder, under this compile's names (table.c collects them). */
+#define DECLARE(ret, name, args) ret KFN(name) args;
+DECLARE(void, lrn_forward, (float *, float *, const float *, size_t, int, int, float, float, float))
+DECLARE(void, lrn_backward, (float *, const float *, const float *, const float *, const float *, size_t, int, int,
+                             float, float))
+DECLARE(void, maxpool_forward, (float *, int32_t *, const float *, const CnnPoolShape *))
+DECLARE(void, maxpool_backward, (float *, const float *, const int32_t *, const CnnPoolShape *))
+DECLARE(void, avgpool_forward, (float *, const float *, const CnnPoolShape *))
+DECLARE(void, avgpool_backward, (float *, const float *, const CnnPoolShape *))
+DECLARE(void, act_forward, (float *, const float *, size_t, CnnActivation))
+DECLARE(void, act_backward, (float *, const float *, const float *, size_t, CnnActivation))
+DECLARE(void, adam_update, (float *, float *, float *, const float *, size_t, float, float, float, float))
+DECLARE(void, momentum_update, (float *, float *, const float *, size_t, float, float))
+DECLARE(void, fixed_accumulate, (int64_t *, const float *, size_t, double))
+DECLARE(uint32_t, fixed_accumulate_max, (int64_t *, const float *, size_t, double))
+DECLARE(void, fixed_to_float, (float *, const int64_t *, size_t, double))
+#if HAS_TILES
+DECLARE(void, direct_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, int))
+DECLARE(void, direct_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, int))
+DECLARE(void, winograd_weights, (float *, const float *, int, int, int))
+DECLARE(void, winograd_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, float *,
+                                 int))
+DECLARE(void, winograd_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, float *, float *,
+                                     int))
+DECLARE(void, dense_forward, (float *, const float *, const float *, size_t, const float *, int, int, int))
+DECLARE(void, dense_weight_grad, (float *, const float *, const float *, size_t, int, int, int))
+DECLARE(void, dense_data_grad_t, (float *, const float *, const float *, int, int, int))
+#endif
+
+#endif

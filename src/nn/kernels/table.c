@@ -1,0 +1,36 @@
+/* table: this instruction set's CnnKernels (kernels.h), one per compile of this folder. */
+#include "tiles.h"
+
+#if HAS_TILES
+#define TILED(name) KFN(name)
+#else
+#define TILED(name) NULL
+#endif
+
+const CnnKernels KFN(cnn_kernels) = {
+    .isa = KISA,
+    .lanes = VL,
+    .tiles = HAS_TILES,
+    .lrn_forward = KFN(lrn_forward),
+    .lrn_backward = KFN(lrn_backward),
+    .maxpool_forward = KFN(maxpool_forward),
+    .maxpool_backward = KFN(maxpool_backward),
+    .avgpool_forward = KFN(avgpool_forward),
+    .avgpool_backward = KFN(avgpool_backward),
+    .act_forward = KFN(act_forward),
+    .act_backward = KFN(act_backward),
+    .adam_update = KFN(adam_update),
+    .momentum_update = KFN(momentum_update),
+    .fixed_accumulate = KFN(fixed_accumulate),
+    .fixed_accumulate_max = KFN(fixed_accumulate_max),
+    .fixed_to_float = KFN(fixed_to_float),
+    .panel_width = TILED(panel_width),
+    .direct_forward = TILED(direct_forward),
+    .direct_weight_grad = TILED(direct_weight_grad),
+    .winograd_weights = TILED(winograd_weights),
+    .winograd_forward = TILED(winograd_forward),
+    .winograd_weight_grad = TILED(winograd_weight_grad),
+    .dense_forward = TILED(dense_forward),
+    .dense_weight_grad = TILED(dense_weight_grad),
+    .dense_data_grad_t = TILED(dense_data_grad_t),
+};

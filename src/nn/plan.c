@@ -1,0 +1,115 @@
+/* plan: the kernel decision and the workspace layout of every conv and dense layer (see the header). */
+#include "cnn/nn/plan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cnn/util.h"
+
+static const char *const algo_names[] = {"sgemm", "direct", "winograd", "tiles"};
+
+const char *cnn_algo_name(CnnAlgo a) { return (unsigned)a < 4 ? algo_names[a] : "?"; }
+
+int cnn_conv_direct_applies(const CnnConvShape *s)
+{
+    return s->stride == 1 && s->cout % 16 == 0 && !(s->kh == 1 && s->kw == 1);
+}
+
+int cnn_conv_winograd_applies(const CnnConvdGeom *g)
+{
+    return g->kh == 5 && g->kw == 5 && g->oh % 2 == 0 && g->ow % 2 == 0 && g->cin % 8 == 0 && g->cout % 16 == 0;
+}
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* Floats of the weights as a tiled kernel for geometry g wants them: Winograd-transformed, or packed in
+ * panels of the instruction set's width (zero past the last column). */
+static size_t kernel_floats(const CnnKernels *k, const CnnConvdGeom *g, int wino)
+{
+    if (wino) return cnn_mul_size((size_t)36 * g->cin, (size_t)g->cout);
+    const size_t nr = (size_t)k->panel_width(g->cout);
+    return cnn_mul_size((size_t)g->kh * g->kw * g->cin, (g->cout + nr - 1) / nr * nr);
+}
+
+/* The Winograd scratch of `parts` threads: a block's transformed inputs and products. */
+static size_t winograd_scratch_floats(int cin, int cout, int parts)
+{
+    return cnn_mul_size((size_t)parts, (size_t)36 * CNN_WINO_TB * ((size_t)cin + (size_t)cout));
+}
+
+static void tiled_layout(CnnConvPlan *p)
+{
+    const CnnConvShape *s = &p->s;
+    const size_t n = (size_t)s->n, nw = round16((size_t)s->kh * s->kw * s->cin * s->cout);
+    const int wino = p->fwd == CNN_ALGO_WINOGRAD, wino_t = s->needs_din && p->dgrad == CNN_ALGO_WINOGRAD;
+    p->in_pad = 0;
+    p->dout_pad = p->in_pad + round16(cnn_mul_size(n, (size_t)p->g.ph * p->g.pw * s->cin));
+    p->wp = p->dout_pad + (s->needs_din ? round16(cnn_mul_size(n, (size_t)p->gt.ph * p->gt.pw * s->cout)) : 0);
+    p->wtp = p->wp + round16(kernel_floats(p->k, &p->g, wino));
+    p->scratch = p->wtp + (s->needs_din ? round16(kernel_floats(p->k, &p->gt, wino_t)) : 0);
+    p->wcopy = p->scratch + (wino || wino_t ? winograd_scratch_floats(s->cin, s->cout, p->threads) : 0);
+    p->wcopy_t = p->wcopy + (wino ? nw : 0);
+    p->wgp = p->wcopy_t + (wino_t ? nw : 0);
+    p->ws_floats = p->wgp + (p->wgrad == CNN_ALGO_WINOGRAD ? round16(cnn_mul_size((size_t)36 * s->cin, (size_t)s->cout)) : 0);
+}
+
+int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested, CnnIsa isa, int threads,
+                  CnnErr *err)
+{
+    memset(p, 0, sizeof *p);
+    p->s = *s;
+    p->k = cnn_kernels(isa);
+    p->threads = threads > 0 ? threads : 1;
+    if ((requested == CNN_CONV_DIRECT || requested == CNN_CONV_WINOGRAD) && !p->k->tiles)
+        return cnn_err(err, "run.conv = %s needs AVX2 and FMA, and the kernels may use only %s here (%s)",
+                       requested == CNN_CONV_DIRECT ? "direct" : "winograd", cnn_isa_name(isa),
+                       cnn_isa_describe(isa));
+    const int tiled = p->k->tiles && requested != CNN_CONV_GEMM && cnn_conv_direct_applies(s);
+    if (!tiled) {
+        p->fwd = p->dgrad = p->wgrad = CNN_ALGO_SGEMM;
+        p->ws_floats = cnn_conv_gemm_workspace(s);
+        return 0;
+    }
+    p->g = (CnnConvdGeom){s->n, s->oh + s->kh - 1, s->ow + s->kw - 1, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
+    p->gt = (CnnConvdGeom){s->n, s->h + s->kh - 1, s->w + s->kw - 1, s->cout, s->h, s->w, s->cin, s->kh, s->kw};
+    const int wino = requested != CNN_CONV_DIRECT; /* auto and winograd */
+    p->fwd = p->wgrad = wino && cnn_conv_winograd_applies(&p->g) ? CNN_ALGO_WINOGRAD : CNN_ALGO_DIRECT;
+    p->dgrad = wino && s->needs_din && cnn_conv_winograd_applies(&p->gt) ? CNN_ALGO_WINOGRAD : CNN_ALGO_DIRECT;
+    tiled_layout(p);
+    return 0;
+}
+
+void cnn_conv_plan_name(const CnnConvPlan *p, char *buf, size_t n)
+{
+    const CnnAlgo f = p->fwd, d = p->s.needs_din ? p->dgrad : p->fwd, w = p->wgrad;
+    if (f == d && d == w)
+        snprintf(buf, n, "%s", cnn_algo_name(f));
+    else if (f == w)
+        snprintf(buf, n, "%s fwd+dW, %s dX", cnn_algo_name(f), cnn_algo_name(d));
+    else
+        snprintf(buf, n, "%s fwd, %s dX, %s dW", cnn_algo_name(f), cnn_algo_name(d), cnn_algo_name(w));
+}
+
+void cnn_dense_plan(CnnDensePlan *p, int nin, int nout, int max_n, CnnIsa isa)
+{
+    memset(p, 0, sizeof *p);
+    p->nin = nin;
+    p->nout = nout;
+    p->max_n = max_n;
+    p->k = cnn_kernels(isa);
+    if (!p->k->tiles) {
+        p->algo = CNN_ALGO_SGEMM;
+        return;
+    }
+    p->algo = CNN_ALGO_TILES;
+    const size_t nr = (size_t)p->k->panel_width(nout);
+    p->ldw = ((size_t)nout + nr - 1) / nr * nr;
+    p->npad = (max_n + 15) / 16 * 16;
+    /* [padded w][padded dout][dout^T][din^T] */
+    const size_t padded = p->ldw > (size_t)nout;
+    p->wpad = 0;
+    p->dpad = p->wpad + (padded ? round16(cnn_mul_size((size_t)nin, p->ldw)) : 0);
+    p->doutt = p->dpad + (padded ? round16(cnn_mul_size((size_t)max_n, p->ldw)) : 0);
+    p->dint = p->doutt + round16(cnn_mul_size((size_t)nout, (size_t)p->npad));
+    p->ws_floats = p->dint + round16(cnn_mul_size((size_t)nin, (size_t)p->npad));
+}
