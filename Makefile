@@ -13,6 +13,7 @@ BUILD   ?= build
 PKGS    := openblas hdf5 inih zlib
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Wshadow -Wdouble-promotion \
 	-Wstrict-prototypes -Wmissing-prototypes -MMD -MP -pthread
+export NATIVE # tests/e2e/isa.sh skips the baseline instruction check then
 ifeq ($(NATIVE),1)
 ARCH    ?= -march=native
 else

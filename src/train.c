@@ -516,6 +516,36 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
     return 0;
 }
 
+/* Whether a checkpoint continues bit for bit here: the same kernel families (plan.h) sum in the same
+ * order on every instruction set, different families round differently; OpenBLAS's sums follow its
+ * core. Says so plainly either way when something differs (rank 0). */
+static void kernels_notice(const Run *r, const CnnCkptMeta *meta, const char *path)
+{
+    char now[512];
+    cnn_model_kernels_line(&r->model, now, sizeof now);
+    if (!meta->kernels[0]) {
+        cnn_info("%s does not record its kernels (an older version wrote it): if they were not %s, training goes "
+                 "on from it but not bit for bit",
+                 path, now);
+        return;
+    }
+    const int sgemm = cnn_model_uses_sgemm(&r->model), same = strcmp(meta->kernels, now) == 0;
+    const int core_differs = sgemm && meta->openblas_core[0] && strcmp(meta->openblas_core, cnn_gemm_corename()) != 0;
+    if (!same)
+        cnn_warn("%s was trained with the kernels [%s] and this run uses [%s]: training continues from it, but not "
+                 "bit for bit as it would have with the checkpoint's kernels (they round differently, about 1e-6 "
+                 "relative per product; accuracy is unaffected). run.conv=... selects kernels",
+                 path, meta->kernels, now);
+    else if (core_differs)
+        cnn_warn("%s was trained with OpenBLAS's %s kernels and this run's OpenBLAS uses %s for the layers on "
+                 "sgemm: training continues, but not bit for bit (OPENBLAS_CORETYPE=%s would match)",
+                 path, meta->openblas_core, cnn_gemm_corename(), meta->openblas_core);
+    else if (strcmp(meta->isa, cnn_isa_name(r->isa)) != 0)
+        cnn_info("%s was trained on %s and continues here on %s bit for bit (the same kernels give the same bits "
+                 "on every instruction set)",
+                 path, meta->isa, cnn_isa_name(r->isa));
+}
+
 /* Resumes every rank: rank 0 reads, everybody receives (no shared file system needed). Returns the
  * step to continue from, or -1 on an error (printed, agreed on by all ranks). */
 static long resume_all(Run *r, const char *resume)
@@ -555,6 +585,7 @@ static long resume_all(Run *r, const char *resume)
     r->optim.t = hdr[1];
     cnn_info("resumed from step %ld (%s, written by %d rank%s)", hdr[0], path, meta.world_size,
              meta.world_size == 1 ? "" : "s");
+    if (r->rank == 0) kernels_notice(r, &meta, path);
     cnn_ckpt_meta_free(&meta);
     return hdr[0];
 }
@@ -575,6 +606,9 @@ static int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     meta.optim_t = r->optim.t;
     meta.lr = lr;
     meta.samples_seen = step * r->B;
+    snprintf(meta.isa, sizeof meta.isa, "%s", cnn_isa_name(r->isa));
+    cnn_model_kernels_line(m, meta.kernels, sizeof meta.kernels);
+    snprintf(meta.openblas_core, sizeof meta.openblas_core, "%s", cnn_gemm_corename());
     if (r->n_micro && r->have_prev) { /* the next step's scales: needed for a bitwise continuation */
         meta.n_grad_exps = m->n_tensors;
         memcpy(meta.grad_exps, r->exp_prev, (size_t)m->n_tensors * sizeof(int));
@@ -709,7 +743,7 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
         cnn_info("cnn-dist: %s, %d rank%s x %d OpenBLAS thread%s (%s), global batch %d, %s", cfg->name, r->size,
                  r->size > 1 ? "s" : "", threads, threads > 1 ? "s" : "", cnn_gemm_corename(), r->B,
                  cfg->deterministic ? "deterministic (same result on any rank count)" : "fast float allreduce");
-        cnn_info("kernels %s", kl);
+        cnn_info("kernels %s: %s", cnn_isa_name(r->isa), kl);
     }
     if (r->size == 1 && threads > 1 && !getenv("OMPI_COMM_WORLD_SIZE"))
         cnn_info("note: one process with %d threads leaves cores idle outside the matrix products; one rank "

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,6 +344,9 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
     if (cnn_h5_attr_write_str(root, "config", meta->config ? meta->config : "") < 0) return -1;
     if (attr_write_u64(root, "model_hash", meta->model_hash) < 0) return -1;
     if (cnn_h5_attr_write_str(root, "optimizer", meta->optimizer) < 0) return -1;
+    if (cnn_h5_attr_write_str(root, "isa", meta->isa) < 0) return -1;
+    if (cnn_h5_attr_write_str(root, "kernels", meta->kernels) < 0) return -1;
+    if (cnn_h5_attr_write_str(root, "openblas_core", meta->openblas_core) < 0) return -1;
 
     for (int i = 0; i < d->n_tensors; i++) {
         snprintf(obj, sizeof obj, "/params/%s", d->tensors[i].name);
@@ -450,6 +454,22 @@ static int read_meta_open(const char *path, hid_t f, CnnCkptMeta *meta, CnnErr *
     else cnn_err(err, "%s: optimizer attribute '%.64s' is not a known optimizer name", path, opt);
     free(opt);
     if (!ok) return -1;
+    /* what trained it: optional, files of older versions do not say */
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } info[] = {{"isa", offsetof(CnnCkptMeta, isa), sizeof meta->isa},
+                {"kernels", offsetof(CnnCkptMeta, kernels), sizeof meta->kernels},
+                {"openblas_core", offsetof(CnnCkptMeta, openblas_core), sizeof meta->openblas_core}};
+    for (size_t i = 0; i < sizeof info / sizeof info[0]; i++) {
+        char *dst = (char *)meta + info[i].off;
+        dst[0] = 0;
+        if (H5Aexists(f, info[i].name) <= 0) continue;
+        char *sv = attr_read_str(path, f, "/", info[i].name, err);
+        if (!sv) return -1;
+        snprintf(dst, info[i].cap, "%s", sv);
+        free(sv);
+    }
 
     /* The update count and the schedule position live beside the tensors they describe, but they
      * are attributes too, so read_meta fills them (no dataset is touched). */

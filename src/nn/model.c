@@ -408,13 +408,13 @@ static void layer_kernel_name(const CnnLayer *L, char *buf, size_t n)
 
 void cnn_model_kernels_line(const CnnModel *m, char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "%s:", cnn_isa_name(m->isa));
+    size_t used = 0;
+    buf[0] = 0;
     for (int i = 0; i < m->n_layers && used < n; i++) {
         char k[64];
         layer_kernel_name(&m->layers[i], k, sizeof k);
-        if (k[0]) used += (size_t)snprintf(buf + used, n - used, " %s %s,", m->layers[i].spec.name, k);
+        if (k[0]) used += (size_t)snprintf(buf + used, n - used, "%s%s %s", used ? ", " : "", m->layers[i].spec.name, k);
     }
-    if (used > 0 && used < n && buf[used - 1] == ',') buf[used - 1] = 0;
 }
 
 int cnn_model_uses_sgemm(const CnnModel *m)

@@ -47,3 +47,22 @@ if [ "$max" = avx512 ]; then
         { cat "$WORK/mixed.log"; fail "mixed ranks: no agreement message"; }
     [ "$(param_hash "$WORK/mixed.log")" = "$hash_avx2" ] || fail "mixed ranks: a different result"
 fi
+
+# The default build uses nothing above x86-64-v2 outside src/nn/kernels/ (no SIGILL on an older compute
+# node), the avx2 kernels no 512-bit registers, and the avx512 kernels do use them. (make NATIVE=1 builds
+# the baseline for this CPU on purpose: not checked then.)
+objs=$(dirname "$BIN")
+if [ "${NATIVE:-0}" = 1 ]; then
+    echo "SKIPPED: the baseline instruction check (built with NATIVE=1)"
+elif command -v objdump >/dev/null && [ -f "$objs/src/cpu.o" ] && [ -f "$objs/kernels/avx512/tiles.o" ]; then
+    # VEX/EVEX instructions (AVX and up) all start with v
+    n=$(objdump -d --no-show-raw-insn "$objs"/src/*.o "$objs"/src/*/*.o "$objs"/kernels/generic/*.o |
+        awk '$2 ~ /^v/' | wc -l)
+    [ "$n" -eq 0 ] || fail "the baseline build has $n AVX instructions: it would trap on older CPUs"
+    n=$(objdump -d "$objs"/kernels/avx2/*.o | grep -c '%zmm') || true
+    [ "$n" -eq 0 ] || fail "the avx2 kernels use 512-bit registers"
+    n=$(objdump -d "$objs"/kernels/avx512/tiles.o | grep -c 'vfmadd...ps.*%zmm') || true
+    [ "$n" -gt 0 ] || fail "the avx512 tiles do not use 512-bit FMAs"
+else
+    echo "SKIPPED: the baseline instruction check (no objdump or no objects next to $BIN)"
+fi

@@ -82,3 +82,32 @@ grep -q 'resumed from step 16' "$WORK/h.log" && grep -q '^bench-summary ranks=2 
     { cat "$WORK/h.log"; fail "--bench --resume: no resume or no summary"; }
 [ "$(ls "$WORK/a" | sort | tr '\n' ' ')" = "$before" ] && [ "$(md5sum <"$WORK/a/metrics.h5")" = "$msum" ] ||
     fail "--bench --resume wrote into out_dir"
+
+# the checkpoint records what trained it, and a resume on other kernels says what that means: on a lower
+# instruction set with the same kernels it continues bit for bit; on other kernels it continues, and says
+# it is no longer bit for bit
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=6 --set run.out_dir="$WORK/k" "$TINY" >/dev/null 2>&1 || fail "6 steps for the kernel checks"
+/usr/bin/python3 - "$WORK/k/ckpt-6.h5" <<'PY' || fail "checkpoint attributes isa, kernels, openblas_core"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    assert f.attrs["isa"] in ("generic", "avx2", "avx512"), f.attrs["isa"]
+    assert f.attrs["kernels"].startswith("conv1 "), f.attrs["kernels"]
+    assert len(f.attrs["openblas_core"]) > 0
+PY
+isa=$(/usr/bin/python3 -c 'import sys, h5py; print(h5py.File(sys.argv[1], "r").attrs["isa"])' "$WORK/k/ckpt-6.h5")
+if [ "$isa" = avx512 ]; then
+    # shellcheck disable=SC2086
+    CNN_ISA=avx2 run 2 $c --set train.steps=16 --set run.out_dir="$WORK/i" --resume "$WORK/k/ckpt-6.h5" "$TINY" \
+        >"$WORK/i.log" 2>&1 || { cat "$WORK/i.log"; fail "resume on avx2"; }
+    grep -q 'trained on avx512 and continues here on avx2 bit for bit' "$WORK/i.log" ||
+        { cat "$WORK/i.log"; fail "resume on avx2: no message"; }
+    [ "$(param_hash "$WORK/i.log")" = "$want" ] || fail "resume on avx2 is not bit for bit"
+else
+    echo "SKIPPED: resume from an avx512 checkpoint on avx2 (this CPU runs $isa)"
+fi
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=16 --set run.conv=gemm --set run.out_dir="$WORK/j" --resume "$WORK/k/ckpt-6.h5" "$TINY" \
+    >"$WORK/j.log" 2>&1 || { cat "$WORK/j.log"; fail "resume on other kernels"; }
+grep -q 'was trained with the kernels \[.*\] and this run uses \[.*\]: training continues from it, but not bit for bit' \
+    "$WORK/j.log" || { cat "$WORK/j.log"; fail "resume on other kernels: no warning"; }

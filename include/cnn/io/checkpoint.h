@@ -1,6 +1,7 @@
 /* checkpoint: HDF5 files any HDF5 tool can read (layout in README and DESIGN.md):
  *   /                       attrs format="cnn-dist checkpoint", version=1, step, epoch, world_size,
- *                           seed, config (INI text after overrides), model_hash, optimizer
+ *                           seed, config (INI text after overrides), model_hash, optimizer, and what
+ *                           trained it: isa, kernels, openblas_core (absent in files of older versions)
  *   /params/<layer>/{weights,biases}
  *   /optimizer/<opt>/<slot>/<layer>/{weights,biases}   attr t on /optimizer/<opt>
  *   /state                  attrs sampler_step, samples_seen, lr (what exact continuation needs)
@@ -32,6 +33,12 @@ typedef struct {
      * (/state attr grad_exponents, int32[n]); n = 0 when there are none. */
     int n_grad_exps;
     int grad_exps[2 * CNN_MAX_LAYERS];
+    /* The kernels that trained it (plan.h), so a resume elsewhere can say whether it continues bit for
+     * bit: the instruction set ("avx512"), each conv and dense layer's kernels ("conv1 direct, conv2
+     * winograd, ..."), OpenBLAS's core ("Haswell"). "" when the file does not say (older versions). */
+    char isa[16];
+    char kernels[512];
+    char openblas_core[32];
 } CnnCkptMeta;
 
 /* The parameters and optimizer slots, each a flat array carved by the same tensor list. */

@@ -83,8 +83,8 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
 /* Options for max_batch samples on this CPU's instruction set (CNN_ISA applied), one thread: what
  * tests and single-process tools want. */
 CnnModelOpts cnn_model_opts_local(int max_batch);
-/* One line naming the instruction set and every conv and dense layer's kernels, e.g.
- * "avx512: conv1 direct, conv2 winograd, local3 tiles, local4 tiles, logits tiles". */
+/* Every conv and dense layer's kernels in one line (the instruction set is m->isa), e.g.
+ * "conv1 direct, conv2 winograd, local3 tiles, local4 tiles, logits tiles". */
 void cnn_model_kernels_line(const CnnModel *m, char *buf, size_t n);
 /* 1 if some layer runs on OpenBLAS sgemm (whose sums follow OpenBLAS's core, plan.h). */
 int cnn_model_uses_sgemm(const CnnModel *m);
