@@ -194,6 +194,37 @@ static void test_gradcheck(void **state)
     }
 }
 
+/* Max pooling gives the same outputs, winners and gradients on every instruction set (vectors of 4, 8, 16
+ * channels and a scalar tail), on the CIFAR-10 network's shape and odd channel counts. */
+static void test_bitwise_across_instruction_sets(void **state)
+{
+    (void)state;
+    static const int cases[][3] = {{24, 64, 1}, {7, 24, 1}, {9, 5, 0}}; /* size, channels, SAME */
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        CnnPoolShape s;
+        cnn_pool_shape(&s, 2, cases[t][0], cases[t][0], cases[t][1], 3, 2, cases[t][2]);
+        const size_t nin = (size_t)s.n * s.h * s.w * s.c, nout = (size_t)s.n * s.oh * s.ow * s.c;
+        float *in = malloc(nin * 4), *dout = malloc(nout * 4), *out[2], *din[2];
+        int32_t *am[2];
+        for (int i = 0; i < 2; i++) out[i] = malloc(nout * 4), din[i] = malloc(nin * 4), am[i] = malloc(nout * 4);
+        tu_fill_uniform(in, nin, -1, 1, 90 + t);
+        for (size_t i = 0; i < nin; i += 7) in[i] = in[i / 2]; /* some ties */
+        tu_fill_uniform(dout, nout, -1, 1, 95 + t);
+        TU_FOR_EACH_ISA(isa, k) {
+            const int i = isa == CNN_ISA_GENERIC ? 0 : 1;
+            k->maxpool_forward(out[i], am[i], in, &s);
+            k->maxpool_backward(din[i], dout, am[i], &s);
+            if (i) {
+                assert_memory_equal(out[0], out[1], nout * 4);
+                assert_memory_equal(am[0], am[1], nout * 4);
+                assert_memory_equal(din[0], din[1], nin * 4);
+            }
+        }
+        free(in), free(dout);
+        for (int i = 0; i < 2; i++) free(out[i]), free(din[i]), free(am[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_hand_same_padding),
         cmocka_unit_test(test_vs_naive),
         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_bitwise_across_instruction_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

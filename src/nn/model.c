@@ -154,7 +154,7 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
         size_t n_out = cnn_mul_size((size_t)max_batch, L->out_size);
         L->out = cnn_aligned(cnn_mul_size(n_out, sizeof(float)));
         if (L->spec.type == CNN_LAYER_MAXPOOL) L->argmax = cnn_aligned(cnn_mul_size(n_out, sizeof(int32_t)));
-        if (L->spec.type == CNN_LAYER_LRN) L->scale = cnn_aligned(cnn_mul_size(n_out, sizeof(float)));
+        if (L->spec.type == CNN_LAYER_LRN) L->scale = cnn_aligned(cnn_mul_size(2 * n_out, sizeof(float)));
         if (L->spec.type == CNN_LAYER_DROPOUT) L->mask = cnn_aligned(n_out);
         /* each layer keeps its own workspace, so what a conv's forward keeps survives until its backward */
         if (has_params(L->spec.type))
@@ -318,7 +318,7 @@ double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, fl
             break;
         case CNN_LAYER_LRN:
             if (din)
-                m->k->lrn_backward(din, cur, in, L->out, L->scale, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
+                m->k->lrn_backward(din, cur, in, L->scale, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
                                    L->spec.alpha, L->spec.beta);
             break;
         case CNN_LAYER_DROPOUT:

@@ -39,10 +39,11 @@ typedef struct CnnKernels {
     int tiles;   /* 1 if the register-tiled products below exist (avx2, avx512) */
 
     /* ---- element-wise and windowed layers; semantics in layers.h ---- */
-    void (*lrn_forward)(float *out, float *scale, const float *in, size_t pixels, int c, int radius, float bias,
+    /* keep: 2 * pixels * c floats that forward fills for backward (s^-beta, then s^(-beta-1)) */
+    void (*lrn_forward)(float *out, float *keep, const float *in, size_t pixels, int c, int radius, float bias,
                         float alpha, float beta);
-    void (*lrn_backward)(float *din, const float *dout, const float *in, const float *out, const float *scale,
-                         size_t pixels, int c, int radius, float alpha, float beta);
+    void (*lrn_backward)(float *din, const float *dout, const float *in, const float *keep, size_t pixels, int c,
+                         int radius, float alpha, float beta);
     void (*maxpool_forward)(float *out, int32_t *argmax, const float *in, const CnnPoolShape *s);
     void (*maxpool_backward)(float *din, const float *dout, const int32_t *argmax, const CnnPoolShape *s);
     void (*avgpool_forward)(float *out, const float *in, const CnnPoolShape *s);

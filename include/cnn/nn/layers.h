@@ -54,7 +54,7 @@ void cnn_pool_shape(CnnPoolShape *s, int n, int h, int w, int c, int size, int s
 /* ---- local response normalisation across channels (TensorFlow's tf.nn.lrn), per instruction set
  * (kernels.h: lrn_forward, lrn_backward) ----
  * sqr_sum[c] = sum_{c' = c-r .. c+r} in[c']^2;  out = in / (bias + alpha * sqr_sum)^beta.
- * scale keeps (bias + alpha * sqr_sum) for backward. pixels = n*h*w. */
+ * Forward keeps two floats per element for backward. pixels = n*h*w. */
 
 /* ---- dense: out[n][nout] = in[n][nin] * w[nin][nout] + b (dense.c), planned like conv; ws:
  * p->ws_floats floats ---- */

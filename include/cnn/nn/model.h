@@ -34,7 +34,7 @@ typedef struct {
     /* per-layer buffers (max_batch samples) */
     float *out;                 /* activation output */
     int32_t *argmax;            /* maxpool */
-    float *scale;               /* lrn */
+    float *scale;               /* lrn: what forward keeps for backward (2 floats per output) */
     uint8_t *mask;              /* dropout */
     float *ws;                  /* conv, dense: the plan's workspace of ws_floats */
     size_t ws_floats;

@@ -3,9 +3,11 @@
  * Every file in src/nn/kernels/ includes this and is compiled once per instruction set (Makefile:
  * KERNEL_ISAS) with CNN_KERNEL_ISA = 0 (generic, -march=x86-64-v2), 1 (avx2, x86-64-v3) or
  * 2 (avx512, x86-64-v4). KFN(name) gives each compile's functions their own names (name_generic,
- * name_avx2, name_avx512); table.c collects them into that set's CnnKernels. Only the register tiles
- * (HAS_TILES) use the vf type; element-wise code is plain C loops that the compiler vectorises for the
- * target, which cannot change their bits (no reassociation, no contraction under -std=c11). */
+ * name_avx2, name_avx512); table.c collects them into that set's CnnKernels. vf is the widest float
+ * vector of the set (VL lanes: 4, 8, 16), with its arithmetic written as plain operators; whatever the
+ * width, each lane runs the same IEEE operations as scalar code would (no reassociation, and no
+ * contraction into FMA under -std=c11; sqrt and division are correctly rounded), so code written on vf
+ * gives the same bits on every set. Only the register tiles (HAS_TILES) use FMA (vfma). */
 #ifndef CNN_KERNELS_SIMD_H
 #define CNN_KERNELS_SIMD_H
 
@@ -35,6 +37,7 @@ static inline vf vbcast(const float *p) { return _mm512_set1_ps(*p); }
 static inline vf vset1(float x) { return _mm512_set1_ps(x); }
 static inline vf vzero(void) { return _mm512_setzero_ps(); }
 static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vsqrt(vf a) { return _mm512_sqrt_ps(a); }
 /* the first n < VL lanes (the rest zero on load, untouched on store) */
 static inline vf vload_n(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
 static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
@@ -54,6 +57,7 @@ static inline vf vbcast(const float *p) { return _mm256_broadcast_ss(p); }
 static inline vf vset1(float x) { return _mm256_set1_ps(x); }
 static inline vf vzero(void) { return _mm256_setzero_ps(); }
 static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf vsqrt(vf a) { return _mm256_sqrt_ps(a); }
 static inline __m256i lanes_below(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -66,6 +70,12 @@ static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lane
 #define KISA CNN_ISA_GENERIC
 #define VL 4
 #define HAS_TILES 0 /* no FMA at this level: the tiles' sums would round differently (see kernels.h) */
+typedef __m128 vf;
+static inline vf vload(const float *p) { return _mm_loadu_ps(p); }
+static inline void vstore(float *p, vf v) { _mm_storeu_ps(p, v); }
+static inline vf vset1(float x) { return _mm_set1_ps(x); }
+static inline vf vzero(void) { return _mm_setzero_ps(); }
+static inline vf vsqrt(vf a) { return _mm_sqrt_ps(a); }
 
 #else
 #error "CNN_KERNEL_ISA must be 0, 1 or 2"
@@ -74,8 +84,7 @@ static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lane
 /* Every entry point of this folder, under this compile's names (table.c collects them). */
 #define DECLARE(ret, name, args) ret KFN(name) args;
 DECLARE(void, lrn_forward, (float *, float *, const float *, size_t, int, int, float, float, float))
-DECLARE(void, lrn_backward, (float *, const float *, const float *, const float *, const float *, size_t, int, int,
-                             float, float))
+DECLARE(void, lrn_backward, (float *, const float *, const float *, const float *, size_t, int, int, float, float))
 DECLARE(void, maxpool_forward, (float *, int32_t *, const float *, const CnnPoolShape *))
 DECLARE(void, maxpool_backward, (float *, const float *, const int32_t *, const CnnPoolShape *))
 DECLARE(void, avgpool_forward, (float *, const float *, const CnnPoolShape *))
