@@ -56,10 +56,10 @@ static double time_conv(int hw, int cin, int cout, Op op, CnnConvKernel kernel, 
     cnn_conv_forward(out, ws, in, w, b, &p, N); /* the cached Winograd weights are made once per step */
     switch (op) {
     case OP_FWD: TIME_IT(secs, cnn_conv_forward(out, ws, in, w, b, &p, N)); break;
-    case OP_DW: TIME_IT(secs, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1)); break;
+    case OP_DW: TIME_IT(secs, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE)); break;
     case OP_DX:
-        TIME_IT(secs, cnn_conv_backward(din, dw, db, ws, out, in, w, &p, N, 1));
-        TIME_IT(base, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1));
+        TIME_IT(secs, cnn_conv_backward(din, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE));
+        TIME_IT(base, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE));
         secs = secs > base ? secs - base : secs;
         break;
     }
@@ -82,10 +82,10 @@ static double time_dense(int nin, int nout, Op op, CnnIsa isa)
     double secs = 0, base = 0;
     switch (op) {
     case OP_FWD: TIME_IT(secs, cnn_dense_forward(out, ws, in, w, b, &p, N)); break;
-    case OP_DW: TIME_IT(secs, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N)); break;
+    case OP_DW: TIME_IT(secs, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE)); break;
     case OP_DX:
-        TIME_IT(secs, cnn_dense_backward(din, dw, db, ws, out, in, w, &p, N));
-        TIME_IT(base, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N));
+        TIME_IT(secs, cnn_dense_backward(din, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE));
+        TIME_IT(base, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE));
         secs = secs > base ? secs - base : secs;
         break;
     }

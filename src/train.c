@@ -90,7 +90,7 @@ typedef struct {
     CnnPrefetch *prefetch;
     float *sync_x;              /* prefetch off: batch filled in place */
     int *sync_y;
-    double t_data, t_fwd, t_bwd, t_reduce, t_opt; /* seconds, for --bench */
+    double t_data, t_fwd, t_bwd, t_sum, t_reduce, t_opt; /* seconds, for --bench */
     int eval_only;              /* --eval: the recipe may differ from the checkpoint's */
     char *config_text;          /* canonical INI text after overrides, for checkpoints and metrics */
     /* gradient buckets reduced with MPI_Iallreduce while backward goes on (floats in fast mode, the
@@ -271,7 +271,7 @@ static void on_grad_ready_det(void *ctx, size_t offset, size_t count)
     int t0, t1;
     tensor_range(&r->model, offset, count, &t0, &t1);
     r->over |= cnn_fixed_accumulate_bounded(r->model.k, r->acc, r->seen, r->gscratch, r->model.tensors, t0, t1, r->bound,
-                                            r->headroom);
+                                            r->headroom, r->micro_hi - r->micro_lo == 1);
     bucket_add(r, offset, count);
 }
 
@@ -285,12 +285,11 @@ static int micro_shard(Run *r, const float *x, const int *y, long step, int k, i
     CnnModel *m = &r->model;
     size_t per = (size_t)m->in_h * m->in_w * m->in_c;
     int a = k * r->cfg->micro_batch, b = a + r->cfg->micro_batch < r->B ? a + r->cfg->micro_batch : r->B;
-    memset(r->gscratch, 0, m->n_params * sizeof(float));
     double tf = cnn_now();
     cnn_model_forward(m, x + (size_t)(a - r->lo) * per, b - a, 1, step, r->positions + (a - r->lo));
     double tb = cnn_now();
     int c = 0;
-    double l = cnn_model_backward(m, r->gscratch, y + (a - r->lo), b - a, 1.0f / (float)r->B, &c);
+    double l = cnn_model_backward(m, r->gscratch, CNN_GRAD_OVERWRITE, y + (a - r->lo), b - a, 1.0f / (float)r->B, &c);
     r->t_fwd += tb - tf;
     r->t_bwd += cnn_now() - tb;
     if (!isfinite(l)) return 1;
@@ -355,7 +354,10 @@ static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t
     }
     for (int t = 0; t < nt; t++)
         r->bound[t] = r->exp_prev[t] == CNN_FIXED_EXP_ZERO ? CNN_FIXED_EXP_ZERO : r->exp_prev[t] + EXP_MARGIN;
-    memset(r->acc, 0, m->n_params * sizeof(int64_t));
+    double ts = cnn_now();
+    if (r->micro_hi == r->micro_lo) /* no micro-shard here: zeros join the sum (else the first one writes acc) */
+        memset(r->acc, 0, m->n_params * sizeof(int64_t));
+    r->t_sum += cnn_now() - ts;
     r->over = 0;
     for (int k = r->micro_lo; k < r->micro_hi; k++) {
         const int last = k == r->micro_hi - 1;
@@ -365,9 +367,12 @@ static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t
         }
         loss_bad |= micro_shard(r, x, y, step, k, stats);
         m->grad_ready = NULL;
-        if (!(last && buckets))
+        if (!(last && buckets)) {
+            ts = cnn_now();
             r->over |= cnn_fixed_accumulate_bounded(r->model.k, r->acc, r->seen, r->gscratch, m->tensors, 0, nt, r->bound,
-                                                    r->headroom);
+                                                    r->headroom, k == r->micro_lo);
+            r->t_sum += cnn_now() - ts;
+        }
     }
     double tr = cnn_now();
     if (buckets) {
@@ -409,14 +414,14 @@ static int compute_gradient(Run *r, const float *x, const int *y, long step, int
     if (r->n_micro) {
         if (det_gradient(r, x, y, step, stats, where)) return -1;
     } else {
-        memset(m->grads, 0, m->n_params * sizeof(float));
         int n = r->hi - r->lo;
+        if (n <= 0) memset(m->grads, 0, m->n_params * sizeof(float)); /* no samples here: zeros join the sum */
         if (n > 0) {
             cnn_model_forward(m, x, n, 1, step, r->positions);
             double tb = cnn_now();
             r->t_fwd += tb - t0;
             int c = 0;
-            double l = cnn_model_backward(m, m->grads, y, n, scale, &c);
+            double l = cnn_model_backward(m, m->grads, CNN_GRAD_OVERWRITE, y, n, scale, &c);
             r->t_bwd += cnn_now() - tb;
             stats[0] = isfinite(l) ? llrint(l * LOSS_SCALE) : INT64_MIN;
             stats[1] = c;
@@ -800,11 +805,11 @@ static void print_bench(Run *r, int steps, double wall)
     printf("peak RSS per rank   %10.1f MB (largest rank; counts the mmap'ed data set it touched in full)\n",
            (double)rss_kb / 1024.0);
     printf("PSS per rank        %10.1f MB (at the end; shared pages split between the ranks)\n", (double)pss_kb / 1024.0);
-    double total = r->t_data + r->t_fwd + r->t_bwd + r->t_reduce + r->t_opt;
+    double total = r->t_data + r->t_fwd + r->t_bwd + r->t_sum + r->t_reduce + r->t_opt;
     printf("%-12s %10s %7s\n", "phase", "ms/step", "share");
-    const char *names[] = {"data wait", "forward", "backward", "allreduce", "optimizer"};
-    double vals[] = {r->t_data, r->t_fwd, r->t_bwd, r->t_reduce, r->t_opt};
-    for (int i = 0; i < 5; i++)
+    const char *names[] = {"data wait", "forward", "backward", "sum (fixed)", "allreduce", "optimizer"};
+    double vals[] = {r->t_data, r->t_fwd, r->t_bwd, r->t_sum, r->t_reduce, r->t_opt};
+    for (int i = 0; i < 6; i++)
         printf("%-12s %10.2f %6.1f%%\n", names[i], 1e3 * vals[i] / steps, 100.0 * vals[i] / total);
     if (r->size > 1) {
         printf("forward + backward per rank: fastest %.2f ms/step, slowest %.2f ms/step\n", busy_min / 1e3,
@@ -907,7 +912,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     for (step = step0; step < steps; step++) {
         if (bench && step == step0 + 2) {
             t_bench = cnn_now();
-            r->t_data = r->t_fwd = r->t_bwd = r->t_reduce = r->t_opt = r->t_wait = 0;
+            r->t_data = r->t_fwd = r->t_bwd = r->t_sum = r->t_reduce = r->t_opt = r->t_wait = 0;
             r->n_exact = 0;
             m->timing = 1;
         }

@@ -196,16 +196,33 @@ static void check_against_naive(const Case *c, int expect_chunks, CnnConvKernel 
     for (size_t i = 0; i < nw; i++) dw[i] = 0.25f;
     for (int i = 0; i < s.cout; i++) db[i] = -0.5f;
     tu_poison(din, nin);
-    cnn_conv_backward(din, dw, db, cv.ws, dout, in, w, p, s.n, 0);
+    cnn_conv_backward(din, dw, db, cv.ws, dout, in, w, p, s.n, 0, CNN_GRAD_ACCUMULATE);
     tu_assert_finite(din, nin, "conv din");
     naive_backward(wdin, wdw, wdb, dout, in, w, &s);
     for (size_t i = 0; i < nin; i++) tu_assert_close(din[i], wdin[i], 1e-4, 1e-4, "conv din", i);
     for (size_t i = 0; i < nw; i++) tu_assert_close((double)dw[i] - 0.25, wdw[i], 2e-4, 1e-4, "conv dw", i);
     for (int i = 0; i < s.cout; i++) tu_assert_close((double)db[i] + 0.5, wdb[i], 2e-4, 1e-4, "conv db", (size_t)i);
 
+    /* overwriting: dw and db poisoned, every element written with the accumulated-from-zero value */
+    {
+        float *dw0 = malloc(nw * 4), *db0 = malloc((size_t)s.cout * 4);
+        memset(dw0, 0, nw * 4);
+        memset(db0, 0, (size_t)s.cout * 4);
+        cnn_conv_backward(din, dw0, db0, cv.ws, dout, in, w, p, s.n, 0, CNN_GRAD_ACCUMULATE);
+        tu_poison(dw, nw);
+        tu_poison(db, (size_t)s.cout);
+        cnn_conv_backward(din, dw, db, cv.ws, dout, in, w, p, s.n, 0, CNN_GRAD_OVERWRITE);
+        for (size_t i = 0; i < nw; i++)
+            if (!(dw[i] == dw0[i])) fail_msg("overwrite dw[%zu] = %g, accumulated %g", i, (double)dw[i], (double)dw0[i]);
+        for (int i = 0; i < s.cout; i++) assert_true(db[i] == db0[i]);
+        for (size_t i = 0; i < nw; i++) dw[i] = dw0[i] + 0.25f;
+        for (int i = 0; i < s.cout; i++) db[i] = db0[i] - 0.5f;
+        free(dw0), free(db0);
+    }
+
     /* without din: same dw (accumulated a second time), din untouched */
     tu_poison(din, nin);
-    cnn_conv_backward(NULL, dw, db, cv.ws, dout, in, w, p, s.n, 0);
+    cnn_conv_backward(NULL, dw, db, cv.ws, dout, in, w, p, s.n, 0, CNN_GRAD_ACCUMULATE);
     for (size_t i = 0; i < nin; i++) assert_true(isnan(din[i]));
     for (size_t i = 0; i < nw; i++) tu_assert_close((double)dw[i] - 0.25, 2 * wdw[i], 4e-4, 1e-4, "conv dw x2", i);
 
@@ -214,9 +231,9 @@ static void check_against_naive(const Case *c, int expect_chunks, CnnConvKernel 
         float *dw2 = calloc(nw, 4), *db2 = calloc((size_t)s.cout, 4), *din2 = malloc(nin * 4);
         memset(dw, 0, nw * 4);
         memset(db, 0, (size_t)s.cout * 4);
-        cnn_conv_backward(din, dw, db, cv.ws, dout, in, w, p, s.n, 0);
+        cnn_conv_backward(din, dw, db, cv.ws, dout, in, w, p, s.n, 0, CNN_GRAD_ACCUMULATE);
         cnn_conv_forward(out, cv.ws, in, w, b, p, s.n);
-        cnn_conv_backward(din2, dw2, db2, cv.ws, dout, in, w, p, s.n, 1);
+        cnn_conv_backward(din2, dw2, db2, cv.ws, dout, in, w, p, s.n, 1, CNN_GRAD_ACCUMULATE);
         assert_memory_equal(dw, dw2, nw * 4);
         assert_memory_equal(din, din2, nin * 4);
         free(dw2), free(db2), free(din2);
@@ -313,7 +330,7 @@ static void run_conv(const Case *c, CnnConvKernel kernel, CnnIsa isa, int thread
     tu_poison(din, nin);
     for (size_t i = 0; i < nw; i++) dw[i] = 0.125f;
     cnn_conv_forward(out, cv.ws, in, w, b, &cv.p, s.n);
-    cnn_conv_backward(din, dw, db, cv.ws, dout, in, w, &cv.p, s.n, 1);
+    cnn_conv_backward(din, dw, db, cv.ws, dout, in, w, &cv.p, s.n, 1, CNN_GRAD_ACCUMULATE);
     tu_assert_finite(out, nout, "conv out");
     tu_assert_finite(din, nin, "conv din");
     assert_true(dw[0] != 0.125f && dw[nw - 1] != 0.125f);
@@ -466,7 +483,7 @@ static void test_gradcheck(void **state)
             tu_fill_uniform(g.b, (size_t)g.s.cout, -1, 1, 30 + t);
             tu_fill_uniform(g.r, nout, -1, 1, 40 + t);
             tu_poison(din, nin);
-            cnn_conv_backward(din, dw, db, g.cv.ws, g.r, g.in, g.w, &g.cv.p, g.s.n, 0);
+            cnn_conv_backward(din, dw, db, g.cv.ws, g.r, g.in, g.w, &g.cv.p, g.s.n, 0, CNN_GRAD_ACCUMULATE);
             /* the loss is linear in in, w and b, so a large step costs no truncation error and keeps
              * float rounding (sums of up to 400 products here) small against the difference */
             const float H = 0.25f;

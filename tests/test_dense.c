@@ -36,7 +36,7 @@ static void test_hand(void **state)
         const float dout[3] = {1, -1, 2};
         float din[2], dw[6] = {0}, db[3] = {0};
         tu_poison(din, 2);
-        cnn_dense_backward(din, dw, db, d.ws, dout, in, w, &d.p, 1);
+        cnn_dense_backward(din, dw, db, d.ws, dout, in, w, &d.p, 1, CNN_GRAD_ACCUMULATE);
         assert_true(din[0] == -1.0f && din[1] == 1.0f);
         const float wdw[6] = {1, -1, 2, 2, -2, 4};
         for (int i = 0; i < 6; i++) assert_true(dw[i] == wdw[i]);
@@ -68,7 +68,7 @@ static void check_vs_naive(CnnIsa isa, int n, int nin, int nout, int max_n)
     for (int i = 0; i < nin * nout; i++) dw[i] = 1.0f;
     for (int i = 0; i < nout; i++) db[i] = 2.0f;
     tu_poison(din, (size_t)n * nin);
-    cnn_dense_backward(din, dw, db, d.ws, dout, in, w, &d.p, n);
+    cnn_dense_backward(din, dw, db, d.ws, dout, in, w, &d.p, n, CNN_GRAD_ACCUMULATE);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < nin; k++) {
             double s = 0;
@@ -86,9 +86,21 @@ static void check_vs_naive(CnnIsa isa, int n, int nin, int nout, int max_n)
         for (int i = 0; i < n; i++) s += (double)dout[i * nout + o];
         tu_assert_close(db[o], s, 1e-5, 1e-5, "dense db", (size_t)o);
     }
+    /* overwriting: poisoned dw and db are written with the accumulated-from-zero values */
+    {
+        float *dw0 = calloc((size_t)nin * nout, 4), *db0 = calloc((size_t)nout, 4), *din0 = malloc((size_t)n * nin * 4);
+        cnn_dense_backward(din0, dw0, db0, d.ws, dout, in, w, &d.p, n, CNN_GRAD_ACCUMULATE);
+        float *dw1 = malloc((size_t)nin * nout * 4), *db1 = malloc((size_t)nout * 4);
+        tu_poison(dw1, (size_t)nin * nout);
+        tu_poison(db1, (size_t)nout);
+        cnn_dense_backward(din0, dw1, db1, d.ws, dout, in, w, &d.p, n, CNN_GRAD_OVERWRITE);
+        for (int i = 0; i < nin * nout; i++) assert_true(dw1[i] == dw0[i]);
+        for (int i = 0; i < nout; i++) assert_true(db1[i] == db0[i]);
+        free(dw0), free(db0), free(din0), free(dw1), free(db1);
+    }
     /* NULL din: only the parameter gradients */
     tu_poison(din, (size_t)n * nin);
-    cnn_dense_backward(NULL, dw, db, d.ws, dout, in, w, &d.p, n);
+    cnn_dense_backward(NULL, dw, db, d.ws, dout, in, w, &d.p, n, CNN_GRAD_ACCUMULATE);
     for (int i = 0; i < n * nin; i++) assert_true(isnan(din[i]));
     free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db), free(d.ws);
 }
@@ -134,7 +146,7 @@ static void test_gradcheck(void **state)
         tu_fill_uniform(g.w, nw, -1, 1, 6);
         tu_fill_uniform(g.b, (size_t)g.nout, -1, 1, 7);
         tu_fill_uniform(g.r, nout, -1, 1, 8);
-        cnn_dense_backward(din, dw, db, g.d.ws, g.r, g.in, g.w, &g.d.p, g.n);
+        cnn_dense_backward(din, dw, db, g.d.ws, g.r, g.in, g.w, &g.d.p, g.n, CNN_GRAD_ACCUMULATE);
         tu_gradcheck(dense_loss, &g, g.in, din, nin, 200, 1e-2f, 2e-3, 2e-3, "dense din");
         tu_gradcheck(dense_loss, &g, g.w, dw, nw, 200, 1e-2f, 2e-3, 2e-3, "dense dw");
         tu_gradcheck(dense_loss, &g, g.b, db, (size_t)g.nout, 200, 1e-2f, 2e-3, 2e-3, "dense db");

@@ -115,9 +115,11 @@ static void test_bounded_one_pass(void **state)
             int seen[NT] = {CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO};
             int64_t total[N] = {0};
             for (int g = 0; g < groups; g++) {
-                int64_t part[N] = {0};
+                int64_t part[N]; /* odd groups start from garbage that their first term overwrites */
+                for (int j = 0; j < N; j++) part[j] = g % 2 ? (int64_t)0x5a5a5a5a5a5a5a5aLL : 0;
                 for (int k = g * TERMS / groups; k < (g + 1) * TERMS / groups; k++)
-                    assert_int_equal(cnn_fixed_accumulate_bounded(kern, part, seen, terms[k], tensors, 0, NT, bound, headroom), 0);
+                    assert_int_equal(cnn_fixed_accumulate_bounded(kern, part, seen, terms[k], tensors, 0, NT, bound, headroom,
+                                                                  k == g * TERMS / groups && g % 2), 0);
                 for (int j = 0; j < N; j++) total[j] += part[j];
             }
             assert_memory_equal(seen, exact, sizeof exact);
@@ -136,16 +138,16 @@ static void test_bounded_one_pass(void **state)
         memcpy(tight, exact, sizeof tight);
         tight[1] -= 1;
         int64_t acc[N] = {0}, over = 0;
-        for (int k = 0; k < TERMS; k++) over |= cnn_fixed_accumulate_bounded(kern, acc, seen, terms[k], tensors, 0, NT, tight, headroom);
+        for (int k = 0; k < TERMS; k++) over |= cnn_fixed_accumulate_bounded(kern, acc, seen, terms[k], tensors, 0, NT, tight, headroom, 0);
         assert_int_equal(over, 1);
         /* a tensor that was all zero admits only zeros; a NaN is flagged and seen as non-finite */
         int zb[NT] = {exact[0], exact[1], CNN_FIXED_EXP_ZERO};
         float g[N];
         memcpy(g, terms[3], sizeof g); /* term 3 has nonzero values in tensor 2 */
         int seen2[NT] = {CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO};
-        assert_int_equal(cnn_fixed_accumulate_bounded(kern, acc, seen2, g, tensors, 2, 3, zb, headroom), 1);
+        assert_int_equal(cnn_fixed_accumulate_bounded(kern, acc, seen2, g, tensors, 2, 3, zb, headroom, 0), 1);
         g[60] = NAN;
-        assert_int_equal(cnn_fixed_accumulate_bounded(kern, acc, seen2, g, tensors, 2, 3, exact, headroom), 1);
+        assert_int_equal(cnn_fixed_accumulate_bounded(kern, acc, seen2, g, tensors, 2, 3, exact, headroom, 0), 1);
         assert_int_equal(seen2[2], CNN_FIXED_EXP_NONFINITE);
         /* an exploding gradient far past its bound (lr = 1e30): flagged, and the integer sums wrap
          * instead of overflowing (undefined behaviour; make asan runs this under UBSan) */
@@ -153,7 +155,7 @@ static void test_bounded_one_pass(void **state)
         for (int j = 0; j < N; j++) acc2[j] = INT64_MAX - 5;
         for (int j = 0; j < N; j++) g[j] = j % 2 ? 3e38f : -3e38f;
         int seen3[NT] = {CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO, CNN_FIXED_EXP_ZERO};
-        assert_int_equal(cnn_fixed_accumulate_bounded(kern, acc2, seen3, g, tensors, 0, NT, exact, headroom), 1);
+        assert_int_equal(cnn_fixed_accumulate_bounded(kern, acc2, seen3, g, tensors, 0, NT, exact, headroom, 0), 1);
         assert_int_equal(seen3[0], 128);
     }
 }

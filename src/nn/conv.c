@@ -139,20 +139,21 @@ static void tiled_forward(float *out, float *ws, const float *in, const float *w
     }
 }
 
-static void add_column_sums(float *db, const float *dout, size_t rows, int c);
+static void add_column_sums(float *db, const float *dout, size_t rows, int c, CnnGradMode mode);
 
 static void tiled_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                           const float *w, const CnnConvPlan *p, int n, int pad_ready)
+                           const float *w, const CnnConvPlan *p, int n, int pad_ready, CnnGradMode mode)
 {
     const CnnConvShape *s = &p->s;
     CnnConvdGeom g = p->g, gt = p->gt;
     g.n = gt.n = n;
-    add_column_sums(db, dout, (size_t)n * s->oh * s->ow, s->cout);
+    const int overwrite = mode == CNN_GRAD_OVERWRITE;
+    add_column_sums(db, dout, (size_t)n * s->oh * s->ow, s->cout, mode);
     if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
     if (p->wgrad == CNN_ALGO_WINOGRAD)
-        p->k->winograd_weight_grad(dw, ws + p->in_pad, dout, &g, ws + p->wgp, ws + p->scratch, p->threads);
+        p->k->winograd_weight_grad(dw, ws + p->in_pad, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite);
     else
-        p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads);
+        p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads, overwrite);
     if (!din) return;
     CNN_ASSERT(s->needs_din);
     /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */
@@ -346,8 +347,9 @@ void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, co
         tiled_forward(out, ws, in, w, b, p, n);
 }
 
-/* db[c] += sum over rows of dout[rows][c], in double per block of channels (rows can be ~1e5). */
-static void add_column_sums(float *db, const float *dout, size_t rows, int c)
+/* db[c] += sum over rows of dout[rows][c] (overwrite: =), in double per block of channels (rows can be
+ * ~1e5). */
+static void add_column_sums(float *db, const float *dout, size_t rows, int c, CnnGradMode mode)
 {
     enum { BLK = 64 };
     for (int c0 = 0; c0 < c; c0 += BLK) {
@@ -357,7 +359,7 @@ static void add_column_sums(float *db, const float *dout, size_t rows, int c)
             const float *row = dout + r * (size_t)c + c0;
             for (int k = 0; k < nc; k++) acc[k] += (double)row[k];
         }
-        for (int k = 0; k < nc; k++) db[c0 + k] += (float)acc[k];
+        for (int k = 0; k < nc; k++) db[c0 + k] = (mode == CNN_GRAD_OVERWRITE ? 0.0f : db[c0 + k]) + (float)acc[k];
     }
 }
 
@@ -367,13 +369,13 @@ int cnn_conv_keeps_input(const CnnConvPlan *p, int n)
 }
 
 static void gemm_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                          const float *w, const CnnConvShape *s, int n, int cols_ready)
+                          const float *w, const CnnConvShape *s, int n, int cols_ready, CnnGradMode mode)
 {
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
     const int direct = conv_is_direct(s);
     const int chunk = direct ? n : conv_chunk(s);
     const size_t pix = (size_t)s->oh * s->ow, img_len = (size_t)s->h * s->w * s->cin;
-    add_column_sums(db, dout, (size_t)n * pix, cout);
+    add_column_sums(db, dout, (size_t)n * pix, cout, mode);
     const int transposed = din && conv_transposable(s);
     float *wt = transposed ? ws + (size_t)chunk * ws_per_sample(s) : NULL;
     if (transposed) flip_weights(wt, w, s);
@@ -387,8 +389,9 @@ static void gemm_backward(float *din, float *dw, float *db, float *ws, const flo
             if (!(cols_ready && chunk >= n)) im2col(ws, cols, ns, s);
             cols = ws;
         }
-        /* dW[K][cout] += cols^T [K][rows] x dout[rows][cout] */
-        cnn_sgemm(1, 0, K, cout, (int)rows, 1.0f, cols, K, g, cout, 1.0f, dw, cout);
+        /* dW[K][cout] += cols^T [K][rows] x dout[rows][cout] (overwrite: the first chunk writes it) */
+        const float beta = mode == CNN_GRAD_OVERWRITE && j0 == 0 ? 0.0f : 1.0f;
+        cnn_sgemm(1, 0, K, cout, (int)rows, 1.0f, cols, K, g, cout, beta, dw, cout);
         if (!din) continue;
         float *di = din + (size_t)j0 * img_len;
         if (transposed) {
@@ -412,11 +415,11 @@ static void gemm_backward(float *din, float *dw, float *db, float *ws, const flo
 }
 
 void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                       const float *w, const CnnConvPlan *p, int n, int input_ready)
+                       const float *w, const CnnConvPlan *p, int n, int input_ready, CnnGradMode mode)
 {
     CNN_ASSERT(n > 0 && n <= p->s.n);
     if (p->fwd == CNN_ALGO_SGEMM)
-        gemm_backward(din, dw, db, ws, dout, in, w, &p->s, n, input_ready);
+        gemm_backward(din, dw, db, ws, dout, in, w, &p->s, n, input_ready, mode);
     else
-        tiled_backward(din, dw, db, ws, dout, in, w, p, n, input_ready);
+        tiled_backward(din, dw, db, ws, dout, in, w, p, n, input_ready, mode);
 }

@@ -36,7 +36,7 @@ void cnn_dense_forward(float *out, float *ws, const float *in, const float *w, c
 }
 
 void cnn_dense_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                        const float *w, const CnnDensePlan *p, int n)
+                        const float *w, const CnnDensePlan *p, int n, CnnGradMode mode)
 {
     const int nin = p->nin, nout = p->nout;
     CNN_ASSERT(n > 0 && n <= p->max_n);
@@ -44,11 +44,11 @@ void cnn_dense_backward(float *din, float *dw, float *db, float *ws, const float
     for (int k = 0; k < nout; k++) {
         double acc = 0;
         for (int i = 0; i < n; i++) acc += (double)dout[(size_t)i * nout + k];
-        db[k] += (float)acc;
+        db[k] = (mode == CNN_GRAD_OVERWRITE ? 0.0f : db[k]) + (float)acc;
     }
     if (p->algo == CNN_ALGO_SGEMM) {
         /* dw[nin][nout] += in^T [nin][n] x dout[n][nout] */
-        cnn_sgemm(1, 0, nin, nout, n, 1.0f, in, nin, dout, nout, 1.0f, dw, nout);
+        cnn_sgemm(1, 0, nin, nout, n, 1.0f, in, nin, dout, nout, mode == CNN_GRAD_OVERWRITE ? 0.0f : 1.0f, dw, nout);
         /* din[n][nin] = dout[n][nout] x w^T [nout][nin] */
         if (din) cnn_sgemm(0, 1, n, nin, nout, 1.0f, dout, nout, w, nout, 0.0f, din, nin);
         return;
@@ -60,7 +60,7 @@ void cnn_dense_backward(float *din, float *dw, float *db, float *ws, const float
         d = ws + p->dpad;
         ldd = p->ldw;
     }
-    p->k->dense_weight_grad(dw, in, d, ldd, n, nin, nout);
+    p->k->dense_weight_grad(dw, in, d, ldd, n, nin, nout, mode == CNN_GRAD_OVERWRITE);
     if (!din) return;
     /* samples as lanes: dout^T[nout][npad] in, din^T[nin][npad] out (lanes past n are zeros) */
     const int npad = p->npad;

@@ -52,7 +52,7 @@ void cnn_fixed_to_float(const CnnKernels *k, float *g, const int64_t *acc, const
 }
 
 int cnn_fixed_accumulate_bounded(const CnnKernels *k, int64_t *acc, int *seen, const float *g, const CnnTensorInfo *t,
-                                 int t0, int t1, const int *bound, int headroom)
+                                 int t0, int t1, const int *bound, int headroom, int first)
 {
     int over = 0;
     for (int i = t0; i < t1; i++) {
@@ -61,7 +61,7 @@ int cnn_fixed_accumulate_bounded(const CnnKernels *k, int64_t *acc, int *seen, c
                           : bound[i] >= 128                ? INFINITY
                                                            : ldexpf(1.0f, bound[i]);
         const double scale = ldexp(1.0, scale_of(bound[i], headroom));
-        const uint32_t mbits = k->fixed_accumulate_max(acc + t[i].offset, g + t[i].offset, t[i].count, scale);
+        const uint32_t mbits = k->fixed_accumulate_max(acc + t[i].offset, g + t[i].offset, t[i].count, scale, first);
         uint32_t lim_bits;
         memcpy(&lim_bits, &lim, sizeof lim_bits);
         const int bad = mbits >= (lim_bits ? lim_bits : 1u); /* |v| >= lim or NaN; lim 0: any v != 0 */

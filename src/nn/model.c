@@ -277,7 +277,7 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
     return m->layers[m->n_layers - 1].out;
 }
 
-double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, float grad_scale,
+double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int *labels, int n, float grad_scale,
                           int *correct)
 {
     CNN_ASSERT(n == m->batch);
@@ -294,13 +294,13 @@ double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, fl
         case CNN_LAYER_CONV:
             m->k->act_backward(cur, cur, L->out, count, L->spec.act);
             cnn_conv_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off, &L->conv,
-                              n, L->input_ready);
+                              n, L->input_ready, mode);
             L->input_ready = 0;
             break;
         case CNN_LAYER_DENSE:
             m->k->act_backward(cur, cur, L->out, count, L->spec.act);
             cnn_dense_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off,
-                               &L->dense, n);
+                               &L->dense, n, mode);
             break;
         case CNN_LAYER_MAXPOOL:
             if (din) {

@@ -33,10 +33,11 @@ void cnn_fixed_accumulate(const CnnKernels *k, int64_t *acc, const float *g, con
                           const int *exps, int headroom);
 /* One fused pass over tensors [t0, t1) for when the exponents are bounds known in advance (the last
  * step's, plus a margin): acc += round(g * 2^s_t) with s_t from bound[t], seen[t] = max(seen[t], the
- * exponent of g) as cnn_fixed_update_exponents. Returns 1 if some |g| >= 2^bound[t] (then acc for that
- * tensor is unusable and the caller must redo the sum with exact exponents), else 0. */
+ * exponent of g) as cnn_fixed_update_exponents; first = 1: acc = round(...) instead (the first term, so
+ * acc need not be zeroed). Returns 1 if some |g| >= 2^bound[t] (then acc for that tensor is unusable and
+ * the caller must redo the sum with exact exponents), else 0. */
 int cnn_fixed_accumulate_bounded(const CnnKernels *k, int64_t *acc, int *seen, const float *g, const CnnTensorInfo *t,
-                                 int t0, int t1, const int *bound, int headroom);
+                                 int t0, int t1, const int *bound, int headroom, int first);
 /* g = acc * 2^-s_t (rounded to float). */
 void cnn_fixed_to_float(const CnnKernels *k, float *g, const int64_t *acc, const CnnTensorInfo *t, int nt,
                         const int *exps, int headroom);

@@ -57,9 +57,10 @@ typedef struct CnnKernels {
     void (*momentum_update)(float *p, float *a, const float *g, size_t n, float mom, float lr);
 
     /* ---- fixed-point sums of one tensor (fixedsum.h): acc += round(g * scale); the _max form also
-     * returns the largest |g| as its float bit pattern (0x7f800000 and above: Inf or NaN seen) ---- */
+     * returns the largest |g| as its float bit pattern (0x7f800000 and above: Inf or NaN seen), and
+     * with first = 1 overwrites acc instead of adding (no zeroing pass) ---- */
     void (*fixed_accumulate)(int64_t *acc, const float *g, size_t n, double scale);
-    uint32_t (*fixed_accumulate_max)(int64_t *acc, const float *g, size_t n, double scale);
+    uint32_t (*fixed_accumulate_max)(int64_t *acc, const float *g, size_t n, double scale, int first);
     void (*fixed_to_float)(float *g, const int64_t *acc, size_t n, double inv_scale);
 
     /* ---- register-tiled products (tiles == 1 only; NULL in the generic table) ----
@@ -70,10 +71,10 @@ typedef struct CnnKernels {
      * in panels); threads > 1 split the samples. */
     void (*direct_forward)(float *out, const float *in_pad, const float *wp, const float *bias,
                            const CnnConvdGeom *g, int threads);
-    /* dw[kh][kw][cin][cout] += the weight gradient from in_pad and dout[n][oh][ow][cout]; cout % 16 == 0;
-     * threads > 1 split the tiles of dw, each summed over the samples in order. */
+    /* dw[kh][kw][cin][cout] += the weight gradient from in_pad and dout[n][oh][ow][cout] (overwrite: =);
+     * cout % 16 == 0; threads > 1 split the tiles of dw, each summed over the samples in order. */
     void (*direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
-                               int threads);
+                               int threads, int overwrite);
     /* u = the transformed HWIO weights w[5][5][cin][cout] in panels; flipped: those of the data
      * gradient's kernel (input channels cout, output channels cin, flipped in space). */
     void (*winograd_weights)(float *u, const float *w, int cin, int cout, int flipped);
@@ -81,16 +82,18 @@ typedef struct CnnKernels {
      * cout % 16 == 0) with the transformed weights u, on up to `parts` threads with their scratch. */
     void (*winograd_forward)(float *out, const float *in_pad, const float *u, const float *bias,
                              const CnnConvdGeom *g, float *scratch, int parts);
-    /* dw += the weight gradient by Winograd for the same shapes; p: room for the 36 products
-     * (36 * cin * cout floats). */
+    /* dw += the weight gradient by Winograd for the same shapes (overwrite: =); p: room for the 36
+     * products (36 * cin * cout floats). */
     void (*winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
-                                 float *scratch, int parts);
+                                 float *scratch, int parts, int overwrite);
     /* Dense layers, n samples: out[n][nout] = b + in[n][nin] x w[nin][nout], w read in place with its
      * row stride ldw >= nout rounded up to the panel (ldw > nout: a padded copy). */
     void (*dense_forward)(float *out, const float *in, const float *w, size_t ldw, const float *b, int n, int nin,
                           int nout);
-    /* dw[nin][nout] += in^T x dout (dout rows ldd >= nout apart, zero-padded past nout when ldd > nout). */
-    void (*dense_weight_grad)(float *dw, const float *in, const float *dout, size_t ldd, int n, int nin, int nout);
+    /* dw[nin][nout] += in^T x dout (overwrite: =; dout rows ldd >= nout apart, zero-padded past nout when
+     * ldd > nout). */
+    void (*dense_weight_grad)(float *dw, const float *in, const float *dout, size_t ldd, int n, int nin, int nout,
+                              int overwrite);
     /* din^T[nin][npad] = w[nin][nout] x dout^T[nout][npad]: lanes are samples (npad a multiple of 16),
      * each din element summed over nout in order. */
     void (*dense_data_grad_t)(float *dint, const float *w, const float *doutt, int npad, int nin, int nout);

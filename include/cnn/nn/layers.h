@@ -3,8 +3,9 @@
  * Layout and semantics are TensorFlow's (DESIGN.md): activations NHWC, conv weights HWIO
  * [kh][kw][cin][cout], dense weights [in][out]; SAME padding gives out = ceil(in / stride) with the
  * padding split so the extra pixel is at the bottom/right; VALID gives out = ceil((in - k + 1) / stride).
- * Backward functions ACCUMULATE (+=) into weight and bias gradients and OVERWRITE the data gradient;
- * a NULL data-gradient pointer skips that work (the first layer needs none). */
+ * Backward functions add to (CNN_GRAD_ACCUMULATE) or overwrite (CNN_GRAD_OVERWRITE: no zeroing pass
+ * first) the weight and bias gradients, and OVERWRITE the data gradient; a NULL data-gradient pointer
+ * skips that work (the first layer needs none). Overwriting gives the values of adding to zeros. */
 #ifndef CNN_LAYERS_H
 #define CNN_LAYERS_H
 
@@ -12,6 +13,8 @@
 #include <stdint.h>
 
 #include "cnn/config.h"
+
+typedef enum { CNN_GRAD_ACCUMULATE, CNN_GRAD_OVERWRITE } CnnGradMode;
 
 /* Output size and leading padding of one spatial dimension, TensorFlow's rule. */
 void cnn_same_valid(int in, int k, int stride, int same, int *out, int *pad_before);
@@ -41,7 +44,7 @@ int cnn_conv_keeps_input(const CnnConvPlan *p, int n);
 /* din = conv_backprop_input(dout, w) (if din), dw += ..., db += sum(dout). input_ready: ws still holds
  * what the forward of this same `in` left there (cnn_conv_keeps_input). */
 void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                       const float *w, const CnnConvPlan *p, int n, int input_ready);
+                       const float *w, const CnnConvPlan *p, int n, int input_ready, CnnGradMode mode);
 
 /* ---- pooling (max: padded cells never win; avg: divides by the count of real cells); the
  * computation is per instruction set (kernels.h) ---- */
@@ -61,7 +64,7 @@ void cnn_pool_shape(CnnPoolShape *s, int n, int h, int w, int c, int size, int s
 void cnn_dense_forward(float *out, float *ws, const float *in, const float *w, const float *b,
                        const CnnDensePlan *p, int n);
 void cnn_dense_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                        const float *w, const CnnDensePlan *p, int n);
+                        const float *w, const CnnDensePlan *p, int n, CnnGradMode mode);
 
 /* ---- activations (per instruction set, kernels.h: act_forward, act_backward), in place allowed;
  * backward uses the forward OUTPUT y ---- */

@@ -95,10 +95,11 @@ void cnn_model_init_params(CnnModel *m, uint64_t seed);
  * train: dropout active; positions[j] is sample j's place in the global batch (dropout RNG). */
 const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, long step,
                                const int *positions);
-/* After forward: loss and backward. ACCUMULATES parameter gradients into grad (n_params floats)
- * scaled by grad_scale (1/global batch). Returns the summed cross entropy of the n samples;
- * *correct gets the right predictions. */
-double cnn_model_backward(CnnModel *m, float *grad, const int *labels, int n, float grad_scale,
+/* After forward: loss and backward. Adds the parameter gradients, scaled by grad_scale (1/global batch),
+ * to grad (n_params floats), or with CNN_GRAD_OVERWRITE writes them there (every parameter's, so grad
+ * need not be zeroed first). Returns the summed cross entropy of the n samples; *correct gets the
+ * right predictions. */
+double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int *labels, int n, float grad_scale,
                           int *correct);
 /* sum over layers of wl * sum(w^2) / 2 */
 double cnn_model_weight_loss(const CnnModel *m);

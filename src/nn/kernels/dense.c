@@ -37,7 +37,8 @@ void KFN(dense_forward)(float *out, const float *in, const float *w, size_t ldw,
     }
 }
 
-void KFN(dense_weight_grad)(float *dw, const float *in, const float *dout, size_t ldd, int n, int nin, int nout)
+void KFN(dense_weight_grad)(float *dw, const float *in, const float *dout, size_t ldd, int n, int nin, int nout,
+                            int overwrite)
 {
     const int nr = tile_panel(nout), nv = nr / VL, mr = tile_rows(nv);
     for (int q = 0; q * nr < nout; q++)
@@ -45,6 +46,7 @@ void KFN(dense_weight_grad)(float *dw, const float *in, const float *dout, size_
             const ReduceTile rt = {.c = dw + (size_t)k0 * nout + (size_t)q * nr,
                                    .ldc = (size_t)nout,
                                    .nc = nout - q * nr < nr ? nout - q * nr : nr,
+                                   .zero = overwrite,
                                    .a = in + k0,
                                    .arow = 0,
                                    .acol = (size_t)nin,

@@ -80,6 +80,7 @@ typedef struct {
     float *dw;
     const float *in_pad, *dout;
     const CnnConvdGeom *g;
+    int overwrite;
 } WgradJob;
 
 /* Tiles (panel, ky, j0) [tiles*part/parts, tiles*(part+1)/parts), each summed over all samples in
@@ -104,6 +105,7 @@ static void wgrad_part(void *arg, int part, int parts)
             const ReduceTile rt = {.c = job->dw + ((size_t)ky * klen + (size_t)j0) * cout + (size_t)q,
                                    .ldc = (size_t)cout,
                                    .nc = nr,
+                                   .zero = job->overwrite && img == 0,
                                    .a = ai + (size_t)ky * arow + (size_t)j0,
                                    .arow = arow,
                                    .acol = (size_t)cin,
@@ -117,10 +119,11 @@ static void wgrad_part(void *arg, int part, int parts)
     }
 }
 
-void KFN(direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, int threads)
+void KFN(direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, int threads,
+                             int overwrite)
 {
     CNN_ASSERT(g->cout % 16 == 0);
-    WgradJob job = {dw, in_pad, dout, g};
+    WgradJob job = {dw, in_pad, dout, g, overwrite};
     cnn_parallel_run(wgrad_part, &job, threads);
 }
 

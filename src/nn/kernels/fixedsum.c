@@ -30,7 +30,8 @@ void KFN(fixed_accumulate)(int64_t *restrict acc, const float *restrict g, size_
 /* For v >= 0 the bit patterns order like the values (and NaN's above Inf's), so one unsigned max over
  * |v|'s bits tells the largest magnitude and Inf/NaN, and the loop vectorises (a float max with NaN
  * checks does not). */
-uint32_t KFN(fixed_accumulate_max)(int64_t *restrict acc, const float *restrict g, size_t n, double scale)
+static inline __attribute__((always_inline)) uint32_t accumulate_max(int64_t *restrict acc, const float *restrict g,
+                                                                      size_t n, double scale, const int first)
 {
     const int64_t mb = magic_bits();
     uint32_t mbits = 0;
@@ -43,9 +44,16 @@ uint32_t KFN(fixed_accumulate_max)(int64_t *restrict acc, const float *restrict 
         double x = (double)v * scale + MAGIC;
         int64_t b;
         memcpy(&b, &x, sizeof b);
-        acc[j] = (int64_t)((uint64_t)acc[j] + ((uint64_t)b - (uint64_t)mb));
+        const uint64_t term = (uint64_t)b - (uint64_t)mb;
+        acc[j] = (int64_t)(first ? term : (uint64_t)acc[j] + term);
     }
     return mbits;
+}
+
+/* first: acc is overwritten (the first term of a sum: no zeroing pass over it), else added to */
+uint32_t KFN(fixed_accumulate_max)(int64_t *restrict acc, const float *restrict g, size_t n, double scale, int first)
+{
+    return first ? accumulate_max(acc, g, n, scale, 1) : accumulate_max(acc, g, n, scale, 0);
 }
 
 void KFN(fixed_to_float)(float *restrict g, const int64_t *restrict acc, size_t n, double inv_scale)

@@ -94,18 +94,18 @@ DECLARE(void, act_backward, (float *, const float *, const float *, size_t, CnnA
 DECLARE(void, adam_update, (float *, float *, float *, const float *, size_t, float, float, float, float))
 DECLARE(void, momentum_update, (float *, float *, const float *, size_t, float, float))
 DECLARE(void, fixed_accumulate, (int64_t *, const float *, size_t, double))
-DECLARE(uint32_t, fixed_accumulate_max, (int64_t *, const float *, size_t, double))
+DECLARE(uint32_t, fixed_accumulate_max, (int64_t *, const float *, size_t, double, int))
 DECLARE(void, fixed_to_float, (float *, const int64_t *, size_t, double))
 #if HAS_TILES
 DECLARE(void, direct_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, int))
-DECLARE(void, direct_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, int))
+DECLARE(void, direct_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, int, int))
 DECLARE(void, winograd_weights, (float *, const float *, int, int, int))
 DECLARE(void, winograd_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, float *,
                                  int))
 DECLARE(void, winograd_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, float *, float *,
-                                     int))
+                                     int, int))
 DECLARE(void, dense_forward, (float *, const float *, const float *, size_t, const float *, int, int, int))
-DECLARE(void, dense_weight_grad, (float *, const float *, const float *, size_t, int, int, int))
+DECLARE(void, dense_weight_grad, (float *, const float *, const float *, size_t, int, int, int, int))
 DECLARE(void, dense_data_grad_t, (float *, const float *, const float *, int, int, int))
 #endif
 

@@ -56,7 +56,7 @@ static inline __attribute__((always_inline)) void reduce_tile_body(const int R, 
         for (int v = 0; v < NV; v++) {
             const int n = t->nc - v * VL;
             const float *src = t->c + (size_t)r * t->ldc + v * VL;
-            c[r][v] = full || n >= VL ? vload(src) : n > 0 ? vload_n(src, n) : vzero();
+            c[r][v] = t->zero ? vzero() : full || n >= VL ? vload(src) : n > 0 ? vload_n(src, n) : vzero();
         }
     for (int oy = 0; oy < t->oh; oy++) {
         const float *ar = t->a + (size_t)oy * t->arow;

@@ -35,13 +35,14 @@ typedef struct {
     const float *bias; /* nc values (when !acc) */
 } GemmTile;
 
-/* reduce tile: C[r][0..nc) += sum over pixels (oy < oh, ox < ow) of A[oy*arow + ox*acol + r]
- *                                                            * G[oy*grow + ox*gcol + 0..NV*VL)
+/* reduce tile: C[r][0..nc) = (zero ? 0 : C[r]) + sum over pixels (oy < oh, ox < ow) of A[oy*arow + ox*acol + r]
+ *                                                                         * G[oy*grow + ox*gcol + 0..NV*VL)
  * with C rows ldc floats apart; the sum runs oy, then ox (pad G past nc). */
 typedef struct {
     float *c;
     size_t ldc;
     int nc;
+    int zero; /* start from 0 instead of C (a first term: C need not be zeroed) */
     const float *a;
     size_t arow, acol;
     const float *g;

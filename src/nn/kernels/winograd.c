@@ -263,7 +263,6 @@ static void wino_wg_part(void *arg, int part, int parts)
     const int pos0 = 36 * part / parts, pos1 = 36 * (part + 1) / parts;
     float *v = job->scratch + (size_t)part * 36 * TB * (size_t)(cin + cout); /* [36][TB][cin] */
     float *z = v + (size_t)36 * TB * cin;                                     /* [36][TB][cout] */
-    memset(job->p + (size_t)pos0 * cin * cout, 0, (size_t)(pos1 - pos0) * cin * cout * sizeof(float));
     for (int blk = 0; blk < job->blocks; blk++) {
         const long t0 = (long)blk * TB;
         const int nt = tiles - t0 < TB ? (int)(tiles - t0) : TB;
@@ -293,6 +292,7 @@ static void wino_wg_part(void *arg, int part, int parts)
                     const ReduceTile rt = {.c = job->p + ((size_t)pos * cin + (size_t)c0) * cout + (size_t)q,
                                            .ldc = (size_t)cout,
                                            .nc = nr,
+                                           .zero = blk == 0, /* P starts at the first block's sums */
                                            .a = v + (size_t)pos * TB * cin + c0,
                                            .arow = 0,
                                            .acol = (size_t)cin,
@@ -307,7 +307,7 @@ static void wino_wg_part(void *arg, int part, int parts)
 }
 
 void KFN(winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
-                               float *scratch, int parts)
+                               float *scratch, int parts, int overwrite)
 {
     const int cin = g->cin, cout = g->cout;
     const long tiles = (long)g->n * (g->oh / 2) * (g->ow / 2);
@@ -331,7 +331,7 @@ void KFN(winograd_weight_grad)(float *dw, const float *in_pad, const float *dout
                     vf acc = t[0][kx] * WG[0][ky];
                     for (int i = 1; i < 6; i++) acc += t[i][kx] * WG[i][ky];
                     float *d = dw + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)ci) * cout + c;
-                    vstore(d, vload(d) + acc);
+                    vstore(d, (overwrite ? vzero() : vload(d)) + acc);
                 }
         }
 }
