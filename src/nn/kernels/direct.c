@@ -14,8 +14,9 @@
 #include "cnn/nn/parallel.h"
 #include "cnn/util.h"
 
-/* Kernel rows per block: as many as keep the block's weights (rows x klen x panel floats) in L1. */
-#define L1_FLOATS 4096
+/* Kernel rows per block: as many as keep the block's weights (rows x klen x panel floats) in half of a
+ * 32 KB L1 (the 48 KB of Zen 4/5 and Sapphire Rapids take the 64-column AVX-512 panels of conv1 whole). */
+#define L1_FLOATS (VL == 16 ? 8192 : 4096)
 
 typedef struct {
     float *out;
@@ -90,8 +91,9 @@ static void wgrad_part(void *arg, int part, int parts)
     const WgradJob *job = arg;
     const CnnConvdGeom *g = job->g;
     const int cin = g->cin, cout = g->cout, klen = g->kw * cin;
-    const int nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
-    const int jt = (klen + mr - 1) / mr, panels = cout / nr;
+    const int nr = tile_panel(cout), nv = nr / VL;
+    /* rows per tile: the fewest tiles of at most tile_rows, evened out (conv1: 15 = 5 + 5 + 5, not 6 + 6 + 3) */
+    const int jt = (klen + tile_rows(nv) - 1) / tile_rows(nv), mr = (klen + jt - 1) / jt, panels = cout / nr;
     const long tiles = (long)g->kh * jt * panels;
     const long t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
     const size_t arow = (size_t)g->pw * cin;
