@@ -127,8 +127,10 @@ int main(void)
     const int ns = (int)(sizeof shapes / sizeof shapes[0]);
     printf("  %-11s %7s", "op", "sgemm");
     for (CnnIsa isa = CNN_ISA_AVX2; isa <= best; isa = (CnnIsa)(isa + 1))
-        printf("  %8s-%-6s %6s-%-6s", "direct", cnn_isa_name(isa), "wino", cnn_isa_name(isa));
-    printf("   (GFLOP/s, %d samples; Winograd and dense tiles in the direct columns too)\n", N);
+        printf("  %8s-%-6s %6s-%-6s %6s-%-6s", "direct", cnn_isa_name(isa), "wino2", cnn_isa_name(isa), "wino4",
+               cnn_isa_name(isa));
+    printf("   (GFLOP/s, %d samples; Winograd F(2x2), F(4x4) and dense tiles in the direct columns count the\n"
+           "   FLOPs of a direct computation)\n", N);
     double flop_all = 0, s_gemm = 0, s_used = 0;
     for (int i = 0; i < ns; i++) {
         const Shape *s = &shapes[i];
@@ -140,18 +142,20 @@ int main(void)
         printf("  %-11s %7s", s->what, c);
         double used = tg; /* what run.conv = auto runs on the best set */
         for (CnnIsa isa = CNN_ISA_AVX2; isa <= best; isa = (CnnIsa)(isa + 1)) {
-            double td, tw = 0;
+            double td, tw = 0, t4 = 0;
             if (s->dense) {
                 td = time_dense(s->cin, s->cout, s->op, isa);
             } else {
                 td = time_conv(s->hw, s->cin, s->cout, s->op, CNN_CONV_DIRECT, isa, CNN_ALGO_DIRECT);
-                tw = time_conv(s->hw, s->cin, s->cout, s->op, CNN_CONV_WINOGRAD, isa, CNN_ALGO_WINOGRAD);
+                tw = time_conv(s->hw, s->cin, s->cout, s->op, CNN_CONV_WINOGRAD2, isa, CNN_ALGO_WINOGRAD);
+                t4 = time_conv(s->hw, s->cin, s->cout, s->op, CNN_CONV_WINOGRAD, isa, CNN_ALGO_WINOGRAD4);
             }
-            char d[32], w[32];
+            char d[32], w[32], w4[32];
             cell(d, sizeof d, f, td);
             cell(w, sizeof w, f, tw);
-            printf("  %15s %13s", d, w);
-            if (isa == best) used = tw > 0 ? tw : td;
+            cell(w4, sizeof w4, f, t4);
+            printf("  %15s %13s %13s", d, w, w4);
+            if (isa == best) used = t4 > 0 ? t4 : tw > 0 ? tw : td;
         }
         printf("\n");
         flop_all += f;

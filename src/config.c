@@ -34,7 +34,7 @@ static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", NUL
 static const char *const init_names[] = {"truncated_normal", "normal", "constant", NULL};
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
-static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", NULL};
+static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", "winograd2", NULL};
 static const char *const schedule_names[] = {"constant", "exponential", "cosine", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
 

@@ -31,7 +31,7 @@ typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT } C
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
 typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE } CnnLrSchedule;
-typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD } CnnConvKernel;
+typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD2 } CnnConvKernel;
 
 /* One [section] that is a layer. Keys by type:
  *   conv:    filters, size, stride (1), padding (same|valid), activation (linear), init
@@ -65,7 +65,8 @@ typedef struct {
     uint64_t seed;              /* default 1 */
     char out_dir[CNN_PATH_LEN]; /* default runs/<name> */
     int threads;                /* OpenBLAS threads per rank; 0 = auto */
-    CnnConvKernel conv;         /* convolution kernels asked for (plan.h): auto, winograd, direct, gemm */
+    CnnConvKernel conv;         /* convolution kernels asked for (plan.h): auto, winograd, winograd2, direct,
+                                   gemm */
     char conv_where[CNN_PATH_LEN + 64]; /* "FILE:LINE" or "--set ..." of run.conv; "" when not given */
 
     /* [data] */

@@ -114,12 +114,12 @@ static void pad_images(float *dst, const float *src, int n, int h, int w, int c,
  * change between the micro-shards of a step: each transform keeps a copy of the weights it was made
  * from and is redone only when they differ (an exact comparison, about 30 us). The workspace starts
  * zeroed, and zero weights transform to zeros, so a fresh workspace is consistent too. */
-static void winograd_weights_cached(const CnnConvPlan *p, float *u, float *copy, const float *w, int flipped)
+static void winograd_weights_cached(const CnnConvPlan *p, float *u, float *copy, const float *w, int flipped, int m)
 {
     const CnnConvShape *s = &p->s;
     const size_t bytes = (size_t)s->kh * s->kw * s->cin * s->cout * sizeof *w;
     if (memcmp(copy, w, bytes) == 0) return;
-    p->k->winograd_weights(u, w, s->cin, s->cout, flipped);
+    p->k->winograd_weights(u, w, s->cin, s->cout, flipped, m);
     memcpy(copy, w, bytes);
 }
 
@@ -130,9 +130,10 @@ static void tiled_forward(float *out, float *ws, const float *in, const float *w
     CnnConvdGeom g = p->g;
     g.n = n;
     pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
-    if (p->fwd == CNN_ALGO_WINOGRAD) {
-        winograd_weights_cached(p, ws + p->wp, ws + p->wcopy, w, 0);
-        p->k->winograd_forward(out, ws + p->in_pad, ws + p->wp, b, &g, ws + p->scratch, p->threads);
+    const int m = cnn_algo_winograd_m(p->fwd);
+    if (m) {
+        winograd_weights_cached(p, ws + p->wp, ws + p->wcopy, w, 0, m);
+        p->k->winograd_forward(out, ws + p->in_pad, ws + p->wp, b, &g, ws + p->scratch, p->threads, m);
     } else {
         pack_panels(ws + p->wp, w, s->kh * s->kw * s->cin, s->cout, p->k->panel_width(s->cout));
         p->k->direct_forward(out, ws + p->in_pad, ws + p->wp, b, &g, p->threads);
@@ -150,8 +151,9 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
     const int overwrite = mode == CNN_GRAD_OVERWRITE;
     add_column_sums(db, dout, (size_t)n * s->oh * s->ow, s->cout, mode);
     if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
-    if (p->wgrad == CNN_ALGO_WINOGRAD)
-        p->k->winograd_weight_grad(dw, ws + p->in_pad, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite);
+    if (cnn_algo_winograd_m(p->wgrad))
+        p->k->winograd_weight_grad(dw, ws + p->in_pad, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite,
+                                   cnn_algo_winograd_m(p->wgrad));
     else
         p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads, overwrite);
     if (!din) return;
@@ -159,9 +161,10 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
     /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */
     pad_images(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
                s->kw - 1 - s->pad_left);
-    if (p->dgrad == CNN_ALGO_WINOGRAD) {
-        winograd_weights_cached(p, ws + p->wtp, ws + p->wcopy_t, w, 1);
-        p->k->winograd_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, ws + p->scratch, p->threads);
+    const int mt = cnn_algo_winograd_m(p->dgrad);
+    if (mt) {
+        winograd_weights_cached(p, ws + p->wtp, ws + p->wcopy_t, w, 1, mt);
+        p->k->winograd_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, ws + p->scratch, p->threads, mt);
     } else {
         pack_flipped(ws + p->wtp, w, s->kh, s->kw, s->cin, s->cout, p->k->panel_width(s->cin));
         p->k->direct_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, p->threads);

@@ -6,51 +6,74 @@
 
 #include "cnn/util.h"
 
-static const char *const algo_names[] = {"sgemm", "direct", "winograd", "tiles"};
+static const char *const algo_names[] = {"sgemm", "direct", "winograd", "winograd4", "tiles"};
 
-const char *cnn_algo_name(CnnAlgo a) { return (unsigned)a < 4 ? algo_names[a] : "?"; }
+const char *cnn_algo_name(CnnAlgo a) { return (unsigned)a < 5 ? algo_names[a] : "?"; }
+
+int cnn_algo_winograd_m(CnnAlgo a) { return a == CNN_ALGO_WINOGRAD ? 2 : a == CNN_ALGO_WINOGRAD4 ? 4 : 0; }
 
 int cnn_conv_direct_applies(const CnnConvShape *s)
 {
     return s->stride == 1 && s->cout % 16 == 0 && !(s->kh == 1 && s->kw == 1);
 }
 
-int cnn_conv_winograd_applies(const CnnConvdGeom *g)
+int cnn_conv_winograd_applies(const CnnConvdGeom *g, int m)
 {
-    return g->kh == 5 && g->kw == 5 && g->oh % 2 == 0 && g->ow % 2 == 0 && g->cin % 8 == 0 && g->cout % 16 == 0;
+    return g->kh == 5 && g->kw == 5 && g->oh % m == 0 && g->ow % m == 0 && g->cin % 8 == 0 && g->cout % 16 == 0;
 }
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 /* Floats of the weights as a tiled kernel for geometry g wants them: Winograd-transformed, or packed in
  * panels of the instruction set's width (zero past the last column). */
-static size_t kernel_floats(const CnnKernels *k, const CnnConvdGeom *g, int wino)
+static size_t kernel_floats(const CnnKernels *k, const CnnConvdGeom *g, CnnAlgo a)
 {
-    if (wino) return cnn_mul_size((size_t)36 * g->cin, (size_t)g->cout);
+    const size_t m = (size_t)cnn_algo_winograd_m(a);
+    if (m) return cnn_mul_size((m + 4) * (m + 4) * (size_t)g->cin, (size_t)g->cout);
     const size_t nr = (size_t)k->panel_width(g->cout);
     return cnn_mul_size((size_t)g->kh * g->kw * g->cin, (g->cout + nr - 1) / nr * nr);
 }
 
-/* The Winograd scratch of `parts` threads: a block's transformed inputs and products. */
-static size_t winograd_scratch_floats(int cin, int cout, int parts)
+/* The Winograd scratch of `parts` threads: a block's transformed inputs and products (0 if a is not
+ * Winograd). */
+static size_t winograd_scratch_floats(CnnAlgo a, int cin, int cout, int parts)
 {
-    return cnn_mul_size((size_t)parts, (size_t)36 * CNN_WINO_TB * ((size_t)cin + (size_t)cout));
+    const size_t m = (size_t)cnn_algo_winograd_m(a);
+    if (!m) return 0;
+    return cnn_mul_size((size_t)parts, (m + 4) * (m + 4) * CNN_WINO_TB(m) * ((size_t)cin + (size_t)cout));
 }
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 static void tiled_layout(CnnConvPlan *p)
 {
     const CnnConvShape *s = &p->s;
     const size_t n = (size_t)s->n, nw = round16((size_t)s->kh * s->kw * s->cin * s->cout);
-    const int wino = p->fwd == CNN_ALGO_WINOGRAD, wino_t = s->needs_din && p->dgrad == CNN_ALGO_WINOGRAD;
+    const int wino = cnn_algo_winograd_m(p->fwd) > 0, wino_t = s->needs_din && cnn_algo_winograd_m(p->dgrad) > 0;
     p->in_pad = 0;
     p->dout_pad = p->in_pad + round16(cnn_mul_size(n, (size_t)p->g.ph * p->g.pw * s->cin));
     p->wp = p->dout_pad + (s->needs_din ? round16(cnn_mul_size(n, (size_t)p->gt.ph * p->gt.pw * s->cout)) : 0);
-    p->wtp = p->wp + round16(kernel_floats(p->k, &p->g, wino));
-    p->scratch = p->wtp + (s->needs_din ? round16(kernel_floats(p->k, &p->gt, wino_t)) : 0);
-    p->wcopy = p->scratch + (wino || wino_t ? winograd_scratch_floats(s->cin, s->cout, p->threads) : 0);
+    p->wtp = p->wp + round16(kernel_floats(p->k, &p->g, p->fwd));
+    p->scratch = p->wtp + (s->needs_din ? round16(kernel_floats(p->k, &p->gt, p->dgrad)) : 0);
+    const size_t scratch =
+        max_size(max_size(winograd_scratch_floats(p->fwd, s->cin, s->cout, p->threads),
+                          wino_t ? winograd_scratch_floats(p->dgrad, s->cin, s->cout, p->threads) : 0),
+                 winograd_scratch_floats(p->wgrad, s->cin, s->cout, p->threads));
+    p->wcopy = p->scratch + round16(scratch);
     p->wcopy_t = p->wcopy + (wino ? nw : 0);
     p->wgp = p->wcopy_t + (wino_t ? nw : 0);
-    p->ws_floats = p->wgp + (p->wgrad == CNN_ALGO_WINOGRAD ? round16(cnn_mul_size((size_t)36 * s->cin, (size_t)s->cout)) : 0);
+    const size_t mw = (size_t)cnn_algo_winograd_m(p->wgrad);
+    p->ws_floats = p->wgp + (mw ? round16(cnn_mul_size((mw + 4) * (mw + 4) * s->cin, (size_t)s->cout)) : 0);
+}
+
+/* The tiled algorithm for one product's geometry: the largest Winograd tile that applies (F(4x4) only
+ * for auto and winograd), else direct. */
+static CnnAlgo pick(CnnConvKernel requested, const CnnConvdGeom *g)
+{
+    if (requested == CNN_CONV_DIRECT) return CNN_ALGO_DIRECT;
+    if (requested != CNN_CONV_WINOGRAD2 && cnn_conv_winograd_applies(g, 4)) return CNN_ALGO_WINOGRAD4;
+    if (cnn_conv_winograd_applies(g, 2)) return CNN_ALGO_WINOGRAD;
+    return CNN_ALGO_DIRECT;
 }
 
 int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested, CnnIsa isa, int threads,
@@ -60,10 +83,11 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
     p->s = *s;
     p->k = cnn_kernels(isa);
     p->threads = threads > 0 ? threads : 1;
-    if ((requested == CNN_CONV_DIRECT || requested == CNN_CONV_WINOGRAD) && !p->k->tiles)
+    if ((requested == CNN_CONV_DIRECT || requested == CNN_CONV_WINOGRAD || requested == CNN_CONV_WINOGRAD2) &&
+        !p->k->tiles)
         return cnn_err(err, "run.conv = %s needs AVX2 and FMA, and the kernels may use only %s here (%s)",
-                       requested == CNN_CONV_DIRECT ? "direct" : "winograd", cnn_isa_name(isa),
-                       cnn_isa_describe(isa));
+                       requested == CNN_CONV_DIRECT ? "direct" : requested == CNN_CONV_WINOGRAD ? "winograd" : "winograd2",
+                       cnn_isa_name(isa), cnn_isa_describe(isa));
     const int tiled = p->k->tiles && requested != CNN_CONV_GEMM && cnn_conv_direct_applies(s);
     if (!tiled) {
         p->fwd = p->dgrad = p->wgrad = CNN_ALGO_SGEMM;
@@ -72,9 +96,8 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
     }
     p->g = (CnnConvdGeom){s->n, s->oh + s->kh - 1, s->ow + s->kw - 1, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
     p->gt = (CnnConvdGeom){s->n, s->h + s->kh - 1, s->w + s->kw - 1, s->cout, s->h, s->w, s->cin, s->kh, s->kw};
-    const int wino = requested != CNN_CONV_DIRECT; /* auto and winograd */
-    p->fwd = p->wgrad = wino && cnn_conv_winograd_applies(&p->g) ? CNN_ALGO_WINOGRAD : CNN_ALGO_DIRECT;
-    p->dgrad = wino && s->needs_din && cnn_conv_winograd_applies(&p->gt) ? CNN_ALGO_WINOGRAD : CNN_ALGO_DIRECT;
+    p->fwd = p->wgrad = pick(requested, &p->g);
+    p->dgrad = s->needs_din ? pick(requested, &p->gt) : CNN_ALGO_DIRECT;
     tiled_layout(p);
     return 0;
 }

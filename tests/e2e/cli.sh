@@ -21,7 +21,7 @@ if [ "$isa" != generic ]; then
     grep -q '^conv2 .*direct$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=direct: conv2 should say direct"; }
     grep -q '^local3 .*tiles$' "$WORK/sum" || fail "dense layers take the tiles"
     "$BIN" --set run.conv=winograd --summary "$ROOT/configs/cifar10.ini" >"$WORK/sum" 2>&1
-    grep -q '^conv2 .*winograd$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=winograd: conv2 should say winograd"; }
+    grep -q '^conv2 .*winograd4$' "$WORK/sum" || { cat "$WORK/sum"; fail "run.conv=winograd: conv2 should say winograd4"; }
     grep -q '^conv1 .*direct$' "$WORK/sum" || fail "conv1 (3 input channels) cannot take Winograd"
 fi
 if [ "$isa" = generic ] || CNN_ISA=generic "$BIN" --summary "$ROOT/configs/cifar10.ini" >/dev/null 2>&1; then

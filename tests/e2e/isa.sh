@@ -21,7 +21,7 @@ for isa in $isas; do
         # shellcheck disable=SC2086
         CNN_ISA=$isa run $np $common --set run.out_dir="$WORK/$isa$np" "$CIFAR" >"$WORK/$isa$np.log" 2>&1 ||
             { cat "$WORK/$isa$np.log"; fail "CNN_ISA=$isa on $np ranks failed"; }
-        grep -q "^kernels $isa: conv1 $([ $isa = generic ] && echo sgemm || echo direct), conv2 $([ $isa = generic ] && echo sgemm || echo winograd)" \
+        grep -q "^kernels $isa: conv1 $([ $isa = generic ] && echo sgemm || echo direct), conv2 $([ $isa = generic ] && echo sgemm || echo winograd4)," \
             "$WORK/$isa$np.log" || { cat "$WORK/$isa$np.log"; fail "CNN_ISA=$isa: the kernels line does not say $isa"; }
         [ "$(grep -c '^step [0-9]*/4 .*loss [0-9]' "$WORK/$isa$np.log")" -eq 4 ] || fail "CNN_ISA=$isa: 4 steps"
     done

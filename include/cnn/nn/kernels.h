@@ -29,9 +29,11 @@ typedef struct {
     int n, ph, pw, cin, oh, ow, cout, kh, kw;
 } CnnConvdGeom;
 
-/* Winograd F(2x2, 5x5) processes tiles in blocks of this many; a block's transformed inputs and
- * products (36 x WINO_TB x (cin + cout) floats per thread) stay in L2. */
-#define CNN_WINO_TB 24
+/* Winograd F(m x m, 5 x 5) (m = 2 or 4) processes tiles in blocks of this many; a block's transformed
+ * inputs and products ((m+4)^2 x CNN_WINO_TB(m) x (cin + cout) floats per thread) stay in L2. Blocks
+ * whose position stride is a power of two (16 tiles x 64 channels = 4 KB) make the transforms' stores
+ * fight over the same cache sets: 16 ran 30-40% slower than 12 on Zen 5. */
+#define CNN_WINO_TB(m) ((m) == 2 ? 24 : 12)
 
 typedef struct CnnKernels {
     CnnIsa isa;
@@ -75,17 +77,18 @@ typedef struct CnnKernels {
      * cout % 16 == 0; threads > 1 split the tiles of dw, each summed over the samples in order. */
     void (*direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
                                int threads, int overwrite);
-    /* u = the transformed HWIO weights w[5][5][cin][cout] in panels; flipped: those of the data
-     * gradient's kernel (input channels cout, output channels cin, flipped in space). */
-    void (*winograd_weights)(float *u, const float *w, int cin, int cout, int flipped);
-    /* out = bias (or 0) + the convolution of in_pad (5x5, even output sizes, cin % 8 == 0,
-     * cout % 16 == 0) with the transformed weights u, on up to `parts` threads with their scratch. */
+    /* Winograd F(m x m, 5 x 5), m = 2 or 4 (plan.h: output sizes multiples of m, cin % 8 == 0,
+     * cout % 16 == 0). u = the transformed HWIO weights w[5][5][cin][cout] in panels; flipped: those of
+     * the data gradient's kernel (input channels cout, output channels cin, flipped in space). */
+    void (*winograd_weights)(float *u, const float *w, int cin, int cout, int flipped, int m);
+    /* out = bias (or 0) + the convolution of in_pad with the transformed weights u, on up to `parts`
+     * threads with their scratch. */
     void (*winograd_forward)(float *out, const float *in_pad, const float *u, const float *bias,
-                             const CnnConvdGeom *g, float *scratch, int parts);
-    /* dw += the weight gradient by Winograd for the same shapes (overwrite: =); p: room for the 36
-     * products (36 * cin * cout floats). */
+                             const CnnConvdGeom *g, float *scratch, int parts, int m);
+    /* dw += the weight gradient by Winograd for the same shapes (overwrite: =); p: room for the (m+4)^2
+     * products ((m+4)^2 * cin * cout floats). */
     void (*winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
-                                 float *scratch, int parts, int overwrite);
+                                 float *scratch, int parts, int overwrite, int m);
     /* Dense layers, n samples: out[n][nout] = b + in[n][nin] x w[nin][nout], w read in place with its
      * row stride ldw >= nout rounded up to the panel (ldw > nout: a padded copy). */
     void (*dense_forward)(float *out, const float *in, const float *w, size_t ldw, const float *b, int n, int nin,

@@ -99,11 +99,11 @@ DECLARE(void, fixed_to_float, (float *, const int64_t *, size_t, double))
 #if HAS_TILES
 DECLARE(void, direct_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, int))
 DECLARE(void, direct_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, int, int))
-DECLARE(void, winograd_weights, (float *, const float *, int, int, int))
+DECLARE(void, winograd_weights, (float *, const float *, int, int, int, int))
 DECLARE(void, winograd_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, float *,
-                                 int))
+                                 int, int))
 DECLARE(void, winograd_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, float *, float *,
-                                     int, int))
+                                     int, int, int))
 DECLARE(void, dense_forward, (float *, const float *, const float *, size_t, const float *, int, int, int))
 DECLARE(void, dense_weight_grad, (float *, const float *, const float *, size_t, int, int, int, int))
 DECLARE(void, dense_data_grad_t, (float *, const float *, const float *, int, int, int))

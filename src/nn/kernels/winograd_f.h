@@ -1,0 +1,300 @@
+/* winograd_f: the body of Winograd F(WM x WM, 5 x 5), included by winograd.c once per tile size (WM = 2
+ * and WM = 4) with WF(name) naming the functions of that size. Each WM x WM block of outputs comes from
+ * the WA x WA block of padded input under it (WA = WM + 4) as Y = A^T [ (G g G^T) (.) (B^T d B) ] A:
+ * WA^2 multiplications per block and channel pair instead of 25 WM^2. The transforms are matrix-vector
+ * products over the constant tables below, fully unrolled: zero entries drop out at compile time, +-1
+ * entries add or subtract, the others are fused multiply-adds, each output summed in column order. */
+
+#define WA (WM + 4)
+#define NPOS (WA * WA)
+#define TB CNN_WINO_TB(WM)
+
+/* y[i] = sum_j T[i][j] x[j] (transposed: sum_j T[j][i] x[j]) for vectors x[NJ], the table a constant */
+#define WF_MATVEC(y, T, x, NI, NJ, TR)                                                                       \
+    do {                                                                                                  \
+        _Pragma("GCC unroll 8") for (int i_ = 0; i_ < (NI); i_++)                                         \
+        {                                                                                                 \
+            vf acc_ = vzero();                                                                            \
+            int any_ = 0;                                                                                 \
+            _Pragma("GCC unroll 8") for (int j_ = 0; j_ < (NJ); j_++)                                     \
+            {                                                                                             \
+                const float t_ = TR ? T[j_][i_] : T[i_][j_];                                              \
+                if (t_ == 0.0f) continue;                                                                 \
+                if (!any_) {                                                                              \
+                    if (t_ == 1.0f)                                                                       \
+                        acc_ = (x)[j_];                                                                   \
+                    else if (t_ == -1.0f)                                                                 \
+                        acc_ = -(x)[j_];                                                                  \
+                    else                                                                                  \
+                        acc_ = vset1(t_) * (x)[j_];                                                       \
+                } else if (t_ == 1.0f) {                                                                  \
+                    acc_ += (x)[j_];                                                                      \
+                } else if (t_ == -1.0f) {                                                                 \
+                    acc_ -= (x)[j_];                                                                      \
+                } else {                                                                                  \
+                    acc_ = vfma(vset1(t_), (x)[j_], acc_);                                                \
+                }                                                                                         \
+                any_ = 1;                                                                                 \
+            }                                                                                             \
+            (y)[i_] = acc_;                                                                               \
+        }                                                                                                 \
+    } while (0)
+
+/* z[WM + 4] = A u where A = (A^T)^T, and the other transposed products, for this tile size */
+
+/* The kernel's input channels a and output channels b: (cin, cout), or for the data gradient (cout, cin)
+ * of the flipped kernel, k[ky][kx][a][b] = w[4-ky][4-kx][b][a]. u[pos][panel][a][nr]: each position's
+ * [na][nb] matrix in panels for the gemm tiles. */
+static inline __attribute__((always_inline)) void WF(weights_vec)(float *u, const float *w, int cin, int cout,
+                                                                  int flipped, int a, int b, int n, int nr, int na,
+                                                                  int panels)
+{
+    vf k[5][5], t[WA][5];
+    for (int ky = 0; ky < 5; ky++)
+        for (int kx = 0; kx < 5; kx++) {
+            if (!flipped) {
+                k[ky][kx] = ldn(w + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)a) * cout + (size_t)b, n);
+            } else {
+                const size_t tap = (size_t)(4 - ky) * 5 + (size_t)(4 - kx);
+                const float *src = w + (tap * cin + (size_t)b) * cout + (size_t)a;
+                float gl[VL];
+                for (int l = 0; l < n; l++) gl[l] = src[(size_t)l * cout];
+                k[ky][kx] = ldn(gl, n);
+            }
+        }
+    for (int kx = 0; kx < 5; kx++) { /* t[.][kx] = G k[.][kx] */
+        vf col[5], out[WA];
+        for (int ky = 0; ky < 5; ky++) col[ky] = k[ky][kx];
+        WF_MATVEC(out, WF(G), col, WA, 5, 0);
+        for (int i = 0; i < WA; i++) t[i][kx] = out[i];
+    }
+    for (int i = 0; i < WA; i++) { /* u[i][.] = G t[i][.] */
+        vf out[WA];
+        WF_MATVEC(out, WF(G), t[i], WA, 5, 0);
+        for (int j = 0; j < WA; j++) {
+            const size_t panel = (size_t)(i * WA + j) * panels + (size_t)(b / nr);
+            stn(u + (panel * na + (size_t)a) * nr + (size_t)(b % nr), out[j], n);
+        }
+    }
+}
+
+static void WF(weights)(float *u, const float *w, int cin, int cout, int flipped)
+{
+    const int na = flipped ? cout : cin, nb = flipped ? cin : cout, nr = tile_panel(nb), panels = nb / nr;
+    CNN_ASSERT(nb % 16 == 0 && nb % nr == 0);
+    for (int a = 0; a < na; a++)
+        for (int b = 0; b < nb; b += VL) {
+            if (nb - b >= VL)
+                WF(weights_vec)(u, w, cin, cout, flipped, a, b, VL, nr, na, panels);
+            else
+                WF(weights_vec)(u, w, cin, cout, flipped, a, b, nb - b, nr, na, panels);
+        }
+}
+
+/* Sample and top-left output pixel of tile tt (tiles run over samples, then rows, then columns). */
+static void WF(tile_origin)(const CnnConvdGeom *g, long tt, int *img, int *y0, int *x0)
+{
+    const int tx_n = g->ow / WM, per = tx_n * (g->oh / WM), rem = (int)(tt % per);
+    *img = (int)(tt / per);
+    *y0 = WM * (rem / tx_n);
+    *x0 = WM * (rem % tx_n);
+}
+
+/* v[pos][t][c..c+n) = (B^T d B)[pos] of the WA x WA block at base, positions [pos0, pos1). */
+static inline __attribute__((always_inline)) void WF(input_vec)(float *v, const float *base, size_t pw, int cin,
+                                                                int t, int c, int n, int pos0, int pos1)
+{
+    vf d[WA], r[WA][WA], col[WA], o[WA];
+    for (int i = 0; i < WA; i++) {
+        for (int j = 0; j < WA; j++) d[j] = ldn(base + ((size_t)i * pw + (size_t)j) * cin + c, n);
+        WF_MATVEC(r[i], WF(BT), d, WA, WA, 0); /* r[i][j] = (d B)[i][j]: the transform of input row i */
+    }
+    for (int j = 0; j < WA; j++) {
+        for (int i = 0; i < WA; i++) col[i] = r[i][j];
+        WF_MATVEC(o, WF(BT), col, WA, WA, 0); /* (B^T d B)[i][j] */
+        for (int i = 0; i < WA; i++) {
+            const int pos = i * WA + j;
+            if (pos >= pos0 && pos < pos1) stn(v + ((size_t)pos * TB + (size_t)t) * cin + c, o[i], n);
+        }
+    }
+}
+
+static void WF(input)(float *v, const float *in_pad, const CnnConvdGeom *g, long tt, int t, int pos0, int pos1)
+{
+    const int cin = g->cin;
+    int img, y0, x0;
+    WF(tile_origin)(g, tt, &img, &y0, &x0);
+    const float *base = in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
+    int c = 0;
+    for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, VL, pos0, pos1);
+    if (c < cin) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, cin - c, pos0, pos1);
+}
+
+/* out[WM x WM block of tile t] = A^T M A (+ bias) for channels [c, c+n) */
+static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, const float *m, const float *bias, int ow,
+                                                                 int cout, int t, int c, int n)
+{
+    vf mm[WA], r[WA][WM], col[WA], y[WM];
+    for (int i = 0; i < WA; i++) {
+        for (int j = 0; j < WA; j++) mm[j] = ldn(m + ((size_t)(i * WA + j) * TB + (size_t)t) * cout + c, n);
+        WF_MATVEC(r[i], WF(AT), mm, WM, WA, 0);
+    }
+    const vf b = bias ? ldn(bias + c, n) : vzero();
+    for (int j = 0; j < WM; j++) {
+        for (int i = 0; i < WA; i++) col[i] = r[i][j];
+        WF_MATVEC(y, WF(AT), col, WM, WA, 0);
+        for (int i = 0; i < WM; i++) stn(ob + ((size_t)i * ow + (size_t)j) * cout + c, y[i] + b, n);
+    }
+}
+
+static void WF(fwd_part)(void *arg, int part, int parts)
+{
+    const WinoJob *job = arg;
+    const CnnConvdGeom *g = job->g;
+    const int cin = g->cin, cout = g->cout, nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
+    const int panels = cout / nr;
+    const long tiles = (long)g->n * (g->ow / WM) * (g->oh / WM);
+    float *v = job->scratch + (size_t)part * NPOS * TB * (size_t)(cin + cout); /* [NPOS][TB][cin] */
+    float *m = v + (size_t)NPOS * TB * cin;                                     /* [NPOS][TB][cout] */
+    const int b0 = (int)((long)job->blocks * part / parts), b1 = (int)((long)job->blocks * (part + 1) / parts);
+    for (int blk = b0; blk < b1; blk++) {
+        const long t0 = (long)blk * TB;
+        const int nt = tiles - t0 < TB ? (int)(tiles - t0) : TB;
+        for (int t = 0; t < nt; t++) WF(input)(v, job->in_pad, g, t0 + t, t, 0, NPOS);
+        /* the products M[pos] = V[pos] x U[pos] */
+        for (int pos = 0; pos < NPOS; pos++)
+            for (int q = 0; q < panels; q++) {
+                GemmTile gt = {.astep = 0,
+                               .rows = 1,
+                               .klen = cin,
+                               .b = job->u + ((size_t)pos * panels + (size_t)q) * cin * nr,
+                               .ldb = (size_t)nr,
+                               .nc = nr,
+                               .acc = 0,
+                               .bias = NULL};
+                for (int i0 = 0; i0 < nt; i0 += mr) {
+                    const int R = nt - i0 < mr ? nt - i0 : mr;
+                    const float *px[TILE_R_MAX];
+                    float *po[TILE_R_MAX];
+                    for (int r = 0; r < R; r++) {
+                        px[r] = v + ((size_t)pos * TB + (size_t)(i0 + r)) * cin;
+                        po[r] = m + ((size_t)pos * TB + (size_t)(i0 + r)) * cout + (size_t)q * nr;
+                    }
+                    gt.a = px;
+                    gt.c = po;
+                    gemm_tile(R, nv, &gt);
+                }
+            }
+        for (int t = 0; t < nt; t++) { /* Y = A^T M A (+ bias) */
+            int img, y0, x0;
+            WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
+            float *ob = job->out + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
+            int c = 0;
+            for (; c + VL <= cout; c += VL) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, VL);
+            if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, cout - c);
+        }
+    }
+}
+
+static void WF(forward)(float *out, const float *in_pad, const float *u, const float *bias, const CnnConvdGeom *g,
+                        float *scratch, int parts)
+{
+    const long tiles = (long)g->n * (g->oh / WM) * (g->ow / WM);
+    const int blocks = (int)((tiles + TB - 1) / TB);
+    WinoJob job = {out, in_pad, u, bias, g, scratch, blocks};
+    cnn_parallel_run(WF(fwd_part), &job, parts < blocks ? parts : blocks);
+}
+
+/* The weight gradient. The forward is linear in the kernel g: per tile and channel pair
+ * y = A^T [ (G g G^T) (.) (B^T d B) ] A, so the gradient of sum(dy * y) with respect to g is
+ * G^T [ (B^T d B) (.) (A dy A^T) ] G. Summed over tiles and samples: NPOS products
+ * P[pos] = V[pos]^T Z[pos] over the tiles (V: the transformed inputs, as in the forward; Z: the
+ * transformed output gradients), then dw += G^T P G once per call. Each P element is summed over the
+ * tiles in order, whatever the thread count (threads split the positions). */
+static void WF(wg_part)(void *arg, int part, int parts)
+{
+    const WinoWgJob *job = arg;
+    const CnnConvdGeom *g = job->g;
+    const int cin = g->cin, cout = g->cout, nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
+    const long tiles = (long)g->n * (g->ow / WM) * (g->oh / WM);
+    const int pos0 = NPOS * part / parts, pos1 = NPOS * (part + 1) / parts;
+    float *v = job->scratch + (size_t)part * NPOS * TB * (size_t)(cin + cout); /* [NPOS][TB][cin] */
+    float *z = v + (size_t)NPOS * TB * cin;                                     /* [NPOS][TB][cout] */
+    for (int blk = 0; blk < job->blocks; blk++) {
+        const long t0 = (long)blk * TB;
+        const int nt = tiles - t0 < TB ? (int)(tiles - t0) : TB;
+        for (int t = 0; t < nt; t++) {
+            int img, y0, x0;
+            WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
+            WF(input)(v, job->in_pad, g, t0 + t, t, pos0, pos1); /* V, as in the forward */
+            const float *gb = job->dout + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
+            for (int c = 0; c < cout; c += VL) { /* Z = A dy A^T; cout % 16 == 0 */
+                vf dy[WM], r[WM][WA], col[WM], zc[WA];
+                for (int i = 0; i < WM; i++) {
+                    for (int j = 0; j < WM; j++) dy[j] = vload(gb + ((size_t)i * g->ow + (size_t)j) * cout + c);
+                    WF_MATVEC(r[i], WF(AT), dy, WA, WM, 1); /* (dy A^T)[i][.] */
+                }
+                for (int j = 0; j < WA; j++) {
+                    for (int i = 0; i < WM; i++) col[i] = r[i][j];
+                    WF_MATVEC(zc, WF(AT), col, WA, WM, 1); /* (A dy A^T)[.][j] */
+                    for (int i = 0; i < WA; i++) {
+                        const int pos = i * WA + j;
+                        if (pos >= pos0 && pos < pos1) vstore(z + ((size_t)pos * TB + (size_t)t) * cout + c, zc[i]);
+                    }
+                }
+            }
+        }
+        /* P[pos] += V[pos]^T Z[pos]: rows of input channels x a panel of output channels, over the tiles */
+        for (int pos = pos0; pos < pos1; pos++)
+            for (int q = 0; q < cout; q += nr)
+                for (int c0 = 0; c0 < cin; c0 += mr) {
+                    const int R = cin - c0 < mr ? cin - c0 : mr;
+                    const ReduceTile rt = {.c = job->p + ((size_t)pos * cin + (size_t)c0) * cout + (size_t)q,
+                                           .ldc = (size_t)cout,
+                                           .nc = nr,
+                                           .zero = blk == 0, /* P starts at the first block's sums */
+                                           .a = v + (size_t)pos * TB * cin + c0,
+                                           .arow = 0,
+                                           .acol = (size_t)cin,
+                                           .g = z + (size_t)pos * TB * cout + q,
+                                           .grow = 0,
+                                           .gcol = (size_t)cout,
+                                           .oh = 1,
+                                           .ow = nt};
+                    reduce_tile(R, nv, &rt);
+                }
+    }
+}
+
+static void WF(weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
+                            float *scratch, int parts, int overwrite)
+{
+    const int cin = g->cin, cout = g->cout;
+    const long tiles = (long)g->n * (g->oh / WM) * (g->ow / WM);
+    WinoWgJob job = {in_pad, dout, g, scratch, p, (int)((tiles + TB - 1) / TB)};
+    cnn_parallel_run(WF(wg_part), &job, parts < NPOS ? parts : NPOS);
+    /* dw[ky][kx][ci][co] (+)= (G^T P G)[ky][kx], a vector of output channels at a time */
+    for (int ci = 0; ci < cin; ci++)
+        for (int c = 0; c < cout; c += VL) {
+            vf t[WA][5];
+            for (int i = 0; i < WA; i++) { /* t[i][.] = (P G)[i][.] */
+                vf row[WA];
+                for (int j = 0; j < WA; j++) row[j] = vload(p + ((size_t)(i * WA + j) * cin + (size_t)ci) * cout + c);
+                WF_MATVEC(t[i], WF(G), row, 5, WA, 1);
+            }
+            for (int kx = 0; kx < 5; kx++) { /* (G^T (P G))[.][kx] */
+                vf col[WA], o[5];
+                for (int i = 0; i < WA; i++) col[i] = t[i][kx];
+                WF_MATVEC(o, WF(G), col, 5, WA, 1);
+                for (int ky = 0; ky < 5; ky++) {
+                    float *d = dw + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)ci) * cout + c;
+                    vstore(d, (overwrite ? vzero() : vload(d)) + o[ky]);
+                }
+            }
+        }
+}
+
+#undef WA
+#undef NPOS
+#undef TB
+#undef WF_MATVEC
