@@ -900,9 +900,13 @@ int cnn_config_load(CnnConfig *cfg, const char *path, const char *const *overrid
         return cnn_err(err, "%s: read error", path);
     }
     buf[n] = 0;
-    if (strlen(buf) != n) {
+    const char *nul = memchr(buf, 0, n);
+    if (nul) { /* the line it is on, and its byte offset */
+        int line = 1;
+        for (const char *p = buf; p < nul; p++) line += *p == '\n';
+        const long off = (long)(nul - buf);
         free(buf);
-        return cnn_err(err, "%s:%d: NUL byte in a text file", path, 1);
+        return cnn_err(err, "%s:%d: NUL byte (offset %ld) in a text file", path, line, off);
     }
     int rc = cnn_config_parse(cfg, buf, path, overrides, n_overrides, err);
     free(buf);

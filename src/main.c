@@ -4,7 +4,10 @@
  *   cnn-dist --summary CONFIG                                              layers, shapes, params, FLOPs
  *   cnn-dist --eval CKPT CONFIG                                            test-set loss and accuracy
  *   cnn-dist --bench STEPS [--resume latest|PATH] CONFIG                   time STEPS steps, write nothing */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,13 +81,18 @@ int main(int argc, char **argv)
         case 'r': resume = optarg; break;
         case 'S': do_summary = 1; break;
         case 'e': eval_ckpt = optarg; break;
-        case 'b':
-            bench = atoi(optarg);
-            if (bench <= 0) {
-                fprintf(stderr, "cnn-dist: --bench needs a positive step count, got '%s'\n", optarg);
+        case 'b': {
+            /* as strict as a config value: digits only, in range */
+            char *end = NULL;
+            errno = 0;
+            const long v = strtol(optarg, &end, 10);
+            if (!isdigit((unsigned char)optarg[0]) || *end || errno == ERANGE || v <= 0 || v > INT_MAX) {
+                fprintf(stderr, "cnn-dist: --bench needs a positive whole number of steps, got '%s'\n", optarg);
                 return CNN_EXIT_USAGE;
             }
+            bench = (int)v;
             break;
+        }
         case 'h': usage(stdout); return CNN_EXIT_OK;
         default: usage(stderr); return CNN_EXIT_USAGE;
         }

@@ -882,9 +882,15 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     if (!bench && r->rank == 0) {
         char mpath[CNN_PATH_LEN + 32];
         snprintf(mpath, sizeof mpath, "%s/metrics.h5", cfg->out_dir);
+        const int resuming = step0 > 0 || opts->resume;
         if (cnn_mkdir_p(cfg->out_dir, &err) == 0)
-            metrics = cnn_metrics_open(mpath, r->config_text, r->size, step0 > 0 || opts->resume ? step0 : -1, &err);
+            metrics = cnn_metrics_open(mpath, r->config_text, r->size, resuming ? step0 : -1, &err);
         if (!metrics) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        if (!metrics && resuming && access(mpath, F_OK) == 0)
+            fprintf(stderr,
+                    "cnn-dist: the checkpoints are not affected; to go on with a new metrics log from step %ld, move "
+                    "the damaged one aside (mv %s %s.damaged) and resume again\n",
+                    step0, mpath, mpath);
     }
     if (cnn_comm_any(r->rank == 0 && !bench && !metrics)) goto fail;
 

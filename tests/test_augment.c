@@ -327,27 +327,6 @@ static void test_deterministic_and_draws(void **state)
     assert_memory_not_equal(x1, x3, sizeof x1);
 }
 
-static void test_speed(void **state)
-{
-    (void)state;
-    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
-    CnnConfig cfg = tutorial_cfg(24);
-    CnnAugment a;
-    cnn_augment_init(&a, &cfg, &ds);
-    uint8_t img[3072];
-    random_image(img, sizeof img, 23);
-    float out[1728];
-    double t = cnn_now();
-    double acc = 0;
-    for (long i = 0; i < 12800; i++) { /* 100 steps of 128 images */
-        cnn_augment_train(&a, out, img, 0, i);
-        acc += (double)out[i % 1728];
-    }
-    double dt = cnn_now() - t;
-    assert_true(isfinite(acc));
-    print_message("augment: %.2f us per 24x24x3 image (informational)\n", dt / 12800 * 1e6);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,7 +337,6 @@ int main(void)
         cmocka_unit_test(test_central_crop),
         cmocka_unit_test(test_train_matches_reference),
         cmocka_unit_test(test_deterministic_and_draws),
-        cmocka_unit_test(test_speed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

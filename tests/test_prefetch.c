@@ -19,6 +19,7 @@ typedef struct {
     atomic_long max_ahead;      /* largest (step filled) - (steps released) seen */
     atomic_long released;
     atomic_int ftz_ok;
+    atomic_int gate;            /* 0: the fill of step `first` waits until the test opens it */
     long first;
     int sleep_ms;
 } Ctx;
@@ -33,6 +34,7 @@ static void fill(void *vctx, long step, float *x, int *y)
 {
     Ctx *c = vctx;
     if (c->sleep_ms) sleep_ms(c->sleep_ms);
+    while (step == c->first && !atomic_load(&c->gate)) sleep_ms(1);
     for (int i = 0; i < XN; i++) x[i] = (float)(step * 100 + i);
     for (int i = 0; i < YN; i++) y[i] = (int)(step * 10 + i);
     if (!cnn_ftz_daz_enabled()) atomic_store(&c->ftz_ok, 0);
@@ -47,6 +49,7 @@ static void init_ctx(Ctx *c, long first, int ms)
     atomic_init(&c->max_ahead, 0);
     atomic_init(&c->released, 0);
     atomic_init(&c->ftz_ok, 1);
+    atomic_init(&c->gate, 1);
     c->first = first;
     c->sleep_ms = ms;
 }
@@ -105,23 +108,38 @@ static void test_stop_while_blocked(void **state)
     assert_true(atomic_load(&c.fills) <= 9 + 3);
 }
 
+static void *open_gate(void *vctx)
+{
+    Ctx *c = vctx;
+    sleep_ms(5);
+    atomic_store(&c->gate, 1);
+    return NULL;
+}
+
 static void test_wait_time(void **state)
 {
     (void)state;
-    /* slow producer: the first take waits about one fill (50 ms) */
+    /* The first batch cannot be ready when take is called: its fill waits for a gate that a thread opens
+     * only after that moment. So take must report a wait, no longer than the call took. */
     Ctx c;
-    init_ctx(&c, 0, 50);
+    init_ctx(&c, 0, 0);
+    atomic_store(&c.gate, 0);
     CnnPrefetch *p = cnn_prefetch_start(2, XN, YN, fill, &c, 0, 3);
     const float *x;
     const int *y;
     double w = -1;
+    const double t_call = cnn_now();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, open_gate, &c), 0);
     cnn_prefetch_take(p, 0, &x, &y, &w);
-    assert_true(w > 0.03 && w < 5.0);
+    const double took = cnn_now() - t_call;
+    pthread_join(th, NULL);
+    assert_true(w > 0.0 && w <= took);
     assert_true(x[1] == 1.0f);
     cnn_prefetch_release(p);
-    /* let the ring fill: then taking does not wait at all */
-    for (int i = 0; i < 2000 && atomic_load(&c.fills) < 3; i++) sleep_ms(1);
-    sleep_ms(20);
+    /* once the ring holds the next batches, taking them does not wait at all */
+    for (int i = 0; i < 20000 && atomic_load(&c.fills) < 3; i++) sleep_ms(1); /* a bound, not a timing */
+    assert_true(atomic_load(&c.fills) >= 3);
     cnn_prefetch_take(p, 1, &x, &y, &w);
     assert_true(w == 0.0);
     assert_int_equal(y[4], 14);

@@ -303,8 +303,10 @@ int cnn_ckpt_list(const char *dir, long *steps, int max)
 }
 
 /* Removes stale .tmp files (a writer killed mid-write) and all but the newest `keep` checkpoints,
- * never `just_written` (which may not be the newest when a run resumed from an older file).
- * Failing to unlink only leaves an extra file, so it is not an error. */
+ * never `just_written` (which may not be the newest when a run resumed from an older file). Only files
+ * that open as checkpoints count: a junk or truncated file named like one is neither counted towards
+ * `keep` (which would leave fewer good checkpoints than asked for) nor removed. Failing to unlink only
+ * leaves an extra file, so it is not an error. */
 static void prune(const char *dir, int keep, long just_written)
 {
     char p[PATH_MAX];
@@ -319,12 +321,17 @@ static void prune(const char *dir, int keep, long just_written)
         closedir(d);
     }
     if (keep <= 0) return;
-    int n;
+    int n, good = 0;
     long *steps = scan_steps(dir, &n);
-    for (int i = keep; i < n; i++) {
-        if (steps[i] == just_written) continue;
+    for (int i = 0; i < n; i++) {
         cnn_ckpt_path(p, sizeof p, dir, steps[i]);
-        unlink(p);
+        CnnCkptMeta m;
+        CnnErr e;
+        if (steps[i] != just_written) {
+            if (cnn_ckpt_read_meta(p, &m, &e) != 0) continue;
+            cnn_ckpt_meta_free(&m);
+        }
+        if (good++ >= keep && steps[i] != just_written) unlink(p);
     }
     free(steps);
 }

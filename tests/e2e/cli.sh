@@ -60,6 +60,18 @@ rc=0
 [ ! -e "$WORK/o/metrics.h5" ] || fail "training started despite bad data"
 
 "$BIN" --help | grep -q -- '--resume' || fail "--help"
+# numbers on the command line are read as strictly as config values
+for bad in 12abc 0x5 -3 0 99999999999; do
+    rc=0
+    "$BIN" --bench "$bad" "$TINY" >"$WORK/out" 2>&1 || rc=$?
+    [ $rc -eq 2 ] && grep -q -- "--bench needs a positive whole number of steps, got '$bad'" "$WORK/out" ||
+        { cat "$WORK/out"; fail "--bench $bad: exit $rc"; }
+done
+# a NUL byte is reported on its own line, with its offset
+printf '[run]\nseed = 1\n\n[data]\nfor\000mat = cifar10\n' >"$WORK/nul.ini"
+rc=0
+"$BIN" --summary "$WORK/nul.ini" >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q 'nul.ini:5: NUL byte (offset 26)' "$WORK/out" || { cat "$WORK/out"; fail "NUL byte line"; }
 rc=0
 "$BIN" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "no arguments: exit $rc, want 2"

@@ -29,8 +29,11 @@ for np in 1 2; do
     run $np $common --set train.deterministic=false --set run.out_dir="$WORK/fast$np" "$TINY" \
         >"$WORK/fast$np.log" 2>&1 || { cat "$WORK/fast$np.log"; fail "fast run on $np ranks failed"; }
 done
-# losses agree to 3 decimals over the first 12 steps
-grep '^step [0-9]*/' "$WORK/fast1.log" | grep -o 'loss [0-9.]*' | awk '{printf "%.3f\n", $2}' >"$WORK/f1"
-grep '^step [0-9]*/' "$WORK/fast2.log" | grep -o 'loss [0-9.]*' | awk '{printf "%.3f\n", $2}' >"$WORK/f2"
-cmp -s "$WORK/f1" "$WORK/f2" || { paste "$WORK/f1" "$WORK/f2"; fail "fast mode: 1 and 2 ranks diverge"; }
+# losses agree within 1e-3 over the first 12 steps (a tolerance, not a printed rounding, which two
+# nearly equal numbers can fall on either side of)
+grep '^step [0-9]*/' "$WORK/fast1.log" | grep -o 'loss [0-9.]*' | awk '{print $2}' >"$WORK/f1"
+grep '^step [0-9]*/' "$WORK/fast2.log" | grep -o 'loss [0-9.]*' | awk '{print $2}' >"$WORK/f2"
+[ "$(wc -l <"$WORK/f1")" -eq 12 ] && [ "$(wc -l <"$WORK/f2")" -eq 12 ] || fail "fast mode: expected 12 loss lines"
+paste "$WORK/f1" "$WORK/f2" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-3) bad = 1 } END { exit bad }' ||
+    { paste "$WORK/f1" "$WORK/f2"; fail "fast mode: 1 and 2 ranks diverge"; }
 echo "rank invariance: hash $h1 on 1, 2, 3, 4 and 8 ranks"

@@ -111,3 +111,26 @@ run 1 $c --set train.steps=16 --set run.conv=gemm --set run.out_dir="$WORK/j" --
     >"$WORK/j.log" 2>&1 || { cat "$WORK/j.log"; fail "resume on other kernels"; }
 grep -q 'was trained with the kernels \[.*\] and this run uses \[.*\]: training continues from it, but not bit for bit' \
     "$WORK/j.log" || { cat "$WORK/j.log"; fail "resume on other kernels: no warning"; }
+
+# a damaged metrics.h5 stops --resume latest with what to do (the checkpoints are fine); done, it resumes
+cp -r "$WORK/k" "$WORK/m"
+printf 'not an HDF5 file' >"$WORK/m/metrics.h5"
+rc=0
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=8 --set run.out_dir="$WORK/m" --resume latest "$TINY" >"$WORK/m.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "move the damaged one aside (mv $WORK/m/metrics.h5 $WORK/m/metrics.h5.damaged) and resume again" \
+    "$WORK/m.log" || { cat "$WORK/m.log"; fail "damaged metrics.h5: exit $rc, no hint"; }
+mv "$WORK/m/metrics.h5" "$WORK/m/metrics.h5.damaged"
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=8 --set run.out_dir="$WORK/m" --resume latest "$TINY" >"$WORK/m2.log" 2>&1 ||
+    { cat "$WORK/m2.log"; fail "resume after moving the damaged metrics aside"; }
+grep -q 'resumed from step 6' "$WORK/m2.log" || fail "did not resume from step 6"
+
+# junk named like a checkpoint neither counts towards keep nor is removed: three good ones stay
+printf 'junk' >"$WORK/m/ckpt-7.h5"
+printf 'junk' >"$WORK/m/ckpt-100.h5"
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=14 --set train.keep=3 --set run.out_dir="$WORK/m" --resume "$WORK/m/ckpt-8.h5" "$TINY" \
+    >"$WORK/m3.log" 2>&1 || { cat "$WORK/m3.log"; fail "run beside junk checkpoints"; }
+[ "$(cd "$WORK/m" && ls ckpt-*.h5 | sort -t- -k2 -n | tr '\n' ' ')" = "ckpt-7.h5 ckpt-10.h5 ckpt-12.h5 ckpt-14.h5 ckpt-100.h5 " ] ||
+    { ls "$WORK/m"; fail "junk checkpoints counted towards keep"; }

@@ -37,16 +37,24 @@ run 2 $c --set train.checkpoint_every=0 --set run.out_dir="$WORK/sig" --resume l
     { cat "$WORK/sig2.log"; fail "resume after SIGUSR1"; }
 [ "$(param_hash "$WORK/sig2.log")" = "$want" ] || fail "interrupted by SIGUSR1 and resumed: parameters differ"
 
-# SIGKILL at random instants while checkpointing every step, five times, then finish
+# SIGKILL at varying instants while checkpointing every step, five times, then finish. Each kill lands
+# after the run has written a checkpoint of its own (its log says so), a few milliseconds to tens of
+# milliseconds later (sometimes in the middle of the next write), and the checkpoints must advance.
+newest_step() { ls "$WORK/kill"/ckpt-*.h5 2>/dev/null | sed 's/.*ckpt-\([0-9]*\)\.h5$/\1/' | sort -n | tail -n 1; }
+prev=0
 for i in 1 2 3 4 5; do
     # shellcheck disable=SC2086
     run 1 $c --set train.checkpoint_every=1 --set train.keep=2 --set run.out_dir="$WORK/kill" --resume latest "$TINY" \
         >"$WORK/kill$i.log" 2>&1 &
     job=$!
-    sleep "0.$(( (i * 37) % 9 + 3 ))"
+    wait_for "$WORK/kill$i.log" '^checkpoint .*ckpt-'
+    sleep "0.0$(( (i * 37) % 9 + 1 ))"
     # $job is the subshell running `run`; the process to kill is cnn-dist itself
     pkill -9 -f "cnn-dist.*run.out_dir=$WORK/kill" 2>/dev/null || true
     wait $job 2>/dev/null || true
+    now=$(newest_step)
+    [ -n "$now" ] && [ "$now" -gt "$prev" ] || fail "kill $i: no checkpoint past step $prev (newest: ${now:-none})"
+    prev=$now
     for f in "$WORK/kill"/ckpt-*.h5; do
         [ -e "$f" ] || continue
         h5ls "$f" >/dev/null 2>&1 || fail "$f under its final name does not open after SIGKILL"
