@@ -913,6 +913,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     double t_start = cnn_now(), t_log = t_start, t_bench = 0;
     int64_t log_loss = 0, log_correct = 0;
     long log_steps = 0;
+    int io_failed = 0; /* rank 0: writing metrics failed (said once) */
     double lr = cnn_lr_at(cfg, step0);
     long step;
     for (step = step0; step < steps; step++) {
@@ -969,8 +970,10 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
                        done, steps, epoch, loss, acc, lr, ips, etas, tty ? "   " : "\n");
                 fflush(stdout);
                 CnnTrainRow row = {done, epoch, loss, acc, lr, ips, now - t_start};
-                if (cnn_metrics_train(metrics, &row, &err) || cnn_metrics_flush(metrics, &err))
-                    CNN_DIE("writing metrics: %s", err.msg);
+                if (!io_failed && (cnn_metrics_train(metrics, &row, &err) || cnn_metrics_flush(metrics, &err))) {
+                    fprintf(stderr, "%scnn-dist: %s\n", tty ? "\n" : "", err.msg);
+                    io_failed = 1;
+                }
             }
             t_log = now;
             log_loss = log_correct = 0;
@@ -983,16 +986,30 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
                 printf("%seval step %ld: test loss %.4f  test accuracy %.4f (%d images)\n", tty ? "\n" : "", done, el,
                        ea, r->test.n);
                 fflush(stdout);
-                if (cnn_metrics_eval(metrics, done, el, ea, &err) || cnn_metrics_flush(metrics, &err))
-                    CNN_DIE("writing metrics: %s", err.msg);
+                if (!io_failed && (cnn_metrics_eval(metrics, done, el, ea, &err) || cnn_metrics_flush(metrics, &err))) {
+                    fprintf(stderr, "cnn-dist: %s\n", err.msg);
+                    io_failed = 1;
+                }
             }
         }
-        int stop = bench ? 0 : cnn_comm_any(stop_signal != 0);
+        /* one agreement per step: a signal on any rank, or rank 0 failing to write the metrics */
+        int flags[2] = {stop_signal != 0, io_failed};
+        if (!bench) cnn_comm_max_int(flags, 2);
+        int stop = flags[0];
+        if (flags[1]) { /* rank 0 said why; every rank ends cleanly, the files on disk are intact */
+            rc = CNN_EXIT_ERROR;
+            break;
+        }
         if (!bench && ((cfg->checkpoint_every > 0 && done % cfg->checkpoint_every == 0) || done == steps || stop)) {
-            if (save_checkpoint(r, done, lr, &err)) CNN_DIE("writing a checkpoint: %s", err.msg);
-            /* On a stop, nobody leaves before rank 0's checkpoint is complete: a launcher that kills the
-             * job when the first rank exits (srun --kill-on-bad-exit) must not cut the write short. */
-            if (stop) cnn_comm_barrier();
+            const int failed = save_checkpoint(r, done, lr, &err) != 0;
+            if (failed) fprintf(stderr, "%scnn-dist: %s\n", tty ? "\n" : "", err.msg);
+            /* Every rank waits for rank 0's checkpoint (an allreduce of its outcome): on a stop, a launcher
+             * that kills the job when the first rank exits (srun --kill-on-bad-exit) must not cut the write
+             * short; on a failure (a full disk), all of them end cleanly with it. */
+            if (cnn_comm_any(failed)) {
+                rc = CNN_EXIT_ERROR;
+                break;
+            }
         }
         if (stop) {
             if (r->rank == 0)
@@ -1003,7 +1020,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
             break;
         }
     }
-    if (!bench && rc != CNN_EXIT_NAN)
+    if (!bench && (rc == CNN_EXIT_OK || rc == CNN_EXIT_PREEMPTED))
         cnn_info("step %ld: parameter hash %016llx", step, (unsigned long long)cnn_model_params_hash(m));
     if (bench) print_bench(r, (int)(steps - step0 - 2), cnn_now() - t_bench);
     if (metrics) cnn_metrics_close(metrics);

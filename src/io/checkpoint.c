@@ -405,24 +405,27 @@ int cnn_ckpt_write(const char *dir, const CnnCkptMeta *meta, const CnnCkptData *
 
     CnnH5Silence g;
     cnn_h5_silence(&g);
+    errno = 0;
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
-        cnn_err(err, "%s: cannot create checkpoint (%s)", tmp, cnn_h5_reason(why, sizeof why));
+        cnn_err(err, "%s: cannot create checkpoint: %s", tmp, cnn_h5_write_reason(why, sizeof why, errno));
         cnn_h5_restore(&g);
         unlink(tmp);
         return -1;
     }
+    errno = 0;
     int rc = write_contents(f, meta, d);
-    if (rc < 0) cnn_h5_reason(why, sizeof why);
+    if (rc < 0) cnn_h5_write_reason(why, sizeof why, errno);
     /* closing flushes: a full disk shows up here */
+    errno = 0;
     if (H5Fclose(f) < 0 && rc == 0) {
         rc = -1;
-        cnn_h5_reason(why, sizeof why);
+        cnn_h5_write_reason(why, sizeof why, errno);
     }
     cnn_h5_restore(&g);
     if (rc < 0) {
         unlink(tmp);
-        return cnn_err(err, "%s: cannot write checkpoint (%s)", tmp, why);
+        return cnn_err(err, "%s: cannot write checkpoint: %s (the earlier checkpoints are untouched)", tmp, why);
     }
     if (cnn_io_commit(tmp, final, dir, err)) return -1;
     prune(dir, keep, meta->step);

@@ -8,6 +8,12 @@
 
 #include <stdio.h>
 
+/* HDF5 closes whatever is still open when the process exits. A file whose close failed (a full disk)
+ * stays half-open inside HDF5, and that exit-time close then crashes in H5F__close_cb (seen with HDF5
+ * 1.10.8). Every file cnn-dist writes is closed, and complete, before its name is given, so nothing is
+ * lost by skipping it: tell HDF5 before its first use. */
+__attribute__((constructor)) static void no_close_at_exit(void) { H5dont_atexit(); }
+
 void cnn_h5_silence(CnnH5Silence *s)
 {
     H5Eget_auto2(H5E_DEFAULT, &s->func, &s->data);
@@ -40,6 +46,24 @@ const char *cnn_h5_reason(char *buf, size_t n)
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, reason_cb, &r);
     H5Eclear2(H5E_DEFAULT);
     return buf;
+}
+
+const char *cnn_h5_write_reason(char *buf, size_t n, int os_errno)
+{
+    switch (os_errno) {
+    case ENOSPC:
+    case EDQUOT:
+    case EROFS:
+    case EIO:
+    case EFBIG:
+    case EACCES:
+    case EPERM:
+        H5Eclear2(H5E_DEFAULT);
+        snprintf(buf, n, "%s", strerror(os_errno));
+        return buf;
+    default:
+        return cnn_h5_reason(buf, n);
+    }
 }
 
 static int fsync_path(const char *path, int flags)

@@ -200,24 +200,26 @@ static int write_snapshot(const CnnMetrics *m, CnnErr *err)
     char why[256];
     CnnH5Silence q;
     cnn_h5_silence(&q);
+    errno = 0;
     hid_t f = H5Fcreate(m->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
-        cnn_err(err, "%s: cannot create the metrics file (%s)", m->tmp,
-                cnn_h5_reason(why, sizeof why));
+        cnn_err(err, "%s: cannot create the metrics file: %s", m->tmp, cnn_h5_write_reason(why, sizeof why, errno));
         cnn_h5_restore(&q);
         return -1;
     }
+    errno = 0;
     int rc = write_contents(f, m);
-    if (rc < 0) cnn_h5_reason(why, sizeof why);
+    if (rc < 0) cnn_h5_write_reason(why, sizeof why, errno);
     /* closing flushes: a full disk shows up here */
+    errno = 0;
     if (H5Fclose(f) < 0 && rc == 0) {
         rc = -1;
-        cnn_h5_reason(why, sizeof why);
+        cnn_h5_write_reason(why, sizeof why, errno);
     }
     cnn_h5_restore(&q);
     if (rc < 0) {
         unlink(m->tmp);
-        return cnn_err(err, "%s: cannot write the metrics file (%s)", m->tmp, why);
+        return cnn_err(err, "%s: cannot write the metrics file: %s (%s is untouched)", m->tmp, why, m->path);
     }
     return cnn_io_commit(m->tmp, m->path, m->dir, err);
 }

@@ -28,6 +28,10 @@ void cnn_h5_restore(const CnnH5Silence *s);
 /* Writes HDF5's innermost error description (where the problem was detected, e.g. a checksum)
  * into buf, or "unknown HDF5 error" when the stack is empty; clears the stack; returns buf. */
 const char *cnn_h5_reason(char *buf, size_t n);
+/* The same for a failed write, where the operating system's reason is the one a user can act on: when
+ * os_errno (errno right after the failing call, cleared before it) is a storage error (no space, quota,
+ * read-only file system, I/O error, file too large, permission), its text, else cnn_h5_reason. */
+const char *cnn_h5_write_reason(char *buf, size_t n, int os_errno);
 
 /* A scalar attribute of file type ftype from memory of type mtype; 0 or -1. */
 int cnn_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v);
