@@ -44,13 +44,23 @@ static int summary(const CnnConfig *cfg)
 {
     CnnModel m;
     CnnErr err;
-    CnnModelOpts o = {1, CNN_ISA_GENERIC, 1};
+    CnnModelOpts o = {1, CNN_ISA_GENERIC, 1, 0};
     if (cnn_cpu_isa(&o.isa, NULL, &err) || cnn_model_build(&m, cfg, &o, &err)) {
         fprintf(stderr, "cnn-dist: %s\n", err.msg);
         return CNN_EXIT_ERROR;
     }
     if (cnn_comm_rank() == 0) cnn_model_summary(&m, stdout);
     cnn_model_free(&m);
+    /* what a rank of a training run would hold (the data set's files come on top, shared by a node) */
+    CnnMemoryEstimate e;
+    const int ranks = cnn_comm_size();
+    if (cnn_train_memory(cfg, ranks, 1, 0.0, &e, &err)) {
+        fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        return CNN_EXIT_ERROR;
+    }
+    char line[512];
+    cnn_memory_line(&e, line, sizeof line);
+    if (cnn_comm_rank() == 0) printf("memory per rank (%d rank%s, training): %s, plus the data set\n", ranks, ranks > 1 ? "s" : "", line);
     return CNN_EXIT_OK;
 }
 

@@ -1,13 +1,15 @@
-/* util: error tiers, logging, checked allocation, clock, hash, FTZ/DAZ. */
+/* util: error tiers, logging, checked allocation and the memory a process may use, clock, hash, FTZ/DAZ. */
 #include "cnn/util.h"
 
 #include <errno.h>
-#include <sys/stat.h>
 #include <pmmintrin.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <xmmintrin.h>
 
 static void (*die_hook)(int code);
@@ -57,6 +59,105 @@ void *cnn_calloc_at(size_t count, size_t size, const char *file, int line)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) cnn_die_at(file, line, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void cnn_human_bytes(char *buf, size_t n, double bytes)
+{
+    static const char *const units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+    int u = 0;
+    while (bytes >= 1000.0 && u < 6) bytes /= 1000.0, u++;
+    if (u == 0)
+        snprintf(buf, n, "%.0f bytes", bytes);
+    else
+        snprintf(buf, n, "%.1f %s", bytes, units[u]);
+}
+
+/* The smallest memory.max (cgroup v2) from this process's cgroup up to the root, or the v1 limit;
+ * 0 when none is set. */
+static double cgroup_limit(void)
+{
+    double best = 0;
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    char line[4096];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "0::", 3) != 0) continue;
+        char path[4200];
+        line[strcspn(line, "\n")] = 0;
+        for (char *p = line + 3;;) {
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", strcmp(p, "/") ? p : "");
+            FILE *m = fopen(path, "r");
+            double v = 0;
+            char buf[64];
+            if (m && fgets(buf, sizeof buf, m) && strncmp(buf, "max", 3) != 0) v = strtod(buf, NULL);
+            if (m) fclose(m);
+            if (v > 0 && (best == 0 || v < best)) best = v;
+            char *slash = strrchr(p, '/');
+            if (!slash || slash == p) {
+                if (strcmp(p, "/") == 0 || !slash) break;
+                p = "/";
+                continue;
+            }
+            *slash = 0;
+        }
+    }
+    if (f) fclose(f);
+    FILE *v1 = fopen("/sys/fs/cgroup/memory/memory.limit_in_bytes", "r");
+    char buf[64];
+    if (v1 && fgets(buf, sizeof buf, v1)) {
+        double v = strtod(buf, NULL);
+        if (v > 0 && v < 0x1p62 && (best == 0 || v < best)) best = v; /* "unlimited" is ~2^63 */
+    }
+    if (v1) fclose(v1);
+    return best;
+}
+
+double cnn_memory_limit(int sharers, char *why, size_t n)
+{
+    char h[32];
+    if (sharers < 1) sharers = 1;
+    const double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    double limit = phys / sharers;
+    cnn_human_bytes(h, sizeof h, phys);
+    snprintf(why, n, "%s of physical memory / %d rank%s on this node", h, sharers, sharers > 1 ? "s" : "");
+    const double cg = cgroup_limit();
+    if (cg > 0 && cg / sharers < limit) {
+        limit = cg / sharers;
+        cnn_human_bytes(h, sizeof h, cg);
+        snprintf(why, n, "the memory cgroup's limit of %s / %d rank%s on this node", h, sharers, sharers > 1 ? "s" : "");
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (double)rl.rlim_cur < limit) {
+        limit = (double)rl.rlim_cur;
+        cnn_human_bytes(h, sizeof h, limit);
+        snprintf(why, n, "this process's address-space limit (ulimit -v) of %s", h);
+    }
+    return limit;
+}
+
+static _Noreturn void out_of_memory(size_t n, const char *what)
+{
+    char h[32];
+    cnn_human_bytes(h, sizeof h, (double)n);
+    fprintf(stderr, "cnn-dist: out of memory: cannot allocate %s for %s\n", h, what);
+    fflush(stderr);
+    cnn_exit(1);
+}
+
+void *cnn_aligned_for(size_t n, const char *what)
+{
+    size_t rounded = (n + 63) / 64 * 64;
+    if (rounded < n) out_of_memory(n, what);
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) out_of_memory(n, what);
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+void *cnn_malloc_for(size_t n, const char *what)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) out_of_memory(n, what);
     return p;
 }
 

@@ -21,6 +21,18 @@ typedef struct {
 } CnnTrainOpts;
 
 int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts);
+
+/* What one rank of a run with `ranks` ranks will hold, in bytes, computed before anything is allocated
+ * (the model is planned, not built). data: the data set's bytes, 0 if not known yet. */
+typedef struct {
+    double params, optimizer, sums, activations, workspaces, prefetch, eval, data, base, total;
+    int samples;        /* samples a layer holds at once (the largest of a micro-shard, a slice, eval_batch) */
+    int slice;          /* this rank's samples of each global batch (the prefetch ring holds that many) */
+    int widest, heaviest; /* the layers with the largest output per sample and the most weights */
+} CnnMemoryEstimate;
+int cnn_train_memory(const CnnConfig *cfg, int ranks, int threads, double data, CnnMemoryEstimate *e, CnnErr *err);
+/* One line for --summary and the refusal message: "about 262 MB: ..." */
+void cnn_memory_line(const CnnMemoryEstimate *e, char *buf, size_t n);
 /* Evaluates checkpoint ckpt (its parameters) on cfg's test set; prints loss and accuracy. */
 int cnn_eval_run(const CnnConfig *cfg, const char *ckpt);
 

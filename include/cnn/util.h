@@ -40,11 +40,21 @@ void *cnn_malloc_at(size_t n, const char *file, int line);
 void *cnn_calloc_at(size_t count, size_t size, const char *file, int line);
 /* 64-byte aligned, zero-filled; free with free(). */
 void *cnn_aligned_at(size_t n, const char *file, int line);
+/* The same, naming what the memory is for when it cannot be had ("out of memory: 4.0 GB for the
+ * prefetch ring (data.prefetch)"): for every allocation whose size a config or a data set sets. */
+void *cnn_aligned_for(size_t n, const char *what);
+void *cnn_malloc_for(size_t n, const char *what);
 #define cnn_malloc(n) cnn_malloc_at((n), __FILE__, __LINE__)
 #define cnn_calloc(c, s) cnn_calloc_at((c), (s), __FILE__, __LINE__)
 #define cnn_aligned(n) cnn_aligned_at((n), __FILE__, __LINE__)
 /* a*b, dying on overflow (Lua luaM_checksize). */
 size_t cnn_mul_size(size_t a, size_t b);
+/* "1.5 GB", "320.0 MB", "12.0 KB": a byte count for messages. */
+void cnn_human_bytes(char *buf, size_t n, double bytes);
+/* Bytes one of `sharers` processes on this node may use: the least of physical memory and the memory
+ * cgroup's limit (v2 or v1), each divided among the sharers, and this process's RLIMIT_AS. why gets
+ * which one and how ("24.0 GB of physical memory / 2 ranks on this node"). */
+double cnn_memory_limit(int sharers, char *why, size_t n);
 
 /* Logging: rank 0 prints info; everybody prints warnings. cnn_log_set_rank is called once by comm. */
 void cnn_log_set_rank(int rank);

@@ -303,7 +303,7 @@ int cnn_dataset_load_idx(CnnDataset *ds, const char *images_path, const char *la
     ds->layout = CNN_LAYOUT_HWC;
     size_t per = (size_t)ds->h * (size_t)ds->w;
     size_t total = cnn_mul_size((size_t)ds->n, per);
-    ds->owned = cnn_malloc(total);
+    ds->owned = cnn_malloc_for(total, "the data set's decoded pixels");
     if (idx_read(&ri, ds->owned, total, "pixels", err) != 0) goto out;
     if (idx_expect_end(&ri, err) != 0) goto out;
     ds->labels = cnn_malloc((size_t)ds->n);
@@ -367,4 +367,12 @@ int cnn_dataset_load(CnnDataset *ds, const CnnConfig *cfg, int test, CnnErr *err
                        h, w, c, cfg->height, cfg->width, cfg->channels);
     }
     return 0;
+}
+
+double cnn_dataset_bytes(const CnnDataset *ds)
+{
+    double b = (double)ds->n * (sizeof *ds->images + 1.0);
+    for (int i = 0; i < ds->n_maps; i++) b += (double)ds->map_sizes[i];
+    if (ds->owned) b += (double)ds->n * ds->h * ds->w * ds->c;
+    return b;
 }

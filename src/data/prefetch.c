@@ -77,8 +77,8 @@ CnnPrefetch *cnn_prefetch_start(int depth, size_t x_floats, size_t y_ints, CnnFi
     p->x = cnn_calloc((size_t)depth, sizeof *p->x);
     p->y = cnn_calloc((size_t)depth, sizeof *p->y);
     for (int i = 0; i < depth; i++) {
-        p->x[i] = cnn_aligned(cnn_mul_size(x_floats ? x_floats : 1, sizeof(float)));
-        p->y[i] = cnn_aligned(cnn_mul_size(y_ints ? y_ints : 1, sizeof(int)));
+        p->x[i] = cnn_aligned_for(cnn_mul_size(x_floats ? x_floats : 1, sizeof(float)), "the prefetched batches");
+        p->y[i] = cnn_aligned_for(cnn_mul_size(y_ints ? y_ints : 1, sizeof(int)), "the prefetched batches");
     }
     if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->ready, NULL) != 0 ||
         pthread_cond_init(&p->space, NULL) != 0)

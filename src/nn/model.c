@@ -3,6 +3,7 @@
  * forward/backward passes that call the layer kernels in order. */
 #include "cnn/nn/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static void add_tensor(CnnModel *m, const char *layer, const char *what, int ran
 
 CnnModelOpts cnn_model_opts_local(int max_batch)
 {
-    CnnModelOpts o = {max_batch, CNN_ISA_GENERIC, 1};
+    CnnModelOpts o = {max_batch, CNN_ISA_GENERIC, 1, 0};
     CnnErr err;
     if (cnn_cpu_isa(&o.isa, NULL, &err)) CNN_DIE("%s", err.msg);
     return o;
@@ -71,6 +72,8 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
             if (h < 1 || w < 1) return layer_err(err, cfg, s, "input is empty");
             if (!s->same && (s->size > h || s->size > w))
                 return layer_err(err, cfg, s, "VALID kernel is larger than its input");
+            if ((double)s->size * s->size * c * s->filters > 0x1p40)
+                return layer_err(err, cfg, s, "has more than 2^40 weights (filters or the layer before too large)");
             cnn_conv_shape(&cs, max_batch, h, w, c, s->filters, s->size, s->stride, s->same);
             cs.needs_din = L->needs_din;
             CnnErr perr;
@@ -106,6 +109,9 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
             break;
         case CNN_LAYER_DENSE: {
             size_t nin = (size_t)h * w * c;
+            if (nin > (size_t)INT_MAX / 2) return layer_err(err, cfg, s, "has more than 2^30 inputs (the layers before it are too large)");
+            if ((double)nin * s->units > 0x1p40)
+                return layer_err(err, cfg, s, "has more than 2^40 weights (units or its inputs too large)");
             L->ih = 1;
             L->iw = 1;
             L->ic = (int)nin;
@@ -122,6 +128,12 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
         }
         }
         if (L->oh < 1 || L->ow < 1) return layer_err(err, cfg, s, "output is empty: the image is too small");
+        if ((double)L->oh * L->ow * L->oc > (double)INT_MAX / 2) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "its output, %dx%dx%d per sample, is more than 2^30 values (filters or units too large)",
+                     L->oh, L->ow, L->oc);
+            return layer_err(err, cfg, s, msg);
+        }
         L->in_size = (size_t)L->ih * L->iw * L->ic;
         L->out_size = (size_t)L->oh * L->ow * L->oc;
         if (L->out_size > max_act) max_act = L->out_size;
@@ -147,18 +159,39 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
         return layer_err(err, cfg, &last->spec, "the last layer must be linear (the loss applies softmax)");
 
     m->n_params = np;
-    m->params = cnn_aligned(cnn_mul_size(np, sizeof(float)));
-    m->grads = cnn_aligned(cnn_mul_size(np, sizeof(float)));
+    /* What it all takes, in double so that an absurd config is measured, not overflowed: the caller
+     * compares it with the memory at hand before anything is allocated (train.c). */
+    CnnModelMemory *mem = &m->mem;
+    mem->params = 2.0 * 4.0 * (double)np;
+    mem->widest = mem->heaviest = -1;
+    for (int i = 0; i < m->n_layers; i++) {
+        const CnnLayer *L = &m->layers[i];
+        const double per = (double)max_batch * (double)L->out_size;
+        mem->activations += 4.0 * per * (L->spec.type == CNN_LAYER_LRN ? 3 : L->spec.type == CNN_LAYER_MAXPOOL ? 2 : 1) +
+                            (L->spec.type == CNN_LAYER_DROPOUT ? per : 0);
+        mem->workspaces += 4.0 * (double)L->ws_floats;
+        if (mem->widest < 0 || L->out_size > m->layers[mem->widest].out_size) mem->widest = i;
+        if (has_params(L->spec.type) && (mem->heaviest < 0 || L->w_count > m->layers[mem->heaviest].w_count))
+            mem->heaviest = i;
+    }
+    mem->activations += 2.0 * 4.0 * (double)max_batch * (double)max_act;
+    if (o->dry_run) return 0;
+
+    char what[2 * CNN_NAME_LEN + 64];
+    m->params = cnn_aligned_for(cnn_mul_size(np, sizeof(float)), "the parameters");
+    m->grads = cnn_aligned_for(cnn_mul_size(np, sizeof(float)), "the gradients");
     for (int i = 0; i < m->n_layers; i++) {
         CnnLayer *L = &m->layers[i];
         size_t n_out = cnn_mul_size((size_t)max_batch, L->out_size);
-        L->out = cnn_aligned(cnn_mul_size(n_out, sizeof(float)));
-        if (L->spec.type == CNN_LAYER_MAXPOOL) L->argmax = cnn_aligned(cnn_mul_size(n_out, sizeof(int32_t)));
-        if (L->spec.type == CNN_LAYER_LRN) L->scale = cnn_aligned(cnn_mul_size(2 * n_out, sizeof(float)));
-        if (L->spec.type == CNN_LAYER_DROPOUT) L->mask = cnn_aligned(n_out);
+        snprintf(what, sizeof what, "[%s]'s output (%d samples at once)", L->spec.name, max_batch);
+        L->out = cnn_aligned_for(cnn_mul_size(n_out, sizeof(float)), what);
+        if (L->spec.type == CNN_LAYER_MAXPOOL) L->argmax = cnn_aligned_for(cnn_mul_size(n_out, sizeof(int32_t)), what);
+        if (L->spec.type == CNN_LAYER_LRN) L->scale = cnn_aligned_for(cnn_mul_size(2 * n_out, sizeof(float)), what);
+        if (L->spec.type == CNN_LAYER_DROPOUT) L->mask = cnn_aligned_for(n_out, what);
         /* each layer keeps its own workspace, so what a conv's forward keeps survives until its backward */
+        snprintf(what, sizeof what, "[%s]'s workspace", L->spec.name);
         if (has_params(L->spec.type))
-            L->ws = cnn_aligned(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)));
+            L->ws = cnn_aligned_for(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)), what);
         if (has_params(L->spec.type)) {
             int dims[4];
             if (L->spec.type == CNN_LAYER_CONV) {
@@ -176,8 +209,8 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
         }
     }
     size_t dsz = cnn_mul_size((size_t)max_batch, max_act);
-    m->dbuf[0] = cnn_aligned(cnn_mul_size(dsz, sizeof(float)));
-    m->dbuf[1] = cnn_aligned(cnn_mul_size(dsz, sizeof(float)));
+    m->dbuf[0] = cnn_aligned_for(cnn_mul_size(dsz, sizeof(float)), "the data gradients");
+    m->dbuf[1] = cnn_aligned_for(cnn_mul_size(dsz, sizeof(float)), "the data gradients");
     return 0;
 }
 

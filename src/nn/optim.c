@@ -20,8 +20,8 @@ void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n, const CnnKernel
     o->momentum = cfg->momentum;
     o->n = n;
     o->t = 0;
-    o->m = cnn_aligned(cnn_mul_size(n, sizeof(float)));
-    o->v = o->kind == CNN_OPT_ADAM ? cnn_aligned(cnn_mul_size(n, sizeof(float))) : NULL;
+    o->m = cnn_aligned_for(cnn_mul_size(n, sizeof(float)), "the optimizer's state");
+    o->v = o->kind == CNN_OPT_ADAM ? cnn_aligned_for(cnn_mul_size(n, sizeof(float)), "the optimizer's state") : NULL;
 }
 
 void cnn_optim_free(CnnOptim *o)

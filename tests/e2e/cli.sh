@@ -86,3 +86,27 @@ rc=0
 "$BIN" --set data.dir="$SYNTH" --set train.steps=2 --set run.out_dir="$WORK/a/b/c" "$TINY" >"$WORK/out" 2>&1 ||
     { cat "$WORK/out"; fail "nested out_dir"; }
 [ -f "$WORK/a/b/c/metrics.h5" ] && [ -f "$WORK/a/b/c/ckpt-2.h5" ] || fail "nested out_dir: files missing"
+
+# sizes that cannot fit: refused before anything is allocated or written, naming the keys and the figures
+CIFAR="$ROOT/configs/cifar10.ini"
+sc="--set data.dir=$SYNTH --set data.train=data_batch_1.bin --set run.out_dir=$WORK/oom"
+expect_oom() { # expect_oom TEXT --set ...: exit 1, TEXT in the one-line reason, no out_dir
+    want=$1
+    shift
+    rc=0
+    # shellcheck disable=SC2086
+    "$BIN" $sc "$@" "$CIFAR" >"$WORK/out" 2>&1 || rc=$?
+    [ $rc -eq 1 ] && grep -q -- "$want" "$WORK/out" || { cat "$WORK/out"; fail "$*: exit $rc, want 1 and '$want'"; }
+    [ ! -e "$WORK/oom" ] || fail "$*: something was written"
+    [ "$(grep -c . "$WORK/out")" -le 3 ] || { cat "$WORK/out"; fail "$*: more than a short message"; }
+}
+expect_oom 'prefetched batches (data.prefetch = 1000000000 batches of 128 samples' --set data.prefetch=1000000000
+expect_oom 'train.batch = 1000000000 over 1 rank' --set train.batch=1000000000
+expect_oom 'a rank would need about .* more than the .* it may use here' --set train.batch=1000000000
+expect_oom '\[conv1\]: its output, 24x24x100000000 per sample, is more than 2^30 values' --set conv1.filters=100000000
+rc=0
+(ulimit -v 800000 && OPENBLAS_NUM_THREADS=1 "$BIN" $sc --set train.eval_batch=5000 "$CIFAR") >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "address-space limit (ulimit -v) of 819.2 MB): .* 5000 samples at once" "$WORK/out" ||
+    { cat "$WORK/out"; fail "ulimit -v: exit $rc"; }
+"$BIN" --summary "$CIFAR" | grep -q '^memory per rank (1 rank, training): about [0-9.]* MB: parameters' ||
+    fail "--summary: no memory estimate"

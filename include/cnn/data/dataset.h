@@ -39,5 +39,8 @@ int cnn_dataset_load_idx(CnnDataset *ds, const char *images_path, const char *la
  * shape against cfg->height/width/channels. */
 int cnn_dataset_load(CnnDataset *ds, const CnnConfig *cfg, int test, CnnErr *err);
 void cnn_dataset_free(CnnDataset *ds);
+/* Bytes the data set holds: the mapped files (shared by the ranks of a node through the page cache)
+ * and what was decoded into memory. */
+double cnn_dataset_bytes(const CnnDataset *ds);
 
 #endif

@@ -49,13 +49,24 @@ typedef struct {
     int max_batch;
     CnnIsa isa;
     int threads;
+    int dry_run; /* 1: shapes, plans and the memory they need (CnnModel.mem), nothing allocated */
 } CnnModelOpts;
+
+/* Bytes a built model holds (or would, dry run), and which layers weigh most, for the memory check. */
+typedef struct {
+    double params;       /* parameters and their gradient block */
+    double activations;  /* layer outputs, what backward keeps, the two data-gradient buffers */
+    double workspaces;   /* the conv and dense layers' planned workspaces */
+    int widest;          /* layer with the largest output per sample, -1 if none */
+    int heaviest;        /* layer with the most parameters, -1 if none */
+} CnnModelMemory;
 
 typedef struct {
     int n_layers;
     CnnLayer layers[CNN_MAX_LAYERS];
     CnnIsa isa;
     const CnnKernels *k;        /* the kernels of isa */
+    CnnModelMemory mem;
     int in_h, in_w, in_c, num_classes;
     size_t n_params;
     float *params, *grads;      /* one block each, n_params floats */
