@@ -21,8 +21,11 @@ ARCH    ?= -march=x86-64-v2 -mtune=generic
 endif
 OPT     ?= -O3 -fno-math-errno -g
 SAN     ?=
-CFLAGS  := $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-	-I/usr/include/hdf5/serial
+CFLAGS_NOSAN := $(CFLAGS_BASE) $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/hdf5/serial
+CFLAGS  := $(CFLAGS_NOSAN) $(SAN)
+# the kernels take the sanitizers too, unless told otherwise (make fuzz: clang instruments their
+# unrolled tiles for minutes, and no fuzz target reaches them)
+KERNEL_SAN ?= $(SAN)
 BASE_CFLAGS := $(CFLAGS) $(ARCH)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -43,7 +46,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit-test isa-test mpi-test asan bench clean data
+.PHONY: all deps run test unit-test asan fuzz bench clean data
 # comm_serial.o is only a prerequisite of the test binaries; keep it, or make deletes and rebuilds it
 .SECONDARY: $(BUILD)/src/comm_serial.o
 
@@ -56,7 +59,7 @@ $(BUILD)/%.o: %.c
 define kernel_rule
 $(BUILD)/kernels/$(1)/%.o: src/nn/kernels/%.c
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) -DCNN_KERNEL_ISA=$$(word 1,$$(ISA_$(1))) $$(wordlist 2,9,$$(ISA_$(1))) -c $$< -o $$@
+	$$(CC) $$(CFLAGS_NOSAN) $$(KERNEL_SAN) -DCNN_KERNEL_ISA=$$(word 1,$$(ISA_$(1))) $$(wordlist 2,9,$$(ISA_$(1))) -c $$< -o $$@
 endef
 $(foreach isa,$(KERNEL_ISAS),$(eval $(call kernel_rule,$(isa))))
 
@@ -80,6 +83,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a tests/t
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS) $(TESTLIBS)
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -fsanitize=fuzzer $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS)
@@ -96,12 +103,28 @@ test: deps
 unit-test: all
 	scripts/run-tests $(BUILD) --unit-only
 
-# The whole unit suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The whole unit suite, then the multi-rank tests (real mpirun), under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Open MPI's own allocations are not cnn-dist's leaks: LeakSanitizer runs
+# on the unit suite only.
+ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="$(ASAN_SAN)" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests build-asan --unit-only
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		scripts/run-tests build-asan --mpi-only
+
+# Coverage-guided fuzzing (clang's libFuzzer, with ASan and UBSan) of what reads untrusted input: the
+# config's path to a built model, the CIFAR-10 and IDX loaders, the checkpoint reader. Each target runs
+# FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/) after replaying the inputs that once crashed
+# it (tests/fuzz/regressions/).
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: deps
+	@scripts/install-deps fuzz
+	$(MAKE) BUILD=build-fuzz CC=clang-14 OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=fuzzer-no-link $(ASAN_SAN)" KERNEL_SAN="" $(FUZZ_BIN)
+	scripts/run-fuzz build-fuzz $(FUZZ_SECONDS)
 
 # Downloads (or takes with CIFAR10_FROM=FILE|DIR) CIFAR-10, builds, trains configs/cifar10.ini.
 run: deps
@@ -114,6 +137,6 @@ bench: deps
 	scripts/bench $(BUILD)
 
 clean:
-	rm -rf build build-asan cnn-dist
+	rm -rf build build-asan build-fuzz cnn-dist
 
 -include $(CORE_OBJ:.o=.d) $(KERNEL_OBJ:.o=.d) $(BUILD)/src/main.d $(BUILD)/src/comm.d $(BUILD)/src/comm_serial.d

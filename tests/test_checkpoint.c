@@ -9,6 +9,7 @@
 #include <hdf5.h>
 
 #include "cnn/io/checkpoint.h"
+#include "cnn/io/h5util.h"
 
 /* A small network's tensors, carved from one block like the model does. */
 typedef struct {
@@ -255,7 +256,7 @@ static void test_truncated_and_flipped(void **state)
     snprintf(cut, sizeof cut, "%s/cut.h5", dir);
     tu_write_file(cut, bytes, n / 2);
     assert_int_equal(cnn_ckpt_read(cut, &meta, &back.d, &err), -1);
-    assert_err_has(&err, cut, NULL);
+    assert_err_has(&err, cut, "(truncated?)");
     assert_null(meta.config);
     assert_int_equal(cnn_ckpt_read_meta(cut, &meta, &err), -1);
     assert_err_has(&err, cut, NULL);
@@ -266,6 +267,15 @@ static void test_truncated_and_flipped(void **state)
     hit[6] ^= 0x10;
     char flip[512];
     snprintf(flip, sizeof flip, "%s/flip.h5", dir);
+    tu_write_file(flip, bytes, n);
+    /* the seal (size and CRC-32 of the whole file) refuses it before HDF5 reads a byte */
+    assert_int_equal(cnn_ckpt_read(flip, &meta, &back.d, &err), -1);
+    assert_err_has(&err, flip, "damaged: its contents' CRC-32 is");
+    assert_int_equal(cnn_ckpt_read_meta(flip, &meta, &err), -1);
+    assert_err_has(&err, flip, "CRC-32");
+    /* and without the seal (an older file), HDF5's per-dataset checksum still names the tensor */
+    assert_true(n > CNN_SEAL_BYTES && memcmp(bytes, "cnn-dist sealed file v1\n", 24) == 0);
+    memset(bytes, 0, CNN_SEAL_BYTES);
     tu_write_file(flip, bytes, n);
     assert_int_equal(cnn_ckpt_read(flip, &meta, &back.d, &err), -1);
     assert_err_has(&err, flip, "/params/softmax/weights");
@@ -321,13 +331,18 @@ static void test_mismatch(void **state)
     assert_int_equal(cnn_ckpt_read(path, &meta, &net32.d, &err), 0);
     cnn_ckpt_meta_free(&meta);
 
-    /* a foreign HDF5 file and a missing attribute */
+    /* a missing attribute: edited through HDF5, the seal no longer matches; sealed again, the reader's
+     * own validation names it */
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(f >= 0);
     assert_true(H5Adelete(f, "model_hash") >= 0);
     H5Fclose(f);
     assert_int_equal(cnn_ckpt_read_meta(path, &meta, &err), -1);
+    assert_err_has(&err, path, "damaged");
+    assert_int_equal(cnn_io_seal(path, &err), 0);
+    assert_int_equal(cnn_ckpt_read_meta(path, &meta, &err), -1);
     assert_err_has(&err, path, "'model_hash'");
+    /* a foreign HDF5 file (no seal) */
     char other[512];
     snprintf(other, sizeof other, "%s/other.h5", dir);
     f = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);

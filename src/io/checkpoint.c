@@ -406,7 +406,9 @@ int cnn_ckpt_write(const char *dir, const CnnCkptMeta *meta, const CnnCkptData *
     CnnH5Silence g;
     cnn_h5_silence(&g);
     errno = 0;
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t fcpl = cnn_h5_sealed_fcpl();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
     if (f < 0) {
         cnn_err(err, "%s: cannot create checkpoint: %s", tmp, cnn_h5_write_reason(why, sizeof why, errno));
         cnn_h5_restore(&g);
@@ -426,6 +428,10 @@ int cnn_ckpt_write(const char *dir, const CnnCkptMeta *meta, const CnnCkptData *
     if (rc < 0) {
         unlink(tmp);
         return cnn_err(err, "%s: cannot write checkpoint: %s (the earlier checkpoints are untouched)", tmp, why);
+    }
+    if (cnn_io_seal(tmp, err)) {
+        unlink(tmp);
+        return -1;
     }
     if (cnn_io_commit(tmp, final, dir, err)) return -1;
     prune(dir, keep, meta->step);
@@ -521,6 +527,7 @@ static hid_t open_ro(const char *path, CnnErr *err)
 {
     char why[256];
     if (access(path, R_OK) != 0) return cnn_err(err, "%s: %s", path, strerror(errno));
+    if (cnn_io_check_seal(path, err)) return -1;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return cnn_err(err, "%s: not a readable HDF5 checkpoint, truncated or damaged (%s)", path,

@@ -1,12 +1,16 @@
 /* h5util: silencing HDF5's error stack for the duration of a call and extracting its innermost
- * reason, shared by checkpoint and metrics (see include/cnn/io/h5util.h). */
-#include <errno.h>
-#include <fcntl.h>
-#include <string.h>
-#include <unistd.h>
+ * reason, the seal (size and CRC-32 in the user block) and the durable commit, shared by checkpoint and
+ * metrics (see include/cnn/io/h5util.h). */
 #include "cnn/io/h5util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
 
 /* HDF5 closes whatever is still open when the process exits. A file whose close failed (a full disk)
  * stays half-open inside HDF5, and that exit-time close then crashes in H5F__close_cb (seen with HDF5
@@ -64,6 +68,80 @@ const char *cnn_h5_write_reason(char *buf, size_t n, int os_errno)
     default:
         return cnn_h5_reason(buf, n);
     }
+}
+
+#define SEAL_MAGIC "cnn-dist sealed file v1\n"
+
+hid_t cnn_h5_sealed_fcpl(void)
+{
+    hid_t p = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(p, CNN_SEAL_BYTES);
+    return p;
+}
+
+/* Size and CRC-32 of path's bytes after the user block; -1 on a read error. */
+static int crc_after_block(const char *path, uint64_t *size, uint32_t *crc)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    static unsigned char buf[1 << 16];
+    uLong c = crc32(0L, Z_NULL, 0);
+    uint64_t n = 0;
+    int rc = fseek(f, CNN_SEAL_BYTES, SEEK_SET);
+    size_t got;
+    while (rc == 0 && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+        c = crc32(c, buf, (uInt)got);
+        n += got;
+    }
+    if (ferror(f)) rc = -1;
+    fclose(f);
+    *size = n;
+    *crc = (uint32_t)c;
+    return rc;
+}
+
+int cnn_io_seal(const char *path, CnnErr *err)
+{
+    uint64_t size;
+    uint32_t crc;
+    if (crc_after_block(path, &size, &crc)) return cnn_err(err, "%s: cannot read it back to seal it: %s", path, strerror(errno));
+    char block[CNN_SEAL_BYTES];
+    memset(block, 0, sizeof block);
+    snprintf(block, sizeof block, SEAL_MAGIC "size %llu crc32 %08x\n", (unsigned long long)size, (unsigned)crc);
+    FILE *f = fopen(path, "r+b");
+    if (!f || fwrite(block, 1, sizeof block, f) != sizeof block) {
+        const int e = errno;
+        if (f) fclose(f);
+        return cnn_err(err, "%s: cannot seal it: %s", path, strerror(e));
+    }
+    if (fclose(f) != 0) return cnn_err(err, "%s: cannot seal it: %s", path, strerror(errno));
+    return 0;
+}
+
+int cnn_io_check_seal(const char *path, CnnErr *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* the caller's open says why */
+    char block[CNN_SEAL_BYTES + 1];
+    const size_t got = fread(block, 1, CNN_SEAL_BYTES, f);
+    fclose(f);
+    block[got] = 0;
+    if (got < strlen(SEAL_MAGIC) || memcmp(block, SEAL_MAGIC, strlen(SEAL_MAGIC)) != 0) return 0; /* not sealed */
+    unsigned long long want_size;
+    unsigned want_crc;
+    if (got < CNN_SEAL_BYTES ||
+        sscanf(block + strlen(SEAL_MAGIC), "size %llu crc32 %x", &want_size, &want_crc) != 2)
+        return cnn_err(err, "%s: damaged: its seal (the first %d bytes) is unreadable", path, CNN_SEAL_BYTES);
+    uint64_t size;
+    uint32_t crc;
+    if (crc_after_block(path, &size, &crc)) return cnn_err(err, "%s: read error: %s", path, strerror(errno));
+    if (size != want_size)
+        return cnn_err(err, "%s: damaged: %llu bytes after its header, %llu when it was written (truncated?)", path,
+                       (unsigned long long)size, want_size);
+    if (crc != want_crc)
+        return cnn_err(err, "%s: damaged: its contents' CRC-32 is %08x, %08x when it was written", path, (unsigned)crc,
+                       want_crc);
+    return 0;
 }
 
 static int fsync_path(const char *path, int flags)

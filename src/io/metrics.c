@@ -201,7 +201,9 @@ static int write_snapshot(const CnnMetrics *m, CnnErr *err)
     CnnH5Silence q;
     cnn_h5_silence(&q);
     errno = 0;
-    hid_t f = H5Fcreate(m->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t fcpl = cnn_h5_sealed_fcpl();
+    hid_t f = H5Fcreate(m->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
     if (f < 0) {
         cnn_err(err, "%s: cannot create the metrics file: %s", m->tmp, cnn_h5_write_reason(why, sizeof why, errno));
         cnn_h5_restore(&q);
@@ -220,6 +222,10 @@ static int write_snapshot(const CnnMetrics *m, CnnErr *err)
     if (rc < 0) {
         unlink(m->tmp);
         return cnn_err(err, "%s: cannot write the metrics file: %s (%s is untouched)", m->tmp, why, m->path);
+    }
+    if (cnn_io_seal(m->tmp, err)) {
+        unlink(m->tmp);
+        return -1;
     }
     return cnn_io_commit(m->tmp, m->path, m->dir, err);
 }
@@ -326,6 +332,7 @@ static void load_started(hid_t f, char *out, size_t n)
 static int load(CnnMetrics *m, long resume_step, CnnErr *err)
 {
     char why[256];
+    if (cnn_io_check_seal(m->path, err)) return -1;
     CnnH5Silence q;
     cnn_h5_silence(&q);
     hid_t f = H5Fopen(m->path, H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -38,6 +38,19 @@ int cnn_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, con
 /* A variable-length UTF-8 string attribute, which h5py reads back as str; 0 or -1. */
 int cnn_h5_attr_write_str(hid_t loc, const char *name, const char *s);
 
+/* Sealed files. Checkpoints and metrics.h5 begin with a 512-byte HDF5 user block (HDF5 and every tool
+ * skip it) that holds, once the file is complete, the size and CRC-32 (zlib) of everything after it.
+ * A reader checks them before HDF5 parses a byte: a damaged or truncated file is refused with a clear
+ * message, never handed to a parser that may crash on it. Files without a seal (older versions, or
+ * written by other tools) are read as before. */
+#define CNN_SEAL_BYTES 512
+/* A file-creation property list with room for the seal (close it with H5Pclose). */
+hid_t cnn_h5_sealed_fcpl(void);
+/* Writes the seal of a complete, closed file. */
+int cnn_io_seal(const char *path, CnnErr *err);
+/* 0 if path is sealed and intact, or not sealed; -1 (err: what is wrong) if its seal does not match. */
+int cnn_io_check_seal(const char *path, CnnErr *err);
+
 /* Makes tmp (a complete, closed file) the file `final` in directory dir, durably: fsync tmp, rename it,
  * fsync dir. On failure tmp is removed, `final` is untouched, and err names the step that failed. */
 int cnn_io_commit(const char *tmp, const char *final, const char *dir, CnnErr *err);
