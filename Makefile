@@ -39,7 +39,7 @@ KERNEL_SRC  := $(wildcard src/nn/kernels/*.c)
 KERNEL_OBJ  := $(foreach isa,$(KERNEL_ISAS),$(KERNEL_SRC:src/nn/kernels/%.c=$(BUILD)/kernels/$(isa)/%.o))
 
 CORE_SRC := $(filter-out src/main.c src/comm.c src/comm_serial.c, \
-	$(wildcard src/*.c src/nn/*.c src/data/*.c src/io/*.c))
+	$(wildcard src/*.c src/*/*.c src/nn/layers/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

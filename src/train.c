@@ -280,7 +280,7 @@ static void on_grad_ready_det(void *ctx, size_t offset, size_t count)
 
 /* Forward and backward of local micro-shard k into r->gscratch; adds its loss and right answers to
  * stats. Returns 1 if its loss is not finite. */
-static int micro_shard(Run *r, const float *x, const int *y, long step, int k, int64_t *stats)
+static int micro_shard(Run *r, const float *x, const int *y, long step, int k, int64_t *stats, const CnnGradHook *hook)
 {
     CnnModel *m = &r->model;
     size_t per = (size_t)m->in_h * m->in_w * m->in_c;
@@ -289,7 +289,7 @@ static int micro_shard(Run *r, const float *x, const int *y, long step, int k, i
     cnn_model_forward(m, x + (size_t)(a - r->lo) * per, b - a, 1, step, r->positions + (a - r->lo));
     double tb = cnn_now();
     int c = 0;
-    double l = cnn_model_backward(m, r->gscratch, CNN_GRAD_OVERWRITE, y + (a - r->lo), b - a, 1.0f / (float)r->B, &c);
+    double l = cnn_model_backward(m, r->gscratch, CNN_GRAD_OVERWRITE, y + (a - r->lo), b - a, 1.0f / (float)r->B, &c, hook);
     r->t_fwd += tb - tf;
     r->t_bwd += cnn_now() - tb;
     if (!isfinite(l)) return 1;
@@ -315,7 +315,7 @@ static void exact_sum(Run *r, const float *x, const int *y, long step, const int
     int64_t dummy[2] = {0, 0};
     memset(r->acc, 0, m->n_params * sizeof(int64_t));
     for (int k = r->micro_lo; k < r->micro_hi; k++) {
-        micro_shard(r, x, y, step, k, dummy);
+        micro_shard(r, x, y, step, k, dummy, NULL);
         cnn_fixed_accumulate(m->k, r->acc, r->gscratch, m->tensors, m->n_tensors, exps, r->headroom);
     }
     double tr = cnn_now();
@@ -343,7 +343,7 @@ static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t
     if (!r->have_prev) {
         /* pass 1: the exponents */
         for (int k = r->micro_lo; k < r->micro_hi; k++) {
-            loss_bad |= micro_shard(r, x, y, step, k, stats);
+            loss_bad |= micro_shard(r, x, y, step, k, stats, NULL);
             cnn_fixed_update_exponents(r->seen, r->gscratch, m->tensors, nt);
         }
         r->seen[nt] = loss_bad;
@@ -361,12 +361,8 @@ static int det_gradient(Run *r, const float *x, const int *y, long step, int64_t
     r->over = 0;
     for (int k = r->micro_lo; k < r->micro_hi; k++) {
         const int last = k == r->micro_hi - 1;
-        if (last && buckets) {
-            m->grad_ready = on_grad_ready_det;
-            m->grad_ready_ctx = r;
-        }
-        loss_bad |= micro_shard(r, x, y, step, k, stats);
-        m->grad_ready = NULL;
+        const CnnGradHook hook = {on_grad_ready_det, r};
+        loss_bad |= micro_shard(r, x, y, step, k, stats, last && buckets ? &hook : NULL);
         if (!(last && buckets)) {
             ts = cnn_now();
             r->over |= cnn_fixed_accumulate_bounded(r->model.k, r->acc, r->seen, r->gscratch, m->tensors, 0, nt, r->bound,
@@ -421,7 +417,9 @@ static int compute_gradient(Run *r, const float *x, const int *y, long step, int
             double tb = cnn_now();
             r->t_fwd += tb - t0;
             int c = 0;
-            double l = cnn_model_backward(m, m->grads, CNN_GRAD_OVERWRITE, y, n, scale, &c);
+            const CnnGradHook hook = {on_grad_ready, r};
+            double l = cnn_model_backward(m, m->grads, CNN_GRAD_OVERWRITE, y, n, scale, &c,
+                                          r->bucket_elems > 0 && r->size > 1 ? &hook : NULL);
             r->t_bwd += cnn_now() - tb;
             stats[0] = isfinite(l) ? llrint(l * LOSS_SCALE) : INT64_MIN;
             stats[1] = c;
@@ -814,10 +812,6 @@ static int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     }
     cnn_model_init_params(&r->model, cfg->seed);
     cnn_optim_init(&r->optim, cfg, r->model.n_params, r->model.k);
-    if (!r->n_micro && r->bucket_elems > 0 && r->size > 1) {
-        r->model.grad_ready = on_grad_ready;
-        r->model.grad_ready_ctx = r;
-    }
     if (need_train) {
         cnn_augment_init(&r->aug_train, cfg, &r->train);
         cnn_sampler_init(&r->sampler, cfg->seed, r->train.n, r->B);

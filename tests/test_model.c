@@ -121,12 +121,12 @@ static void test_whole_network_gradient(void **state)
         float *g = calloc(m.n_params, sizeof(float));
         int pos[4] = {0, 1, 2, 3};
         cnn_model_forward(&m, x, n, 1, 5, pos);
-        cnn_model_backward(&m, g, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL);
+        cnn_model_backward(&m, g, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL, NULL);
         /* overwriting writes every parameter's gradient: a poisoned block gets the same values */
         float *g2 = malloc(m.n_params * sizeof(float));
         tu_poison(g2, m.n_params);
         cnn_model_forward(&m, x, n, 1, 5, pos);
-        cnn_model_backward(&m, g2, CNN_GRAD_OVERWRITE, y, n, 1.0f / n, NULL);
+        cnn_model_backward(&m, g2, CNN_GRAD_OVERWRITE, y, n, 1.0f / n, NULL, NULL);
         for (size_t i = 0; i < m.n_params; i++)
             if (!(g2[i] == g[i])) fail_msg("overwrite grad[%zu] = %g, accumulated %g", i, (double)g2[i], (double)g[i]);
         free(g2);
@@ -167,13 +167,13 @@ static void test_shard_gradients_sum_to_batch_gradient(void **state)
         int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
         float *whole = calloc(m.n_params, sizeof(float)), *parts = calloc(m.n_params, sizeof(float));
         cnn_model_forward(&m, x, n, 1, 0, pos);
-        double lw = cnn_model_backward(&m, whole, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL);
+        double lw = cnn_model_backward(&m, whole, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL, NULL);
         double lp = 0;
         /* three uneven shards (3, 3, 2), each scaled by 1/global batch, accumulated */
         int cut[4] = {0, 3, 6, 8};
         for (int s = 0; s < 3; s++) {
             cnn_model_forward(&m, x + cut[s] * per, cut[s + 1] - cut[s], 1, 0, pos + cut[s]);
-            lp += cnn_model_backward(&m, parts, CNN_GRAD_ACCUMULATE, y + cut[s], cut[s + 1] - cut[s], 1.0f / n, NULL);
+            lp += cnn_model_backward(&m, parts, CNN_GRAD_ACCUMULATE, y + cut[s], cut[s + 1] - cut[s], 1.0f / n, NULL, NULL);
         }
         assert_true(fabs(lw - lp) < 1e-5 * fabs(lw));
         /* agreement to float rounding: the sums are regrouped (by shard, and by Winograd's tiles in conv2's
@@ -213,9 +213,9 @@ static void test_direct_and_gemm_convs_agree(void **state)
     int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     float *gd = calloc(md.n_params, sizeof(float)), *gg = calloc(mg.n_params, sizeof(float));
     cnn_model_forward(&md, x, n, 1, 0, pos);
-    double ld = cnn_model_backward(&md, gd, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL);
+    double ld = cnn_model_backward(&md, gd, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL, NULL);
     cnn_model_forward(&mg, x, n, 1, 0, pos);
-    double lg = cnn_model_backward(&mg, gg, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL);
+    double lg = cnn_model_backward(&mg, gg, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL, NULL);
     assert_true(fabs(ld - lg) < 1e-6 * fabs(lg));
     for (size_t i = 0; i < md.n_params; i++) tu_assert_close((double)gd[i], (double)gg[i], 1e-6, 1e-4, "grad", i);
     free(x), free(gd), free(gg);
@@ -235,7 +235,7 @@ static double tiny_gradient(CnnIsa isa, float *grad)
     int y[8] = {0, 1, 2, 3, 4, 5, 6, 7}, pos[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     memset(grad, 0, m.n_params * sizeof(float));
     cnn_model_forward(&m, x, n, 1, 0, pos);
-    double l = cnn_model_backward(&m, grad, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL);
+    double l = cnn_model_backward(&m, grad, CNN_GRAD_ACCUMULATE, y, n, 1.0f / n, NULL, NULL);
     free(x);
     cnn_model_free(&m);
     return l;

@@ -311,7 +311,7 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
 }
 
 double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int *labels, int n, float grad_scale,
-                          int *correct)
+                          int *correct, const CnnGradHook *hook)
 {
     CNN_ASSERT(n == m->batch);
     const CnnLayer *last = &m->layers[m->n_layers - 1];
@@ -359,8 +359,7 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
             break;
         }
         if (m->timing) m->layer_time[i][1] += cnn_now() - t0;
-        if (m->grad_ready && has_params(L->spec.type))
-            m->grad_ready(m->grad_ready_ctx, L->w_off, L->w_count + L->b_count);
+        if (hook && has_params(L->spec.type)) hook->ready(hook->ctx, L->w_off, L->w_count + L->b_count);
         if (!din) break; /* nothing below needs a gradient */
         float *t = cur;
         cur = other;

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 int y[2] = {0, m.num_classes - 1}, pos[2] = {0, 1};
                 float *g = calloc(m.n_params, sizeof *g);
                 cnn_model_forward(&m, x, 2, 1, 0, pos);
-                cnn_model_backward(&m, g, CNN_GRAD_OVERWRITE, y, 2, 0.5f, NULL);
+                cnn_model_backward(&m, g, CNN_GRAD_OVERWRITE, y, 2, 0.5f, NULL, NULL);
                 free(x);
                 free(g);
                 cnn_model_free(&m);

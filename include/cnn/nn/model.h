@@ -78,13 +78,16 @@ typedef struct {
     float *dbuf[2];             /* ping-pong data gradients, max_batch * largest activation */
     double layer_time[CNN_MAX_LAYERS][2]; /* accumulated seconds forward/backward, for the bench */
     int timing;                 /* 1: fill layer_time */
-    /* Called by backward as soon as a layer's parameter gradients are final, with their range in the
-     * gradient block (layers finish last to first, so ranges arrive from the end of the block down):
-     * lets the caller start reducing them while earlier layers still compute. */
-    void (*grad_ready)(void *ctx, size_t offset, size_t count);
-    void *grad_ready_ctx;
     uint64_t seed;
 } CnnModel;
+
+/* Called by backward as soon as a layer's parameter gradients are final, with their range in the
+ * gradient block (layers finish last to first, so ranges arrive from the end of the block down): lets
+ * the caller start reducing them while earlier layers still compute (gradsync.h). */
+typedef struct {
+    void (*ready)(void *ctx, size_t offset, size_t count);
+    void *ctx;
+} CnnGradHook;
 
 /* Builds layers and shapes from cfg for input h x w x c (after crop), plans every conv and dense layer
  * (plan.h), allocates everything. Errors (a layer that shrinks the image to nothing, a network without
@@ -108,10 +111,10 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
                                const int *positions);
 /* After forward: loss and backward. Adds the parameter gradients, scaled by grad_scale (1/global batch),
  * to grad (n_params floats), or with CNN_GRAD_OVERWRITE writes them there (every parameter's, so grad
- * need not be zeroed first). Returns the summed cross entropy of the n samples; *correct gets the
- * right predictions. */
+ * need not be zeroed first). hook (may be NULL) hears of each layer's gradients as they are final.
+ * Returns the summed cross entropy of the n samples; *correct gets the right predictions. */
 double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int *labels, int n, float grad_scale,
-                          int *correct);
+                          int *correct, const CnnGradHook *hook);
 /* sum over layers of wl * sum(w^2) / 2 */
 double cnn_model_weight_loss(const CnnModel *m);
 /* grad += wl * w for every layer with wl > 0 */
