@@ -17,8 +17,7 @@ struct CnnCommReq {
 };
 
 static MPI_Comm node_comm = MPI_COMM_NULL;
-static int world_rank, world_size, node_rank, node_size;
-static char hostname[MPI_MAX_PROCESSOR_NAME];
+static int world_rank, world_size, node_size;
 
 static void abort_hook(int code) { MPI_Abort(MPI_COMM_WORLD, code ? code : 1); }
 
@@ -42,10 +41,7 @@ void cnn_comm_init(int *argc, char ***argv)
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &node_comm),
           "MPI_Comm_split_type");
-    MPI_Comm_rank(node_comm, &node_rank);
     MPI_Comm_size(node_comm, &node_size);
-    int len = 0;
-    MPI_Get_processor_name(hostname, &len);
     cnn_log_set_rank(world_rank);
     cnn_set_die_hook(abort_hook);
 }
@@ -60,8 +56,6 @@ void cnn_comm_finalize(void)
 int cnn_comm_rank(void) { return world_rank; }
 int cnn_comm_size(void) { return world_size; }
 int cnn_comm_local_size(void) { return node_size; }
-int cnn_comm_local_rank(void) { return node_rank; }
-const char *cnn_comm_hostname(void) { return hostname; }
 
 void cnn_comm_barrier(void) { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
@@ -88,7 +82,6 @@ static void allreduce(void *buf, size_t n, size_t elem, MPI_Datatype type, MPI_O
 }
 
 void cnn_comm_sum_float(float *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_FLOAT, MPI_SUM, "MPI_Allreduce(float)"); }
-void cnn_comm_sum_double(double *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_DOUBLE, MPI_SUM, "MPI_Allreduce(double)"); }
 void cnn_comm_sum_i64(int64_t *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_INT64_T, MPI_SUM, "MPI_Allreduce(int64)"); }
 void cnn_comm_max_int(int *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_INT, MPI_MAX, "MPI_Allreduce(max)"); }
 void cnn_comm_min_u64(uint64_t *buf, size_t n) { allreduce(buf, n, sizeof *buf, MPI_UINT64_T, MPI_MIN, "MPI_Allreduce(min)"); }
@@ -136,12 +129,4 @@ void cnn_comm_progress(CnnCommReq *r)
 {
     int done = 0;
     check(MPI_Testall(r->n, r->reqs, &done, MPI_STATUSES_IGNORE), "MPI_Testall");
-}
-
-_Noreturn void cnn_comm_abort(int code)
-{
-    fflush(stdout);
-    fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
-    exit(code ? code : 1);
 }

@@ -19,8 +19,6 @@ void cnn_comm_finalize(void) {}
 int cnn_comm_rank(void) { return 0; }
 int cnn_comm_size(void) { return 1; }
 int cnn_comm_local_size(void) { return 1; }
-int cnn_comm_local_rank(void) { return 0; }
-const char *cnn_comm_hostname(void) { return "localhost"; }
 void cnn_comm_barrier(void) {}
 void cnn_comm_bcast(void *buf, size_t bytes, int root)
 {
@@ -29,7 +27,6 @@ void cnn_comm_bcast(void *buf, size_t bytes, int root)
     (void)root;
 }
 void cnn_comm_sum_float(float *buf, size_t n) { (void)buf; (void)n; }
-void cnn_comm_sum_double(double *buf, size_t n) { (void)buf; (void)n; }
 void cnn_comm_sum_i64(int64_t *buf, size_t n) { (void)buf; (void)n; }
 void cnn_comm_max_int(int *buf, size_t n) { (void)buf; (void)n; }
 void cnn_comm_min_u64(uint64_t *buf, size_t n) { (void)buf; (void)n; }
@@ -54,4 +51,3 @@ double cnn_comm_wait(CnnCommReq *r)
     return 0.0;
 }
 void cnn_comm_progress(CnnCommReq *r) { (void)r; }
-_Noreturn void cnn_comm_abort(int code) { exit(code); }

@@ -11,15 +11,12 @@ void cnn_comm_init(int *argc, char ***argv);
 void cnn_comm_finalize(void);
 int cnn_comm_rank(void);
 int cnn_comm_size(void);
-/* Ranks sharing this node (MPI_COMM_TYPE_SHARED), and this rank's index among them. */
+/* Ranks sharing this node (MPI_COMM_TYPE_SHARED). */
 int cnn_comm_local_size(void);
-int cnn_comm_local_rank(void);
-const char *cnn_comm_hostname(void);
 
 void cnn_comm_barrier(void);
 void cnn_comm_bcast(void *buf, size_t bytes, int root);
 void cnn_comm_sum_float(float *buf, size_t n);
-void cnn_comm_sum_double(double *buf, size_t n);
 void cnn_comm_sum_i64(int64_t *buf, size_t n);
 void cnn_comm_max_int(int *buf, size_t n);
 void cnn_comm_min_u64(uint64_t *buf, size_t n);
@@ -35,7 +32,5 @@ CnnCommReq *cnn_comm_isum_i64(int64_t *buf, size_t n);
 double cnn_comm_wait(CnnCommReq *r);
 /* Lets MPI progress outstanding requests (MPI_Test). */
 void cnn_comm_progress(CnnCommReq *r);
-
-_Noreturn void cnn_comm_abort(int code);
 
 #endif

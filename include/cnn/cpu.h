@@ -5,7 +5,7 @@
  * read with CPUID (GCC's __builtin_cpu_supports, which also checks that the OS saves the vector
  * registers); the environment variable CNN_ISA=generic|avx2|avx512 lowers it (tests, or a job that must
  * run what its slowest node runs). Under MPI the ranks then agree on the lowest level of them all
- * (train.c), so every rank runs the same kernels. */
+ * (src/train/setup.c), so every rank runs the same kernels. */
 #ifndef CNN_CPU_H
 #define CNN_CPU_H
 
