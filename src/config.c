@@ -54,10 +54,12 @@ const char *cnn_activation_name(CnnActivation a)
 
 typedef enum { K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM, K_CONTRAST } KeyKind;
 
-/* One key: where it lives (offset into CnnConfig or CnnLayerSpec) and what values it takes.
- * Numbers must lie in [lo, hi], with the bound excluded when lo_open / hi_open. */
+/* One key: where it lives (offset into CnnConfig or CnnLayerSpec), what values it takes, and its
+ * class (config.h: what may change on resume and between ranks; the hashes and the resume check are
+ * derived from it). Numbers must lie in [lo, hi], with the bound excluded when lo_open / hi_open. */
 typedef struct {
     const char *key;
+    CnnKeyClass cls;
     KeyKind kind;
     size_t off;
     double lo, hi;
@@ -69,90 +71,97 @@ typedef struct {
 #define INF HUGE_VAL
 #define CFG(f) offsetof(CnnConfig, f)
 #define LAY(f) offsetof(CnnLayerSpec, f)
-#define NUM(k, kind, off, lo, hi, lo_open, hi_open) {k, kind, off, lo, hi, lo_open, hi_open, NULL, 0}
-#define ENUMK(k, off, names) {k, K_ENUM, off, 0, 0, 0, 0, names, 0}
-#define STRK(k, off) {k, K_STR, off, 0, 0, 0, 0, NULL, CNN_PATH_LEN}
+#define NUM(c, k, kind, off, lo, hi, lo_open, hi_open) {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, 0}
+#define ENUMK(c, k, off, names) {k, c, K_ENUM, off, 0, 0, 0, 0, names, 0}
+#define STRK(c, k, off) {k, c, K_STR, off, 0, 0, 0, 0, NULL, CNN_PATH_LEN}
+#define NETWORK CNN_KEY_NETWORK
+#define RECIPE CNN_KEY_RECIPE
+#define TUNABLE CNN_KEY_TUNABLE
+#define LOCAL CNN_KEY_LOCAL
 
 static const KeySpec run_keys[] = {
-    {"name", K_STR, CFG(name), 0, 0, 0, 0, NULL, CNN_NAME_LEN},
-    NUM("seed", K_U64, CFG(seed), 0, INF, 0, 0),
-    STRK("out_dir", CFG(out_dir)),
-    NUM("threads", K_INT, CFG(threads), 0, INF, 0, 0),
-    ENUMK("conv", CFG(conv), conv_names),
+    {"name", LOCAL, K_STR, CFG(name), 0, 0, 0, 0, NULL, CNN_NAME_LEN},
+    NUM(RECIPE, "seed", K_U64, CFG(seed), 0, INF, 0, 0),
+    STRK(LOCAL, "out_dir", CFG(out_dir)),
+    NUM(LOCAL, "threads", K_INT, CFG(threads), 0, INF, 0, 0),
+    ENUMK(TUNABLE, "conv", CFG(conv), conv_names), /* the families sum in different orders: ranks agree */
 };
 
+/* The NETWORK keys' order here is the model hash's order (height, width, channels, num_classes,
+ * crop): checkpoints store that hash, so they keep this order. */
 static const KeySpec data_keys[] = {
-    ENUMK("format", CFG(format), format_names),
-    STRK("dir", CFG(dir)),
-    STRK("train", CFG(train)),
-    STRK("test", CFG(test)),
-    NUM("height", K_INT, CFG(height), 1, INF, 0, 0),
-    NUM("width", K_INT, CFG(width), 1, INF, 0, 0),
-    NUM("channels", K_INT, CFG(channels), 1, INF, 0, 0),
-    NUM("num_classes", K_INT, CFG(num_classes), 2, INF, 0, 0),
-    NUM("crop", K_INT, CFG(crop), 0, INF, 0, 0),
-    NUM("flip", K_BOOL, CFG(flip), 0, 1, 0, 0),
-    NUM("brightness", K_FLOAT, CFG(brightness), 0, INF, 0, 0),
-    {"contrast", K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0},
-    NUM("standardize", K_BOOL, CFG(standardize), 0, 1, 0, 0),
-    NUM("prefetch", K_INT, CFG(prefetch), 0, INF, 0, 0),
+    ENUMK(RECIPE, "format", CFG(format), format_names),
+    STRK(LOCAL, "dir", CFG(dir)), /* ranks may see the same files at different paths */
+    STRK(RECIPE, "train", CFG(train)),
+    STRK(TUNABLE, "test", CFG(test)),
+    NUM(NETWORK, "height", K_INT, CFG(height), 1, INF, 0, 0),
+    NUM(NETWORK, "width", K_INT, CFG(width), 1, INF, 0, 0),
+    NUM(NETWORK, "channels", K_INT, CFG(channels), 1, INF, 0, 0),
+    NUM(NETWORK, "num_classes", K_INT, CFG(num_classes), 2, INF, 0, 0),
+    NUM(NETWORK, "crop", K_INT, CFG(crop), 0, INF, 0, 0), /* the network sees crop x crop */
+    NUM(RECIPE, "flip", K_BOOL, CFG(flip), 0, 1, 0, 0),
+    NUM(RECIPE, "brightness", K_FLOAT, CFG(brightness), 0, INF, 0, 0),
+    {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0},
+    NUM(RECIPE, "standardize", K_BOOL, CFG(standardize), 0, 1, 0, 0),
+    NUM(LOCAL, "prefetch", K_INT, CFG(prefetch), 0, INF, 0, 0),
 };
 
 static const KeySpec train_keys[] = {
-    NUM("batch", K_INT, CFG(batch), 1, INF, 0, 0),
-    NUM("steps", K_LONG, CFG(steps), 1, INF, 0, 0),
-    ENUMK("optimizer", CFG(optimizer), optimizer_names),
-    NUM("lr", K_DOUBLE, CFG(lr), 0, INF, 1, 0),
-    NUM("momentum", K_DOUBLE, CFG(momentum), 0, INF, 0, 0),
-    NUM("beta1", K_DOUBLE, CFG(beta1), 0, 1, 0, 1),
-    NUM("beta2", K_DOUBLE, CFG(beta2), 0, 1, 0, 1),
-    NUM("epsilon", K_DOUBLE, CFG(epsilon), 0, INF, 1, 0),
-    ENUMK("lr_schedule", CFG(lr_schedule), schedule_names),
-    NUM("decay_rate", K_DOUBLE, CFG(decay_rate), 0, INF, 0, 0),
-    NUM("decay_steps", K_LONG, CFG(decay_steps), 0, INF, 0, 0),
-    NUM("staircase", K_BOOL, CFG(staircase), 0, 1, 0, 0),
-    NUM("warmup_steps", K_LONG, CFG(warmup_steps), 0, INF, 0, 0),
-    NUM("log_every", K_LONG, CFG(log_every), 0, INF, 0, 0),
-    NUM("eval_every", K_LONG, CFG(eval_every), 0, INF, 0, 0),
-    NUM("checkpoint_every", K_LONG, CFG(checkpoint_every), 0, INF, 0, 0),
-    NUM("keep", K_INT, CFG(keep), 1, INF, 0, 0),
-    NUM("deterministic", K_BOOL, CFG(deterministic), 0, 1, 0, 0),
-    NUM("micro_batch", K_INT, CFG(micro_batch), 1, INF, 0, 0),
-    NUM("eval_batch", K_INT, CFG(eval_batch), 1, INF, 0, 0),
-    NUM("bucket_kb", K_DOUBLE, CFG(bucket_kb), 0, INF, 0, 0),
+    NUM(RECIPE, "batch", K_INT, CFG(batch), 1, INF, 0, 0),
+    NUM(TUNABLE, "steps", K_LONG, CFG(steps), 1, INF, 0, 0),
+    ENUMK(RECIPE, "optimizer", CFG(optimizer), optimizer_names),
+    NUM(TUNABLE, "lr", K_DOUBLE, CFG(lr), 0, INF, 1, 0),
+    NUM(RECIPE, "momentum", K_DOUBLE, CFG(momentum), 0, INF, 0, 0),
+    NUM(RECIPE, "beta1", K_DOUBLE, CFG(beta1), 0, 1, 0, 1),
+    NUM(RECIPE, "beta2", K_DOUBLE, CFG(beta2), 0, 1, 0, 1),
+    NUM(RECIPE, "epsilon", K_DOUBLE, CFG(epsilon), 0, INF, 1, 0),
+    ENUMK(TUNABLE, "lr_schedule", CFG(lr_schedule), schedule_names),
+    NUM(TUNABLE, "decay_rate", K_DOUBLE, CFG(decay_rate), 0, INF, 0, 0),
+    NUM(TUNABLE, "decay_steps", K_LONG, CFG(decay_steps), 0, INF, 0, 0),
+    NUM(TUNABLE, "staircase", K_BOOL, CFG(staircase), 0, 1, 0, 0),
+    NUM(TUNABLE, "warmup_steps", K_LONG, CFG(warmup_steps), 0, INF, 0, 0),
+    NUM(TUNABLE, "log_every", K_LONG, CFG(log_every), 0, INF, 0, 0),
+    NUM(TUNABLE, "eval_every", K_LONG, CFG(eval_every), 0, INF, 0, 0),
+    NUM(TUNABLE, "checkpoint_every", K_LONG, CFG(checkpoint_every), 0, INF, 0, 0),
+    NUM(TUNABLE, "keep", K_INT, CFG(keep), 1, INF, 0, 0),
+    NUM(RECIPE, "deterministic", K_BOOL, CFG(deterministic), 0, 1, 0, 0),
+    NUM(RECIPE, "micro_batch", K_INT, CFG(micro_batch), 1, INF, 0, 0),
+    NUM(TUNABLE, "eval_batch", K_INT, CFG(eval_batch), 1, INF, 0, 0),
+    NUM(TUNABLE, "bucket_kb", K_DOUBLE, CFG(bucket_kb), 0, INF, 0, 0),
 };
 
+/* Layer keys are all NETWORK: they define the model. */
 #define WEIGHT_KEYS                                                                                \
-    ENUMK("activation", LAY(act), act_names), ENUMK("init", LAY(init), init_names),                \
-        NUM("stddev", K_FLOAT, LAY(stddev), 0, INF, 0, 0),                                         \
-        NUM("value", K_FLOAT, LAY(value), -INF, INF, 0, 0),                                        \
-        NUM("bias", K_FLOAT, LAY(bias_init), -INF, INF, 0, 0),                                     \
-        NUM("wl", K_FLOAT, LAY(wl), 0, INF, 0, 0)
+    ENUMK(NETWORK, "activation", LAY(act), act_names), ENUMK(NETWORK, "init", LAY(init), init_names), \
+        NUM(NETWORK, "stddev", K_FLOAT, LAY(stddev), 0, INF, 0, 0),                                \
+        NUM(NETWORK, "value", K_FLOAT, LAY(value), -INF, INF, 0, 0),                               \
+        NUM(NETWORK, "bias", K_FLOAT, LAY(bias_init), -INF, INF, 0, 0),                            \
+        NUM(NETWORK, "wl", K_FLOAT, LAY(wl), 0, INF, 0, 0)
 
 static const KeySpec conv_keys[] = {
-    NUM("filters", K_INT, LAY(filters), 1, INF, 0, 0),
-    NUM("size", K_INT, LAY(size), 1, INF, 0, 0),
-    NUM("stride", K_INT, LAY(stride), 1, INF, 0, 0),
-    ENUMK("padding", LAY(same), padding_names),
+    NUM(NETWORK, "filters", K_INT, LAY(filters), 1, INF, 0, 0),
+    NUM(NETWORK, "size", K_INT, LAY(size), 1, INF, 0, 0),
+    NUM(NETWORK, "stride", K_INT, LAY(stride), 1, INF, 0, 0),
+    ENUMK(NETWORK, "padding", LAY(same), padding_names),
     WEIGHT_KEYS,
 };
 static const KeySpec dense_keys[] = {
-    NUM("units", K_INT, LAY(units), 1, INF, 0, 0),
+    NUM(NETWORK, "units", K_INT, LAY(units), 1, INF, 0, 0),
     WEIGHT_KEYS,
 };
 static const KeySpec pool_keys[] = {
-    NUM("size", K_INT, LAY(size), 1, INF, 0, 0),
-    NUM("stride", K_INT, LAY(stride), 1, INF, 0, 0),
-    ENUMK("padding", LAY(same), padding_names),
+    NUM(NETWORK, "size", K_INT, LAY(size), 1, INF, 0, 0),
+    NUM(NETWORK, "stride", K_INT, LAY(stride), 1, INF, 0, 0),
+    ENUMK(NETWORK, "padding", LAY(same), padding_names),
 };
 static const KeySpec lrn_keys[] = {
-    NUM("radius", K_INT, LAY(radius), 0, INF, 0, 0),
-    NUM("bias", K_FLOAT, LAY(lrn_bias), 0, INF, 1, 0),
-    NUM("alpha", K_FLOAT, LAY(alpha), 0, INF, 0, 0),
-    NUM("beta", K_FLOAT, LAY(beta), 0, INF, 0, 0),
+    NUM(NETWORK, "radius", K_INT, LAY(radius), 0, INF, 0, 0),
+    NUM(NETWORK, "bias", K_FLOAT, LAY(lrn_bias), 0, INF, 1, 0),
+    NUM(NETWORK, "alpha", K_FLOAT, LAY(alpha), 0, INF, 0, 0),
+    NUM(NETWORK, "beta", K_FLOAT, LAY(beta), 0, INF, 0, 0),
 };
 static const KeySpec dropout_keys[] = {
-    NUM("keep", K_FLOAT, LAY(keep), 0, 1, 1, 0),
+    NUM(NETWORK, "keep", K_FLOAT, LAY(keep), 0, 1, 1, 0),
 };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -171,6 +180,20 @@ static const LayerKeys layer_keys[N_LAYER_TYPES] = {
     {lrn_keys, COUNT(lrn_keys), {NULL, NULL}},
     {dense_keys, COUNT(dense_keys), {"units", NULL}},
     {dropout_keys, COUNT(dropout_keys), {"keep", NULL}},
+};
+
+/* The fixed sections' tables, in the order of the canonical text and of the hashes. */
+typedef struct {
+    const char *section;
+    const KeySpec *keys;
+    int n;
+} FixedKeys;
+
+#define N_FIXED 3
+static const FixedKeys fixed_keys[N_FIXED] = {
+    {"run", run_keys, COUNT(run_keys)},
+    {"data", data_keys, COUNT(data_keys)},
+    {"train", train_keys, COUNT(train_keys)},
 };
 
 #define MAX_TABLE 32 /* more than any table above has keys */
@@ -975,16 +998,45 @@ static uint64_t h_str(uint64_t h, const char *s)
     return cnn_hash_bytes(h, s, strlen(s));
 }
 
+/* One key's value by its kind: int-like kinds widened to int64, floats as float, doubles as double,
+ * strings as length + bytes, contrast as its two floats. The model hash's v1 values depend on this. */
+static uint64_t h_key(uint64_t h, const KeySpec *k, const void *base)
+{
+    const void *p = (const char *)base + k->off;
+    switch (k->kind) {
+    case K_INT:
+    case K_BOOL:
+    case K_ENUM: return h_i64(h, *(const int *)p);
+    case K_LONG: return h_i64(h, *(const long *)p);
+    case K_U64: return h_i64(h, (int64_t)*(const uint64_t *)p);
+    case K_FLOAT: return h_f32(h, *(const float *)p);
+    case K_DOUBLE: return h_f64(h, *(const double *)p);
+    case K_STR: return h_str(h, p);
+    case K_CONTRAST: return h_f32(h_f32(h, ((const float *)p)[0]), ((const float *)p)[1]);
+    }
+    CNN_ASSERT(0);
+    return h;
+}
+
+/* The fixed sections' keys whose class is in mask (bit 1 << class), in table order. */
+static uint64_t h_fixed(uint64_t h, const CnnConfig *cfg, unsigned mask)
+{
+    for (int t = 0; t < N_FIXED; t++)
+        for (int i = 0; i < fixed_keys[t].n; i++)
+            if (mask & 1u << fixed_keys[t].keys[i].cls) h = h_key(h, &fixed_keys[t].keys[i], cfg);
+    return h;
+}
+
 uint64_t cnn_config_model_hash(const CnnConfig *cfg)
 {
     uint64_t h = CNN_HASH_INIT;
     h = h_str(h, "cnn-dist model v1");
-    h = h_i64(h, cfg->height);
-    h = h_i64(h, cfg->width);
-    h = h_i64(h, cfg->channels);
-    h = h_i64(h, cfg->num_classes);
-    h = h_i64(h, cfg->crop); /* the network sees crop x crop */
+    h = h_fixed(h, cfg, 1u << CNN_KEY_NETWORK); /* height, width, channels, num_classes, crop */
     h = h_i64(h, cfg->n_layers);
+    /* Layers: every CnnLayerSpec field (all of them are NETWORK by definition, as are the names and
+     * types), in this fixed order rather than through the per-type tables, which would hash other
+     * fields in another order and so change every v1 checkpoint's hash. A new layer field goes in here
+     * too (and makes this "model v2"). */
     for (int i = 0; i < cfg->n_layers; i++) {
         const CnnLayerSpec *l = &cfg->layers[i];
         h = h_str(h, l->name);
@@ -1012,30 +1064,86 @@ uint64_t cnn_config_model_hash(const CnnConfig *cfg)
 uint64_t cnn_config_train_hash(const CnnConfig *cfg)
 {
     uint64_t h = cnn_config_model_hash(cfg);
-    h = h_str(h, "cnn-dist train v1");
-    h = h_i64(h, (int64_t)cfg->seed);
-    h = h_i64(h, cfg->format);
-    h = h_str(h, cfg->train); /* dir is left out: ranks may see the same files at different paths */
-    h = h_str(h, cfg->test);
-    h = h_i64(h, cfg->flip);
-    h = h_f32(h, cfg->brightness);
-    h = h_f32(h, cfg->contrast_lo);
-    h = h_f32(h, cfg->contrast_hi);
-    h = h_i64(h, cfg->standardize);
-    h = h_i64(h, cfg->batch);
-    h = h_i64(h, cfg->optimizer);
-    h = h_f64(h, cfg->lr);
-    h = h_f64(h, cfg->momentum);
-    h = h_f64(h, cfg->beta1);
-    h = h_f64(h, cfg->beta2);
-    h = h_f64(h, cfg->epsilon);
-    h = h_i64(h, cfg->lr_schedule);
-    h = h_f64(h, cfg->decay_rate);
-    h = h_i64(h, cfg->decay_steps);
-    h = h_i64(h, cfg->staircase);
-    h = h_i64(h, cfg->warmup_steps);
-    h = h_i64(h, cfg->deterministic);
-    h = h_i64(h, cfg->micro_batch);
-    h = h_i64(h, cfg->conv); /* the kernels sum in different orders */
-    return h;
+    h = h_str(h, "cnn-dist train v2");
+    /* LOCAL keys stay out: data.dir because ranks may see the same files at different paths, and
+     * name, out_dir, threads, prefetch because they do not change the numbers. */
+    return h_fixed(h, cfg, 1u << CNN_KEY_RECIPE | 1u << CNN_KEY_TUNABLE);
+}
+
+/* ---- key classes -------------------------------------------------------------------------------- */
+
+/* Whether the value of key k is the same in a and b (base pointers of CnnConfig or CnnLayerSpec). */
+static int key_equal(const KeySpec *k, const void *a, const void *b)
+{
+    const void *p = (const char *)a + k->off, *q = (const char *)b + k->off;
+    switch (k->kind) {
+    case K_INT:
+    case K_BOOL:
+    case K_ENUM: return *(const int *)p == *(const int *)q;
+    case K_LONG: return *(const long *)p == *(const long *)q;
+    case K_U64: return *(const uint64_t *)p == *(const uint64_t *)q;
+    case K_FLOAT: return *(const float *)p == *(const float *)q;
+    case K_DOUBLE: return *(const double *)p == *(const double *)q;
+    case K_STR: return strcmp(p, q) == 0;
+    case K_CONTRAST: {
+        const float *x = p, *y = q;
+        return x[0] == y[0] && x[1] == y[1];
+    }
+    }
+    CNN_ASSERT(0);
+    return 0;
+}
+
+const char *cnn_config_recipe_change(const CnnConfig *old, const CnnConfig *now, char *buf, size_t n)
+{
+    for (int t = 0; t < N_FIXED; t++) {
+        for (int i = 0; i < fixed_keys[t].n; i++) {
+            const KeySpec *k = &fixed_keys[t].keys[i];
+            if (k->cls != CNN_KEY_RECIPE || key_equal(k, old, now)) continue;
+            snprintf(buf, n, "%s.%s", fixed_keys[t].section, k->key);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+int cnn_config_key_count(void)
+{
+    int n = 0;
+    for (int t = 0; t < N_FIXED; t++) n += fixed_keys[t].n;
+    for (int t = 0; t < N_LAYER_TYPES; t++) n += layer_keys[t].n;
+    return n;
+}
+
+const char *cnn_config_key_at(int i, char *buf, size_t n, CnnKeyClass *cls)
+{
+    if (i < 0) return NULL;
+    const char *section = NULL;
+    const KeySpec *k = NULL;
+    for (int t = 0; t < N_FIXED + N_LAYER_TYPES && !k; t++) {
+        const int fixed = t < N_FIXED;
+        const int len = fixed ? fixed_keys[t].n : layer_keys[t - N_FIXED].n;
+        if (i < len) {
+            section = fixed ? fixed_keys[t].section : layer_type_names[t - N_FIXED];
+            k = fixed ? &fixed_keys[t].keys[i] : &layer_keys[t - N_FIXED].keys[i];
+        }
+        i -= len;
+    }
+    if (!k) return NULL;
+    snprintf(buf, n, "%s.%s", section, k->key);
+    if (cls) *cls = k->cls;
+    return buf;
+}
+
+void cnn_config_keys_of_class(CnnKeyClass c, char *buf, size_t n)
+{
+    if (n == 0) return;
+    buf[0] = 0;
+    char name[2 * CNN_NAME_LEN];
+    CnnKeyClass kc;
+    for (int i = 0; cnn_config_key_at(i, name, sizeof name, &kc); i++) {
+        if (kc != c) continue;
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%s", len ? ", " : "", name);
+    }
 }

@@ -586,33 +586,255 @@ static void test_hashes(void **state)
     load_ok(&a, "configs/cifar10.ini", NULL, 0);
     uint64_t mh = cnn_config_model_hash(&a), th = cnn_config_train_hash(&a);
     assert_true(mh != th);
+    char diff[64];
 
-    /* Not part of either: steps, intervals, out_dir, threads, prefetch, keep. */
-    const char *same[] = {"train.steps=5",       "train.log_every=1", "train.eval_every=7",
-                          "train.checkpoint_every=9", "run.out_dir=/tmp/elsewhere", "run.threads=3",
-                          "data.prefetch=0",     "train.keep=9",      "run.name=other"};
-    load_ok(&b, "configs/cifar10.ini", same, 9);
-    assert_true(cnn_config_model_hash(&b) == mh);
-    assert_true(cnn_config_train_hash(&b) == th);
-
-    /* Training numbers: train hash only. */
-    const char *train_only[] = {"train.lr=2e-3", "run.seed=2", "train.batch=64", "data.flip=false",
-                                "train.optimizer=sgd", "train.warmup_steps=10"};
-    for (int i = 0; i < 6; i++) {
-        load_ok(&b, "configs/cifar10.ini", &train_only[i], 1);
-        assert_true(cnn_config_model_hash(&b) == mh);
-        if (cnn_config_train_hash(&b) == th) fail_msg("train hash ignores %s", train_only[i]);
-    }
-
-    /* The network: both. */
+    /* The network (NETWORK keys): both hashes. The resume check leaves them to the model hash. */
     const char *model[] = {"conv1.filters=32", "conv1.size=3",  "pool1.stride=3", "local3.units=100",
                            "norm1.radius=5",  "conv2.padding=valid", "data.crop=28", "local4.activation=tanh",
-                           "conv1.stddev=0.01"};
-    for (int i = 0; i < 9; i++) {
+                           "conv1.stddev=0.01", "data.height=36", "data.num_classes=11", "logits.wl=0.5"};
+    for (int i = 0; i < 12; i++) {
         load_ok(&b, "configs/cifar10.ini", &model[i], 1);
         if (cnn_config_model_hash(&b) == mh) fail_msg("model hash ignores %s", model[i]);
         assert_true(cnn_config_train_hash(&b) != th);
+        assert_null(cnn_config_recipe_change(&a, &b, diff, sizeof diff));
     }
+}
+
+/* The classes of the fixed sections' keys, as config.h defines them. */
+static const struct {
+    const char *key;
+    CnnKeyClass cls;
+} fixed_classes[] = {
+    {"data.height", CNN_KEY_NETWORK},       {"data.width", CNN_KEY_NETWORK},
+    {"data.channels", CNN_KEY_NETWORK},     {"data.num_classes", CNN_KEY_NETWORK},
+    {"data.crop", CNN_KEY_NETWORK},
+
+    {"run.seed", CNN_KEY_RECIPE},           {"data.format", CNN_KEY_RECIPE},
+    {"data.train", CNN_KEY_RECIPE},         {"data.flip", CNN_KEY_RECIPE},
+    {"data.brightness", CNN_KEY_RECIPE},    {"data.contrast", CNN_KEY_RECIPE},
+    {"data.standardize", CNN_KEY_RECIPE},   {"train.batch", CNN_KEY_RECIPE},
+    {"train.optimizer", CNN_KEY_RECIPE},    {"train.momentum", CNN_KEY_RECIPE},
+    {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
+    {"train.epsilon", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
+    {"train.micro_batch", CNN_KEY_RECIPE},
+
+    {"data.test", CNN_KEY_TUNABLE},         {"train.steps", CNN_KEY_TUNABLE},
+    {"train.lr", CNN_KEY_TUNABLE},          {"train.lr_schedule", CNN_KEY_TUNABLE},
+    {"train.decay_rate", CNN_KEY_TUNABLE},  {"train.decay_steps", CNN_KEY_TUNABLE},
+    {"train.staircase", CNN_KEY_TUNABLE},   {"train.warmup_steps", CNN_KEY_TUNABLE},
+    {"train.log_every", CNN_KEY_TUNABLE},   {"train.eval_every", CNN_KEY_TUNABLE},
+    {"train.checkpoint_every", CNN_KEY_TUNABLE}, {"train.keep", CNN_KEY_TUNABLE},
+    {"train.eval_batch", CNN_KEY_TUNABLE},  {"train.bucket_kb", CNN_KEY_TUNABLE},
+    {"run.conv", CNN_KEY_TUNABLE},
+
+    {"run.name", CNN_KEY_LOCAL},            {"run.out_dir", CNN_KEY_LOCAL},
+    {"run.threads", CNN_KEY_LOCAL},         {"data.dir", CNN_KEY_LOCAL},
+    {"data.prefetch", CNN_KEY_LOCAL},
+};
+#define N_FIXED_CLASSES ((int)(sizeof fixed_classes / sizeof fixed_classes[0]))
+
+static void test_key_classes(void **state)
+{
+    (void)state;
+    char name[128];
+    CnnKeyClass cls;
+    int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
+    assert_int_equal(N_FIXED_CLASSES, 5 + 15 + 15 + 5);
+    for (int i = 0; i < n; i++) {
+        cls = CNN_KEY_UNSET;
+        if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
+        if (cls == CNN_KEY_UNSET) fail_msg("key %s has no class", name);
+        int fixed = !strncmp(name, "run.", 4) || !strncmp(name, "data.", 5) || !strncmp(name, "train.", 6);
+        if (!fixed) { /* every layer key defines the network */
+            if (cls != CNN_KEY_NETWORK) fail_msg("layer key %s is not NETWORK", name);
+            n_layer++;
+            continue;
+        }
+        int j = 0;
+        while (j < N_FIXED_CLASSES && strcmp(fixed_classes[j].key, name)) j++;
+        if (j == N_FIXED_CLASSES) fail_msg("key %s is not in this test's list", name);
+        if (cls != fixed_classes[j].cls) fail_msg("key %s has class %d, want %d", name, cls, fixed_classes[j].cls);
+        found[j]++;
+        n_fixed++;
+    }
+    assert_int_equal(n_fixed, N_FIXED_CLASSES);
+    for (int j = 0; j < N_FIXED_CLASSES; j++) assert_int_equal(found[j], 1);
+    /* conv 10, maxpool 3, avgpool 3, lrn 4, dense 7, dropout 1 */
+    assert_int_equal(n_layer, 28);
+    assert_null(cnn_config_key_at(n, name, sizeof name, &cls));
+    assert_null(cnn_config_key_at(-1, name, sizeof name, &cls));
+    assert_string_equal(cnn_config_key_at(0, name, sizeof name, NULL), "run.name");
+    assert_non_null(cnn_config_key_at(n - 1, name, sizeof name, &cls));
+    assert_string_equal(name, "dropout.keep");
+    /* the layer tables follow the fixed ones */
+    assert_non_null(cnn_config_key_at(N_FIXED_CLASSES, name, sizeof name, &cls));
+    assert_string_equal(name, "conv.filters");
+    assert_int_equal(cls, CNN_KEY_NETWORK);
+
+    /* The lists for messages, in table order. */
+    char buf[1024];
+    cnn_config_keys_of_class(CNN_KEY_LOCAL, buf, sizeof buf);
+    assert_string_equal(buf, "run.name, run.out_dir, run.threads, data.dir, data.prefetch");
+    cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
+    assert_string_equal(buf, "run.seed, data.format, data.train, data.flip, data.brightness, data.contrast, "
+                             "data.standardize, train.batch, train.optimizer, train.momentum, train.beta1, "
+                             "train.beta2, train.epsilon, train.deterministic, train.micro_batch");
+    cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
+    assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
+                             "train.decay_steps, train.staircase, train.warmup_steps, train.log_every, "
+                             "train.eval_every, train.checkpoint_every, train.keep, train.eval_batch, "
+                             "train.bucket_kb");
+    cnn_config_keys_of_class(CNN_KEY_NETWORK, buf, sizeof buf);
+    const char *net = "data.height, data.width, data.channels, data.num_classes, data.crop, conv.filters, ";
+    assert_int_equal(strncmp(buf, net, strlen(net)), 0);
+    assert_non_null(strstr(buf, ", dropout.keep"));
+    cnn_config_keys_of_class(CNN_KEY_UNSET, buf, sizeof buf);
+    assert_string_equal(buf, "");
+    char small[12];
+    cnn_config_keys_of_class(CNN_KEY_LOCAL, small, sizeof small); /* truncated, still a string */
+    assert_string_equal(small, "run.name, r");
+}
+
+/* The model hashes of the shipped configs. Checkpoints store this hash ("model v1") and a resume or
+ * --eval refuses a checkpoint whose hash differs from the config's: if one of these values changes,
+ * every existing checkpoint of that network stops resuming. Do not update the numbers; fix the hash. */
+static void test_model_hash_pinned(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        uint64_t hash;
+    } pinned[] = {
+        {"configs/cifar10.ini", 0x33c2f1e041817cb6ULL},
+        {"configs/cifar10-long.ini", 0x33c2f1e041817cb6ULL}, /* the same network */
+        {"configs/mnist.ini", 0x8c9bf2d83f503839ULL},
+        {"configs/tiny.ini", 0xde802d6197f689fcULL},
+    };
+    CnnConfig c;
+    for (int i = 0; i < 4; i++) {
+        load_ok(&c, pinned[i].path, NULL, 0);
+        uint64_t h = cnn_config_model_hash(&c);
+        if (h != pinned[i].hash)
+            fail_msg("%s: model hash %016llx, checkpoints hold %016llx", pinned[i].path, (unsigned long long)h,
+                     (unsigned long long)pinned[i].hash);
+    }
+    /* Every NETWORK field of the fixed sections and of a weight layer away from its default. */
+    const char *ovr[] = {"data.height=40",      "data.width=36",    "data.channels=2",
+                         "data.num_classes=7",  "data.crop=20",     "conv1.init=constant",
+                         "conv1.value=0.25",    "conv1.wl=0.5",     "conv1.bias=-1"};
+    load_ok(&c, "configs/cifar10.ini", ovr, 9);
+    assert_true(cnn_config_model_hash(&c) == 0x8402679af31edaceULL);
+    load_ok(&c, "configs/mnist.ini", ovr, 9);
+    assert_true(cnn_config_model_hash(&c) == 0x30aa31e9cfe7390dULL);
+}
+
+/* One override (a few where one key needs others to parse, or to keep the network) per key of the
+ * RECIPE, TUNABLE and LOCAL classes, away from configs/cifar10.ini's value. */
+static const struct {
+    const char *key;
+    const char *ovr[4];
+} class_cases[] = {
+    {"run.seed", {"run.seed=2"}},
+    {"data.format", {"data.format=idx", "data.height=32", "data.width=32", "data.channels=3"}},
+    {"data.train", {"data.train=data_batch_1.bin"}},
+    {"data.flip", {"data.flip=false"}},
+    {"data.brightness", {"data.brightness=10"}},
+    {"data.contrast", {"data.contrast=0.2, 1.5"}},
+    {"data.standardize", {"data.standardize=false"}},
+    {"train.batch", {"train.batch=64"}},
+    {"train.optimizer", {"train.optimizer=sgd"}},
+    {"train.momentum", {"train.momentum=0.5"}},
+    {"train.beta1", {"train.beta1=0.8"}},
+    {"train.beta2", {"train.beta2=0.99"}},
+    {"train.epsilon", {"train.epsilon=1e-7"}},
+    {"train.deterministic", {"train.deterministic=false"}},
+    {"train.micro_batch", {"train.micro_batch=8"}},
+
+    {"data.test", {"data.test=data_batch_5.bin"}},
+    {"train.steps", {"train.steps=5"}},
+    {"train.lr", {"train.lr=2e-3"}},
+    {"train.lr_schedule", {"train.lr_schedule=cosine", "train.decay_steps=100"}},
+    {"train.decay_rate", {"train.decay_rate=0.5"}},
+    {"train.decay_steps", {"train.decay_steps=100"}},
+    {"train.staircase", {"train.staircase=true"}},
+    {"train.warmup_steps", {"train.warmup_steps=10"}},
+    {"train.log_every", {"train.log_every=1"}},
+    {"train.eval_every", {"train.eval_every=7"}},
+    {"train.checkpoint_every", {"train.checkpoint_every=9"}},
+    {"train.keep", {"train.keep=9"}},
+    {"train.eval_batch", {"train.eval_batch=100"}},
+    {"train.bucket_kb", {"train.bucket_kb=0"}},
+    {"run.conv", {"run.conv=gemm"}},
+
+    {"run.name", {"run.name=other"}},
+    {"run.out_dir", {"run.out_dir=/tmp/elsewhere"}},
+    {"run.threads", {"run.threads=3"}},
+    {"data.dir", {"data.dir=/tmp/x"}},
+    {"data.prefetch", {"data.prefetch=0"}},
+};
+#define N_CLASS_CASES ((int)(sizeof class_cases / sizeof class_cases[0]))
+
+/* Each case changes only its key's class's business: a RECIPE key is named by the resume check and
+ * moves the train hash; a TUNABLE key passes the resume check and moves the train hash (ranks must
+ * agree); a LOCAL key moves nothing. None moves the model hash. */
+static void test_classes_drive_hashes_and_resume(void **state)
+{
+    (void)state;
+    CnnConfig a, b;
+    load_ok(&a, "configs/cifar10.ini", NULL, 0);
+    const uint64_t mh = cnn_config_model_hash(&a), th = cnn_config_train_hash(&a);
+    char diff[64], name[128];
+    assert_null(cnn_config_recipe_change(&a, &a, diff, sizeof diff));
+
+    /* Every key of these classes has a case. */
+    int n_covered = 0;
+    CnnKeyClass cls;
+    for (int i = 0; cnn_config_key_at(i, name, sizeof name, &cls); i++) {
+        if (cls == CNN_KEY_NETWORK) continue;
+        int j = 0;
+        while (j < N_CLASS_CASES && strcmp(class_cases[j].key, name)) j++;
+        if (j == N_CLASS_CASES) fail_msg("no case for key %s", name);
+        n_covered++;
+    }
+    assert_int_equal(n_covered, N_CLASS_CASES);
+
+    for (int i = 0; i < N_CLASS_CASES; i++) {
+        const char *key = class_cases[i].key;
+        int n_ovr = 0;
+        while (n_ovr < 4 && class_cases[i].ovr[n_ovr]) n_ovr++;
+        load_ok(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
+        cls = CNN_KEY_UNSET;
+        for (int k = 0; cnn_config_key_at(k, name, sizeof name, &cls) && strcmp(name, key); k++) {}
+        assert_true(cls == CNN_KEY_RECIPE || cls == CNN_KEY_TUNABLE || cls == CNN_KEY_LOCAL);
+
+        if (cnn_config_model_hash(&b) != mh) fail_msg("model hash moves with %s", key);
+        const char *got = cnn_config_recipe_change(&a, &b, diff, sizeof diff);
+        const char *back = cnn_config_recipe_change(&b, &a, diff, sizeof diff);
+        const int moves = cnn_config_train_hash(&b) != th;
+        if (cls == CNN_KEY_RECIPE) {
+            if (!got || strcmp(got, key)) fail_msg("recipe_change says %s for %s", got ? got : "NULL", key);
+            assert_ptr_equal(back, diff);
+            assert_string_equal(back, key);
+        } else if (got || back) {
+            fail_msg("recipe_change says %s for %s", got ? got : back, key);
+        }
+        if (moves != (cls != CNN_KEY_LOCAL))
+            fail_msg("train hash %s with %s", moves ? "moves" : "does not move", key);
+    }
+
+    /* The first RECIPE key in table order is named; a short buffer still gets a string. */
+    const char *two[] = {"train.batch=64", "run.seed=9"};
+    load_ok(&b, "configs/cifar10.ini", two, 2);
+    assert_string_equal(cnn_config_recipe_change(&a, &b, diff, sizeof diff), "run.seed");
+    char tiny[6];
+    assert_string_equal(cnn_config_recipe_change(&a, &b, tiny, sizeof tiny), "run.s");
+    /* Values, not bytes: a brightness of -0 is the same as 0. */
+    const char *neg[] = {"data.brightness=-0"};
+    const char *zero[] = {"data.brightness=0"};
+    CnnConfig c;
+    load_ok(&b, "configs/cifar10.ini", neg, 1);
+    load_ok(&c, "configs/cifar10.ini", zero, 1);
+    assert_null(cnn_config_recipe_change(&b, &c, diff, sizeof diff));
 }
 
 int main(void)
@@ -626,6 +848,9 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_too_many_layers_and_load),
         cmocka_unit_test(test_hashes),
+        cmocka_unit_test(test_key_classes),
+        cmocka_unit_test(test_model_hash_pinned),
+        cmocka_unit_test(test_classes_drive_hashes_and_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

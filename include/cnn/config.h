@@ -5,10 +5,15 @@
  * required key, a key that does not belong to the layer's type — is an error naming the file and the
  * line ("configs/x.ini:12: ..."); an override is named as "--set KEY=VALUE". Nothing is
  * warn-and-continue. The canonical text (cnn_config_to_ini) is what checkpoints store: parsing it again
- * gives an identical CnnConfig. */
+ * gives an identical CnnConfig.
+ *
+ * Every key has one class (CnnKeyClass), set once in the key tables of config.c; the model hash, the
+ * ranks' train hash and the resume check are all derived from it, so "what may change on resume" is
+ * written in one place. */
 #ifndef CNN_CONFIG_H
 #define CNN_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cnn/util.h"
@@ -32,6 +37,21 @@ typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
 typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE } CnnLrSchedule;
 typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD2 } CnnConvKernel;
+
+/* What a key may do between runs and ranks (Redis marks its immutable config keys the same way).
+ *   NETWORK: defines the model: a checkpoint must match it, also for --eval (input shape, crop, every
+ *            layer key, and the layer list itself: names and types).
+ *   RECIPE:  changes the numbers of training: must match the checkpoint on resume, and every rank.
+ *   TUNABLE: may change on resume (steps, schedule, intervals, kernels), but every rank must agree.
+ *   LOCAL:   may differ per rank and on resume (name, paths, threads, prefetch).
+ * 0 is "no class", so a key the tables forgot to classify is found by the tests. */
+typedef enum {
+    CNN_KEY_UNSET = 0,
+    CNN_KEY_NETWORK,
+    CNN_KEY_RECIPE,
+    CNN_KEY_TUNABLE,
+    CNN_KEY_LOCAL
+} CnnKeyClass;
 
 /* One [section] that is a layer. Keys by type:
  *   conv:    filters, size, stride (1), padding (same|valid), activation (linear), init
@@ -117,12 +137,26 @@ int cnn_config_parse(CnnConfig *cfg, const char *text, const char *name,
                      const char *const *overrides, int n_overrides, CnnErr *err);
 /* Canonical INI text of cfg, every key written (malloc'd). */
 char *cnn_config_to_ini(const CnnConfig *cfg);
-/* Hash of the network definition (layer types, shapes, inits) and input shape: what a checkpoint
- * must match. Keys that may change on resume (steps, schedule, intervals, ranks) do not enter. */
+/* Hash of the NETWORK keys (input shape, crop, and every layer: name, type, all its keys): what a
+ * checkpoint must match. Checkpoints store it, so its value for a given network never changes (the
+ * tests pin it for the shipped configs). */
 uint64_t cnn_config_model_hash(const CnnConfig *cfg);
-/* Hash of everything that affects the numbers of training (all but steps, intervals, out_dir,
- * threads, prefetch): ranks compare it at start. */
+/* Model hash plus every RECIPE and TUNABLE key: ranks compare it at start, so ranks that disagree on
+ * anything but a LOCAL key get an error instead of diverging or hanging. Not stored anywhere. */
 uint64_t cnn_config_train_hash(const CnnConfig *cfg);
+/* The resume check: NULL when every RECIPE key of now equals old's (by value), else the first that
+ * differs, as "section.key" (e.g. "train.batch"), written into buf (n bytes) and returned. NETWORK
+ * keys are not looked at: the model hash covers them, and is checked first. */
+const char *cnn_config_recipe_change(const CnnConfig *old, const CnnConfig *now, char *buf, size_t n);
+/* The keys of class c, "run.seed, data.format, ..." in table order, into buf (truncated to n - 1
+ * characters): for messages that say which keys may change, without a hand-written list. Layer keys
+ * are named by layer type ("conv.filters"). */
+void cnn_config_keys_of_class(CnnKeyClass c, char *buf, size_t n);
+/* Every key of every table ([run], [data], [train], then each layer type's), for tests and messages:
+ * key i (0 <= i < cnn_config_key_count()) as "section.key" in buf, its class in *cls (may be NULL).
+ * Returns buf, or NULL when i is out of range. */
+int cnn_config_key_count(void);
+const char *cnn_config_key_at(int i, char *buf, size_t n, CnnKeyClass *cls);
 
 const char *cnn_layer_type_name(CnnLayerType t);
 const char *cnn_activation_name(CnnActivation a);

@@ -11,7 +11,8 @@
 #include "cnn/util.h"
 #include "run.h"
 
-/* Keys that may differ between a checkpoint and the config that resumes it. */
+/* Whether cfg may continue the checkpoint: the same network (model hash), and for training the same
+ * recipe (the keys' classes, config.h, say which). */
 static int check_resume_config(const CnnConfig *cfg, const CnnCkptMeta *meta, const char *path, int recipe,
                                CnnErr *err)
 {
@@ -26,20 +27,14 @@ static int check_resume_config(const CnnConfig *cfg, const CnnCkptMeta *meta, co
     if (cnn_config_parse(old, meta->config, path, NULL, 0, &e2)) {
         rc = cnn_err(err, "%s: its stored config does not parse: %s", path, e2.msg);
     } else {
-        const char *diff = NULL;
-        if (old->seed != cfg->seed) diff = "run.seed";
-        else if (old->batch != cfg->batch) diff = "train.batch";
-        else if (old->optimizer != cfg->optimizer) diff = "train.optimizer";
-        else if (old->deterministic != cfg->deterministic) diff = "train.deterministic";
-        else if (old->deterministic && old->micro_batch != cfg->micro_batch) diff = "train.micro_batch";
-        else if (old->crop != cfg->crop || old->flip != cfg->flip || old->brightness != cfg->brightness ||
-                 old->contrast_lo != cfg->contrast_lo || old->contrast_hi != cfg->contrast_hi ||
-                 old->standardize != cfg->standardize)
-            diff = "the [data] augmentation";
-        if (diff)
-            rc = cnn_err(err, "%s: %s differs from the checkpoint's; only steps, the learning-rate schedule, "
-                              "intervals, threads, out_dir and the number of ranks may change on resume",
-                         path, diff);
+        char key[96], tunable[512], local[256];
+        if (cnn_config_recipe_change(old, cfg, key, sizeof key)) {
+            cnn_config_keys_of_class(CNN_KEY_TUNABLE, tunable, sizeof tunable);
+            cnn_config_keys_of_class(CNN_KEY_LOCAL, local, sizeof local);
+            rc = cnn_err(err, "%s: %s differs from the checkpoint's; only these keys may change on resume: %s, %s "
+                              "(and the number of ranks)",
+                         path, key, tunable, local);
+        }
     }
     free(old);
     return rc;

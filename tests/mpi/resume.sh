@@ -1,6 +1,7 @@
 # Exact continuation: 16 steps in one go, versus 6 steps on 2 ranks + resume to 16 on 3 ranks, versus
 # 6 on 1 rank + resume on 1 rank: bitwise the same parameters. Metrics hold each step once. A corrupt
-# newest checkpoint is skipped by --resume latest; a config whose network differs is refused; a new run
+# newest checkpoint is skipped by --resume latest; a config whose network or recipe differs is refused,
+# one whose learning rate differs is not; a new run
 # refuses an out_dir that has checkpoints; --eval gives the same answer on 1 and 2 ranks; --bench
 # --resume times steps from a checkpoint and writes nothing.
 . "$(dirname "$0")/../lib.sh"
@@ -55,6 +56,18 @@ rc=0
 # shellcheck disable=SC2086
 run 1 $c --set train.steps=20 --set run.seed=5 --set run.out_dir="$WORK/a" --resume latest "$TINY" >"$WORK/e.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q 'run.seed' "$WORK/e.log" || { cat "$WORK/e.log"; fail "different seed not refused"; }
+# so is an optimizer setting (a RECIPE key, config.h), and the message lists the keys that may change
+rc=0
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=20 --set train.beta1=0.8 --set run.out_dir="$WORK/a" --resume latest "$TINY" >"$WORK/g.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q 'train.beta1 differs .* may change on resume: .*train.lr' "$WORK/g.log" ||
+    { cat "$WORK/g.log"; fail "different beta1 not refused"; }
+# the learning rate (a TUNABLE key) may change
+cp -r "$WORK/a" "$WORK/h"
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=18 --set train.lr=5e-4 --set run.out_dir="$WORK/h" --resume latest "$TINY" >"$WORK/h.log" 2>&1 ||
+    { cat "$WORK/h.log"; fail "resume with another learning rate"; }
+grep -q 'resumed from step 16' "$WORK/h.log" || fail "lr change: did not resume from step 16"
 # a fresh run does not overwrite checkpoints
 rc=0
 # shellcheck disable=SC2086
