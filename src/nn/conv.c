@@ -1,5 +1,5 @@
-/* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (cnn_same_valid, used
- * by the pools too), run as its plan says (plan.h).
+/* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (shape.h), run as its
+ * plan says (plan.h).
  *
  * The tiled kernels (src/nn/kernels/: direct and Winograd, stride 1) read a zero-padded NHWC copy of
  * the input in place and keep an output tile in registers for the whole reduction. Why not im2col +
@@ -24,36 +24,6 @@
 /* Floats of im2col workspace to aim for (16 MB): big enough for efficient sgemm, small enough to stay
  * out of the way of the activations. */
 #define WS_TARGET ((size_t)4 << 20)
-
-void cnn_same_valid(int in, int k, int stride, int same, int *out, int *pad_before)
-{
-    CNN_ASSERT(in > 0 && k > 0 && stride > 0);
-    if (same) {
-        int o = (in + stride - 1) / stride;
-        int total = (o - 1) * stride + k - in;
-        if (total < 0) total = 0;
-        *out = o;
-        *pad_before = total / 2;
-    } else {
-        *out = in >= k ? (in - k) / stride + 1 : 0;
-        *pad_before = 0;
-    }
-}
-
-void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int k, int stride, int same)
-{
-    memset(s, 0, sizeof *s);
-    s->n = n;
-    s->h = h;
-    s->w = w;
-    s->cin = cin;
-    s->cout = cout;
-    s->kh = s->kw = k;
-    s->stride = stride;
-    cnn_same_valid(h, k, stride, same, &s->oh, &s->pad_top);
-    cnn_same_valid(w, k, stride, same, &s->ow, &s->pad_left);
-    s->needs_din = 1;
-}
 
 /* ---- the tiled kernels ---- */
 

@@ -1,6 +1,8 @@
 /* model: layers from a CnnConfig, one flat parameter block and one flat gradient block carved into
  * per-layer tensors, activations and workspaces allocated once for max_batch samples, and the
- * forward/backward passes that call the layer kernels in order. */
+ * forward/backward passes that call each layer's ops in order. What a layer type computes is in its own
+ * file under src/nn/layers/ (layer_ops.h); nothing here switches on the type but the rule that the last
+ * layer is a dense one. */
 #include "cnn/nn/model.h"
 
 #include <limits.h>
@@ -10,13 +12,9 @@
 
 #include "cnn/rng.h"
 #include "cnn/util.h"
+#include "layers/layer_ops.h"
 
-static int has_params(CnnLayerType t) { return t == CNN_LAYER_CONV || t == CNN_LAYER_DENSE; }
-
-static int layer_err(CnnErr *err, const CnnConfig *cfg, const CnnLayerSpec *s, const char *what)
-{
-    return cnn_err(err, "%s:%d: [%s]: %s", cfg->path[0] ? cfg->path : "config", s->line, s->name, what);
-}
+static int has_params(const CnnLayer *L) { return L->ops->has_params; }
 
 static void add_tensor(CnnModel *m, const char *layer, const char *what, int rank, const int *dims,
                        size_t offset, size_t count)
@@ -37,12 +35,109 @@ CnnModelOpts cnn_model_opts_local(int max_batch)
     return o;
 }
 
+/* What every type's output must satisfy once its build has set it. */
+static int check_output(const CnnLayer *L, const CnnConfig *cfg, CnnErr *err)
+{
+    if (L->oh < 1 || L->ow < 1) return cnn_layer_err(err, cfg, &L->spec, "output is empty: the image is too small");
+    if ((double)L->oh * L->ow * L->oc > (double)INT_MAX / 2) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "its output, %dx%dx%d per sample, is more than 2^30 values (filters or units too large)",
+                 L->oh, L->ow, L->oc);
+        return cnn_layer_err(err, cfg, &L->spec, msg);
+    }
+    return 0;
+}
+
+/* Each layer's type, input shape and build (its shapes, counts and plan at max_batch samples), and its
+ * place in the parameter block. *max_act: the largest activation per sample, the input's included. */
+static int build_layers(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, size_t *max_act, CnnErr *err)
+{
+    int h = m->in_h, w = m->in_w, c = m->in_c;
+    size_t np = 0;
+    int seen_params = 0;
+    *max_act = (size_t)h * w * c;
+    for (int i = 0; i < m->n_layers; i++) {
+        CnnLayer *L = &m->layers[i];
+        L->spec = cfg->layers[i];
+        L->ops = cnn_layer_ops(L->spec.type);
+        L->ih = h;
+        L->iw = w;
+        L->ic = c;
+        L->needs_din = seen_params;
+        if (L->ops->build(L, cfg, o, err) || check_output(L, cfg, err)) return -1;
+        L->in_size = (size_t)L->ih * L->iw * L->ic;
+        L->out_size = (size_t)L->oh * L->ow * L->oc;
+        if (L->out_size > *max_act) *max_act = L->out_size;
+        if (has_params(L)) {
+            L->w_off = np;
+            np += L->w_count;
+            L->b_off = np;
+            np += L->b_count;
+            seen_params = 1;
+        }
+        h = L->oh;
+        w = L->ow;
+        c = L->oc;
+    }
+    m->n_params = np;
+    return 0;
+}
+
+/* What it all takes, in double so that an absurd config is measured, not overflowed: the caller
+ * compares it with the memory at hand before anything is allocated (train.c). */
+static void estimate_memory(CnnModel *m, size_t max_act)
+{
+    CnnModelMemory *mem = &m->mem;
+    mem->params = 2.0 * 4.0 * (double)m->n_params;
+    mem->widest = mem->heaviest = -1;
+    for (int i = 0; i < m->n_layers; i++) {
+        const CnnLayer *L = &m->layers[i];
+        const double per = (double)m->max_batch * (double)L->out_size;
+        mem->activations += 4.0 * per + per * (double)L->kept_bytes;
+        mem->workspaces += 4.0 * (double)L->ws_floats;
+        if (mem->widest < 0 || L->out_size > m->layers[mem->widest].out_size) mem->widest = i;
+        if (has_params(L) && (mem->heaviest < 0 || L->w_count > m->layers[mem->heaviest].w_count))
+            mem->heaviest = i;
+    }
+    mem->activations += 2.0 * 4.0 * (double)m->max_batch * (double)max_act;
+}
+
+/* The parameter and gradient blocks and their tensors, each layer's output, what it keeps for backward
+ * and its workspace, and the two data-gradient buffers. */
+static void allocate(CnnModel *m, size_t max_act)
+{
+    char what[2 * CNN_NAME_LEN + 64];
+    m->params = cnn_aligned_for(cnn_mul_size(m->n_params, sizeof(float)), "the parameters");
+    m->grads = cnn_aligned_for(cnn_mul_size(m->n_params, sizeof(float)), "the gradients");
+    for (int i = 0; i < m->n_layers; i++) {
+        CnnLayer *L = &m->layers[i];
+        size_t n_out = cnn_mul_size((size_t)m->max_batch, L->out_size);
+        snprintf(what, sizeof what, "[%s]'s output (%d samples at once)", L->spec.name, m->max_batch);
+        L->out = cnn_aligned_for(cnn_mul_size(n_out, sizeof(float)), what);
+        if (L->kept_bytes) L->kept = cnn_aligned_for(cnn_mul_size(n_out, L->kept_bytes), what);
+        /* each layer keeps its own workspace, so what a conv's forward keeps survives until its backward;
+         * a parameter layer gets one even when its plan needs none */
+        snprintf(what, sizeof what, "[%s]'s workspace", L->spec.name);
+        if (has_params(L) || L->ws_floats)
+            L->ws = cnn_aligned_for(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)), what);
+        if (has_params(L)) {
+            int dims[4];
+            const int rank = L->ops->weight_dims(L, dims);
+            add_tensor(m, L->spec.name, "weights", rank, dims, L->w_off, L->w_count);
+            dims[0] = L->oc;
+            add_tensor(m, L->spec.name, "biases", 1, dims, L->b_off, L->b_count);
+        }
+    }
+    size_t dsz = cnn_mul_size((size_t)m->max_batch, max_act);
+    m->dbuf[0] = cnn_aligned_for(cnn_mul_size(dsz, sizeof(float)), "the data gradients");
+    m->dbuf[1] = cnn_aligned_for(cnn_mul_size(dsz, sizeof(float)), "the data gradients");
+}
+
 int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
     memset(m, 0, sizeof *m);
-    const int max_batch = o->max_batch;
-    CNN_ASSERT(max_batch > 0);
-    m->max_batch = max_batch;
+    CNN_ASSERT(o->max_batch > 0);
+    m->max_batch = o->max_batch;
     m->isa = o->isa;
     m->k = cnn_kernels(o->isa);
     m->in_h = cfg->crop > 0 ? cfg->crop : cfg->height;
@@ -55,162 +150,21 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
     if (cfg->n_layers <= 0) return cnn_err(err, "%s: the network has no layers", cfg->path);
     m->n_layers = cfg->n_layers;
 
-    int h = m->in_h, w = m->in_w, c = m->in_c;
-    size_t np = 0, max_act = (size_t)h * w * c;
-    int seen_params = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        CnnLayer *L = &m->layers[i];
-        const CnnLayerSpec *s = &cfg->layers[i];
-        L->spec = *s;
-        L->ih = h;
-        L->iw = w;
-        L->ic = c;
-        L->needs_din = seen_params;
-        switch (s->type) {
-        case CNN_LAYER_CONV: {
-            CnnConvShape cs;
-            if (h < 1 || w < 1) return layer_err(err, cfg, s, "input is empty");
-            if (!s->same && (s->size > h || s->size > w))
-                return layer_err(err, cfg, s, "VALID kernel is larger than its input");
-            if ((double)s->size * s->size * c * s->filters > 0x1p40)
-                return layer_err(err, cfg, s, "has more than 2^40 weights (filters or the layer before too large)");
-            cnn_conv_shape(&cs, max_batch, h, w, c, s->filters, s->size, s->stride, s->same);
-            cs.needs_din = L->needs_din;
-            CnnErr perr;
-            if (cnn_conv_plan(&L->conv, &cs, cfg->conv, o->isa, o->threads, &perr))
-                return cnn_err(err, "%s: %s", cfg->conv_where[0] ? cfg->conv_where : cfg->path, perr.msg);
-            L->oh = cs.oh;
-            L->ow = cs.ow;
-            L->oc = s->filters;
-            L->w_count = (size_t)s->size * s->size * c * s->filters;
-            L->b_count = (size_t)s->filters;
-            double macs = (double)cs.oh * cs.ow * s->filters * s->size * s->size * c;
-            L->flops_fwd = 2.0 * macs;
-            L->flops_bwd = 2.0 * macs * (L->needs_din ? 2.0 : 1.0);
-            L->ws_floats = L->conv.ws_floats;
-            break;
-        }
-        case CNN_LAYER_MAXPOOL:
-        case CNN_LAYER_AVGPOOL: {
-            CnnPoolShape ps;
-            if (!s->same && (s->size > h || s->size > w))
-                return layer_err(err, cfg, s, "VALID pool window is larger than its input");
-            cnn_pool_shape(&ps, max_batch, h, w, c, s->size, s->stride, s->same);
-            L->oh = ps.oh;
-            L->ow = ps.ow;
-            L->oc = c;
-            break;
-        }
-        case CNN_LAYER_LRN:
-        case CNN_LAYER_DROPOUT:
-            L->oh = h;
-            L->ow = w;
-            L->oc = c;
-            break;
-        case CNN_LAYER_DENSE: {
-            size_t nin = (size_t)h * w * c;
-            if (nin > (size_t)INT_MAX / 2) return layer_err(err, cfg, s, "has more than 2^30 inputs (the layers before it are too large)");
-            if ((double)nin * s->units > 0x1p40)
-                return layer_err(err, cfg, s, "has more than 2^40 weights (units or its inputs too large)");
-            L->ih = 1;
-            L->iw = 1;
-            L->ic = (int)nin;
-            L->oh = 1;
-            L->ow = 1;
-            L->oc = s->units;
-            L->w_count = nin * (size_t)s->units;
-            L->b_count = (size_t)s->units;
-            L->flops_fwd = 2.0 * (double)nin * s->units;
-            L->flops_bwd = L->flops_fwd * (L->needs_din ? 2.0 : 1.0);
-            cnn_dense_plan(&L->dense, (int)nin, s->units, max_batch, o->isa);
-            L->ws_floats = L->dense.ws_floats;
-            break;
-        }
-        }
-        if (L->oh < 1 || L->ow < 1) return layer_err(err, cfg, s, "output is empty: the image is too small");
-        if ((double)L->oh * L->ow * L->oc > (double)INT_MAX / 2) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "its output, %dx%dx%d per sample, is more than 2^30 values (filters or units too large)",
-                     L->oh, L->ow, L->oc);
-            return layer_err(err, cfg, s, msg);
-        }
-        L->in_size = (size_t)L->ih * L->iw * L->ic;
-        L->out_size = (size_t)L->oh * L->ow * L->oc;
-        if (L->out_size > max_act) max_act = L->out_size;
-        if (has_params(s->type)) {
-            L->w_off = np;
-            np += L->w_count;
-            L->b_off = np;
-            np += L->b_count;
-            seen_params = 1;
-        }
-        h = L->oh;
-        w = L->ow;
-        c = L->oc;
-    }
+    size_t max_act;
+    if (build_layers(m, cfg, o, &max_act, err)) return -1;
     const CnnLayer *last = &m->layers[m->n_layers - 1];
     if (last->spec.type != CNN_LAYER_DENSE || last->oc != cfg->num_classes) {
         char msg[160];
         snprintf(msg, sizeof msg, "the last layer must be a dense layer of %d units (one per class)",
                  cfg->num_classes);
-        return layer_err(err, cfg, &last->spec, msg);
+        return cnn_layer_err(err, cfg, &last->spec, msg);
     }
     if (last->spec.act != CNN_ACT_LINEAR)
-        return layer_err(err, cfg, &last->spec, "the last layer must be linear (the loss applies softmax)");
+        return cnn_layer_err(err, cfg, &last->spec, "the last layer must be linear (the loss applies softmax)");
 
-    m->n_params = np;
-    /* What it all takes, in double so that an absurd config is measured, not overflowed: the caller
-     * compares it with the memory at hand before anything is allocated (train.c). */
-    CnnModelMemory *mem = &m->mem;
-    mem->params = 2.0 * 4.0 * (double)np;
-    mem->widest = mem->heaviest = -1;
-    for (int i = 0; i < m->n_layers; i++) {
-        const CnnLayer *L = &m->layers[i];
-        const double per = (double)max_batch * (double)L->out_size;
-        mem->activations += 4.0 * per * (L->spec.type == CNN_LAYER_LRN ? 3 : L->spec.type == CNN_LAYER_MAXPOOL ? 2 : 1) +
-                            (L->spec.type == CNN_LAYER_DROPOUT ? per : 0);
-        mem->workspaces += 4.0 * (double)L->ws_floats;
-        if (mem->widest < 0 || L->out_size > m->layers[mem->widest].out_size) mem->widest = i;
-        if (has_params(L->spec.type) && (mem->heaviest < 0 || L->w_count > m->layers[mem->heaviest].w_count))
-            mem->heaviest = i;
-    }
-    mem->activations += 2.0 * 4.0 * (double)max_batch * (double)max_act;
+    estimate_memory(m, max_act);
     if (o->dry_run) return 0;
-
-    char what[2 * CNN_NAME_LEN + 64];
-    m->params = cnn_aligned_for(cnn_mul_size(np, sizeof(float)), "the parameters");
-    m->grads = cnn_aligned_for(cnn_mul_size(np, sizeof(float)), "the gradients");
-    for (int i = 0; i < m->n_layers; i++) {
-        CnnLayer *L = &m->layers[i];
-        size_t n_out = cnn_mul_size((size_t)max_batch, L->out_size);
-        snprintf(what, sizeof what, "[%s]'s output (%d samples at once)", L->spec.name, max_batch);
-        L->out = cnn_aligned_for(cnn_mul_size(n_out, sizeof(float)), what);
-        if (L->spec.type == CNN_LAYER_MAXPOOL) L->argmax = cnn_aligned_for(cnn_mul_size(n_out, sizeof(int32_t)), what);
-        if (L->spec.type == CNN_LAYER_LRN) L->scale = cnn_aligned_for(cnn_mul_size(2 * n_out, sizeof(float)), what);
-        if (L->spec.type == CNN_LAYER_DROPOUT) L->mask = cnn_aligned_for(n_out, what);
-        /* each layer keeps its own workspace, so what a conv's forward keeps survives until its backward */
-        snprintf(what, sizeof what, "[%s]'s workspace", L->spec.name);
-        if (has_params(L->spec.type))
-            L->ws = cnn_aligned_for(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)), what);
-        if (has_params(L->spec.type)) {
-            int dims[4];
-            if (L->spec.type == CNN_LAYER_CONV) {
-                dims[0] = dims[1] = L->spec.size;
-                dims[2] = L->ic;
-                dims[3] = L->oc;
-                add_tensor(m, L->spec.name, "weights", 4, dims, L->w_off, L->w_count);
-            } else {
-                dims[0] = L->ic;
-                dims[1] = L->oc;
-                add_tensor(m, L->spec.name, "weights", 2, dims, L->w_off, L->w_count);
-            }
-            dims[0] = L->oc;
-            add_tensor(m, L->spec.name, "biases", 1, dims, L->b_off, L->b_count);
-        }
-    }
-    size_t dsz = cnn_mul_size((size_t)max_batch, max_act);
-    m->dbuf[0] = cnn_aligned_for(cnn_mul_size(dsz, sizeof(float)), "the data gradients");
-    m->dbuf[1] = cnn_aligned_for(cnn_mul_size(dsz, sizeof(float)), "the data gradients");
+    allocate(m, max_act);
     return 0;
 }
 
@@ -218,9 +172,7 @@ void cnn_model_free(CnnModel *m)
 {
     for (int i = 0; i < m->n_layers; i++) {
         free(m->layers[i].out);
-        free(m->layers[i].argmax);
-        free(m->layers[i].scale);
-        free(m->layers[i].mask);
+        free(m->layers[i].kept);
         free(m->layers[i].ws);
     }
     free(m->params);
@@ -235,7 +187,7 @@ void cnn_model_init_params(CnnModel *m, uint64_t seed)
     m->seed = seed;
     for (int i = 0; i < m->n_layers; i++) {
         CnnLayer *L = &m->layers[i];
-        if (!has_params(L->spec.type)) continue;
+        if (!has_params(L)) continue;
         CnnRng r;
         cnn_rng_init(&r, seed, CNN_RNG_INIT, (uint64_t)i, 0);
         float *w = m->params + L->w_off;
@@ -262,49 +214,15 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
     CNN_ASSERT(n > 0 && n <= m->max_batch);
     m->input = x;
     m->batch = n;
+    CnnLayerFwd f = {.k = m->k, .n = n, .train = train, .step = step, .positions = positions, .seed = m->seed};
     for (int i = 0; i < m->n_layers; i++) {
         CnnLayer *L = &m->layers[i];
-        const float *in = layer_input(m, x, i);
+        f.in = layer_input(m, x, i);
+        f.w = has_params(L) ? m->params + L->w_off : NULL;
+        f.b = has_params(L) ? m->params + L->b_off : NULL;
+        f.index = (uint32_t)i;
         double t0 = m->timing ? cnn_now() : 0.0;
-        const float *w = m->params + L->w_off, *b = m->params + L->b_off;
-        size_t count = (size_t)n * L->out_size;
-        switch (L->spec.type) {
-        case CNN_LAYER_CONV:
-            cnn_conv_forward(L->out, L->ws, in, w, b, &L->conv, n);
-            L->input_ready = cnn_conv_keeps_input(&L->conv, n);
-            m->k->act_forward(L->out, L->out, count, L->spec.act);
-            break;
-        case CNN_LAYER_DENSE:
-            cnn_dense_forward(L->out, L->ws, in, w, b, &L->dense, n);
-            m->k->act_forward(L->out, L->out, count, L->spec.act);
-            break;
-        case CNN_LAYER_MAXPOOL: {
-            CnnPoolShape ps;
-            cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-            m->k->maxpool_forward(L->out, L->argmax, in, &ps);
-            break;
-        }
-        case CNN_LAYER_AVGPOOL: {
-            CnnPoolShape ps;
-            cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-            m->k->avgpool_forward(L->out, in, &ps);
-            break;
-        }
-        case CNN_LAYER_LRN:
-            m->k->lrn_forward(L->out, L->scale, in, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
-                              L->spec.lrn_bias, L->spec.alpha, L->spec.beta);
-            break;
-        case CNN_LAYER_DROPOUT:
-            if (train && L->spec.keep < 1.0f) {
-                CNN_ASSERT(positions != NULL);
-                cnn_dropout_forward(L->out, L->mask, in, n, L->out_size, L->spec.keep, m->seed, (uint32_t)i,
-                                    step, positions);
-            } else {
-                memcpy(L->out, in, count * sizeof(float));
-                memset(L->mask, 1, count);
-            }
-            break;
-        }
+        L->ops->forward(L, &f);
         if (m->timing) m->layer_time[i][0] += cnn_now() - t0;
     }
     return m->layers[m->n_layers - 1].out;
@@ -317,50 +235,21 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
     const CnnLayer *last = &m->layers[m->n_layers - 1];
     float *cur = m->dbuf[0], *other = m->dbuf[1];
     double loss = cnn_softmax_xent(cur, last->out, labels, n, last->oc, grad_scale, correct);
+    CnnLayerBwd b = {.k = m->k, .n = n, .mode = mode};
     for (int i = m->n_layers - 1; i >= 0; i--) {
         CnnLayer *L = &m->layers[i];
-        const float *in = layer_input(m, m->input, i);
-        float *din = L->needs_din ? other : NULL;
+        const int params = has_params(L);
+        b.din = L->needs_din ? other : NULL;
+        b.dout = cur;
+        b.in = layer_input(m, m->input, i);
+        b.w = params ? m->params + L->w_off : NULL;
+        b.dw = params ? grad + L->w_off : NULL;
+        b.db = params ? grad + L->b_off : NULL;
         double t0 = m->timing ? cnn_now() : 0.0;
-        size_t count = (size_t)n * L->out_size;
-        switch (L->spec.type) {
-        case CNN_LAYER_CONV:
-            m->k->act_backward(cur, cur, L->out, count, L->spec.act);
-            cnn_conv_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off, &L->conv,
-                              n, L->input_ready, mode);
-            L->input_ready = 0;
-            break;
-        case CNN_LAYER_DENSE:
-            m->k->act_backward(cur, cur, L->out, count, L->spec.act);
-            cnn_dense_backward(din, grad + L->w_off, grad + L->b_off, L->ws, cur, in, m->params + L->w_off,
-                               &L->dense, n, mode);
-            break;
-        case CNN_LAYER_MAXPOOL:
-            if (din) {
-                CnnPoolShape ps;
-                cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-                m->k->maxpool_backward(din, cur, L->argmax, &ps);
-            }
-            break;
-        case CNN_LAYER_AVGPOOL:
-            if (din) {
-                CnnPoolShape ps;
-                cnn_pool_shape(&ps, n, L->ih, L->iw, L->ic, L->spec.size, L->spec.stride, L->spec.same);
-                m->k->avgpool_backward(din, cur, &ps);
-            }
-            break;
-        case CNN_LAYER_LRN:
-            if (din)
-                m->k->lrn_backward(din, cur, in, L->scale, (size_t)n * L->ih * L->iw, L->ic, L->spec.radius,
-                                   L->spec.alpha, L->spec.beta);
-            break;
-        case CNN_LAYER_DROPOUT:
-            if (din) cnn_dropout_backward(din, cur, L->mask, count, L->spec.keep);
-            break;
-        }
+        L->ops->backward(L, &b);
         if (m->timing) m->layer_time[i][1] += cnn_now() - t0;
-        if (hook && has_params(L->spec.type)) hook->ready(hook->ctx, L->w_off, L->w_count + L->b_count);
-        if (!din) break; /* nothing below needs a gradient */
+        if (hook && params) hook->ready(hook->ctx, L->w_off, L->w_count + L->b_count);
+        if (!b.din) break; /* nothing below needs a gradient */
         float *t = cur;
         cur = other;
         other = t;
@@ -373,7 +262,7 @@ double cnn_model_weight_loss(const CnnModel *m)
     double total = 0.0;
     for (int i = 0; i < m->n_layers; i++) {
         const CnnLayer *L = &m->layers[i];
-        if (!has_params(L->spec.type) || L->spec.wl == 0.0f) continue;
+        if (!has_params(L) || L->spec.wl == 0.0f) continue;
         double s = 0.0;
         const float *w = m->params + L->w_off;
         for (size_t j = 0; j < L->w_count; j++) s += (double)w[j] * (double)w[j];
@@ -386,7 +275,7 @@ void cnn_model_add_weight_decay(const CnnModel *m, float *grad)
 {
     for (int i = 0; i < m->n_layers; i++) {
         const CnnLayer *L = &m->layers[i];
-        if (!has_params(L->spec.type) || L->spec.wl == 0.0f) continue;
+        if (!has_params(L) || L->spec.wl == 0.0f) continue;
         const float wl = L->spec.wl;
         const float *w = m->params + L->w_off;
         float *g = grad + L->w_off;
@@ -424,18 +313,17 @@ const char *cnn_model_param_owner(const CnnModel *m, size_t idx)
 
 static void shape_str(char *buf, size_t n, const CnnLayer *L)
 {
-    if (L->spec.type == CNN_LAYER_DENSE)
+    if (L->ops->flat_output)
         snprintf(buf, n, "%d", L->oc);
     else
         snprintf(buf, n, "%dx%dx%d", L->oh, L->ow, L->oc);
 }
 
-/* The kernels of a conv or dense layer ("" for the others). */
+/* The kernels of a planned layer, conv or dense ("" for the others). */
 static void layer_kernel_name(const CnnLayer *L, char *buf, size_t n)
 {
     buf[0] = 0;
-    if (L->spec.type == CNN_LAYER_CONV) cnn_conv_plan_name(&L->conv, buf, n);
-    if (L->spec.type == CNN_LAYER_DENSE) snprintf(buf, n, "%s", cnn_algo_name(L->dense.algo));
+    if (L->ops->kernel_name) L->ops->kernel_name(L, buf, n);
 }
 
 void cnn_model_kernels_line(const CnnModel *m, char *buf, size_t n)
@@ -453,9 +341,7 @@ int cnn_model_uses_sgemm(const CnnModel *m)
 {
     for (int i = 0; i < m->n_layers; i++) {
         const CnnLayer *L = &m->layers[i];
-        if (L->spec.type == CNN_LAYER_CONV && (L->conv.fwd == CNN_ALGO_SGEMM || L->conv.wgrad == CNN_ALGO_SGEMM))
-            return 1;
-        if (L->spec.type == CNN_LAYER_DENSE && L->dense.algo == CNN_ALGO_SGEMM) return 1;
+        if (L->ops->uses_sgemm && L->ops->uses_sgemm(L)) return 1;
     }
     return 0;
 }

@@ -1,8 +1,8 @@
 /* layers: forward/backward pairs over caller-owned buffers (no allocation, no MPI).
  *
  * Layout and semantics are TensorFlow's (DESIGN.md): activations NHWC, conv weights HWIO
- * [kh][kw][cin][cout], dense weights [in][out]; SAME padding gives out = ceil(in / stride) with the
- * padding split so the extra pixel is at the bottom/right; VALID gives out = ceil((in - k + 1) / stride).
+ * [kh][kw][cin][cout], dense weights [in][out]; the shapes of convolution and pooling follow
+ * TensorFlow's SAME/VALID rule (shape.h).
  * Backward functions add to (CNN_GRAD_ACCUMULATE) or overwrite (CNN_GRAD_OVERWRITE: no zeroing pass
  * first) the weight and bias gradients, and OVERWRITE the data gradient; a NULL data-gradient pointer
  * skips that work (the first layer needs none). Overwriting gives the values of adding to zeros. */
@@ -13,26 +13,15 @@
 #include <stdint.h>
 
 #include "cnn/config.h"
+#include "cnn/nn/shape.h"
 
 typedef enum { CNN_GRAD_ACCUMULATE, CNN_GRAD_OVERWRITE } CnnGradMode;
 
-/* Output size and leading padding of one spatial dimension, TensorFlow's rule. */
-void cnn_same_valid(int in, int k, int stride, int same, int *out, int *pad_before);
-
 /* ---- convolution (conv.c). Which code computes it is planned once per layer (plan.h): cnn-dist's
- * direct or Winograd kernels, or im2col + OpenBLAS sgemm. ---- */
-typedef struct {
-    int n, h, w, cin;       /* input  [n][h][w][cin] */
-    int oh, ow, cout;       /* output [n][oh][ow][cout] */
-    int kh, kw, stride;
-    int pad_top, pad_left;
-    int needs_din;          /* 0: backward is never asked for din (first layer), so no room is kept for it */
-} CnnConvShape;
-
+ * direct or Winograd kernels, or im2col + OpenBLAS sgemm. Its shape: CnnConvShape (shape.h). ---- */
 typedef struct CnnConvPlan CnnConvPlan;
 typedef struct CnnDensePlan CnnDensePlan;
 
-void cnn_conv_shape(CnnConvShape *s, int n, int h, int w, int cin, int cout, int k, int stride, int same);
 /* Floats of workspace the im2col + sgemm lowering needs (the im2col matrix, or a chunk of it). */
 size_t cnn_conv_gemm_workspace(const CnnConvShape *s);
 /* out = conv(in, w) + b (no activation) for n <= p->s.n samples; ws: p->ws_floats floats. */
@@ -47,12 +36,7 @@ void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float 
                        const float *w, const CnnConvPlan *p, int n, int input_ready, CnnGradMode mode);
 
 /* ---- pooling (max: padded cells never win; avg: divides by the count of real cells); the
- * computation is per instruction set (kernels.h) ---- */
-typedef struct {
-    int n, h, w, c, oh, ow, size, stride, pad_top, pad_left;
-} CnnPoolShape;
-
-void cnn_pool_shape(CnnPoolShape *s, int n, int h, int w, int c, int size, int stride, int same);
+ * computation is per instruction set (kernels.h), the shape is CnnPoolShape (shape.h) ---- */
 
 /* ---- local response normalisation across channels (TensorFlow's tf.nn.lrn), per instruction set
  * (kernels.h: lrn_forward, lrn_backward) ----

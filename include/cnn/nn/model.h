@@ -22,8 +22,11 @@ typedef struct {
     size_t offset, count;
 } CnnTensorInfo;
 
-typedef struct {
+/* One layer: what every type has (shapes, its slice of the parameter block, its output), and in a union
+ * what only its type keeps. What a type computes is in its ops (src/nn/layers/, one file per type). */
+typedef struct CnnLayer {
     CnnLayerSpec spec;
+    const struct CnnLayerOps *ops; /* the type's build, forward and backward */
     int ih, iw, ic;             /* input per sample (dense: ih = iw = 1, ic = features) */
     int oh, ow, oc;             /* output per sample */
     size_t in_size, out_size;   /* floats per sample */
@@ -33,14 +36,19 @@ typedef struct {
     int needs_din;              /* 0 for the first layer with parameters' input (conv1) */
     /* per-layer buffers (max_batch samples) */
     float *out;                 /* activation output */
-    int32_t *argmax;            /* maxpool */
-    float *scale;               /* lrn: what forward keeps for backward (2 floats per output) */
-    uint8_t *mask;              /* dropout */
+    void *kept;                 /* what forward keeps for backward, kept_bytes per output value: maxpool's
+                                 * argmax (int32), lrn's two floats, dropout's mask (uint8); NULL if none */
+    size_t kept_bytes;
     float *ws;                  /* conv, dense: the plan's workspace of ws_floats */
     size_t ws_floats;
-    int input_ready;            /* conv: ws holds what the last forward kept of its input for backward */
-    CnnConvPlan conv;           /* conv: shape at max_batch and kernels, planned at build time */
-    CnnDensePlan dense;         /* dense: the same */
+    union {                     /* by type; plans and shapes are set once at build, for max_batch samples */
+        struct {
+            CnnConvPlan conv;   /* conv: shape and kernels */
+            int input_ready;    /* conv: ws holds what the last forward kept of its input for backward */
+        };
+        CnnDensePlan dense;     /* dense: the same */
+        CnnPoolShape pool;      /* maxpool, avgpool: a batch of n samples only changes pool.n */
+    };
 } CnnLayer;
 
 /* What a model is built for: the largest batch a forward may get, the instruction set of the kernels

@@ -1,0 +1,73 @@
+/* conv_layer: the convolution layer in a model: its shape and plan at build (plan.h), then
+ * conv(in, w) + b and its activation forward, and the activation's and the convolution's gradients
+ * backward. The convolution itself is in src/nn/conv.c. */
+#include "layer_ops.h"
+
+#include "cnn/nn/plan.h"
+
+static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    const CnnLayerSpec *s = &L->spec;
+    const int h = L->ih, w = L->iw, c = L->ic;
+    if (h < 1 || w < 1) return cnn_layer_err(err, cfg, s, "input is empty");
+    if (!s->same && (s->size > h || s->size > w))
+        return cnn_layer_err(err, cfg, s, "VALID kernel is larger than its input");
+    if ((double)s->size * s->size * c * s->filters > 0x1p40)
+        return cnn_layer_err(err, cfg, s, "has more than 2^40 weights (filters or the layer before too large)");
+    CnnConvShape cs;
+    cnn_conv_shape(&cs, o->max_batch, h, w, c, s->filters, s->size, s->stride, s->same);
+    cs.needs_din = L->needs_din;
+    CnnErr perr;
+    if (cnn_conv_plan(&L->conv, &cs, cfg->conv, o->isa, o->threads, &perr))
+        return cnn_err(err, "%s: %s", cfg->conv_where[0] ? cfg->conv_where : cfg->path, perr.msg);
+    L->oh = cs.oh;
+    L->ow = cs.ow;
+    L->oc = s->filters;
+    L->w_count = (size_t)s->size * s->size * c * s->filters;
+    L->b_count = (size_t)s->filters;
+    const double macs = (double)cs.oh * cs.ow * s->filters * s->size * s->size * c;
+    L->flops_fwd = 2.0 * macs;
+    L->flops_bwd = 2.0 * macs * (L->needs_din ? 2.0 : 1.0);
+    L->ws_floats = L->conv.ws_floats;
+    return 0;
+}
+
+static void conv_forward(CnnLayer *L, const CnnLayerFwd *f)
+{
+    cnn_conv_forward(L->out, L->ws, f->in, f->w, f->b, &L->conv, f->n);
+    L->input_ready = cnn_conv_keeps_input(&L->conv, f->n);
+    f->k->act_forward(L->out, L->out, (size_t)f->n * L->out_size, L->spec.act);
+}
+
+static void conv_backward(CnnLayer *L, const CnnLayerBwd *b)
+{
+    b->k->act_backward(b->dout, b->dout, L->out, (size_t)b->n * L->out_size, L->spec.act);
+    cnn_conv_backward(b->din, b->dw, b->db, L->ws, b->dout, b->in, b->w, &L->conv, b->n, L->input_ready, b->mode);
+    L->input_ready = 0;
+}
+
+/* HWIO: [size][size][ic][oc] */
+static int conv_weight_dims(const CnnLayer *L, int dims[4])
+{
+    dims[0] = dims[1] = L->spec.size;
+    dims[2] = L->ic;
+    dims[3] = L->oc;
+    return 4;
+}
+
+static void conv_kernel_name(const CnnLayer *L, char *buf, size_t n) { cnn_conv_plan_name(&L->conv, buf, n); }
+
+static int conv_uses_sgemm(const CnnLayer *L)
+{
+    return L->conv.fwd == CNN_ALGO_SGEMM || L->conv.wgrad == CNN_ALGO_SGEMM;
+}
+
+const CnnLayerOps cnn_conv_layer_ops = {
+    .has_params = 1,
+    .build = conv_build,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .weight_dims = conv_weight_dims,
+    .kernel_name = conv_kernel_name,
+    .uses_sgemm = conv_uses_sgemm,
+};

@@ -1,0 +1,71 @@
+/* dense_layer: the fully connected layer in a model: it sees its input as one vector per sample
+ * (ih = iw = 1, ic = features), is planned at build (plan.h), and runs in[n][nin] x w + b and its
+ * activation forward, the activation's and the product's gradients backward. The products are in
+ * src/nn/dense.c. */
+#include "layer_ops.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "cnn/nn/plan.h"
+
+static int dense_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    const CnnLayerSpec *s = &L->spec;
+    const size_t nin = (size_t)L->ih * L->iw * L->ic;
+    if (nin > (size_t)INT_MAX / 2)
+        return cnn_layer_err(err, cfg, s, "has more than 2^30 inputs (the layers before it are too large)");
+    if ((double)nin * s->units > 0x1p40)
+        return cnn_layer_err(err, cfg, s, "has more than 2^40 weights (units or its inputs too large)");
+    L->ih = 1;
+    L->iw = 1;
+    L->ic = (int)nin;
+    L->oh = 1;
+    L->ow = 1;
+    L->oc = s->units;
+    L->w_count = nin * (size_t)s->units;
+    L->b_count = (size_t)s->units;
+    L->flops_fwd = 2.0 * (double)nin * s->units;
+    L->flops_bwd = L->flops_fwd * (L->needs_din ? 2.0 : 1.0);
+    cnn_dense_plan(&L->dense, (int)nin, s->units, o->max_batch, o->isa);
+    L->ws_floats = L->dense.ws_floats;
+    return 0;
+}
+
+static void dense_forward(CnnLayer *L, const CnnLayerFwd *f)
+{
+    cnn_dense_forward(L->out, L->ws, f->in, f->w, f->b, &L->dense, f->n);
+    f->k->act_forward(L->out, L->out, (size_t)f->n * L->out_size, L->spec.act);
+}
+
+static void dense_backward(CnnLayer *L, const CnnLayerBwd *b)
+{
+    b->k->act_backward(b->dout, b->dout, L->out, (size_t)b->n * L->out_size, L->spec.act);
+    cnn_dense_backward(b->din, b->dw, b->db, L->ws, b->dout, b->in, b->w, &L->dense, b->n, b->mode);
+}
+
+/* [ic][oc] */
+static int dense_weight_dims(const CnnLayer *L, int dims[4])
+{
+    dims[0] = L->ic;
+    dims[1] = L->oc;
+    return 2;
+}
+
+static void dense_kernel_name(const CnnLayer *L, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", cnn_algo_name(L->dense.algo));
+}
+
+static int dense_uses_sgemm(const CnnLayer *L) { return L->dense.algo == CNN_ALGO_SGEMM; }
+
+const CnnLayerOps cnn_dense_layer_ops = {
+    .has_params = 1,
+    .flat_output = 1,
+    .build = dense_build,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .weight_dims = dense_weight_dims,
+    .kernel_name = dense_kernel_name,
+    .uses_sgemm = dense_uses_sgemm,
+};

@@ -1,0 +1,37 @@
+/* lrn_layer: local response normalisation across channels in a model (layers.h has the formula). The
+ * output has the input's shape; forward keeps two floats per output value for backward. The
+ * normalisation is per instruction set (src/nn/kernels/lrn.c). */
+#include "layer_ops.h"
+
+static int lrn_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    (void)cfg;
+    (void)o;
+    (void)err;
+    L->oh = L->ih;
+    L->ow = L->iw;
+    L->oc = L->ic;
+    L->kept_bytes = 2 * sizeof(float);
+    return 0;
+}
+
+static void lrn_forward(CnnLayer *L, const CnnLayerFwd *f)
+{
+    const CnnLayerSpec *s = &L->spec;
+    f->k->lrn_forward(L->out, L->kept, f->in, (size_t)f->n * L->ih * L->iw, L->ic, s->radius, s->lrn_bias, s->alpha,
+                      s->beta);
+}
+
+static void lrn_backward(CnnLayer *L, const CnnLayerBwd *b)
+{
+    if (!b->din) return;
+    const CnnLayerSpec *s = &L->spec;
+    b->k->lrn_backward(b->din, b->dout, b->in, L->kept, (size_t)b->n * L->ih * L->iw, L->ic, s->radius, s->alpha,
+                       s->beta);
+}
+
+const CnnLayerOps cnn_lrn_layer_ops = {
+    .build = lrn_build,
+    .forward = lrn_forward,
+    .backward = lrn_backward,
+};

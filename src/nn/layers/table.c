@@ -1,0 +1,24 @@
+/* table: the ops of each layer type, indexed by CnnLayerType, and the form of a layer's errors. */
+#include "layer_ops.h"
+
+#include "cnn/util.h"
+
+static const CnnLayerOps *const ops_by_type[] = {
+    [CNN_LAYER_CONV] = &cnn_conv_layer_ops,
+    [CNN_LAYER_MAXPOOL] = &cnn_maxpool_layer_ops,
+    [CNN_LAYER_AVGPOOL] = &cnn_avgpool_layer_ops,
+    [CNN_LAYER_LRN] = &cnn_lrn_layer_ops,
+    [CNN_LAYER_DENSE] = &cnn_dense_layer_ops,
+    [CNN_LAYER_DROPOUT] = &cnn_dropout_layer_ops,
+};
+
+const CnnLayerOps *cnn_layer_ops(CnnLayerType t)
+{
+    CNN_ASSERT((size_t)t < sizeof ops_by_type / sizeof ops_by_type[0] && ops_by_type[t] != NULL);
+    return ops_by_type[t];
+}
+
+int cnn_layer_err(CnnErr *err, const CnnConfig *cfg, const CnnLayerSpec *s, const char *what)
+{
+    return cnn_err(err, "%s:%d: [%s]: %s", cfg->path[0] ? cfg->path : "config", s->line, s->name, what);
+}
