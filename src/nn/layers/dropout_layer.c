@@ -12,11 +12,7 @@ static int dropout_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *
     (void)cfg;
     (void)o;
     (void)err;
-    L->oh = L->ih;
-    L->ow = L->iw;
-    L->oc = L->ic;
-    L->kept_bytes = sizeof(uint8_t);
-    return 0;
+    return cnn_layer_build_same_shape(L, sizeof(uint8_t));
 }
 
 static void dropout_forward(CnnLayer *L, const CnnLayerFwd *f)

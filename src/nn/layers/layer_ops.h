@@ -60,6 +60,9 @@ extern const CnnLayerOps cnn_conv_layer_ops, cnn_dense_layer_ops, cnn_maxpool_la
 /* The ops of a layer type (table.c). */
 const CnnLayerOps *cnn_layer_ops(CnnLayerType t);
 
+/* The build of a layer whose output has its input's shape, keeping kept_bytes per output value. */
+int cnn_layer_build_same_shape(CnnLayer *L, size_t kept_bytes);
+
 /* "<config>:<line>: [<layer>]: <what>", the form of every error about one layer; returns -1. */
 int cnn_layer_err(CnnErr *err, const CnnConfig *cfg, const CnnLayerSpec *s, const char *what);
 

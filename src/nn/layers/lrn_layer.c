@@ -8,11 +8,7 @@ static int lrn_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, C
     (void)cfg;
     (void)o;
     (void)err;
-    L->oh = L->ih;
-    L->ow = L->iw;
-    L->oc = L->ic;
-    L->kept_bytes = 2 * sizeof(float);
-    return 0;
+    return cnn_layer_build_same_shape(L, 2 * sizeof(float));
 }
 
 static void lrn_forward(CnnLayer *L, const CnnLayerFwd *f)

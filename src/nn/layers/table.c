@@ -22,3 +22,12 @@ int cnn_layer_err(CnnErr *err, const CnnConfig *cfg, const CnnLayerSpec *s, cons
 {
     return cnn_err(err, "%s:%d: [%s]: %s", cfg->path[0] ? cfg->path : "config", s->line, s->name, what);
 }
+
+int cnn_layer_build_same_shape(CnnLayer *L, size_t kept_bytes)
+{
+    L->oh = L->ih;
+    L->ow = L->iw;
+    L->oc = L->ic;
+    L->kept_bytes = kept_bytes;
+    return 0;
+}
