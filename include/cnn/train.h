@@ -1,6 +1,7 @@
-/* train: the loop that joins data, model, optimizer, comm, checkpoints and metrics; evaluation;
- * signals (SIGTERM, SIGINT, SIGUSR1) turned into a checkpoint at the next step boundary, agreed on by
- * all ranks with a collective. */
+/* train (src/train/): the run that joins data, model, optimizer, gradsync, checkpoints and metrics; the
+ * training loop, --bench and --eval; signals (SIGTERM, SIGINT, SIGUSR1) turned into a checkpoint at the
+ * next step boundary, agreed on by all ranks with a collective. src/train/run.h says which file holds
+ * what. */
 #ifndef CNN_TRAIN_H
 #define CNN_TRAIN_H
 
@@ -17,7 +18,7 @@ enum {
 
 typedef struct {
     const char *resume;         /* NULL, "latest" or a checkpoint path */
-    int bench;                  /* >0: time this many steps, print the table, write nothing */
+    int bench;                  /* >0: time this many steps (src/train/bench.c), print the table, write nothing */
 } CnnTrainOpts;
 
 int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts);

@@ -84,7 +84,7 @@ static int build_layers(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o
 }
 
 /* What it all takes, in double so that an absurd config is measured, not overflowed: the caller
- * compares it with the memory at hand before anything is allocated (train.c). */
+ * compares it with the memory at hand before anything is allocated (src/train/memory.c). */
 static void estimate_memory(CnnModel *m, size_t max_act)
 {
     CnnModelMemory *mem = &m->mem;
