@@ -537,6 +537,17 @@ static void test_errors(void **state)
     char long_line[400];
     snprintf(long_line, sizeof long_line, "dir = %0300d\n", 7);
     expect_error(edit(3, long_line), NULL, 0, "bad.ini:3:", "longer than");
+    /* text values that would not read back from the stored config (fuzz_config found the first) */
+    expect_error(edit(3, "dir =;d\n"), NULL, 0, "bad.ini:3:", "begins a comment");
+    const char *semi[] = {"data.dir=a ;b"}, *lead[] = {"data.dir= a"}, *ctl[] = {"data.dir=a\tb"};
+    expect_error(base_text, semi, 1, "--set data.dir=a ;b:", "would not read back");
+    expect_error(base_text, lead, 1, "--set data.dir= a:", "would not read back");
+    expect_error(base_text, ctl, 1, "--set data.dir=a\tb:", "would not read back");
+    const char *fine[] = {"data.dir=a;b c#d"};
+    CnnConfig ok;
+    parse_ok(&ok, base_text, fine, 1);
+    assert_string_equal(ok.dir, "a;b c#d");
+    round_trip(&ok);
     /* no layers */
     expect_error("[data]\nformat=idx\ndir=d\n[train]\nbatch=1\nsteps=1\n", NULL, 0, "bad.ini:", "no layers");
 }
