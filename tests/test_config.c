@@ -539,7 +539,10 @@ static void test_errors(void **state)
     expect_error(edit(3, long_line), NULL, 0, "bad.ini:3:", "longer than");
     /* text values that would not read back from the stored config (fuzz_config found the first) */
     expect_error(edit(3, "dir =;d\n"), NULL, 0, "bad.ini:3:", "begins a comment");
+    expect_error(edit(3, "dir =#d\n"), NULL, 0, "bad.ini:3:", "begins a comment");
     const char *semi[] = {"data.dir=a ;b"}, *lead[] = {"data.dir= a"}, *ctl[] = {"data.dir=a\tb"};
+    const char *hash[] = {"data.dir=a #b"};
+    expect_error(base_text, hash, 1, "--set data.dir=a #b:", "would not read back");
     expect_error(base_text, semi, 1, "--set data.dir=a ;b:", "would not read back");
     expect_error(base_text, lead, 1, "--set data.dir= a:", "would not read back");
     expect_error(base_text, ctl, 1, "--set data.dir=a\tb:", "would not read back");

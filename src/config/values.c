@@ -155,14 +155,15 @@ static int set_contrast(const char *v, void *p)
     return 0;
 }
 
-/* A text value must read back the same from 'key = value' (what to_ini writes): inih takes a ';' that
- * follows whitespace (the space after '=' included) as the start of a comment and strips the ends. */
+/* A text value must read back the same from 'key = value' (what to_ini writes): the reader takes a ';'
+ * or '#' that follows whitespace (the space after '=' included) as the start of a comment, and inih
+ * strips the ends. */
 static bool str_writable(const char *v)
 {
-    if (*v == ';' || isspace((unsigned char)*v)) return false;
+    if (*v == ';' || *v == '#' || isspace((unsigned char)*v)) return false;
     for (const char *c = v; *c; c++) {
         if ((unsigned char)*c < 0x20 || *c == 0x7f) return false;
-        if (*c == ';' && isspace((unsigned char)c[-1])) return false;
+        if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) return false;
         if (!c[1] && isspace((unsigned char)*c)) return false;
     }
     return true;
@@ -193,7 +194,7 @@ int cnn_config_set_value(const Doc *d, const Entry *e, const KeySpec *k, void *b
         if (!str_writable(v))
             return cnn_config_fail(d->err, where,
                                    "value '%s' of '%s' in %s would not read back from the config a checkpoint "
-                                   "stores: a ';' at its start or after a space begins a comment, and spaces "
+                                   "stores: a ';' or '#' at its start or after a space begins a comment, and spaces "
                                    "at either end or control characters are lost",
                                    v, k->key, what);
         memcpy(p, v, strlen(v) + 1);
