@@ -17,7 +17,7 @@ struct CnnCommReq {
 };
 
 static MPI_Comm node_comm = MPI_COMM_NULL;
-static int world_rank, world_size, node_size;
+static int world_rank, world_size, node_size, node_rank;
 
 static void abort_hook(int code) { MPI_Abort(MPI_COMM_WORLD, code ? code : 1); }
 
@@ -42,6 +42,7 @@ void cnn_comm_init(int *argc, char ***argv)
     check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &node_comm),
           "MPI_Comm_split_type");
     MPI_Comm_size(node_comm, &node_size);
+    MPI_Comm_rank(node_comm, &node_rank);
     cnn_log_set_rank(world_rank);
     cnn_set_die_hook(abort_hook);
 }
@@ -56,6 +57,13 @@ void cnn_comm_finalize(void)
 int cnn_comm_rank(void) { return world_rank; }
 int cnn_comm_size(void) { return world_size; }
 int cnn_comm_local_size(void) { return node_size; }
+int cnn_comm_local_rank(void) { return node_rank; }
+
+void cnn_comm_gather(const void *send, size_t bytes, void *recv, int root)
+{
+    CNN_ASSERT(bytes <= (size_t)INT_MAX);
+    check(MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Gather");
+}
 
 void cnn_comm_barrier(void) { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 

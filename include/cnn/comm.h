@@ -13,9 +13,13 @@ int cnn_comm_rank(void);
 int cnn_comm_size(void);
 /* Ranks sharing this node (MPI_COMM_TYPE_SHARED). */
 int cnn_comm_local_size(void);
+/* This rank's index among them (0 = the node's first rank). */
+int cnn_comm_local_rank(void);
 
 void cnn_comm_barrier(void);
 void cnn_comm_bcast(void *buf, size_t bytes, int root);
+/* Every rank's `bytes` bytes, in rank order, into recv on root (size x bytes; ignored elsewhere). */
+void cnn_comm_gather(const void *send, size_t bytes, void *recv, int root);
 void cnn_comm_sum_float(float *buf, size_t n);
 void cnn_comm_sum_i64(int64_t *buf, size_t n);
 void cnn_comm_max_int(int *buf, size_t n);

@@ -125,6 +125,37 @@ static int check_ranks_agree(Run *r, CnnErr *err)
     return 0;
 }
 
+/* Where the ranks run, said once by rank 0: the nodes (the ranks sharing memory), each node's ranks and
+ * the threads per rank decided there, and how each node holds the data set. */
+typedef struct {
+    char host[56];
+    int local_size, local_rank, threads;
+} NodeInfo;
+
+static void announce_nodes(const Run *r)
+{
+    NodeInfo me = {{0}, cnn_comm_local_size(), cnn_comm_local_rank(), r->threads};
+    if (gethostname(me.host, sizeof me.host - 1) != 0) snprintf(me.host, sizeof me.host, "?");
+    NodeInfo *all = r->rank == 0 ? cnn_malloc((size_t)r->size * sizeof *all) : NULL;
+    cnn_comm_gather(&me, sizeof me, all, 0);
+    if (r->rank != 0) return;
+    char text[1024];
+    int len = 0, nodes = 0;
+    for (int i = 0; i < r->size; i++) {
+        if (all[i].local_rank != 0) continue;
+        if (++nodes <= 8 && len < (int)sizeof text)
+            len += snprintf(text + len, sizeof text - (size_t)len, "%s%s: %d rank%s x %d thread%s",
+                            nodes > 1 ? ", " : "", all[i].host, all[i].local_size, all[i].local_size > 1 ? "s" : "",
+                            all[i].threads, all[i].threads > 1 ? "s" : "");
+    }
+    if (nodes > 8 && len < (int)sizeof text) snprintf(text + len, sizeof text - (size_t)len, ", %d more", nodes - 8);
+    const double mb = (cnn_dataset_bytes(&r->train) + cnn_dataset_bytes(&r->test)) / 1e6;
+    const int mapped = r->test.n_maps > 0;
+    cnn_info("%d node%s (%s); data set %.0f MB, %s", nodes, nodes > 1 ? "s" : "", text, mb,
+             mapped ? "files mapped read-only: one copy per node, in its page cache" : "decoded into every rank's memory");
+    free(all);
+}
+
 static void announce(const Run *r)
 {
     const CnnConfig *cfg = r->cfg;
@@ -136,6 +167,7 @@ static void announce(const Run *r)
                  cfg->deterministic ? "deterministic (same result on any rank count)" : "fast float allreduce");
         cnn_info("kernels %s: %s", cnn_isa_name(r->isa), kl);
     }
+    if (r->size > 1) announce_nodes(r);
     if (r->size == 1 && r->threads > 1 && !getenv("OMPI_COMM_WORLD_SIZE"))
         cnn_info("note: one process with %d threads leaves cores idle outside the matrix products; one rank "
                  "per core is faster: mpirun -np %d (or scripts/cnn-run)",
