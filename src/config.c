@@ -56,6 +56,7 @@ static const KeySpec run_keys[] = {
     NUM(RECIPE, "seed", K_U64, CFG(seed), 0, INF, 0, 0),
     STRK(LOCAL, "out_dir", CFG(out_dir)),
     NUM(LOCAL, "threads", K_INT, CFG(threads), 0, INF, 0, 0),
+    NUM(LOCAL, "stall_timeout", K_DOUBLE, CFG(stall_timeout), 0, INF, 0, 0),
     ENUMK(TUNABLE, "conv", CFG(conv), conv_names), /* the families sum in different orders: ranks agree */
 };
 

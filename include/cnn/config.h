@@ -85,6 +85,7 @@ typedef struct {
     uint64_t seed;              /* default 1 */
     char out_dir[CNN_PATH_LEN]; /* default runs/<name> */
     int threads;                /* OpenBLAS threads per rank; 0 = auto */
+    double stall_timeout;       /* seconds without progress before a rank ends itself (watchdog.h); 0 = never */
     CnnConvKernel conv;         /* convolution kernels asked for (plan.h): auto, winograd, winograd2, direct,
                                    gemm */
     char conv_where[CNN_PATH_LEN + 64]; /* "FILE:LINE" or "--set ..." of run.conv; "" when not given */

@@ -13,6 +13,7 @@ enum {
     CNN_EXIT_ERROR = 1,         /* a user error: config, data, checkpoint */
     CNN_EXIT_USAGE = 2,
     CNN_EXIT_NAN = 3,           /* NaN or Inf in loss or gradients */
+    CNN_EXIT_STALLED = 4,       /* no progress for run.stall_timeout seconds (a lost node): src/watchdog.c */
     CNN_EXIT_PREEMPTED = 75     /* stopped by a signal after writing a checkpoint (EX_TEMPFAIL) */
 };
 

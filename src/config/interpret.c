@@ -128,6 +128,7 @@ static void config_defaults(CnnConfig *cfg)
 {
     cfg->seed = 1;
     cfg->threads = 0;
+    cfg->stall_timeout = 300;
     cfg->prefetch = 2;
     cfg->optimizer = CNN_OPT_ADAM;
     cfg->lr = 1e-3;

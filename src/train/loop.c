@@ -21,6 +21,7 @@
 #include "cnn/io/checkpoint.h"
 #include "cnn/io/metrics.h"
 #include "cnn/util.h"
+#include "cnn/watchdog.h"
 #include "run.h"
 
 /* ---- signals: set a flag, act at the next step boundary ---- */
@@ -197,10 +198,13 @@ static int train_steps(Run *r, Loop *lp)
             return CNN_EXIT_NAN;
         }
         const long done = step + 1;
+        cnn_watchdog_kick();
         log_progress(r, lp, done, lr, &st);
         maybe_evaluate(r, lp, done);
+        cnn_watchdog_kick();
         int stop = 0;
         if ((rc = end_of_step(r, lp, done, lr, &stop)) != CNN_EXIT_OK) return rc;
+        cnn_watchdog_kick();
         if (stop) {
             if (r->rank == 0)
                 printf("%sstopped by a signal after step %ld; checkpoint written; resume with --resume latest\n",
@@ -231,7 +235,9 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
                  "(raise train.steps to go on)", lp.step0, lp.steps);
     run_start_data(r, lp.step0, lp.steps);
     lp.t_start = lp.t_log = cnn_now();
+    if (r->size > 1) cnn_watchdog_start(cfg->stall_timeout); /* one process has no one to wait for */
     rc = train_steps(r, &lp);
+    cnn_watchdog_stop();
 out:
     if (lp.metrics) cnn_metrics_close(lp.metrics);
     run_free(r);
