@@ -10,7 +10,7 @@
 CC      ?= gcc
 MPICC   ?= mpicc
 BUILD   ?= build
-PKGS    := openblas hdf5 inih zlib
+PKGS    := openblas hdf5 inih zlib stb
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Wshadow -Wdouble-promotion \
 	-Wstrict-prototypes -Wmissing-prototypes -MMD -MP -pthread
 export NATIVE # tests/e2e/isa.sh skips the baseline instruction check then

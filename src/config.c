@@ -77,6 +77,7 @@ static const KeySpec data_keys[] = {
     {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0},
     NUM(RECIPE, "standardize", K_BOOL, CFG(standardize), 0, 1, 0, 0),
     NUM(LOCAL, "prefetch", K_INT, CFG(prefetch), 0, INF, 0, 0),
+    STRK(LOCAL, "class_names", CFG(class_names)), /* for --predict; "" = batches.meta.txt or numbers */
 };
 
 static const KeySpec train_keys[] = {

@@ -3,7 +3,8 @@
  *   cnn-dist [--set SECTION.KEY=VALUE]... [--resume latest|PATH] CONFIG    train
  *   cnn-dist --summary CONFIG                                              layers, shapes, params, FLOPs
  *   cnn-dist --eval CKPT CONFIG                                            test-set loss and accuracy
- *   cnn-dist --bench STEPS [--resume latest|PATH] CONFIG                   time STEPS steps, write nothing */
+ *   cnn-dist --bench STEPS [--resume latest|PATH] CONFIG                   time STEPS steps, write nothing
+ *   cnn-dist --predict CKPT [--top K] [--json] CONFIG FILE...              classify images */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include "cnn/cpu.h"
 #include "cnn/nn/gemm.h"
 #include "cnn/nn/model.h"
+#include "cnn/predict.h"
 #include "cnn/train.h"
 #include "cnn/util.h"
 
@@ -29,6 +31,7 @@ static void usage(FILE *f)
             "       cnn-dist [--set ...] --summary CONFIG\n"
             "       cnn-dist [--set ...] --eval CKPT CONFIG\n"
             "       cnn-dist [--set ...] --bench STEPS [--resume latest|PATH] CONFIG\n"
+            "       cnn-dist [--set ...] --predict CKPT [--top K] [--json] CONFIG FILE...\n"
             "Trains the network of CONFIG (an INI file) data-parallel over the MPI ranks it runs on\n"
             "(mpirun -np N cnn-dist CONFIG). See README.md.\n"
             "  -s, --set S.K=V    override a config key (repeatable)\n"
@@ -37,6 +40,10 @@ static void usage(FILE *f)
             "  -e, --eval CKPT    evaluate checkpoint CKPT on the test set\n"
             "      --bench STEPS  time STEPS training steps (no checkpoints, no metrics); with --resume, from\n"
             "                     that checkpoint (the speed late in training)\n"
+            "  -p, --predict CKPT classify each FILE (PNG, JPEG, PPM..., a CIFAR-10 batch .bin, or an IDX\n"
+            "                     pair IMAGES,LABELS) with checkpoint CKPT: its top classes, one line each\n"
+            "      --top K        how many classes per image (default 3)\n"
+            "      --json         one JSON object per image and line, with all the logits\n"
             "  -h, --help         this text\n");
 }
 
@@ -64,6 +71,20 @@ static int summary(const CnnConfig *cfg)
     return CNN_EXIT_OK;
 }
 
+/* A numeric option, as strict as a config value: digits only, 1..INT_MAX. */
+static int positive_arg(const char *opt, const char *arg, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    const long v = strtol(arg, &end, 10);
+    if (!isdigit((unsigned char)arg[0]) || *end || errno == ERANGE || v <= 0 || v > INT_MAX) {
+        fprintf(stderr, "cnn-dist: %s needs a positive whole number, got '%s'\n", opt, arg);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* Before anything else (and before MPI starts): a generic OpenBLAS kernel on a CPU that has
@@ -74,12 +95,14 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, 's'},    {"resume", required_argument, NULL, 'r'},
         {"summary", no_argument, NULL, 'S'},      {"eval", required_argument, NULL, 'e'},
         {"bench", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
+        {"predict", required_argument, NULL, 'p'}, {"top", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0}};
     const char *overrides[MAX_OVERRIDES];
-    int n_overrides = 0, do_summary = 0, bench = 0;
-    const char *resume = NULL, *eval_ckpt = NULL;
+    int n_overrides = 0, do_summary = 0, bench = 0, top = 3, json = 0;
+    const char *resume = NULL, *eval_ckpt = NULL, *predict_ckpt = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "s:r:e:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:r:e:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (n_overrides == MAX_OVERRIDES) {
@@ -91,29 +114,26 @@ int main(int argc, char **argv)
         case 'r': resume = optarg; break;
         case 'S': do_summary = 1; break;
         case 'e': eval_ckpt = optarg; break;
-        case 'b': {
-            /* as strict as a config value: digits only, in range */
-            char *end = NULL;
-            errno = 0;
-            const long v = strtol(optarg, &end, 10);
-            if (!isdigit((unsigned char)optarg[0]) || *end || errno == ERANGE || v <= 0 || v > INT_MAX) {
-                fprintf(stderr, "cnn-dist: --bench needs a positive whole number of steps, got '%s'\n", optarg);
+        case 'p': predict_ckpt = optarg; break;
+        case 'j': json = 1; break;
+        case 'b':
+        case 't':
+            if (positive_arg(c == 'b' ? "--bench" : "--top", optarg, c == 'b' ? &bench : &top))
                 return CNN_EXIT_USAGE;
-            }
-            bench = (int)v;
             break;
-        }
         case 'h': usage(stdout); return CNN_EXIT_OK;
         default: usage(stderr); return CNN_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "cnn-dist: expected one CONFIG file, got %d arguments\n", argc - optind);
+    if (predict_ckpt ? optind > argc - 2 : optind != argc - 1) {
+        fprintf(stderr, predict_ckpt ? "cnn-dist: --predict needs a CONFIG and at least one FILE, got %d arguments\n"
+                                     : "cnn-dist: expected one CONFIG file, got %d arguments\n",
+                argc - optind);
         usage(stderr);
         return CNN_EXIT_USAGE;
     }
-    if ((do_summary != 0) + (eval_ckpt != NULL) + (bench != 0 || resume != NULL) > 1) {
-        fprintf(stderr, "cnn-dist: --summary, --eval and training (--bench, --resume) exclude each other\n");
+    if ((do_summary != 0) + (eval_ckpt != NULL) + (predict_ckpt != NULL) + (bench != 0 || resume != NULL) > 1) {
+        fprintf(stderr, "cnn-dist: --summary, --eval, --predict and training (--bench, --resume) exclude each other\n");
         return CNN_EXIT_USAGE;
     }
 
@@ -129,6 +149,10 @@ int main(int argc, char **argv)
         rc = summary(cfg);
     } else if (eval_ckpt) {
         rc = cnn_eval_run(cfg, eval_ckpt);
+    } else if (predict_ckpt) {
+        const CnnPredictOpts po = {predict_ckpt, top, json, (const char *const *)argv + optind + 1,
+                                   argc - optind - 1};
+        rc = cnn_predict_run(cfg, &po);
     } else {
         CnnTrainOpts to = {.resume = resume, .bench = bench};
         rc = cnn_train_run(cfg, &to);

@@ -644,6 +644,7 @@ static const struct {
     {"run.name", CNN_KEY_LOCAL},            {"run.out_dir", CNN_KEY_LOCAL},
     {"run.threads", CNN_KEY_LOCAL},         {"run.stall_timeout", CNN_KEY_LOCAL},
     {"data.dir", CNN_KEY_LOCAL},            {"data.prefetch", CNN_KEY_LOCAL},
+    {"data.class_names", CNN_KEY_LOCAL},
 };
 #define N_FIXED_CLASSES ((int)(sizeof fixed_classes / sizeof fixed_classes[0]))
 
@@ -653,7 +654,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 15 + 15 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 16 + 15 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -688,7 +689,7 @@ static void test_key_classes(void **state)
     /* The lists for messages, in table order. */
     char buf[1024];
     cnn_config_keys_of_class(CNN_KEY_LOCAL, buf, sizeof buf);
-    assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch");
+    assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch, data.class_names");
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
     assert_string_equal(buf, "run.seed, data.format, data.train, data.flip, data.brightness, data.contrast, "
                              "data.standardize, train.batch, train.optimizer, train.momentum, train.beta1, "
@@ -786,6 +787,7 @@ static const struct {
     {"run.stall_timeout", {"run.stall_timeout=30"}},
     {"data.dir", {"data.dir=/tmp/x"}},
     {"data.prefetch", {"data.prefetch=0"}},
+    {"data.class_names", {"data.class_names=a,b"}},
 };
 #define N_CLASS_CASES ((int)(sizeof class_cases / sizeof class_cases[0]))
 

@@ -97,6 +97,8 @@ typedef struct {
     char test[CNN_PATH_LEN];    /* idx: "images,labels". Defaults are the official names.           */
     int height, width, channels;/* input image size; set from the format (32x32x3, 28x28x1) */
     int num_classes;            /* 10 */
+    char class_names[CNN_PATH_LEN]; /* "airplane, automobile, ...": --predict's names; "" = from
+                                       batches.meta.txt in dir when present, else the class numbers */
     int crop;                   /* random crop (train) / central crop (eval) to crop x crop; 0 = none */
     int flip;                   /* random horizontal flip */
     float brightness;           /* max |delta| on 0..255 pixels; 0 = off */

@@ -14,6 +14,7 @@ static void print_keys(FILE *f, const KeySpec *t, int n, const void *base)
     for (int i = 0; i < n; i++) {
         const KeySpec *k = &t[i];
         const void *p = p0 + k->off;
+        if (k->kind == K_STR && !*(const char *)p) continue; /* unset text: absent reads back as unset */
         fprintf(f, "%s = ", k->key);
         switch (k->kind) {
         case K_INT: fprintf(f, "%d\n", *(const int *)p); break;

@@ -64,7 +64,7 @@ rc=0
 for bad in 12abc 0x5 -3 0 99999999999; do
     rc=0
     "$BIN" --bench "$bad" "$TINY" >"$WORK/out" 2>&1 || rc=$?
-    [ $rc -eq 2 ] && grep -q -- "--bench needs a positive whole number of steps, got '$bad'" "$WORK/out" ||
+    [ $rc -eq 2 ] && grep -q -- "--bench needs a positive whole number, got '$bad'" "$WORK/out" ||
         { cat "$WORK/out"; fail "--bench $bad: exit $rc"; }
 done
 # a NUL byte is reported on its own line, with its offset

@@ -1,0 +1,163 @@
+# Using a trained model: --predict on pictures the test writes (PNG, JPEG, grey PNG) and on a CIFAR-10
+# batch file; bad files (truncated, not an image, wrong size) each get one line naming the file, exit 1,
+# while the good ones are still classified. Then scripts/export to TorchScript and ONNX for tiny.ini,
+# a config with every layer type and option (the tests' own), and the CIFAR-10 network: the PyTorch
+# model's logits on the test set equal --predict's to 1e-4 relative and its accuracy equals --eval's to
+# 0.05 points. Needs python3-torch and python3-onnx (make test installs them); says SKIPPED without.
+. "$(dirname "$0")/../lib.sh"
+PY=/usr/bin/python3
+c="--set train.log_every=50 --set train.eval_every=0"
+
+# tiny.ini trained until the synthetic classes are obvious
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=150 --set run.out_dir="$WORK/tiny" "$TINY" >"$WORK/tiny.log" 2>&1 ||
+    { cat "$WORK/tiny.log"; fail "training tiny"; }
+CK=$WORK/tiny/ckpt-150.h5
+
+# pictures of classes 0, 3, 6 and 9 as tests/tools/synth-cifar draws them (without the noise), a grey
+# one, and bad files
+$PY - "$WORK" <<'PY' || fail "writing the test images"
+import sys
+from PIL import Image
+d = sys.argv[1]
+def proto(k, side=32):
+    base = [(k * 25) % 256, (k * 70 + 40) % 256, (255 - k * 20) % 256]
+    sy, sx = (k // 4) * 8 + 4, (k % 4) * 7 + 2
+    img = Image.new("RGB", (side, side), tuple(base))
+    img.paste(tuple(255 - v // 3 for v in base), (sx, sy, sx + 8, sy + 8))
+    return img
+proto(0).save(f"{d}/c0.png")
+proto(3).save(f"{d}/c3.png")
+proto(6).save(f"{d}/c6.jpg", quality=95)
+proto(9).save(f"{d}/c9.ppm")
+proto(3).convert("L").save(f"{d}/grey.png")
+proto(3, 40).save(f"{d}/big.png")
+data = open(f"{d}/c0.png", "rb").read()
+open(f"{d}/cut.png", "wb").write(data[: len(data) // 2])
+open(f"{d}/text.png", "w").write("not an image\n")
+PY
+names="--set data.class_names=zero,one,two,three,four,five,six,seven,eight,nine"
+# shellcheck disable=SC2086
+"$BIN" --predict "$CK" --top 2 --set data.dir="$SYNTH" $names "$TINY" "$WORK/c0.png" "$WORK/c3.png" \
+    "$WORK/c6.jpg" "$WORK/c9.ppm" "$WORK/grey.png" >"$WORK/pred.txt" 2>"$WORK/pred.err" ||
+    { cat "$WORK/pred.txt" "$WORK/pred.err"; fail "--predict on good pictures"; }
+for want in "c0.png: zero" "c3.png: three" "c6.jpg: six" "c9.ppm: nine"; do
+    grep -q "/$want [0-9.]*, [a-z]* [0-9.]*\$" "$WORK/pred.txt" || { cat "$WORK/pred.txt"; fail "want '$want' first"; }
+done
+grep -q "/grey.png: [a-z]* [0-9.]*, [a-z]* [0-9.]*\$" "$WORK/pred.txt" || fail "a grey picture is not classified"
+rc=0
+"$BIN" --predict "$CK" --set data.dir="$SYNTH" "$TINY" "$WORK/cut.png" "$WORK/c3.png" "$WORK/text.png" \
+    "$WORK/big.png" "$WORK/missing.png" >"$WORK/bad.txt" 2>"$WORK/bad.err" || rc=$?
+[ $rc -eq 1 ] || fail "--predict with bad files exited $rc, want 1"
+[ "$(wc -l <"$WORK/bad.err")" -eq 4 ] || { cat "$WORK/bad.err"; fail "want one line per bad file"; }
+grep -q "cut.png: not an image cnn-dist can read" "$WORK/bad.err" || fail "truncated PNG"
+grep -q "text.png: not an image cnn-dist can read" "$WORK/bad.err" || fail "text file"
+grep -q "big.png: a 40x40 image with 3 channels; the network takes 32x32 with 3" "$WORK/bad.err" || fail "size"
+grep -q "missing.png: No such file" "$WORK/bad.err" || fail "missing file"
+grep -q "/c3.png: 3 " "$WORK/bad.txt" || fail "the good file among bad ones was not classified"
+rc=0
+"$BIN" --predict "$CK" --top 0 --set data.dir="$SYNTH" "$TINY" "$WORK/c3.png" >/dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "--top 0 was accepted"
+
+if ! $PY -c "import torch, onnx" 2>/dev/null; then
+    echo "SKIPPED: scripts/export (python3-torch and python3-onnx are not installed)"
+    exit 0
+fi
+
+# A config with every layer type and option the exporter maps (stride, VALID and SAME, every pooling
+# and activation, LRN with another radius and beta, dropout), on the same 32x32x3 data.
+cat >"$WORK/every.ini" <<'INI'
+[data]
+format = cifar10
+train = data_batch_1.bin
+crop = 28
+flip = true
+standardize = true
+[train]
+batch = 32
+steps = 30
+[c1]
+type = conv
+filters = 8
+size = 3
+stride = 2
+padding = valid
+activation = tanh
+[p1]
+type = avgpool
+size = 3
+stride = 2
+padding = same
+[n1]
+type = lrn
+radius = 2
+bias = 2
+alpha = 0.01
+beta = 0.5
+[c2]
+type = conv
+filters = 16
+size = 2
+stride = 1
+padding = same
+activation = sigmoid
+[p2]
+type = maxpool
+size = 2
+stride = 1
+padding = valid
+[d1]
+type = dense
+units = 24
+activation = relu
+[drop]
+type = dropout
+keep = 0.5
+[out]
+type = dense
+units = 10
+activation = linear
+INI
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=30 --set run.out_dir="$WORK/every" "$WORK/every.ini" >"$WORK/every.log" 2>&1 ||
+    { cat "$WORK/every.log"; fail "training every.ini"; }
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=3 --set train.batch=32 --set data.train=data_batch_1.bin --set run.out_dir="$WORK/cifar" "$ROOT/configs/cifar10.ini" \
+    >"$WORK/cifar.log" 2>&1 || { cat "$WORK/cifar.log"; fail "training cifar10.ini"; }
+
+check_export() { # check_export CKPT CONFIG
+    "$ROOT/scripts/export" "$1" "$2" --format pytorch "$WORK/m.pt" >/dev/null || fail "export $2 to pytorch"
+    "$ROOT/scripts/export" "$1" "$2" --format onnx "$WORK/m.onnx" >/dev/null || fail "export $2 to onnx"
+    "$BIN" --predict "$1" --json --set data.dir="$SYNTH" "$2" "$SYNTH/test_batch.bin" "$WORK/c3.png" \
+        >"$WORK/p.jsonl" || fail "--predict --json with $2"
+    acc=$("$BIN" --eval "$1" --set data.dir="$SYNTH" "$2" | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
+    $PY - "$WORK/m.pt" "$WORK/p.jsonl" "$SYNTH/test_batch.bin" "$WORK/c3.png" "$acc" "$WORK/m.onnx" <<'PY' ||
+import json, sys
+import numpy as np, onnx, torch
+from PIL import Image
+pt, jl, batch, png, acc, onx = sys.argv[1:]
+m = torch.jit.load(pt)
+raw = np.fromfile(batch, dtype=np.uint8).reshape(-1, 3073)
+x = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32)
+x = np.concatenate([x, np.asarray(Image.open(png).convert("RGB"), dtype=np.float32)[None]])
+with torch.no_grad():
+    got = m(torch.from_numpy(x)).numpy()
+want = np.array([json.loads(line)["logits"] for line in open(jl)])
+rel = np.abs(got - want).max() / np.abs(want).max()
+torch_acc = float((got[:-1].argmax(1) == raw[:, 0]).mean())
+print(f"logits: max |pytorch - cnn-dist| / max |logit| = {rel:.2e}; accuracy pytorch {torch_acc:.4f}, --eval {acc}")
+assert got.shape == want.shape, (got.shape, want.shape)
+assert rel <= 1e-4, rel
+assert abs(torch_acc - float(acc)) <= 0.0005, (torch_acc, acc)
+g = onnx.load(onx).graph
+assert [i.name for i in g.input] == ["image"] and [o.name for o in g.output] == ["logits"]
+PY
+        fail "the exported model of $2 does not answer like cnn-dist"
+}
+check_export "$CK" "$TINY"
+check_export "$WORK/every/ckpt-30.h5" "$WORK/every.ini"
+check_export "$WORK/cifar/ckpt-3.h5" "$ROOT/configs/cifar10.ini"
+# a config whose layers are not the checkpoint's is refused
+"$ROOT/scripts/export" "$CK" "$WORK/every.ini" --format pytorch "$WORK/x.pt" 2>"$WORK/x.err" &&
+    fail "export accepted another network's config"
+grep -q "are not the checkpoint's" "$WORK/x.err" || { cat "$WORK/x.err"; fail "mismatch message"; }
