@@ -7,6 +7,14 @@
 # CNN_ISA caps it). `make NATIVE=1` builds the baseline with -march=native instead (the kernels
 # keep their own flags), for whoever wants that; it is not needed for speed.
 
+# The version: a release tarball's VERSION file (make dist writes it), else git describe: the newest
+# v* tag and the commits since, or BASE_VERSION and the commit when there is no tag.
+BASE_VERSION := 0.9.0
+VERSION := $(shell cat VERSION 2>/dev/null || \
+	{ d=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$${d\#v}"; } || \
+	{ h=$$(git describe --always --dirty 2>/dev/null) && echo "$(BASE_VERSION)-g$$h"; } || \
+	echo "$(BASE_VERSION)")
+
 CC      ?= gcc
 MPICC   ?= mpicc
 BUILD   ?= build
@@ -46,7 +54,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit-test asan fuzz bench clean data
+.PHONY: all deps run test unit-test asan fuzz bench clean data FORCE install uninstall dist man
 # comm_serial.o is only a prerequisite of the test binaries; keep it, or make deletes and rebuilds it
 .SECONDARY: $(BUILD)/src/comm_serial.o
 
@@ -71,6 +79,14 @@ $(BUILD)/src/main.o: src/main.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(BASE_CFLAGS) -c $< -o $@
 
+# version.h changes only when the version does, so a new commit relinks instead of rebuilding
+$(BUILD)/gen/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define CNN_VERSION "$(VERSION)"' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/src/version.o: $(BUILD)/gen/version.h
+$(BUILD)/src/version.o: BASE_CFLAGS += -I$(BUILD)/gen
+FORCE:
 $(BUILD)/libcnn.a: $(CORE_OBJ) $(KERNEL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -135,6 +151,51 @@ run: deps
 bench: deps
 	$(MAKE) $(BUILD)/cnn-dist $(BENCH_BIN)
 	scripts/bench $(BUILD)
+
+# The manual page, from --help and --version and man/cnn-dist.h2m (help2man).
+man: $(BUILD)/cnn-dist.1
+$(BUILD)/cnn-dist.1: $(BUILD)/cnn-dist man/cnn-dist.h2m
+	help2man --no-info --name='train convolutional networks data-parallel over MPI on CPUs' \
+		--include=man/cnn-dist.h2m --output=$@ $(BUILD)/cnn-dist
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary and its tools in PREFIX/bin (cnn-dist, cnn-run,
+# cnn-plot-metrics, cnn-export), the configs and Slurm scripts in PREFIX/share/cnn-dist, the manual
+# page, the README. The installed Slurm scripts point at PREFIX; cnn-dist finds the installed configs
+# relative to its own place, so a tree installed with DESTDIR and moved into place works.
+PREFIX  ?= /usr/local
+SHAREDIR = $(PREFIX)/share/cnn-dist
+INSTALLED = $(PREFIX)/bin/cnn-dist $(PREFIX)/bin/cnn-run $(PREFIX)/bin/cnn-plot-metrics $(PREFIX)/bin/cnn-export \
+	$(addprefix $(SHAREDIR)/,$(wildcard configs/*.ini)) \
+	$(addprefix $(SHAREDIR)/slurm/,$(notdir $(wildcard scripts/slurm/*.sbatch))) \
+	$(PREFIX)/share/man/man1/cnn-dist.1 $(PREFIX)/share/doc/cnn-dist/README.md
+install: $(BUILD)/cnn-dist $(BUILD)/cnn-dist.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)/configs $(DESTDIR)$(SHAREDIR)/slurm \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/doc/cnn-dist
+	install -m 755 $(BUILD)/cnn-dist $(DESTDIR)$(PREFIX)/bin/cnn-dist
+	install -m 755 scripts/cnn-run $(DESTDIR)$(PREFIX)/bin/cnn-run
+	install -m 755 scripts/plot-metrics $(DESTDIR)$(PREFIX)/bin/cnn-plot-metrics
+	install -m 755 scripts/export $(DESTDIR)$(PREFIX)/bin/cnn-export
+	install -m 644 configs/*.ini $(DESTDIR)$(SHAREDIR)/configs/
+	sed -e 's|^here=.*/scripts/slurm$$|here=$(SHAREDIR)/slurm|' -e 's|configs/cifar10.ini}|cifar10.ini}|' \
+		scripts/slurm/cifar10.sbatch >$(DESTDIR)$(SHAREDIR)/slurm/cifar10.sbatch
+	sed -e 's|^bin=$${CNN_DIST:-build/cnn-dist}$$|bin=$${CNN_DIST:-$(PREFIX)/bin/cnn-dist}|' \
+		scripts/slurm/template.sbatch >$(DESTDIR)$(SHAREDIR)/slurm/template.sbatch
+	chmod 644 $(DESTDIR)$(SHAREDIR)/slurm/*.sbatch
+	install -m 644 $(BUILD)/cnn-dist.1 $(DESTDIR)$(PREFIX)/share/man/man1/cnn-dist.1
+	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/cnn-dist/README.md
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(SHAREDIR)/configs $(DESTDIR)$(SHAREDIR)/slurm $(DESTDIR)$(SHAREDIR) \
+		$(DESTDIR)$(PREFIX)/share/doc/cnn-dist 2>/dev/null
+
+# make dist: cnn-dist-VERSION.tar.gz, the committed tree plus a VERSION file, so it builds without git.
+dist:
+	@git diff --quiet HEAD || echo "dist: uncommitted changes are not in the tarball" >&2
+	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist
+	git archive --format=tar --prefix=cnn-dist-$(VERSION)/ HEAD | tar -x -C $(BUILD)/dist
+	echo "$(VERSION)" >$(BUILD)/dist/cnn-dist-$(VERSION)/VERSION
+	tar -C $(BUILD)/dist -czf cnn-dist-$(VERSION).tar.gz cnn-dist-$(VERSION)
+	@echo "dist: cnn-dist-$(VERSION).tar.gz"
 
 clean:
 	rm -rf build build-asan build-fuzz cnn-dist

@@ -4,6 +4,7 @@
 #include "cnn/comm.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,15 @@ static void check(int rc, const char *what)
         MPI_Error_string(rc, msg, &len);
         CNN_DIE("%s failed: %s", what, msg);
     }
+}
+
+void cnn_comm_library_version(char *buf, size_t n)
+{
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    if (MPI_Get_library_version(v, &len) != MPI_SUCCESS) len = 0;
+    v[len < MPI_MAX_LIBRARY_VERSION_STRING ? len : MPI_MAX_LIBRARY_VERSION_STRING - 1] = 0;
+    snprintf(buf, n, "%s", len ? v : "MPI (version unknown)");
 }
 
 void cnn_comm_init(int *argc, char ***argv)

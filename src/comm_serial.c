@@ -1,5 +1,6 @@
 /* comm_serial: the comm API for one process, linked into unit tests instead of src/comm.c.
  * Every reduction over one rank is the identity. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ void cnn_comm_init(int *argc, char ***argv)
     (void)argv;
     cnn_log_set_rank(0);
 }
+void cnn_comm_library_version(char *buf, size_t n) { snprintf(buf, n, "no MPI (one process)"); }
 void cnn_comm_finalize(void) {}
 int cnn_comm_rank(void) { return 0; }
 int cnn_comm_size(void) { return 1; }

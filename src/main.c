@@ -12,28 +12,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cnn/comm.h"
 #include "cnn/config.h"
 #include "cnn/cpu.h"
+#include "cnn/io/h5util.h"
 #include "cnn/nn/gemm.h"
 #include "cnn/nn/model.h"
 #include "cnn/predict.h"
 #include "cnn/train.h"
 #include "cnn/util.h"
+#include "cnn/version.h"
 
 #define MAX_OVERRIDES 256
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cnn-dist [--set SECTION.KEY=VALUE]... [--resume latest|PATH] CONFIG\n"
-            "       cnn-dist [--set ...] --summary CONFIG\n"
-            "       cnn-dist [--set ...] --eval CKPT CONFIG\n"
-            "       cnn-dist [--set ...] --bench STEPS [--resume latest|PATH] CONFIG\n"
-            "       cnn-dist [--set ...] --predict CKPT [--top K] [--json] CONFIG FILE...\n"
+            "Usage: cnn-dist [--set SECTION.KEY=VALUE]... [--resume latest|PATH] CONFIG\n"
+            "  or:  cnn-dist [--set ...] --summary CONFIG\n"
+            "  or:  cnn-dist [--set ...] --eval CKPT CONFIG\n"
+            "  or:  cnn-dist [--set ...] --bench STEPS [--resume latest|PATH] CONFIG\n"
+            "  or:  cnn-dist [--set ...] --predict CKPT [--top K] [--json] CONFIG FILE...\n"
             "Trains the network of CONFIG (an INI file) data-parallel over the MPI ranks it runs on\n"
-            "(mpirun -np N cnn-dist CONFIG). See README.md.\n"
+            "(mpirun -np N cnn-dist CONFIG). See README.md.\n\n"
             "  -s, --set S.K=V    override a config key (repeatable)\n"
             "  -r, --resume WHAT  continue from the newest valid checkpoint (latest) or from PATH\n"
             "      --summary      print every layer's output shape, parameters and FLOPs, then exit\n"
@@ -44,7 +47,51 @@ static void usage(FILE *f)
             "                     pair IMAGES,LABELS) with checkpoint CKPT: its top classes, one line each\n"
             "      --top K        how many classes per image (default 3)\n"
             "      --json         one JSON object per image and line, with all the logits\n"
-            "  -h, --help         this text\n");
+            "  -V, --version      the version, the instruction set in use and the libraries' versions\n"
+            "  -h, --help         this text\n"
+            "A CONFIG named without a directory that is not in the current one is looked up in the configs\n"
+            "installed beside the binary (PREFIX/share/cnn-dist/configs).\n");
+}
+
+/* cnn-dist --version: what a result produced here would say it was produced by (help2man reads the
+ * first line). Runs before MPI starts. */
+static int version(void)
+{
+    CnnIsa isa;
+    int capped = 0;
+    CnnErr err;
+    char blas[64], h5[32], mpi[512];
+    if (cnn_cpu_isa(&isa, &capped, &err)) {
+        fprintf(stderr, "cnn-dist: %s\n", err.msg);
+        return CNN_EXIT_USAGE;
+    }
+    cnn_gemm_version(blas, sizeof blas);
+    cnn_h5_version(h5, sizeof h5);
+    cnn_comm_library_version(mpi, sizeof mpi);
+    mpi[strcspn(mpi, "\n")] = 0;
+    printf("cnn-dist %s\n", cnn_version());
+    printf("kernels: %s (%s)%s%s\n", cnn_isa_name(isa), cnn_isa_describe(isa), capped ? ", capped by CNN_ISA=" : "",
+           capped ? getenv("CNN_ISA") : "");
+    printf("%s, core %s\nHDF5 %s\n%s\n", blas, cnn_gemm_corename(), h5, mpi);
+    return CNN_EXIT_OK;
+}
+
+/* A CONFIG without a '/' that is not here: the installed one beside the binary,
+ * <bin>/../share/cnn-dist/configs/NAME (works wherever the tree was installed or moved). */
+static const char *find_config(const char *arg, char *buf, size_t n)
+{
+    if (strchr(arg, '/') || access(arg, F_OK) == 0) return arg;
+    char exe[CNN_PATH_LEN];
+    const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return arg;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return arg;
+    *slash = 0;
+    char guess[CNN_PATH_LEN + 64];
+    snprintf(guess, sizeof guess, "%s/../share/cnn-dist/configs/%s", exe, arg);
+    if (access(guess, F_OK) != 0 || n < PATH_MAX || !realpath(guess, buf)) return arg;
+    return buf;
 }
 
 static int summary(const CnnConfig *cfg)
@@ -96,13 +143,13 @@ int main(int argc, char **argv)
         {"summary", no_argument, NULL, 'S'},      {"eval", required_argument, NULL, 'e'},
         {"bench", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
         {"predict", required_argument, NULL, 'p'}, {"top", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, 'j'},       {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     const char *overrides[MAX_OVERRIDES];
     int n_overrides = 0, do_summary = 0, bench = 0, top = 3, json = 0;
     const char *resume = NULL, *eval_ckpt = NULL, *predict_ckpt = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "s:r:e:p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:r:e:p:hV", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (n_overrides == MAX_OVERRIDES) {
@@ -122,6 +169,7 @@ int main(int argc, char **argv)
                 return CNN_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return CNN_EXIT_OK;
+        case 'V': return version();
         default: usage(stderr); return CNN_EXIT_USAGE;
         }
     }
@@ -141,7 +189,8 @@ int main(int argc, char **argv)
     CnnConfig *cfg = cnn_calloc(1, sizeof *cfg);
     CnnErr err;
     int rc;
-    if (cnn_config_load(cfg, argv[optind], overrides, n_overrides, &err)) {
+    char found[PATH_MAX];
+    if (cnn_config_load(cfg, find_config(argv[optind], found, sizeof found), overrides, n_overrides, &err)) {
         /* Every rank parses the same file, so every rank fails the same way: print once. */
         if (cnn_comm_rank() == 0) fprintf(stderr, "cnn-dist: %s\n", err.msg);
         rc = CNN_EXIT_ERROR;

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 void cnn_comm_init(int *argc, char ***argv);
+/* The MPI library's own description (MPI_Get_library_version; callable before cnn_comm_init). */
+void cnn_comm_library_version(char *buf, size_t n);
 void cnn_comm_finalize(void);
 int cnn_comm_rank(void);
 int cnn_comm_size(void);

@@ -354,6 +354,7 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
     if (cnn_h5_attr_write_str(root, "isa", meta->isa) < 0) return -1;
     if (cnn_h5_attr_write_str(root, "kernels", meta->kernels) < 0) return -1;
     if (cnn_h5_attr_write_str(root, "openblas_core", meta->openblas_core) < 0) return -1;
+    if (meta->producer[0] && cnn_h5_attr_write_str(root, "producer", meta->producer) < 0) return -1;
 
     for (int i = 0; i < d->n_tensors; i++) {
         snprintf(obj, sizeof obj, "/params/%s", d->tensors[i].name);
@@ -476,7 +477,8 @@ static int read_meta_open(const char *path, hid_t f, CnnCkptMeta *meta, CnnErr *
         size_t off, cap;
     } info[] = {{"isa", offsetof(CnnCkptMeta, isa), sizeof meta->isa},
                 {"kernels", offsetof(CnnCkptMeta, kernels), sizeof meta->kernels},
-                {"openblas_core", offsetof(CnnCkptMeta, openblas_core), sizeof meta->openblas_core}};
+                {"openblas_core", offsetof(CnnCkptMeta, openblas_core), sizeof meta->openblas_core},
+                {"producer", offsetof(CnnCkptMeta, producer), sizeof meta->producer}};
     for (size_t i = 0; i < sizeof info / sizeof info[0]; i++) {
         char *dst = (char *)meta + info[i].off;
         dst[0] = 0;

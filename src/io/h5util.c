@@ -192,3 +192,10 @@ int cnn_h5_attr_write_str(hid_t loc, const char *name, const char *s)
     H5Tclose(t);
     return rc;
 }
+
+void cnn_h5_version(char *buf, size_t n)
+{
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(buf, n, "%u.%u.%u", maj, min, rel);
+}

@@ -80,6 +80,7 @@ struct CnnMetrics {
     char *config;
     int world_size;
     char started[64]; /* when the log began (kept across resumes), ISO 8601 UTC */
+    char producer[512]; /* what wrote it (version.h), "" = not said */
     Rows train, eval;
     int dirty; /* rows or attrs not yet in the file under path */
 };
@@ -188,6 +189,7 @@ static int write_contents(hid_t f, const CnnMetrics *m)
     if (cnn_h5_attr_write_str(f, "config", m->config) < 0) return -1;
     if (cnn_h5_attr_write(f, "world_size", H5T_STD_I64LE, H5T_NATIVE_INT64, &ws) < 0) return -1;
     if (cnn_h5_attr_write_str(f, "started", m->started) < 0) return -1;
+    if (m->producer[0] && cnn_h5_attr_write_str(f, "producer", m->producer) < 0) return -1;
     if (write_stream(f, &train_stream, &m->train) < 0) return -1;
     return write_stream(f, &eval_stream, &m->eval);
 }
@@ -455,4 +457,9 @@ void cnn_metrics_close(CnnMetrics *m)
     CnnErr err;
     if (cnn_metrics_flush(m, &err) < 0) cnn_warn("%s", err.msg);
     metrics_free(m);
+}
+
+void cnn_metrics_set_producer(CnnMetrics *m, const char *producer)
+{
+    snprintf(m->producer, sizeof m->producer, "%s", producer);
 }

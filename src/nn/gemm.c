@@ -152,3 +152,11 @@ void cnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+
+void cnn_gemm_version(char *buf, size_t n)
+{
+    const char *cfg = openblas_get_config(); /* "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell ..." */
+    const char *sp = cfg ? strchr(cfg, ' ') : NULL;
+    const size_t len = sp ? strcspn(sp + 1, " ") + (size_t)(sp - cfg) + 1 : (cfg ? strlen(cfg) : 0);
+    snprintf(buf, n, "%.*s", (int)len, cfg ? cfg : "OpenBLAS");
+}

@@ -21,6 +21,7 @@
 #include "cnn/io/checkpoint.h"
 #include "cnn/io/metrics.h"
 #include "cnn/util.h"
+#include "cnn/version.h"
 #include "cnn/watchdog.h"
 #include "run.h"
 
@@ -101,7 +102,12 @@ static CnnMetrics *open_metrics(const Run *r, long step0, int resuming)
     CnnMetrics *metrics = NULL;
     if (cnn_mkdir_p(r->cfg->out_dir, &err) == 0)
         metrics = cnn_metrics_open(mpath, r->config_text, r->size, resuming ? step0 : -1, &err);
-    if (metrics) return metrics;
+    if (metrics) {
+        char producer[512];
+        cnn_version_line(producer, sizeof producer, r->isa);
+        cnn_metrics_set_producer(metrics, producer);
+        return metrics;
+    }
     fprintf(stderr, "cnn-dist: %s\n", err.msg);
     if (resuming && access(mpath, F_OK) == 0)
         fprintf(stderr,

@@ -162,7 +162,8 @@ static void announce(const Run *r)
     if (r->rank == 0) {
         char kl[512];
         cnn_model_kernels_line(&r->model, kl, sizeof kl);
-        cnn_info("cnn-dist: %s, %d rank%s x %d OpenBLAS thread%s (%s), global batch %d, %s", cfg->name, r->size,
+        cnn_info("cnn-dist: %s (%s), %d rank%s x %d OpenBLAS thread%s (%s), global batch %d, %s", cfg->name, cfg->path,
+                 r->size,
                  r->size > 1 ? "s" : "", r->threads, r->threads > 1 ? "s" : "", cnn_gemm_corename(), r->B,
                  cfg->deterministic ? "deterministic (same result on any rank count)" : "fast float allreduce");
         cnn_info("kernels %s: %s", cnn_isa_name(r->isa), kl);

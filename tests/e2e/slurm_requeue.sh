@@ -1,6 +1,7 @@
 # A real Slurm job survives its time-limit warning: on a one-node cluster started here (root; the Slurm
-# packages are installed if missing), scripts/slurm/cifar10.sbatch (which runs template.sbatch) trains the tiny config on 2 tasks
-# (srun --mpi=pmix). Once the job has written its first checkpoint, the warning the time limit would
+# packages are installed if missing), the *installed* cifar10.sbatch (make install into a temp prefix;
+# it runs the installed template.sbatch and cnn-dist, and finds tiny.ini among the installed configs)
+# is submitted from outside the checkout and trains the tiny config on 2 tasks (srun --mpi=pmix). Once the job has written its first checkpoint, the warning the time limit would
 # send (SIGUSR1 to the batch shell) is sent with scancel --batch. The test checks that the ranks
 # checkpointed and exited 75, the script requeued the job, the restart (SLURM_RESTART_COUNT=1) resumed
 # from that checkpoint, and the job finished with bitwise the parameters of an uninterrupted 1-rank
@@ -50,10 +51,14 @@ href=$(param_hash "$WORK/A.log")
 [ -n "$href" ] || { cat "$WORK/A.log"; fail "no parameter hash in the reference output"; }
 
 # ---- the job: 2 tasks with one OpenBLAS thread each, well inside the node's 2 cores ----
-cd "$ROOT" || fail "cd $ROOT"
-jid=$(CNN_DIST="$BIN" CNN_ARGS="$common --set run.out_dir=$WORK/B" \
+P=$WORK/prefix
+make -s -C "$ROOT" BUILD="$(dirname "$BIN")" PREFIX="$P" install >"$WORK/install.log" 2>&1 ||
+    { cat "$WORK/install.log"; fail "make install"; }
+mkdir -p "$WORK/submit"
+cd "$WORK/submit" || fail "cd $WORK/submit"
+jid=$(env -u CNN_DIST CNN_ARGS="$common --set run.out_dir=$WORK/B" \
     sbatch --parsable --job-name=cnn-requeue-test --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 \
-    --time=10 --output="$WORK/job-%j.out" "$ROOT/scripts/slurm/cifar10.sbatch" "$TINY" 2>"$WORK/sbatch.err" |
+    --time=10 --output="$WORK/job-%j.out" "$P/share/cnn-dist/slurm/cifar10.sbatch" tiny.ini 2>"$WORK/sbatch.err" |
     cut -d';' -f1) || true
 [ -n "$jid" ] || { cat "$WORK/sbatch.err"; diag "sbatch failed"; }
 out="$WORK/job-$jid.out"
@@ -101,4 +106,5 @@ grep -q 'cnn-dist exited with status 0 ' "$out" || diag "the restart did not fin
 hjob=$(param_hash "$out")
 grep -q "step 4000: parameter hash $hjob" "$out" || diag "no final hash at step 4000"
 [ "$hjob" = "$href" ] || diag "parameters differ: uninterrupted $href, checkpointed+requeued $hjob"
-echo "slurm requeue: stopped at step $stopped, requeued, resumed, hash $hjob matches the reference"
+grep -q "^cnn-dist: tiny ($P/share/cnn-dist/configs/tiny.ini)" "$out" || diag "the installed tiny.ini was not used"
+echo "slurm requeue (installed scripts: stopped at step $stopped, requeued, resumed, hash $hjob matches the reference"

@@ -39,6 +39,7 @@ typedef struct {
     char isa[16];
     char kernels[512];
     char openblas_core[32];
+    char producer[512];     /* version.h's line: cnn-dist's version and the libraries' ("" in older files) */
 } CnnCkptMeta;
 
 /* The parameters and optimizer slots, each a flat array carved by the same tensor list. */

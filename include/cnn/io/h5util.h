@@ -37,6 +37,8 @@ const char *cnn_h5_write_reason(char *buf, size_t n, int os_errno);
 int cnn_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v);
 /* A variable-length UTF-8 string attribute, which h5py reads back as str; 0 or -1. */
 int cnn_h5_attr_write_str(hid_t loc, const char *name, const char *s);
+/* "1.10.8": the HDF5 library linked in. */
+void cnn_h5_version(char *buf, size_t n);
 
 /* Sealed files. Checkpoints and metrics.h5 begin with a 512-byte HDF5 user block (HDF5 and every tool
  * skip it) that holds, once the file is complete, the size and CRC-32 (zlib) of everything after it.

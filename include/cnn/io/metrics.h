@@ -27,6 +27,8 @@ typedef struct {
  * step is logged twice. Keeps the old file's started attr; config and world_size are this run's. */
 CnnMetrics *cnn_metrics_open(const char *path, const char *config_text, int world_size,
                              long resume_step, CnnErr *err);
+/* Sets the root attribute "producer" (version.h's line), written from the next flush on. */
+void cnn_metrics_set_producer(CnnMetrics *m, const char *producer);
 /* Rows are kept in memory until a flush; a stream's steps must not go back (-1, naming the
  * file). */
 int cnn_metrics_train(CnnMetrics *m, const CnnTrainRow *row, CnnErr *err);

@@ -24,6 +24,8 @@ void cnn_gemm_init(int threads);
 int cnn_gemm_threads(void);
 const char *cnn_gemm_corename(void);
 const char *cnn_gemm_config(void);
+/* "OpenBLAS 0.3.21": the library's own version, from its build configuration. */
+void cnn_gemm_version(char *buf, size_t n);
 
 /* C[M][N] = alpha * op(A)[M][K] * op(B)[K][N] + beta * C, row-major; lda/ldb/ldc are row strides. */
 void cnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
