@@ -107,4 +107,4 @@ hjob=$(param_hash "$out")
 grep -q "step 4000: parameter hash $hjob" "$out" || diag "no final hash at step 4000"
 [ "$hjob" = "$href" ] || diag "parameters differ: uninterrupted $href, checkpointed+requeued $hjob"
 grep -q "^cnn-dist: tiny ($P/share/cnn-dist/configs/tiny.ini)" "$out" || diag "the installed tiny.ini was not used"
-echo "slurm requeue (installed scripts: stopped at step $stopped, requeued, resumed, hash $hjob matches the reference"
+echo "slurm requeue, installed scripts: stopped at step $stopped, requeued, resumed, hash $hjob matches the reference"
