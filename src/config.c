@@ -102,6 +102,7 @@ static const KeySpec train_keys[] = {
     NUM(RECIPE, "micro_batch", K_INT, CFG(micro_batch), 1, INF, 0, 0),
     NUM(TUNABLE, "eval_batch", K_INT, CFG(eval_batch), 1, INF, 0, 0),
     NUM(TUNABLE, "bucket_kb", K_DOUBLE, CFG(bucket_kb), 0, INF, 0, 0),
+    NUM(TUNABLE, "ema", K_DOUBLE, CFG(ema), 0, 1, 0, 1), /* evaluation only: training is the same either way */
 };
 
 /* Layer keys are all NETWORK: they define the model. */

@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "                     pair IMAGES,LABELS) with checkpoint CKPT: its top classes, one line each\n"
             "      --top K        how many classes per image (default 3)\n"
             "      --json         one JSON object per image and line, with all the logits\n"
+            "      --raw          --eval, --predict: the trained parameters, not the checkpoint's moving\n"
+            "                     average (train.ema), which they use when it is there\n"
             "  -V, --version      the version, the instruction set in use and the libraries' versions\n"
             "  -h, --help         this text\n"
             "A CONFIG named without a directory that is not in the current one is looked up in the configs\n"
@@ -144,9 +146,10 @@ int main(int argc, char **argv)
         {"bench", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
         {"predict", required_argument, NULL, 'p'}, {"top", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},       {"version", no_argument, NULL, 'V'},
+        {"raw", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     const char *overrides[MAX_OVERRIDES];
-    int n_overrides = 0, do_summary = 0, bench = 0, top = 3, json = 0;
+    int n_overrides = 0, do_summary = 0, bench = 0, top = 3, json = 0, raw = 0;
     const char *resume = NULL, *eval_ckpt = NULL, *predict_ckpt = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "s:r:e:p:hV", opts, NULL)) != -1) {
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
         case 'e': eval_ckpt = optarg; break;
         case 'p': predict_ckpt = optarg; break;
         case 'j': json = 1; break;
+        case 'R': raw = 1; break;
         case 'b':
         case 't':
             if (positive_arg(c == 'b' ? "--bench" : "--top", optarg, c == 'b' ? &bench : &top))
@@ -197,9 +201,9 @@ int main(int argc, char **argv)
     } else if (do_summary) {
         rc = summary(cfg);
     } else if (eval_ckpt) {
-        rc = cnn_eval_run(cfg, eval_ckpt);
+        rc = cnn_eval_run(cfg, eval_ckpt, raw);
     } else if (predict_ckpt) {
-        const CnnPredictOpts po = {predict_ckpt, top, json, (const char *const *)argv + optind + 1,
+        const CnnPredictOpts po = {predict_ckpt, top, json, raw, (const char *const *)argv + optind + 1,
                                    argc - optind - 1};
         rc = cnn_predict_run(cfg, &po);
     } else {

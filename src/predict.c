@@ -44,7 +44,17 @@ static int load_model(Predictor *p, CnnErr *err)
         return cnn_err(err, "%s: the network in %s differs from the checkpoint's (layers, shapes or input)",
                        p->o->ckpt, p->cfg->path);
     CnnCkptData d = {.tensors = p->model.tensors, .n_tensors = p->model.n_tensors, .params = p->model.params};
-    if (cnn_ckpt_read(p->o->ckpt, &meta, &d, err)) return -1;
+    float *ema = p->o->raw ? NULL : cnn_malloc(p->model.n_params * sizeof(float));
+    d.ema = ema;
+    if (cnn_ckpt_read(p->o->ckpt, &meta, &d, err)) {
+        free(ema);
+        return -1;
+    }
+    if (ema && meta.has_ema) {
+        memcpy(p->model.params, ema, p->model.n_params * sizeof(float));
+        fprintf(stderr, "cnn-dist: %s: its averaged parameters (train.ema; --raw for the trained ones)\n", p->o->ckpt);
+    }
+    free(ema);
     cnn_ckpt_meta_free(&meta);
     return 0;
 }

@@ -639,6 +639,7 @@ static const struct {
     {"train.log_every", CNN_KEY_TUNABLE},   {"train.eval_every", CNN_KEY_TUNABLE},
     {"train.checkpoint_every", CNN_KEY_TUNABLE}, {"train.keep", CNN_KEY_TUNABLE},
     {"train.eval_batch", CNN_KEY_TUNABLE},  {"train.bucket_kb", CNN_KEY_TUNABLE},
+    {"train.ema", CNN_KEY_TUNABLE},
     {"run.conv", CNN_KEY_TUNABLE},
 
     {"run.name", CNN_KEY_LOCAL},            {"run.out_dir", CNN_KEY_LOCAL},
@@ -654,7 +655,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 16 + 15 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 16 + 16 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -698,7 +699,7 @@ static void test_key_classes(void **state)
     assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
                              "train.decay_steps, train.staircase, train.warmup_steps, train.log_every, "
                              "train.eval_every, train.checkpoint_every, train.keep, train.eval_batch, "
-                             "train.bucket_kb");
+                             "train.bucket_kb, train.ema");
     cnn_config_keys_of_class(CNN_KEY_NETWORK, buf, sizeof buf);
     const char *net = "data.height, data.width, data.channels, data.num_classes, data.crop, conv.filters, ";
     assert_int_equal(strncmp(buf, net, strlen(net)), 0);
@@ -787,6 +788,7 @@ static const struct {
     {"run.stall_timeout", {"run.stall_timeout=30"}},
     {"data.dir", {"data.dir=/tmp/x"}},
     {"data.prefetch", {"data.prefetch=0"}},
+    {"train.ema", {"train.ema=0.999"}},
     {"data.class_names", {"data.class_names=a,b"}},
 };
 #define N_CLASS_CASES ((int)(sizeof class_cases / sizeof class_cases[0]))

@@ -164,6 +164,39 @@ static void test_slots(void **state)
     }
 }
 
+/* train.ema against the formula worked by hand: decay 0.9, so d = min(0.9, (1 + t) / (10 + t)) is
+ * 2/11, 3/12, 4/13 for t = 1, 2, 3 (the ramp), and 0.9 from t = 80 on. */
+static void test_ema(void **state)
+{
+    (void)state;
+    float ema[2] = {1.0f, -2.0f};
+    const float p1[2] = {3.0f, 0.0f}, p2[2] = {5.0f, 4.0f}, p3[2] = {5.0f, 4.0f};
+    double e0 = 1.0, e1 = -2.0;
+    const float *ps[3] = {p1, p2, p3};
+    for (int t = 1; t <= 3; t++) {
+        cnn_ema_update(ema, ps[t - 1], 2, 0.9, t);
+        const double a = 1.0 - (1.0 + t) / (10.0 + t);
+        e0 -= a * (e0 - (double)ps[t - 1][0]);
+        e1 -= a * (e1 - (double)ps[t - 1][1]);
+        assert_float_equal(ema[0], e0, 1e-6);
+        assert_float_equal(ema[1], e1, 1e-6);
+    }
+    /* by hand: t=1: a = 9/11: 1 - 9/11*(1-3) = 2.636364; t=2: a = 9/12: 2.636364 - 0.75*(2.636364-5) = 4.409091 */
+    float h[1] = {1.0f};
+    const float q1[1] = {3.0f}, q2[1] = {5.0f};
+    cnn_ema_update(h, q1, 1, 0.9, 1);
+    assert_float_equal(h[0], 2.6363636f, 1e-6);
+    cnn_ema_update(h, q2, 1, 0.9, 2);
+    assert_float_equal(h[0], 4.4090909f, 1e-6);
+    /* late in training the decay itself: 0.1 of the way */
+    float late[1] = {0.0f};
+    const float one[1] = {1.0f};
+    cnn_ema_update(late, one, 1, 0.9, 1000);
+    assert_float_equal(late[0], 0.1f, 1e-7);
+    cnn_ema_update(late, one, 1, 0.9999, 100000);
+    assert_float_equal(late[0], 0.1f + 0.9f * (1.0f - 0.9999f), 1e-7);
+}
+
 static void test_schedules(void **state)
 {
     (void)state;
@@ -233,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_adam_long_array),
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_ema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,7 @@ typedef struct {
     int deterministic;          /* 1: bitwise the same result on any rank count (default 1) */
     int micro_batch;            /* deterministic mode: samples per micro-shard (default 16) */
     double bucket_kb;           /* fast mode: gradient bucket size for the overlapped allreduce (0 = off) */
+    double ema;                 /* moving average of the parameters for evaluation (optim.h); 0 = off */
     int eval_batch;             /* evaluation chunk (default 32): fixed, so results do not depend on ranks */
 
     int n_layers;

@@ -10,7 +10,8 @@
  * or with json, one JSON object per line (JSON Lines):
  *   {"file": "cat.png", "index": null, "label": null, "top": [{"class": "cat", "id": 3, "p": 0.912},
  *    ...], "logits": [...]}
- * Class names: data.class_names, else batches.meta.txt in data.dir, else the class numbers. A bad file is
+ * The checkpoint's averaged parameters (train.ema) are used when it has them, unless raw; stderr says
+ * which. Class names: data.class_names, else batches.meta.txt in data.dir, else the class numbers. A bad file is
  * one line on stderr naming it; the other files are still classified, and the exit status is 1. Runs on
  * rank 0 only. */
 #ifndef CNN_PREDICT_H
@@ -22,6 +23,7 @@ typedef struct {
     const char *ckpt;
     int top;                    /* classes per image (capped at num_classes) */
     int json;
+    int raw;                    /* the trained parameters even where the checkpoint has an average */
     const char *const *files;
     int n_files;
 } CnnPredictOpts;

@@ -35,7 +35,8 @@ typedef struct {
 int cnn_train_memory(const CnnConfig *cfg, int ranks, int threads, double data, CnnMemoryEstimate *e, CnnErr *err);
 /* One line for --summary and the refusal message: "about 262 MB: ..." */
 void cnn_memory_line(const CnnMemoryEstimate *e, char *buf, size_t n);
-/* Evaluates checkpoint ckpt (its parameters) on cfg's test set; prints loss and accuracy. */
-int cnn_eval_run(const CnnConfig *cfg, const char *ckpt);
+/* Evaluates checkpoint ckpt on cfg's test set; prints loss and accuracy. Its averaged parameters
+ * (train.ema) when it holds them, unless raw. */
+int cnn_eval_run(const CnnConfig *cfg, const char *ckpt, int raw);
 
 #endif

@@ -375,6 +375,10 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
             if (write_tensor(f, obj, &d->tensors[i], d->slots[s]) < 0) return -1;
         }
     }
+    for (int i = 0; d->ema && i < d->n_tensors; i++) {
+        snprintf(obj, sizeof obj, "/ema/%s", d->tensors[i].name);
+        if (write_tensor(f, obj, &d->tensors[i], d->ema) < 0) return -1;
+    }
     g = H5Gcreate2(f, "/state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return -1;
     rc = attr_write_i64(g, "sampler_step", meta->step) < 0 ||
@@ -471,6 +475,7 @@ static int read_meta_open(const char *path, hid_t f, CnnCkptMeta *meta, CnnErr *
     else cnn_err(err, "%s: optimizer attribute '%.64s' is not a known optimizer name", path, opt);
     free(opt);
     if (!ok) return -1;
+    meta->has_ema = link_exists(f, "/ema");
     /* what trained it: optional, files of older versions do not say */
     static const struct {
         const char *name;
@@ -570,6 +575,10 @@ int cnn_ckpt_read(const char *path, CnnCkptMeta *meta, const CnnCkptData *d, Cnn
                      d->tensors[i].name);
             rc = read_tensor(path, f, obj, &d->tensors[i], d->slots[s], hint, err);
         }
+    }
+    for (int i = 0; rc == 0 && d->ema && meta->has_ema && i < d->n_tensors; i++) {
+        snprintf(obj, sizeof obj, "/ema/%s", d->tensors[i].name);
+        rc = read_tensor(path, f, obj, &d->tensors[i], d->ema, "", err);
     }
     if (f >= 0) H5Fclose(f);
     cnn_h5_restore(&g);

@@ -93,3 +93,10 @@ double cnn_lr_at(const CnnConfig *cfg, long step)
     if (w > 0 && step < w) return schedule(cfg, 0) * (double)(step + 1) / (double)w;
     return schedule(cfg, w > 0 ? step - w : step);
 }
+
+void cnn_ema_update(float *ema, const float *params, size_t n, double decay, long t)
+{
+    const double ramp = (1.0 + (double)t) / (10.0 + (double)t);
+    const float a = (float)(1.0 - (decay < ramp ? decay : ramp));
+    for (size_t i = 0; i < n; i++) ema[i] -= a * (ema[i] - params[i]);
+}

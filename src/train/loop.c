@@ -159,8 +159,8 @@ static void maybe_evaluate(Run *r, Loop *lp, long done)
     double el, ea;
     run_evaluate(r, &el, &ea);
     if (r->rank != 0) return;
-    printf("%seval step %ld: test loss %.4f  test accuracy %.4f (%d images)\n", lp->tty ? "\n" : "", done, el, ea,
-           r->test.n);
+    printf("%seval step %ld: test loss %.4f  test accuracy %.4f (%d images%s)\n", lp->tty ? "\n" : "", done, el, ea,
+           r->test.n, r->ema ? ", averaged parameters" : "");
     fflush(stdout);
     CnnErr err;
     if (!lp->io_failed && (cnn_metrics_eval(lp->metrics, done, el, ea, &err) || cnn_metrics_flush(lp->metrics, &err)))
@@ -220,7 +220,12 @@ static int train_steps(Run *r, Loop *lp)
             break;
         }
     }
-    cnn_info("step %ld: parameter hash %016llx", step, (unsigned long long)cnn_model_params_hash(&r->model));
+    if (r->ema)
+        cnn_info("step %ld: parameter hash %016llx; averaged parameters hash %016llx", step,
+                 (unsigned long long)cnn_model_params_hash(&r->model),
+                 (unsigned long long)cnn_hash_bytes(CNN_HASH_INIT, r->ema, r->model.n_params * sizeof(float)));
+    else
+        cnn_info("step %ld: parameter hash %016llx", step, (unsigned long long)cnn_model_params_hash(&r->model));
     return rc;
 }
 
@@ -251,7 +256,7 @@ out:
     return rc;
 }
 
-int cnn_eval_run(const CnnConfig *cfg, const char *ckpt)
+int cnn_eval_run(const CnnConfig *cfg, const char *ckpt, int raw)
 {
     Run *r = cnn_calloc(1, sizeof *r);
     CnnErr err;
@@ -260,14 +265,16 @@ int cnn_eval_run(const CnnConfig *cfg, const char *ckpt)
         rc = CNN_EXIT_ERROR;
     } else {
         r->eval_only = 1;
+        r->eval_raw = raw;
         long step = resume_all(r, ckpt);
         if (step < 0) {
             rc = CNN_EXIT_ERROR;
         } else {
             double loss, acc;
             run_evaluate(r, &loss, &acc);
-            cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f (%d images, %d rank%s)", ckpt, step, loss, acc,
-                     r->test.n, r->size, r->size > 1 ? "s" : "");
+            cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f (%d images, %d rank%s, %s)", ckpt, step, loss,
+                     acc, r->test.n, r->size, r->size > 1 ? "s" : "",
+                     r->ema ? "averaged parameters; --raw for the trained ones" : "trained parameters");
         }
     }
     run_free(r);

@@ -41,6 +41,15 @@ static int check_resume_config(const CnnConfig *cfg, const CnnCkptMeta *meta, co
     return rc;
 }
 
+/* Where a checkpoint's average goes: training with train.ema keeps its own buffer; --eval takes the
+ * checkpoint's unless --raw. NULL: not read. */
+static float *ema_target(Run *r, int file_has_it)
+{
+    if (!file_has_it) return NULL;
+    if (r->eval_only && !r->eval_raw && !r->ema) r->ema = cnn_malloc(r->model.n_params * sizeof(float));
+    return r->ema;
+}
+
 /* Rank 0 picks and reads the checkpoint: `resume` is a path, or "latest" = the newest in out_dir that
  * reads and validates (a corrupt one is named and skipped; a network or recipe that differs is an error,
  * not corruption). *have = 0 when "latest" finds no checkpoint at all. */
@@ -54,6 +63,7 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
     if (strcmp(resume, "latest") != 0) {
         snprintf(path, pn, "%s", resume);
         if (cnn_ckpt_read_meta(path, meta, err) || check_resume_config(r->cfg, meta, path, !r->eval_only, err)) return -1;
+        d.ema = ema_target(r, meta->has_ema);
         cnn_ckpt_meta_free(meta);
         if (cnn_ckpt_read(path, meta, &d, err)) return -1;
         *have = 1;
@@ -69,6 +79,7 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
             continue;
         }
         if (check_resume_config(r->cfg, meta, path, !r->eval_only, err)) return -1;
+        d.ema = ema_target(r, meta->has_ema);
         cnn_ckpt_meta_free(meta);
         if (cnn_ckpt_read(path, meta, &d, &e)) {
             cnn_warn("skipping checkpoint %s: %s", path, e.msg);
@@ -132,6 +143,7 @@ long resume_all(Run *r, const char *resume)
         cnn_model_init_params(m, r->cfg->seed);
         memset(r->optim.m, 0, m->n_params * sizeof(float));
         if (r->optim.v) memset(r->optim.v, 0, m->n_params * sizeof(float));
+        if (r->ema) run_ema_reset(r);
         return 0;
     }
     long hdr[3] = {meta.step, meta.optim_t, meta.n_grad_exps};
@@ -144,8 +156,17 @@ long resume_all(Run *r, const char *resume)
     int ns = cnn_optim_slots(&r->optim, names, slots);
     for (int s = 0; s < ns; s++) cnn_comm_bcast(slots[s], m->n_params * sizeof(float), 0);
     r->optim.t = hdr[1];
-    cnn_info("resumed from step %ld (%s, written by %d rank%s)", hdr[0], path, meta.world_size,
-             meta.world_size == 1 ? "" : "s");
+    int ema[2] = {meta.has_ema && r->ema, r->ema != NULL}; /* read, wanted */
+    cnn_comm_bcast(ema, sizeof ema, 0);
+    if (ema[0]) {
+        if (!r->ema) r->ema = cnn_malloc(m->n_params * sizeof(float));
+        cnn_comm_bcast(r->ema, m->n_params * sizeof(float), 0);
+    } else if (ema[1] && !r->eval_only) {
+        run_ema_reset(r);
+        cnn_info("%s holds no averaged parameters: train.ema's average starts here from its parameters", path);
+    }
+    cnn_info("resumed from step %ld (%s, written by %d rank%s%s)", hdr[0], path, meta.world_size,
+             meta.world_size == 1 ? "" : "s", ema[0] ? "; with its averaged parameters" : "");
     if (r->rank == 0) kernels_notice(r, &meta, path);
     cnn_ckpt_meta_free(&meta);
     return hdr[0];
@@ -174,6 +195,7 @@ int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     meta.n_grad_exps = cnn_gradsync_exponents(r->sync, meta.grad_exps); /* needed for a bitwise continuation */
     CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
+    d.ema = r->ema;
     char path[CNN_PATH_LEN + 64];
     int rc = cnn_ckpt_write(r->cfg->out_dir, &meta, &d, r->cfg->keep, path, sizeof path, err);
     if (rc == 0) cnn_info("checkpoint %s", path);

@@ -42,6 +42,10 @@ typedef struct {
     int *sync_y;
     double t_data, t_opt;       /* seconds, for --bench */
     int eval_only;              /* --eval: the recipe may differ from the checkpoint's */
+    int eval_raw;               /* --eval --raw: the trained parameters even where an average exists */
+    float *ema;                 /* train.ema's average (training), or a checkpoint's (--eval); NULL: none.
+                                   Evaluation runs on it when it is there */
+    float *ema_swap;            /* the trained parameters while evaluation runs on the average */
     char *config_text;          /* canonical INI text after overrides, for checkpoints and metrics */
     CnnIsa isa;                 /* the kernels' instruction set, agreed by all ranks */
 } Run;
@@ -56,7 +60,10 @@ void run_start_data(Run *r, long step0, long steps);
 /* One training step: this rank's part of batch `step`, the global gradient, weight decay, the optimizer
  * at learning rate *lr. Returns 0, or -1 on every rank on NaN/Inf (*where names the tensor or "loss"). */
 int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where);
-/* The test set in fixed chunks of eval_batch, chunks spread over ranks, sums exact. */
+/* train.ema's average := the parameters (allocated on first use). */
+void run_ema_reset(Run *r);
+/* The test set in fixed chunks of eval_batch, chunks spread over ranks, sums exact; on the average
+ * (r->ema) when there is one. */
 void run_evaluate(Run *r, double *loss, double *acc);
 /* Any rank's failure becomes every rank's (the failing ranks print why), so nobody is left in a
  * collective. */

@@ -82,6 +82,7 @@ static int build_model(Run *r, int need_train, CnnErr *err)
         return -1;
     }
     cnn_model_init_params(&r->model, cfg->seed);
+    if (need_train && cfg->ema > 0) run_ema_reset(r);
     cnn_optim_init(&r->optim, cfg, r->model.n_params, r->model.k);
     r->sync = cnn_gradsync_create(cfg, &r->model, r->rank, r->size);
     if (need_train) {
@@ -199,6 +200,8 @@ void run_free(Run *r)
 {
     if (r->prefetch) cnn_prefetch_stop(r->prefetch);
     free(r->config_text);
+    free(r->ema);
+    free(r->ema_swap);
     cnn_gradsync_free(r->sync);
     free(r->idx_buf);
     free(r->epoch_buf);
@@ -261,13 +264,27 @@ int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where
     cnn_model_add_weight_decay(m, m->grads);
     *lr = cnn_lr_at(r->cfg, step);
     cnn_optim_step(&r->optim, m->params, m->grads, *lr);
+    if (r->ema) cnn_ema_update(r->ema, m->params, m->n_params, r->cfg->ema, r->optim.t);
     r->t_opt += cnn_now() - t_opt;
     return 0;
 }
 
+void run_ema_reset(Run *r)
+{
+    const size_t bytes = r->model.n_params * sizeof(float);
+    if (!r->ema) r->ema = cnn_malloc(bytes);
+    memcpy(r->ema, r->model.params, bytes);
+}
+
+/* On the average when there is one (the trained parameters are put back after). */
 void run_evaluate(Run *r, double *loss, double *acc)
 {
     CnnModel *m = &r->model;
+    if (r->ema) {
+        if (!r->ema_swap) r->ema_swap = cnn_malloc(m->n_params * sizeof(float));
+        memcpy(r->ema_swap, m->params, m->n_params * sizeof(float));
+        memcpy(m->params, r->ema, m->n_params * sizeof(float));
+    }
     int E = r->cfg->eval_batch;
     if (E > m->max_batch) E = m->max_batch;
     int n = r->test.n, chunks = (n + E - 1) / E, c0, c1;
@@ -291,6 +308,7 @@ void run_evaluate(Run *r, double *loss, double *acc)
     free(x);
     free(y);
     cnn_comm_sum_i64(sums, 2);
+    if (r->ema) memcpy(m->params, r->ema_swap, m->n_params * sizeof(float));
     *loss = (double)sums[0] / CNN_LOSS_SCALE / n;
     *acc = (double)sums[1] / n;
 }

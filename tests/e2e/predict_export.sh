@@ -3,7 +3,7 @@
 # while the good ones are still classified. Then scripts/export to TorchScript and ONNX for tiny.ini,
 # a config with every layer type and option (the tests' own), and the CIFAR-10 network: the PyTorch
 # model's logits on the test set equal --predict's to 1e-4 relative and its accuracy equals --eval's to
-# 0.05 points. Needs python3-torch and python3-onnx (make test installs them); says SKIPPED without.
+# 0.05 points, also for a checkpoint with train.ema's average (which all three use). Needs python3-torch and python3-onnx (make test installs them); says SKIPPED without.
 . "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 c="--set train.log_every=50 --set train.eval_every=0"
@@ -128,7 +128,7 @@ run 1 $c --set train.steps=3 --set train.batch=32 --set data.train=data_batch_1.
 check_export() { # check_export CKPT CONFIG
     "$ROOT/scripts/export" "$1" "$2" --format pytorch "$WORK/m.pt" >/dev/null || fail "export $2 to pytorch"
     "$ROOT/scripts/export" "$1" "$2" --format onnx "$WORK/m.onnx" >/dev/null || fail "export $2 to onnx"
-    "$BIN" --predict "$1" --json --set data.dir="$SYNTH" "$2" "$SYNTH/test_batch.bin" "$WORK/c3.png" \
+    "$BIN" --predict "$1" --json --set data.dir="$SYNTH" "$2" "$SYNTH/test_batch.bin" "$WORK/c3.png" 2>/dev/null \
         >"$WORK/p.jsonl" || fail "--predict --json with $2"
     acc=$("$BIN" --eval "$1" --set data.dir="$SYNTH" "$2" | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
     $PY - "$WORK/m.pt" "$WORK/p.jsonl" "$SYNTH/test_batch.bin" "$WORK/c3.png" "$acc" "$WORK/m.onnx" <<'PY' ||
@@ -155,6 +155,16 @@ PY
         fail "the exported model of $2 does not answer like cnn-dist"
 }
 check_export "$CK" "$TINY"
+# a checkpoint with train.ema's average: --predict, --eval and the export all use the average
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=40 --set train.ema=0.99 --set run.out_dir="$WORK/ema" "$TINY" >"$WORK/ema.log" 2>&1 ||
+    { cat "$WORK/ema.log"; fail "training with train.ema"; }
+check_export "$WORK/ema/ckpt-40.h5" "$TINY"
+"$BIN" --predict "$WORK/ema/ckpt-40.h5" --set data.dir="$SYNTH" "$TINY" "$WORK/c3.png" 2>&1 >/dev/null |
+    grep -q 'its averaged parameters (train.ema' || fail "--predict does not say it uses the average"
+"$BIN" --predict "$WORK/ema/ckpt-40.h5" --raw --json --set data.dir="$SYNTH" "$TINY" "$WORK/c3.png" >"$WORK/raw.json"
+"$BIN" --predict "$WORK/ema/ckpt-40.h5" --json --set data.dir="$SYNTH" "$TINY" "$WORK/c3.png" >"$WORK/avg.json"
+! cmp -s "$WORK/raw.json" "$WORK/avg.json" || fail "--raw gives the same logits as the average"
 check_export "$WORK/every/ckpt-30.h5" "$WORK/every.ini"
 check_export "$WORK/cifar/ckpt-3.h5" "$ROOT/configs/cifar10.ini"
 # a config whose layers are not the checkpoint's is refused

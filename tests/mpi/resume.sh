@@ -35,6 +35,34 @@ with h5py.File(sys.argv[1], "r") as f:
     assert len(f["/eval/step"]) == 2, list(f["/eval/step"][:])  # the end of each part
 PY
 
+# train.ema: training is the same with it; the average continues exactly too (1 rank to 16 against 2
+# ranks to 6 + 3 ranks to 16), and is what --eval uses unless --raw. A checkpoint without an average,
+# resumed with train.ema, starts the average there.
+ema_hash() { grep -o 'averaged parameters hash [0-9a-f]*' "$1" | tail -n 1 | awk '{print $4}'; }
+# shellcheck disable=SC2086
+run 1 $c --set train.ema=0.9 --set train.steps=16 --set run.out_dir="$WORK/m1" "$TINY" >"$WORK/m1.log" 2>&1 ||
+    { cat "$WORK/m1.log"; fail "ema run"; }
+# shellcheck disable=SC2086
+run 2 $c --set train.ema=0.9 --set train.steps=6 --set run.out_dir="$WORK/m2" "$TINY" >/dev/null 2>&1 || fail "ema to 6"
+# shellcheck disable=SC2086
+run 3 $c --set train.ema=0.9 --set train.steps=16 --set run.out_dir="$WORK/m2" --resume latest "$TINY" \
+    >"$WORK/m2.log" 2>&1 || { cat "$WORK/m2.log"; fail "ema resume on 3 ranks"; }
+grep -q 'resumed from step 6 .*with its averaged parameters' "$WORK/m2.log" || fail "the average was not resumed"
+[ "$(param_hash "$WORK/m1.log")" = "$want" ] || fail "train.ema changed the training"
+[ -n "$(ema_hash "$WORK/m1.log")" ] && [ "$(ema_hash "$WORK/m2.log")" = "$(ema_hash "$WORK/m1.log")" ] ||
+    fail "averaged parameters: uninterrupted $(ema_hash "$WORK/m1.log"), resumed $(ema_hash "$WORK/m2.log")"
+[ "$(ema_hash "$WORK/m1.log")" != "$want" ] || fail "the average equals the parameters"
+grep -q 'eval step 16: .*averaged parameters)' "$WORK/m1.log" || fail "evaluation does not say it used the average"
+run 1 --eval "$WORK/m1/ckpt-16.h5" "$TINY" 2>&1 | grep -q 'averaged parameters; --raw' || fail "--eval not on the average"
+run 1 --eval "$WORK/m1/ckpt-16.h5" --raw "$TINY" 2>&1 | grep -q 'trained parameters)' || fail "--eval --raw"
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=4 --set run.out_dir="$WORK/m3" "$TINY" >/dev/null 2>&1 || fail "no-ema run"
+# shellcheck disable=SC2086
+run 1 $c --set train.ema=0.9 --set train.steps=6 --set run.out_dir="$WORK/m3" --resume latest "$TINY" \
+    >"$WORK/m3.log" 2>&1 || { cat "$WORK/m3.log"; fail "ema from a checkpoint without one"; }
+grep -q 'holds no averaged parameters: train.ema.s average starts here' "$WORK/m3.log" || fail "no notice"
+[ -n "$(ema_hash "$WORK/m3.log")" ] || fail "no average after resuming a checkpoint without one"
+
 # a corrupt newest checkpoint is skipped (named), the previous one is taken
 cp -r "$WORK/a" "$WORK/c"
 size=$(stat -c %s "$WORK/c/ckpt-16.h5")

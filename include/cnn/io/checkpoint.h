@@ -40,6 +40,7 @@ typedef struct {
     char kernels[512];
     char openblas_core[32];
     char producer[512];     /* version.h's line: cnn-dist's version and the libraries' ("" in older files) */
+    int has_ema;            /* the file holds /ema (train.ema's averaged parameters) */
 } CnnCkptMeta;
 
 /* The parameters and optimizer slots, each a flat array carved by the same tensor list. */
@@ -50,6 +51,8 @@ typedef struct {
     int n_slots;
     const char *slot_names[4];
     float *slots[4];
+    float *ema;             /* train.ema's average, carved like params: written to /ema/<layer>/...; read
+                               when the file has it (meta->has_ema), else left as it is. NULL: none */
 } CnnCkptData;
 
 /* "<dir>/ckpt-<step>.h5" into buf. */

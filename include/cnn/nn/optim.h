@@ -38,4 +38,10 @@ int cnn_optim_slots(const CnnOptim *o, const char **names, float **arrays);
 const char *cnn_optim_name(const CnnOptim *o);
 double cnn_lr_at(const CnnConfig *cfg, long step);
 
+/* train.ema: the moving average of the parameters that evaluation uses, TensorFlow's
+ * ExponentialMovingAverage with num_updates: after the optimizer's update number t (1, 2, ...),
+ *   d = min(decay, (1 + t) / (10 + t));  ema -= (1 - d) * (ema - params)   (in float, element by element)
+ * so early averages follow the parameters closely. The same on every rank and instruction set. */
+void cnn_ema_update(float *ema, const float *params, size_t n, double decay, long t);
+
 #endif
