@@ -29,7 +29,7 @@ for f in "$WORK/r1/ckpt-4.h5" "$WORK/r1/metrics.h5"; do
     h5dump -a producer "$f" | grep -q "\"cnn-dist $version; [a-z0-9]* kernels; OpenBLAS [0-9.]* (.*); HDF5 1\.[0-9.]*; .*MPI" ||
         { h5dump -a producer "$f"; fail "$f does not say what produced it"; }
 done
-CNN_RANKS=1 "$P/bin/cnn-run" tiny.ini --set data.dir="$SYNTH" --set train.steps=2 --set run.out_dir="$WORK/r2" \
+env -u CNN_DIST CNN_RANKS=1 "$P/bin/cnn-run" tiny.ini --set data.dir="$SYNTH" --set train.steps=2 --set run.out_dir="$WORK/r2" \
     >r.log 2>&1 || { cat r.log; fail "the installed cnn-run"; }
 grep -q "^step 2: parameter hash" r.log || fail "cnn-run did not train"
 
