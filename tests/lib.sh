@@ -37,3 +37,35 @@ fail() {
 
 # The "final parameter hash" line of a run's output.
 param_hash() { grep -o 'parameter hash [0-9a-f]*' "$1" | tail -n 1 | awk '{print $3}'; }
+
+# wait_for FILE PATTERN: until a line of FILE matches PATTERN (30 s at most, then FILE and a failure).
+wait_for() {
+    _i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        _i=$((_i + 1))
+        [ $_i -lt 600 ] || { cat "$1"; fail "timed out waiting for '$2'"; }
+        sleep 0.05
+    done
+}
+
+# rank_pid N: the pid of MPI rank N of this test's job (a cnn-dist whose command line names $WORK).
+rank_pid() {
+    for _p in $(pgrep -f "cnn-dist.*$WORK"); do
+        if tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then echo "$_p"; fi
+    done
+}
+
+# wait_end PID SECONDS WHAT: waits for the background job PID to end; if it still runs after SECONDS,
+# kills it and fails with "WHAT". Then JOB_RC is its exit status and JOB_SECONDS how long it took.
+wait_end() {
+    _i=0
+    _start=$(date +%s)
+    while kill -0 "$1" 2>/dev/null; do
+        _i=$((_i + 1))
+        [ $_i -lt $(($2 * 10)) ] || { kill -9 "$1" 2>/dev/null; fail "$3"; }
+        sleep 0.1
+    done
+    JOB_RC=0
+    wait "$1" || JOB_RC=$?
+    JOB_SECONDS=$(($(date +%s) - _start))
+}

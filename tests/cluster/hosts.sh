@@ -37,13 +37,18 @@ cnn_pids() { # cnn_pids HOST: the cnn-dist processes running on HOST
     done
     true
 }
-wait_for() { # wait_for FILE PATTERN
-    i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -lt 600 ] || { cat "$1"; fail "timed out waiting for '$2'"; }
-        sleep 0.05
+
+after_loss() { # after_loss OUT_DIR SECONDS WHAT: no process left on any host within SECONDS; the newest
+    # checkpoint and metrics.h5 of OUT_DIR open; $newest is that checkpoint's step
+    _i=0
+    while [ -n "$(host_pids $H1)$(host_pids $H2)$(host_pids $H3)" ]; do
+        _i=$((_i + 1))
+        [ $_i -lt $(($2 * 10)) ] || fail "processes left $2 s after the job ended ($3): $(host_pids $H1) / $(host_pids $H2) / $(host_pids $H3)"
+        sleep 0.1
     done
+    newest=$(ls "$1"/ckpt-*.h5 | sed 's/.*ckpt-\([0-9]*\)\.h5/\1/' | sort -n | tail -n 1)
+    h5ls "$1/ckpt-$newest.h5" >/dev/null || fail "the newest checkpoint (step $newest) does not open after $3"
+    h5ls "$1/metrics.h5" >/dev/null || fail "metrics.h5 does not open after $3"
 }
 
 # shellcheck disable=SC2086
@@ -118,26 +123,10 @@ lost=$(host_pids $H3)
 [ -n "$lost" ] || fail "nothing runs on $H3"
 # shellcheck disable=SC2086
 kill -9 $lost
-start=$(date +%s)
-i=0
-while kill -0 $job 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 300 ] || { kill -9 $job; fail "the job still runs 30 s after $H3 was lost"; }
-    sleep 0.1
-done
-rc=0
-wait $job || rc=$?
-took=$(($(date +%s) - start))
+wait_end $job 30 "the job still runs 30 s after $H3 was lost"
+rc=$JOB_RC took=$JOB_SECONDS
 [ $rc -ne 0 ] || fail "mpirun exited 0 after a host was lost"
-i=0
-while [ -n "$(host_pids $H1)$(host_pids $H2)$(host_pids $H3)" ]; do
-    i=$((i + 1))
-    [ $i -lt 50 ] || fail "processes left after the job ended: $(host_pids $H1) $(host_pids $H2) $(host_pids $H3)"
-    sleep 0.1
-done
-newest=$(ls "$WORK/k"/ckpt-*.h5 | sed 's/.*ckpt-\([0-9]*\)\.h5/\1/' | sort -n | tail -n 1)
-h5ls "$WORK/k/ckpt-$newest.h5" >/dev/null || fail "the newest checkpoint (step $newest) does not open"
-h5ls "$WORK/k/metrics.h5" >/dev/null || fail "metrics.h5 does not open after the host was lost"
+after_loss "$WORK/k" 5 "$H3 was lost"
 goal=$((newest + 10))
 # shellcheck disable=SC2086
 hrun $H1:1,$H2:1 2 $c --set train.steps=$goal --set train.checkpoint_every=10 --set train.keep=2 \
@@ -160,24 +149,8 @@ cluster_mpirun $H1:1,$H2:1,$H3:1 -np 3 --bind-to none $ka "$BIN" --set data.dir=
 job=$!
 wait_for "$WORK/l.log" 'checkpoint .*ckpt-20.h5'
 ip -n $H3 link set eth0 down
-start=$(date +%s)
-i=0
-while kill -0 $job 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 300 ] || { kill -9 $job; fail "the job still runs 30 s after $H3's link went down"; }
-    sleep 0.1
-done
-rc=0
-wait $job || rc=$?
-took=$(($(date +%s) - start))
+wait_end $job 30 "the job still runs 30 s after $H3's link went down"
+rc=$JOB_RC took=$JOB_SECONDS
 [ $rc -ne 0 ] || fail "mpirun exited 0 after a host was cut off"
-i=0
-while [ -n "$(host_pids $H1)$(host_pids $H2)$(host_pids $H3)" ]; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || fail "processes left 20 s after the job ended: $(host_pids $H1) / $(host_pids $H2) / $(host_pids $H3)"
-    sleep 0.1
-done
-newest=$(ls "$WORK/l"/ckpt-*.h5 | sed 's/.*ckpt-\([0-9]*\)\.h5/\1/' | sort -n | tail -n 1)
-h5ls "$WORK/l/ckpt-$newest.h5" >/dev/null || fail "the newest checkpoint does not open after the link went down"
-h5ls "$WORK/l/metrics.h5" >/dev/null || fail "metrics.h5 does not open after the link went down"
+after_loss "$WORK/l" 20 "$H3's link went down"
 echo "host $H3 cut off: job ended with status $rc in $took s, no process left on any host, checkpoint $newest and metrics open"

@@ -4,29 +4,13 @@
 run 2 --set train.steps=100000 --set train.log_every=1 --set train.eval_every=0 --set train.checkpoint_every=0 \
     --set run.out_dir="$WORK/out" "$TINY" >"$WORK/log" 2>&1 &
 job=$!
-i=0
-while ! grep -q 'step 3/' "$WORK/log" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 300 ] || { kill $job; cat "$WORK/log"; fail "the job did not start training"; }
-    sleep 0.1
-done
-victim=""
-for p in $(pgrep -f "cnn-dist.*$WORK"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then victim=$p; fi
-done
+wait_for "$WORK/log" 'step 3/'
+victim=$(rank_pid 1)
 [ -n "$victim" ] || { kill $job; fail "could not find rank 1"; }
 kill -9 "$victim"
-start=$(date +%s)
-i=0
-while kill -0 $job 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || { kill -9 $job; fail "the job still runs 20 s after rank 1 died"; }
-    sleep 0.1
-done
-rc=0
-wait $job || rc=$?
-[ $rc -ne 0 ] || fail "mpirun exited 0 after a rank died"
-echo "job ended with status $rc, $(( $(date +%s) - start )) s after rank 1 was killed"
+wait_end $job 20 "the job still runs 20 s after rank 1 died"
+[ $JOB_RC -ne 0 ] || fail "mpirun exited 0 after a rank died"
+echo "job ended with status $JOB_RC, $JOB_SECONDS s after rank 1 was killed"
 
 # Ranks that read different configs refuse to train (the hashes are compared at start), not diverge.
 rc=0

@@ -8,20 +8,6 @@ c="--set train.log_every=1 --set train.eval_every=0 --set train.micro_batch=4 --
 run 1 $c --set train.checkpoint_every=0 --set run.out_dir="$WORK/ref" "$TINY" >"$WORK/ref.log" 2>&1 || fail "reference run"
 want=$(param_hash "$WORK/ref.log")
 
-rank_pid() { # rank_pid N: pid of MPI rank N of our job
-    for p in $(pgrep -f "cnn-dist.*$WORK"); do
-        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then echo "$p"; fi
-    done
-}
-wait_for() { # wait_for FILE PATTERN
-    i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -lt 600 ] || { cat "$1"; fail "timed out waiting for '$2'"; }
-        sleep 0.05
-    done
-}
-
 # shellcheck disable=SC2086
 run 2 $c --set train.checkpoint_every=0 --set run.out_dir="$WORK/sig" "$TINY" >"$WORK/sig.log" 2>&1 &
 job=$!

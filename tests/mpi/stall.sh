@@ -6,29 +6,13 @@
 run 2 --set train.steps=100000 --set train.log_every=1 --set train.eval_every=0 --set train.checkpoint_every=10 \
     --set run.stall_timeout=5 --set run.out_dir="$WORK/out" "$TINY" >"$WORK/log" 2>&1 &
 job=$!
-i=0
-while ! grep -q 'step 12/' "$WORK/log" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 300 ] || { kill $job; cat "$WORK/log"; fail "the job did not start training"; }
-    sleep 0.1
-done
-victim=""
-for p in $(pgrep -f "cnn-dist.*$WORK"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then victim=$p; fi
-done
+wait_for "$WORK/log" 'step 12/'
+victim=$(rank_pid 1)
 [ -n "$victim" ] || { kill $job; fail "could not find rank 1"; }
+trap 'kill -9 "$victim" 2>/dev/null; rm -rf "$WORK"' EXIT # a frozen rank must not outlive a failure
 kill -STOP "$victim"
-start=$(date +%s)
-i=0
-while kill -0 $job 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 250 ] || { kill -9 "$victim" $job; fail "the job still runs 25 s after rank 1 froze (stall_timeout 5 s)"; }
-    sleep 0.1
-done
-rc=0
-wait $job || rc=$?
-took=$(($(date +%s) - start))
-kill -9 "$victim" 2>/dev/null || true
+wait_end $job 25 "the job still runs 25 s after rank 1 froze (stall_timeout 5 s)"
+rc=$JOB_RC took=$JOB_SECONDS
 [ $rc -eq 4 ] || { cat "$WORK/log"; fail "after rank 1 froze the job exited $rc, want 4"; }
 grep -q 'rank 0: no progress for [5-9] s (run.stall_timeout)' "$WORK/log" || { cat "$WORK/log"; fail "no stall message"; }
 [ $took -ge 4 ] || fail "the job ended $took s after the freeze, before the 5 s timeout"
