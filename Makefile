@@ -113,6 +113,7 @@ deps:
 
 # Unit tests (cmocka, one process) then multi-rank tests under real mpirun.
 test: deps
+	@scripts/install-deps test
 	$(MAKE) all
 	scripts/run-tests $(BUILD)
 
