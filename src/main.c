@@ -62,19 +62,16 @@ static int version(void)
     CnnIsa isa;
     int capped = 0;
     CnnErr err;
-    char blas[64], h5[32], mpi[512];
     if (cnn_cpu_isa(&isa, &capped, &err)) {
         fprintf(stderr, "cnn-dist: %s\n", err.msg);
         return CNN_EXIT_USAGE;
     }
-    cnn_gemm_version(blas, sizeof blas);
-    cnn_h5_version(h5, sizeof h5);
-    cnn_comm_library_version(mpi, sizeof mpi);
-    mpi[strcspn(mpi, "\n")] = 0;
+    CnnLibVersions v;
+    cnn_lib_versions(&v);
     printf("cnn-dist %s\n", cnn_version());
     printf("kernels: %s (%s)%s%s\n", cnn_isa_name(isa), cnn_isa_describe(isa), capped ? ", capped by CNN_ISA=" : "",
            capped ? getenv("CNN_ISA") : "");
-    printf("%s, core %s\nHDF5 %s\n%s\n", blas, cnn_gemm_corename(), h5, mpi);
+    printf("%s, core %s\nHDF5 %s\n%s\n", v.blas, cnn_gemm_corename(), v.hdf5, v.mpi);
     return CNN_EXIT_OK;
 }
 

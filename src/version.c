@@ -11,13 +11,19 @@
 
 const char *cnn_version(void) { return CNN_VERSION; }
 
+void cnn_lib_versions(CnnLibVersions *v)
+{
+    cnn_gemm_version(v->blas, sizeof v->blas);
+    cnn_h5_version(v->hdf5, sizeof v->hdf5);
+    cnn_comm_library_version(v->mpi, sizeof v->mpi);
+    v->mpi[strcspn(v->mpi, "\n")] = 0;
+}
+
 void cnn_version_line(char *buf, size_t n, CnnIsa isa)
 {
-    char blas[64], h5[32], mpi[256];
-    cnn_gemm_version(blas, sizeof blas);
-    cnn_h5_version(h5, sizeof h5);
-    cnn_comm_library_version(mpi, sizeof mpi);
-    mpi[strcspn(mpi, ",\n")] = 0; /* Open MPI's first clause: "Open MPI v4.1.4" */
-    snprintf(buf, n, "cnn-dist %s; %s kernels; %s (%s); HDF5 %s; %s", CNN_VERSION, cnn_isa_name(isa), blas,
-             cnn_gemm_corename(), h5, mpi);
+    CnnLibVersions v;
+    cnn_lib_versions(&v);
+    v.mpi[strcspn(v.mpi, ",")] = 0; /* Open MPI's first clause: "Open MPI v4.1.4" */
+    snprintf(buf, n, "cnn-dist %s; %s kernels; %s (%s); HDF5 %s; %s", CNN_VERSION, cnn_isa_name(isa), v.blas,
+             cnn_gemm_corename(), v.hdf5, v.mpi);
 }

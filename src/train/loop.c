@@ -21,7 +21,6 @@
 #include "cnn/io/checkpoint.h"
 #include "cnn/io/metrics.h"
 #include "cnn/util.h"
-#include "cnn/version.h"
 #include "cnn/watchdog.h"
 #include "run.h"
 
@@ -103,9 +102,7 @@ static CnnMetrics *open_metrics(const Run *r, long step0, int resuming)
     if (cnn_mkdir_p(r->cfg->out_dir, &err) == 0)
         metrics = cnn_metrics_open(mpath, r->config_text, r->size, resuming ? step0 : -1, &err);
     if (metrics) {
-        char producer[512];
-        cnn_version_line(producer, sizeof producer, r->isa);
-        cnn_metrics_set_producer(metrics, producer);
+        cnn_metrics_set_producer(metrics, r->producer);
         return metrics;
     }
     fprintf(stderr, "cnn-dist: %s\n", err.msg);

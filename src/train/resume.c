@@ -9,7 +9,6 @@
 #include "cnn/io/checkpoint.h"
 #include "cnn/nn/gemm.h"
 #include "cnn/util.h"
-#include "cnn/version.h"
 #include "run.h"
 
 /* Whether cfg may continue the checkpoint: the same network (model hash), and for training the same
@@ -191,7 +190,7 @@ int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     snprintf(meta.isa, sizeof meta.isa, "%s", cnn_isa_name(r->isa));
     cnn_model_kernels_line(m, meta.kernels, sizeof meta.kernels);
     snprintf(meta.openblas_core, sizeof meta.openblas_core, "%s", cnn_gemm_corename());
-    cnn_version_line(meta.producer, sizeof meta.producer, r->isa);
+    snprintf(meta.producer, sizeof meta.producer, "%s", r->producer);
     meta.n_grad_exps = cnn_gradsync_exponents(r->sync, meta.grad_exps); /* needed for a bitwise continuation */
     CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);

@@ -48,6 +48,7 @@ typedef struct {
     float *ema_swap;            /* the trained parameters while evaluation runs on the average */
     char *config_text;          /* canonical INI text after overrides, for checkpoints and metrics */
     CnnIsa isa;                 /* the kernels' instruction set, agreed by all ranks */
+    char producer[512];         /* version.h's line, for checkpoints and metrics (set once by run_setup) */
 } Run;
 
 /* setup.c */

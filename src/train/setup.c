@@ -10,6 +10,7 @@
 #include "cnn/comm.h"
 #include "cnn/nn/gemm.h"
 #include "cnn/util.h"
+#include "cnn/version.h"
 #include "run.h"
 
 int agree_fail(int failed, const CnnErr *err)
@@ -189,6 +190,7 @@ int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     CnnIsa isa;
     if (agree_fail(cnn_cpu_isa(&isa, NULL, err) != 0, err)) return -1;
     r->isa = agree_isa(isa, r->rank);
+    cnn_version_line(r->producer, sizeof r->producer, r->isa);
     char gen[512];
     if (cnn_gemm_core_is_generic(gen, sizeof gen) && r->rank == 0) cnn_warn("%s", gen);
     if (load_data(r, need_train, err) || build_model(r, need_train, err) || check_ranks_agree(r, err)) return -1;
