@@ -57,7 +57,9 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
 {
     CnnModel *m = &r->model;
     CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
-    d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
+    /* --eval and --predict need the parameters only: a checkpoint trained with another optimizer (a
+     * --set on the training command line) evaluates under any config of the same network */
+    d.n_slots = r->eval_only ? 0 : cnn_optim_slots(&r->optim, d.slot_names, d.slots);
     *have = 0;
     if (strcmp(resume, "latest") != 0) {
         snprintf(path, pn, "%s", resume);

@@ -2,7 +2,8 @@
 # 6 on 1 rank + resume on 1 rank: bitwise the same parameters. Metrics hold each step once. A corrupt
 # newest checkpoint is skipped by --resume latest; a config whose network or recipe differs is refused,
 # one whose learning rate differs is not; a new run
-# refuses an out_dir that has checkpoints; --eval gives the same answer on 1 and 2 ranks; --bench
+# refuses an out_dir that has checkpoints; --eval gives the same answer on 1 and 2 ranks and reads
+# only the parameters (another optimizer's checkpoint evaluates); --bench
 # --resume times steps from a checkpoint and writes nothing.
 . "$(dirname "$0")/../lib.sh"
 c="--set train.log_every=2 --set train.eval_every=0 --set train.checkpoint_every=2 --set train.micro_batch=4"
@@ -108,6 +109,18 @@ run 2 --eval "$WORK/a/ckpt-16.h5" "$TINY" >"$WORK/e2.log" 2>&1 || fail "--eval o
 a1=$(grep -o 'test accuracy [0-9.]*' "$WORK/e1.log")
 a2=$(grep -o 'test accuracy [0-9.]*' "$WORK/e2.log")
 [ -n "$a1" ] && [ "$a1" = "$a2" ] || fail "--eval: '$a1' vs '$a2'"
+
+# --eval reads the parameters only: a checkpoint trained with another optimizer (set on the command
+# line) evaluates under the config as it is, with the same answer as under the training's settings
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=4 --set train.optimizer=sgd --set train.momentum=0.9 --set run.out_dir="$WORK/sgd" "$TINY" \
+    >"$WORK/sgd.log" 2>&1 || { cat "$WORK/sgd.log"; fail "sgd run"; }
+run 1 --eval "$WORK/sgd/ckpt-4.h5" "$TINY" >"$WORK/e3.log" 2>&1 || { cat "$WORK/e3.log"; fail "--eval of an sgd checkpoint under adam"; }
+run 1 --eval "$WORK/sgd/ckpt-4.h5" --set train.optimizer=sgd --set train.momentum=0.9 "$TINY" >"$WORK/e4.log" 2>&1 ||
+    fail "--eval of an sgd checkpoint"
+a3=$(grep -o 'test accuracy [0-9.]*' "$WORK/e3.log")
+a4=$(grep -o 'test accuracy [0-9.]*' "$WORK/e4.log")
+[ -n "$a3" ] && [ "$a3" = "$a4" ] || fail "--eval of an sgd checkpoint: '$a3' under adam, '$a4' under sgd"
 
 # resuming a run that is already past train.steps trains nothing and says so (exit 0)
 run 1 --set train.steps=4 --set run.out_dir="$WORK/a" --set train.micro_batch=4 --resume latest "$TINY" >"$WORK/g.log" 2>&1 ||
