@@ -1,7 +1,8 @@
 # make install into a temporary DESTDIR and PREFIX, then from another directory: --version, --summary
 # of an installed config by name, a few steps of the installed tiny.ini on 2 ranks (the start line names
 # the file used; the checkpoint and metrics.h5 say what produced them), cnn-run, the manual page; make
-# uninstall leaves no file. plot-metrics draws two runs on the same axes into a PNG of the panels' size.
+# uninstall leaves no file. plot-metrics draws two runs on the same axes into a PNG of the panels' size and prints their
+# accuracies, the runs of one name told apart by folder.
 # make dist: the tarball holds VERSION and builds without git (CNN_TEST_DIST=1; CI sets it).
 . "$(dirname "$0")/../lib.sh"
 build=$(dirname "$BIN")
@@ -48,7 +49,12 @@ left=$(find "$D" -type f -o -type l; ls -d "$P/share/cnn-dist" "$P/share/doc/cnn
 [ -z "$left" ] || fail "make uninstall left: $left"
 
 # plot-metrics: two runs on the same axes
-"$ROOT/scripts/plot-metrics" "$WORK/r1" "$WORK/r2/metrics.h5" --out "$WORK/cmp.png" >/dev/null || fail "plot-metrics"
+# (both runs are tiny.ini's "tiny": the legend and the summary name their folders)
+"$ROOT/scripts/plot-metrics" "$WORK/r1" "$WORK/r2/metrics.h5" --out "$WORK/cmp.png" >plot.txt || fail "plot-metrics"
+acc1=$(sed -n 's/^eval step 4: .*test accuracy \([0-9.]*\).*/\1/p' t.log)
+acc2=$(sed -n 's/^eval step 2: .*test accuracy \([0-9.]*\).*/\1/p' r.log)
+grep -q "^tiny (r1): test accuracy $acc1 at step 4 (the last evaluation), best $acc1 at step 4$" plot.txt &&
+    grep -q "^tiny (r2): test accuracy $acc2 at step 2 " plot.txt || { cat plot.txt; fail "plot-metrics' summary ($acc1, $acc2)"; }
 /usr/bin/python3 - "$WORK/cmp.png" <<'PY' || fail "the plot is not a PNG of four 11x8 inch panels at 100 dpi"
 import sys
 from PIL import Image
