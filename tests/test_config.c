@@ -144,10 +144,13 @@ static void test_other_shipped_configs(void **state)
     load_ok(&b, "configs/cifar10-long.ini", NULL, 0);
     assert_string_equal(b.name, "cifar10-long");
     assert_int_equal(b.steps, 100000);
-    assert_int_equal(b.lr_schedule, CNN_LR_EXPONENTIAL);
-    assert_true(b.decay_rate == 0.1);
-    assert_int_equal(b.decay_steps, 35000);
-    assert_int_equal(b.staircase, 1);
+    /* the recipe measured best (README, Results): SGD momentum 0.9 at 0.01, cosine to 0, average 0.9999 */
+    assert_int_equal(b.optimizer, CNN_OPT_SGD);
+    assert_true(b.momentum == 0.9 && b.lr == 0.01);
+    assert_int_equal(b.lr_schedule, CNN_LR_COSINE);
+    assert_true(b.decay_rate == 0.0);
+    assert_int_equal(b.decay_steps, 100000);
+    assert_true(b.ema == 0.9999);
     assert_int_equal(b.eval_every, 5000);
     assert_int_equal(b.checkpoint_every, 2000);
     /* same network */

@@ -220,7 +220,7 @@ static void test_schedules(void **state)
     tu_assert_close(cnn_lr_at(&c, 100), 0.05, 0, 1e-15, "stair", 100);
     tu_assert_close(cnn_lr_at(&c, 199), 0.05, 0, 1e-15, "stair", 199);
     tu_assert_close(cnn_lr_at(&c, 250), 0.025, 0, 1e-15, "stair", 250);
-    /* the cifar10-long recipe: 1e-3 * 0.1^floor(s/35000) */
+    /* the earlier cifar10-long recipe: 1e-3 * 0.1^floor(s/35000) */
     c.lr = 1e-3;
     c.decay_rate = 0.1;
     c.decay_steps = 35000;
@@ -240,6 +240,16 @@ static void test_schedules(void **state)
     tu_assert_close(cnn_lr_at(&c, 50), 0.1 * (0.9 * 0.5 * (1 + sqrt(0.5)) + 0.1), 0, 1e-14, "cos", 50);
     tu_assert_close(cnn_lr_at(&c, 200), 0.01, 0, 1e-14, "cos", 200);
     tu_assert_close(cnn_lr_at(&c, 1000), 0.01, 0, 1e-14, "cos", 1000);
+    /* today's cifar10-long: 0.01 on a cosine to 0 over 100k steps */
+    c.lr = 0.01;
+    c.decay_rate = 0.0;
+    c.decay_steps = 100000;
+    tu_assert_close(cnn_lr_at(&c, 50000), 0.005, 0, 1e-14, "long cos", 50000);
+    tu_assert_close(cnn_lr_at(&c, 99000), 0.01 * 0.5 * (1 + cos(M_PI * 0.99)), 0, 1e-12, "long cos", 99000);
+    tu_assert_close(cnn_lr_at(&c, 100000), 0.0, 1e-20, 0, "long cos", 100000);
+    c.lr = 0.1;
+    c.decay_rate = 0.1;
+    c.decay_steps = 200;
 
     /* warm-up of 10 steps in front of the cosine: linear to sched(0), then the schedule on s - 10 */
     c.warmup_steps = 10;
