@@ -241,15 +241,13 @@ static void test_schedules(void **state)
     tu_assert_close(cnn_lr_at(&c, 200), 0.01, 0, 1e-14, "cos", 200);
     tu_assert_close(cnn_lr_at(&c, 1000), 0.01, 0, 1e-14, "cos", 1000);
     /* today's cifar10-long: 0.01 on a cosine to 0 over 100k steps */
-    c.lr = 0.01;
-    c.decay_rate = 0.0;
-    c.decay_steps = 100000;
-    tu_assert_close(cnn_lr_at(&c, 50000), 0.005, 0, 1e-14, "long cos", 50000);
-    tu_assert_close(cnn_lr_at(&c, 99000), 0.01 * 0.5 * (1 + cos(M_PI * 0.99)), 0, 1e-12, "long cos", 99000);
-    tu_assert_close(cnn_lr_at(&c, 100000), 0.0, 1e-20, 0, "long cos", 100000);
-    c.lr = 0.1;
-    c.decay_rate = 0.1;
-    c.decay_steps = 200;
+    CnnConfig longc = c;
+    longc.lr = 0.01;
+    longc.decay_rate = 0.0;
+    longc.decay_steps = 100000;
+    tu_assert_close(cnn_lr_at(&longc, 50000), 0.005, 0, 1e-14, "long cos", 50000);
+    tu_assert_close(cnn_lr_at(&longc, 99000), 0.01 * 0.5 * (1 + cos(M_PI * 0.99)), 0, 1e-12, "long cos", 99000);
+    tu_assert_close(cnn_lr_at(&longc, 100000), 0.0, 1e-20, 0, "long cos", 100000);
 
     /* warm-up of 10 steps in front of the cosine: linear to sched(0), then the schedule on s - 10 */
     c.warmup_steps = 10;

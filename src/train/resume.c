@@ -49,6 +49,14 @@ static float *ema_target(Run *r, int file_has_it)
     return r->ema;
 }
 
+/* The optimizer slots a resume reads and sends to every rank: none for --eval and --predict, which need
+ * the parameters only (so a checkpoint trained with another optimizer, a --set on the training command
+ * line, evaluates under any config of the same network). */
+static int resume_slots(Run *r, const char **names, float **slots)
+{
+    return r->eval_only ? 0 : cnn_optim_slots(&r->optim, names, slots);
+}
+
 /* Rank 0 picks and reads the checkpoint: `resume` is a path, or "latest" = the newest in out_dir that
  * reads and validates (a corrupt one is named and skipped; a network or recipe that differs is an error,
  * not corruption). *have = 0 when "latest" finds no checkpoint at all. */
@@ -57,9 +65,7 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
 {
     CnnModel *m = &r->model;
     CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
-    /* --eval and --predict need the parameters only: a checkpoint trained with another optimizer (a
-     * --set on the training command line) evaluates under any config of the same network */
-    d.n_slots = r->eval_only ? 0 : cnn_optim_slots(&r->optim, d.slot_names, d.slots);
+    d.n_slots = resume_slots(r, d.slot_names, d.slots);
     *have = 0;
     if (strcmp(resume, "latest") != 0) {
         snprintf(path, pn, "%s", resume);
@@ -154,7 +160,7 @@ long resume_all(Run *r, const char *resume)
     cnn_comm_bcast(m->params, m->n_params * sizeof(float), 0);
     const char *names[4];
     float *slots[4];
-    int ns = cnn_optim_slots(&r->optim, names, slots);
+    int ns = resume_slots(r, names, slots);
     for (int s = 0; s < ns; s++) cnn_comm_bcast(slots[s], m->n_params * sizeof(float), 0);
     r->optim.t = hdr[1];
     int ema[2] = {meta.has_ema && r->ema, r->ema != NULL}; /* read, wanted */

@@ -1,8 +1,8 @@
 # make install into a temporary DESTDIR and PREFIX, then from another directory: --version, --summary
 # of an installed config by name, a few steps of the installed tiny.ini on 2 ranks (the start line names
 # the file used; the checkpoint and metrics.h5 say what produced them), cnn-run, the manual page; make
-# uninstall leaves no file. plot-metrics draws two runs on the same axes into a PNG of the panels' size and prints their
-# accuracies, the runs of one name told apart by folder.
+# uninstall leaves no file. plot-metrics draws two runs on the same axes into a PNG of the panels'
+# size and prints their accuracies, the runs of one name told apart by folder.
 # make dist: the tarball holds VERSION and builds without git (CNN_TEST_DIST=1; CI sets it).
 . "$(dirname "$0")/../lib.sh"
 build=$(dirname "$BIN")
