@@ -315,6 +315,33 @@ static void test_idx_errors(void **state)
         tu_write_file(pl, lb, sl);
     }
 
+    /* a header promising far more than the file holds (3 x 24624 x 40026 = 2.96 GB in 64 bytes, a
+     * fuzz finding) is refused before the pixels are allocated: plain, naming where the file ends and
+     * how much is missing; gzip, by deflate's 1032:1 limit */
+    {
+        uint8_t hdr[64] = {0};
+        put_be32(hdr, 0x803);
+        put_be32(hdr + 4, 3);
+        put_be32(hdr + 8, 24624);
+        put_be32(hdr + 12, 40026);
+        tu_write_file(pi, hdr, sizeof hdr);
+        size_t sl3h;
+        uint8_t *lb3h = idx_labels(3, &sl3h);
+        tu_write_file(pl, lb3h, sl3h);
+        free(lb3h);
+        assert_int_equal(cnn_dataset_load_idx(&ds, pi, pl, 10, &e), -1);
+        snprintf(want, sizeof want, "offset 64: file ends while reading pixels (%llu more",
+                 3ull * 24624 * 40026 - 48);
+        assert_err_has(&e, pi, want);
+        write_gz(pg, hdr, sizeof hdr);
+        assert_int_equal(cnn_dataset_load_idx(&ds, pg, pl, 10, &e), -1);
+        snprintf(want, sizeof want, "offset 16: the header promises %llu bytes of pixels",
+                 3ull * 24624 * 40026);
+        assert_err_has(&e, pg, want);
+        assert_non_null(strstr(e.msg, "gzip file can hold"));
+        tu_write_file(pl, lb, sl);
+    }
+
     /* count mismatch: 3 labels for 4 images */
     tu_write_file(pi, im, si);
     size_t sl3;

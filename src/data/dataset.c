@@ -177,7 +177,8 @@ int cnn_dataset_load_cifar10(CnnDataset *ds, const char *dir, const char *files,
 typedef struct {
     gzFile f;
     const char *path;
-    long long off; /* bytes consumed so far (decompressed) */
+    long long off;  /* bytes consumed so far (decompressed) */
+    long long size; /* the file's size on disk */
 } IdxReader;
 
 /* zlib's message without the "<fd:N>: " prefix gzdopen gives it (the path is already in ours). */
@@ -197,6 +198,9 @@ static int idx_open(IdxReader *r, const char *path, CnnErr *err)
     r->off = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return cnn_err(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) CNN_DIE("fstat %s: %s", path, strerror(errno));
+    r->size = (long long)st.st_size;
     r->f = gzdopen(fd, "rb");
     if (!r->f) CNN_DIE("gzdopen %s failed (out of memory?)", path);
     gzbuffer(r->f, 1 << 17);
@@ -223,6 +227,28 @@ static int idx_read(IdxReader *r, void *buf, size_t n, const char *what, CnnErr 
         got += (size_t)k;
     }
     r->off += (long long)n;
+    return 0;
+}
+
+/* Refuses a header that promises more bytes than the file can hold, before anything that size is
+ * allocated (a 64-byte file claiming 3 GB of pixels must not cost 3 GB). A plain file must hold them
+ * itself; a gzip file of S bytes decodes to at most 1032 S (deflate's largest ratio). Call after the
+ * first read, when zlib knows which kind the file is. */
+#define DEFLATE_MAX_RATIO 1032
+static int idx_can_hold(IdxReader *r, size_t n, const char *what, CnnErr *err)
+{
+    if (gzdirect(r->f)) {
+        long long left = r->size > r->off ? r->size - r->off : 0;
+        if ((unsigned long long)n > (unsigned long long)left)
+            return cnn_err(err, "%s: offset %lld: file ends while reading %s (%llu more bytes expected)",
+                           r->path, r->off + left, what, (unsigned long long)n - (unsigned long long)left);
+        return 0;
+    }
+    if ((unsigned long long)n / DEFLATE_MAX_RATIO > (unsigned long long)r->size)
+        return cnn_err(err,
+                       "%s: offset %lld: the header promises %zu bytes of %s, more than a %lld-byte gzip "
+                       "file can hold",
+                       r->path, r->off, n, what, r->size);
     return 0;
 }
 
@@ -303,6 +329,7 @@ int cnn_dataset_load_idx(CnnDataset *ds, const char *images_path, const char *la
     ds->layout = CNN_LAYOUT_HWC;
     size_t per = (size_t)ds->h * (size_t)ds->w;
     size_t total = cnn_mul_size((size_t)ds->n, per);
+    if (idx_can_hold(&ri, total, "pixels", err) != 0) goto out;
     ds->owned = cnn_malloc_for(total, "the data set's decoded pixels");
     if (idx_read(&ri, ds->owned, total, "pixels", err) != 0) goto out;
     if (idx_expect_end(&ri, err) != 0) goto out;
