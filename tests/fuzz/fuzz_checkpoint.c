@@ -60,8 +60,8 @@ static void setup(void)
     static CnnConfig cfg;
     CnnErr err;
     if (cnn_config_load(&cfg, "configs/tiny.ini", NULL, 0, &err)) abort();
-    CnnModelOpts o = cnn_model_opts_local(1);
-    if (cnn_model_build(&model, &cfg, &o, &err)) abort();
+    CnnModelOpts opts = cnn_model_opts_local(1);
+    if (cnn_model_build(&model, &cfg, &opts, &err)) abort();
     cnn_model_init_params(&model, 1);
     cnn_optim_init(&optim, &cfg, model.n_params, model.k);
     cdata = (CnnCkptData){.tensors = model.tensors, .n_tensors = model.n_tensors, .params = model.params};
