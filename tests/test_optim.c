@@ -240,7 +240,7 @@ static void test_schedules(void **state)
     tu_assert_close(cnn_lr_at(&c, 50), 0.1 * (0.9 * 0.5 * (1 + sqrt(0.5)) + 0.1), 0, 1e-14, "cos", 50);
     tu_assert_close(cnn_lr_at(&c, 200), 0.01, 0, 1e-14, "cos", 200);
     tu_assert_close(cnn_lr_at(&c, 1000), 0.01, 0, 1e-14, "cos", 1000);
-    /* today's cifar10-long: 0.01 on a cosine to 0 over 100k steps */
+    /* the shipped cifar10-long: 0.01 on a cosine to 0 over 100k steps */
     CnnConfig longc = c;
     longc.lr = 0.01;
     longc.decay_rate = 0.0;

@@ -207,6 +207,15 @@ static int idx_open(IdxReader *r, const char *path, CnnErr *err)
     return 0;
 }
 
+/* The data ran out at offset `at` with `missing` bytes of `what` still expected: one message whether
+ * the read found it or the file's size foretold it. */
+static int idx_ends_early(const IdxReader *r, long long at, const char *what, unsigned long long missing,
+                          CnnErr *err)
+{
+    return cnn_err(err, "%s: offset %lld: file ends while reading %s (%llu more bytes expected)", r->path,
+                   at, what, missing);
+}
+
 /* Reads exactly n bytes or fails naming the offset where data ran out (or the zlib error). */
 static int idx_read(IdxReader *r, void *buf, size_t n, const char *what, CnnErr *err)
 {
@@ -221,8 +230,7 @@ static int idx_read(IdxReader *r, void *buf, size_t n, const char *what, CnnErr 
             if (k < 0 || zerr != Z_OK)
                 return cnn_err(err, "%s: offset %lld: data ended or is corrupt while reading %s (%s)",
                                r->path, r->off + (long long)got, what, msg);
-            return cnn_err(err, "%s: offset %lld: file ends while reading %s (%zu more bytes expected)",
-                           r->path, r->off + (long long)got, what, n - got);
+            return idx_ends_early(r, r->off + (long long)got, what, n - got, err);
         }
         got += (size_t)k;
     }
@@ -240,8 +248,7 @@ static int idx_can_hold(IdxReader *r, size_t n, const char *what, CnnErr *err)
     if (gzdirect(r->f)) {
         long long left = r->size > r->off ? r->size - r->off : 0;
         if ((unsigned long long)n > (unsigned long long)left)
-            return cnn_err(err, "%s: offset %lld: file ends while reading %s (%llu more bytes expected)",
-                           r->path, r->off + left, what, (unsigned long long)n - (unsigned long long)left);
+            return idx_ends_early(r, r->off + left, what, n - (unsigned long long)left, err);
         return 0;
     }
     if ((unsigned long long)n / DEFLATE_MAX_RATIO > (unsigned long long)r->size)
