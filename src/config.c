@@ -19,9 +19,12 @@
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
-const char *const cnn_config_layer_types[] = {"conv", "maxpool", "avgpool", "lrn", "dense", "dropout", NULL};
-static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", NULL};
-static const char *const init_names[] = {"truncated_normal", "normal", "constant", NULL};
+const char *const cnn_config_layer_types[] = {"conv",  "maxpool",   "avgpool",        "lrn",
+                                              "dense", "dropout",   "add",            "act",
+                                              "batchnorm", "global_avgpool", "global_maxpool", "scale",
+                                              NULL};
+static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
+static const char *const init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", "winograd2", NULL};
@@ -35,7 +38,7 @@ const char *cnn_layer_type_name(CnnLayerType t)
 
 const char *cnn_activation_name(CnnActivation a)
 {
-    return (unsigned)a < 4 ? act_names[a] : "?";
+    return (unsigned)a < sizeof act_names / sizeof act_names[0] - 1 ? act_names[a] : "?";
 }
 
 /* ---- key tables ------------------------------------------------------------------------------ */
@@ -105,7 +108,10 @@ static const KeySpec train_keys[] = {
     NUM(TUNABLE, "ema", K_DOUBLE, CFG(ema), 0, 1, 0, 1), /* evaluation only: training is the same either way */
 };
 
-/* Layer keys are all NETWORK: they define the model. */
+/* Layer keys are all NETWORK: they define the model. Every type takes `input` (config.h); in a table,
+ * the keys before it existed before the graph, it and those after it came with it (LayerKeys.n_v1). */
+#define INPUT_KEY {"input", NETWORK, K_STR, LAY(input), 0, 0, 0, 0, NULL, CNN_INPUT_LEN}
+#define USE_BIAS_KEY NUM(NETWORK, "use_bias", K_BOOL, LAY(use_bias), 0, 1, 0, 0)
 #define WEIGHT_KEYS                                                                                \
     ENUMK(NETWORK, "activation", LAY(act), act_names), ENUMK(NETWORK, "init", LAY(init), init_names), \
         NUM(NETWORK, "stddev", K_FLOAT, LAY(stddev), 0, INF, 0, 0),                                \
@@ -119,37 +125,90 @@ static const KeySpec conv_keys[] = {
     NUM(NETWORK, "stride", K_INT, LAY(stride), 1, INF, 0, 0),
     ENUMK(NETWORK, "padding", LAY(same), padding_names),
     WEIGHT_KEYS,
+    INPUT_KEY,
+    USE_BIAS_KEY,
 };
 static const KeySpec dense_keys[] = {
     NUM(NETWORK, "units", K_INT, LAY(units), 1, INF, 0, 0),
     WEIGHT_KEYS,
+    INPUT_KEY,
+    USE_BIAS_KEY,
 };
 static const KeySpec pool_keys[] = {
     NUM(NETWORK, "size", K_INT, LAY(size), 1, INF, 0, 0),
     NUM(NETWORK, "stride", K_INT, LAY(stride), 1, INF, 0, 0),
     ENUMK(NETWORK, "padding", LAY(same), padding_names),
+    INPUT_KEY,
 };
 static const KeySpec lrn_keys[] = {
     NUM(NETWORK, "radius", K_INT, LAY(radius), 0, INF, 0, 0),
     NUM(NETWORK, "bias", K_FLOAT, LAY(lrn_bias), 0, INF, 1, 0),
     NUM(NETWORK, "alpha", K_FLOAT, LAY(alpha), 0, INF, 0, 0),
     NUM(NETWORK, "beta", K_FLOAT, LAY(beta), 0, INF, 0, 0),
+    INPUT_KEY,
 };
 static const KeySpec dropout_keys[] = {
     NUM(NETWORK, "keep", K_FLOAT, LAY(keep), 0, 1, 1, 0),
+    INPUT_KEY,
 };
+static const KeySpec input_only_keys[] = {INPUT_KEY}; /* add, global pools */
+static const KeySpec act_keys[] = {
+    INPUT_KEY,
+    ENUMK(NETWORK, "activation", LAY(act), act_names),
+};
+static const KeySpec batchnorm_keys[] = {
+    INPUT_KEY,
+    NUM(NETWORK, "momentum", K_FLOAT, LAY(momentum), 0, 1, 0, 0),
+    NUM(NETWORK, "epsilon", K_FLOAT, LAY(epsilon), 0, INF, 1, 0),
+    NUM(NETWORK, "scale", K_BOOL, LAY(bn_scale), 0, 1, 0, 0),
+    NUM(NETWORK, "center", K_BOOL, LAY(bn_center), 0, 1, 0, 0),
+};
+static const KeySpec scale_keys[] = {
+    INPUT_KEY,
+    NUM(NETWORK, "factor", K_FLOAT, LAY(factor), -INF, INF, 0, 0),
+};
+
+/* Defaults beyond the ones every type shares (interpret.c). */
+static void lrn_defaults(CnnLayerSpec *l) /* TensorFlow's local_response_normalization */
+{
+    l->radius = 5;
+    l->lrn_bias = 1.0f;
+    l->alpha = 1.0f;
+    l->beta = 0.5f;
+}
+
+static void batchnorm_defaults(CnnLayerSpec *l) /* PyTorch's BatchNorm2d */
+{
+    l->momentum = 0.1f;
+    l->epsilon = 1e-5f;
+    l->bn_scale = 1;
+    l->bn_center = 1;
+}
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* Indexed by CnnLayerType. */
 const LayerKeys cnn_config_layer_keys[N_LAYER_TYPES] = {
-    {conv_keys, COUNT(conv_keys), {"filters", "size"}},
-    {pool_keys, COUNT(pool_keys), {"size", NULL}},
-    {pool_keys, COUNT(pool_keys), {"size", NULL}},
-    {lrn_keys, COUNT(lrn_keys), {NULL, NULL}},
-    {dense_keys, COUNT(dense_keys), {"units", NULL}},
-    {dropout_keys, COUNT(dropout_keys), {"keep", NULL}},
+    [CNN_LAYER_CONV] = {conv_keys, COUNT(conv_keys), {"filters", "size"}, COUNT(conv_keys) - 2, NULL, 1, 1},
+    [CNN_LAYER_MAXPOOL] = {pool_keys, COUNT(pool_keys), {"size", NULL}, COUNT(pool_keys) - 1, NULL, 1, 1},
+    [CNN_LAYER_AVGPOOL] = {pool_keys, COUNT(pool_keys), {"size", NULL}, COUNT(pool_keys) - 1, NULL, 1, 1},
+    [CNN_LAYER_LRN] = {lrn_keys, COUNT(lrn_keys), {NULL, NULL}, COUNT(lrn_keys) - 1, lrn_defaults, 1, 1},
+    [CNN_LAYER_DENSE] = {dense_keys, COUNT(dense_keys), {"units", NULL}, COUNT(dense_keys) - 2, NULL, 1, 1},
+    [CNN_LAYER_DROPOUT] = {dropout_keys, COUNT(dropout_keys), {"keep", NULL}, COUNT(dropout_keys) - 1, NULL, 1, 1},
+    [CNN_LAYER_ADD] = {input_only_keys, COUNT(input_only_keys), {"input", NULL}, 0, NULL, 2, CNN_MAX_INPUTS},
+    [CNN_LAYER_ACT] = {act_keys, COUNT(act_keys), {"activation", NULL}, 0, NULL, 1, 1},
+    [CNN_LAYER_BATCHNORM] = {batchnorm_keys, COUNT(batchnorm_keys), {NULL, NULL}, 0, batchnorm_defaults, 1, 1},
+    [CNN_LAYER_GLOBAL_AVGPOOL] = {input_only_keys, COUNT(input_only_keys), {NULL, NULL}, 0, NULL, 1, 1},
+    [CNN_LAYER_GLOBAL_MAXPOOL] = {input_only_keys, COUNT(input_only_keys), {NULL, NULL}, 0, NULL, 1, 1},
+    [CNN_LAYER_SCALE] = {scale_keys, COUNT(scale_keys), {"factor", NULL}, 0, NULL, 1, 1},
 };
+
+void cnn_layer_type_inputs(CnnLayerType t, int *lo, int *hi)
+{
+    CNN_ASSERT((unsigned)t < N_LAYER_TYPES);
+    *lo = cnn_config_layer_keys[t].min_in;
+    *hi = cnn_config_layer_keys[t].max_in;
+}
 
 /* The fixed sections' tables, in the order of the canonical text and of the hashes (and of FIXED_RUN,
  * FIXED_DATA, FIXED_TRAIN). */
@@ -200,16 +259,42 @@ static uint64_t h_fixed(uint64_t h, const CnnConfig *cfg, unsigned mask)
     return h;
 }
 
+static int key_equal(const KeySpec *k, const void *a, const void *b);
+
+/* 1 if layer i takes the section before it (or the image, for the first): the chain a config without
+ * `input` keys describes. */
+static int default_inputs(const CnnLayerSpec *l, int i) { return l->n_in == 1 && l->in[0] == i - 1; }
+
+/* What the graph added to a layer: its keys from `input` on where they differ from the type's defaults
+ * (by name and value), and its inputs where they are not the chain's. Nothing for a network that could
+ * be written before the graph, so its hash, which checkpoints store, stays what it was. */
+static uint64_t h_layer_graph(uint64_t h, const CnnLayerSpec *l, int i)
+{
+    const LayerKeys *lk = &cnn_config_layer_keys[l->type];
+    CnnLayerSpec d;
+    cnn_config_layer_defaults(&d, l->type);
+    for (int k = lk->n_v1; k < lk->n; k++) {
+        const KeySpec *key = &lk->keys[k];
+        if (key->off == offsetof(CnnLayerSpec, input) || key_equal(key, l, &d)) continue;
+        h = h_key(h_str(h, key->key), key, l);
+    }
+    if (!default_inputs(l, i)) {
+        h = h_i64(h_str(h, "input"), l->n_in);
+        for (int j = 0; j < l->n_in; j++) h = h_i64(h, l->in[j]);
+    }
+    return h;
+}
+
 uint64_t cnn_config_model_hash(const CnnConfig *cfg)
 {
     uint64_t h = CNN_HASH_INIT;
     h = h_str(h, "cnn-dist model v1");
     h = h_fixed(h, cfg, 1u << CNN_KEY_NETWORK); /* height, width, channels, num_classes, crop */
     h = h_i64(h, cfg->n_layers);
-    /* Layers: every CnnLayerSpec field (all of them are NETWORK by definition, as are the names and
-     * types), in this fixed order rather than through the per-type tables, which would hash other
-     * fields in another order and so change every v1 checkpoint's hash. A new layer field goes in here
-     * too (and makes this "model v2"). */
+    /* Layers: every field a layer had before the graph (all of them are NETWORK by definition, as are
+     * the names and types), in this fixed order rather than through the per-type tables, which would
+     * hash other fields in another order and so change every v1 checkpoint's hash; then what the graph
+     * added (h_layer_graph), which a new key joins through its type's table alone. */
     for (int i = 0; i < cfg->n_layers; i++) {
         const CnnLayerSpec *l = &cfg->layers[i];
         h = h_str(h, l->name);
@@ -230,6 +315,7 @@ uint64_t cnn_config_model_hash(const CnnConfig *cfg)
         h = h_f32(h, l->alpha);
         h = h_f32(h, l->beta);
         h = h_f32(h, l->keep);
+        h = h_layer_graph(h, l, i);
     }
     return h;
 }

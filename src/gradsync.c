@@ -280,9 +280,10 @@ static int det_step(CnnGradSync *g, const float *x, const int *y, long step, Cnn
     const int loss_bad = one_pass_local(g, x, y, step, st);
     double tr = cnn_now();
     if (use_buckets(g)) {
-        if (g->p.micro_hi == g->p.micro_lo) /* no micro-shard here: join the same collectives with zeros */
-            for (int i = m->n_layers - 1; i >= 0; i--)
-                if (m->layers[i].w_count) bucket_add(g, m->layers[i].w_off, m->layers[i].w_count + m->layers[i].b_count);
+        if (g->p.micro_hi == g->p.micro_lo) { /* no micro-shard here: join the same collectives with zeros */
+            const CnnGradHook zeros = {on_grad_ready_fast, g};
+            cnn_model_announce_grads(m, &zeros);
+        }
         g->t.wait += buckets_finish(g);
     } else {
         cnn_comm_sum_i64(g->acc, m->n_params);

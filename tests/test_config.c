@@ -571,7 +571,10 @@ static void test_too_many_layers_and_load(void **state)
     parse_ok(&c, text, NULL, 0);
     assert_int_equal(c.n_layers, CNN_MAX_LAYERS);
     snprintf(text + n, cap - (size_t)n, "[extra]\ntype = lrn\n");
-    expect_error(text, NULL, 0, "bad.ini:199:", "more than 64 layers"); /* 6 + 3*64 + 1 */
+    char want_line[32], want_what[32];
+    snprintf(want_line, sizeof want_line, "bad.ini:%d:", 6 + 3 * CNN_MAX_LAYERS + 1);
+    snprintf(want_what, sizeof want_what, "more than %d layers", CNN_MAX_LAYERS);
+    expect_error(text, NULL, 0, want_line, want_what);
 
     /* Through a file: the message names the path. */
     char dir[512], path[600];
@@ -678,13 +681,14 @@ static void test_key_classes(void **state)
     }
     assert_int_equal(n_fixed, N_FIXED_CLASSES);
     for (int j = 0; j < N_FIXED_CLASSES; j++) assert_int_equal(found[j], 1);
-    /* conv 10, maxpool 3, avgpool 3, lrn 4, dense 7, dropout 1 */
-    assert_int_equal(n_layer, 28);
+    /* conv 12, maxpool 4, avgpool 4, lrn 5, dense 9, dropout 2, add 1, act 2, batchnorm 5, global_avgpool 1,
+     * global_maxpool 1, scale 2 */
+    assert_int_equal(n_layer, 48);
     assert_null(cnn_config_key_at(n, name, sizeof name, &cls));
     assert_null(cnn_config_key_at(-1, name, sizeof name, &cls));
     assert_string_equal(cnn_config_key_at(0, name, sizeof name, NULL), "run.name");
     assert_non_null(cnn_config_key_at(n - 1, name, sizeof name, &cls));
-    assert_string_equal(name, "dropout.keep");
+    assert_string_equal(name, "scale.factor");
     /* the layer tables follow the fixed ones */
     assert_non_null(cnn_config_key_at(N_FIXED_CLASSES, name, sizeof name, &cls));
     assert_string_equal(name, "conv.filters");

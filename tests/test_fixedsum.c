@@ -6,9 +6,9 @@
 
 #define NT 3
 static const CnnTensorInfo tensors[NT] = {
-    {"a/weights", 1, {50, 0, 0, 0}, 0, 50},
-    {"a/biases", 1, {7, 0, 0, 0}, 50, 7},
-    {"b/weights", 1, {30, 0, 0, 0}, 57, 30},
+    {.name = "a/weights", .rank = 1, .dims = {50, 0, 0, 0}, .offset = 0, .count = 50},
+    {.name = "a/biases", .rank = 1, .dims = {7, 0, 0, 0}, .offset = 50, .count = 7},
+    {.name = "b/weights", .rank = 1, .dims = {30, 0, 0, 0}, .offset = 57, .count = 30},
 };
 #define N 87
 #define TERMS 12

@@ -130,7 +130,7 @@ static void test_whole_network_gradient(void **state)
         for (size_t i = 0; i < m.n_params; i++)
             if (!(g2[i] == g[i])) fail_msg("overwrite grad[%zu] = %g, accumulated %g", i, (double)g2[i], (double)g[i]);
         free(g2);
-        cnn_model_add_weight_decay(&m, g);
+        cnn_model_add_weight_decay(&m, g, 0.0);
         /* a sample of parameters from every tensor */
         for (int t = 0; t < m.n_tensors; t++) {
             const CnnTensorInfo *ti = &m.tensors[t];

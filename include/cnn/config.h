@@ -18,9 +18,12 @@
 
 #include "cnn/util.h"
 
-#define CNN_MAX_LAYERS 64
+#define CNN_MAX_LAYERS 256
+#define CNN_MAX_INPUTS 8   /* inputs of one layer (add) */
+#define CNN_MAX_TENSORS (2 * CNN_MAX_LAYERS) /* parameter and buffer tensors of a model */
 #define CNN_NAME_LEN 64
 #define CNN_PATH_LEN 1024
+#define CNN_INPUT_LEN 256
 
 typedef enum {
     CNN_LAYER_CONV,
@@ -28,11 +31,18 @@ typedef enum {
     CNN_LAYER_AVGPOOL,
     CNN_LAYER_LRN,
     CNN_LAYER_DENSE,
-    CNN_LAYER_DROPOUT
+    CNN_LAYER_DROPOUT,
+    CNN_LAYER_ADD,
+    CNN_LAYER_ACT,
+    CNN_LAYER_BATCHNORM,
+    CNN_LAYER_GLOBAL_AVGPOOL,
+    CNN_LAYER_GLOBAL_MAXPOOL,
+    CNN_LAYER_SCALE,
+    CNN_LAYER_TYPES /* how many */
 } CnnLayerType;
 
-typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID } CnnActivation;
-typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT } CnnInitKind;
+typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID, CNN_ACT_GELU } CnnActivation;
+typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT, CNN_INIT_HE_NORMAL } CnnInitKind;
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
 typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE } CnnLrSchedule;
@@ -53,13 +63,20 @@ typedef enum {
     CNN_KEY_LOCAL
 } CnnKeyClass;
 
-/* One [section] that is a layer. Keys by type:
+/* One [section] that is a layer. Keys by type (every type also takes `input`):
  *   conv:    filters, size, stride (1), padding (same|valid), activation (linear), init
- *            (truncated_normal), stddev, value (for init=constant), bias (0), wl (0)
- *   dense:   units, activation, init, stddev, value, bias, wl
+ *            (truncated_normal), stddev, value (for init=constant), bias (0), wl (0), use_bias (true)
+ *   dense:   units, activation, init, stddev, value, bias, wl, use_bias
  *   maxpool, avgpool: size, stride (= size), padding (valid)
  *   lrn:     radius (5), bias (1), alpha (1), beta (0.5)   -- TensorFlow's defaults
- *   dropout: keep (keep probability, in (0, 1]) */
+ *   dropout: keep (keep probability, in (0, 1])
+ *   add:     (two or more inputs, same shape)
+ *   act:     activation
+ *   batchnorm: momentum (0.1), epsilon (1e-5), scale (true), center (true)
+ *   global_avgpool, global_maxpool: (none)
+ *   scale:   factor
+ * `input` names the sections whose outputs the layer takes ("conv3" or "block1, skip1"; "input" is the
+ * image); without it a layer takes the section before it, the first one the image. */
 typedef struct {
     char name[CNN_NAME_LEN];
     int line;               /* line of the [section] header, for messages */
@@ -77,6 +94,14 @@ typedef struct {
     int radius;             /* lrn depth_radius */
     float lrn_bias, alpha, beta;
     float keep;             /* dropout keep probability */
+    /* keys added with the graph (model hash: only where they differ from their defaults) */
+    int use_bias;           /* conv, dense: 1 = a bias tensor */
+    float momentum, epsilon;/* batchnorm: running = (1 - momentum) * running + momentum * batch */
+    int bn_scale, bn_center;/* batchnorm: gamma, beta */
+    float factor;           /* scale */
+    char input[CNN_INPUT_LEN]; /* the `input` key as written; "" = the section before */
+    int n_in;               /* resolved inputs: indices into CnnConfig.layers, -1 = the image */
+    int in[CNN_MAX_INPUTS];
 } CnnLayerSpec;
 
 typedef struct {
@@ -127,7 +152,10 @@ typedef struct {
     int eval_batch;             /* evaluation chunk (default 32): fixed, so results do not depend on ranks */
 
     int n_layers;
-    CnnLayerSpec layers[CNN_MAX_LAYERS];
+    CnnLayerSpec layers[CNN_MAX_LAYERS]; /* in file order */
+    int order[CNN_MAX_LAYERS];  /* the order forward runs them: each after its inputs, ties by file order */
+    char warning[CNN_NAME_LEN + CNN_PATH_LEN + 64]; /* "FILE:LINE: [x]: warning: ..." for a layer whose output
+                                                      nothing takes; "" = none */
 
     char path[CNN_PATH_LEN];    /* the file it came from */
 } CnnConfig;
@@ -164,5 +192,7 @@ const char *cnn_config_key_at(int i, char *buf, size_t n, CnnKeyClass *cls);
 
 const char *cnn_layer_type_name(CnnLayerType t);
 const char *cnn_activation_name(CnnActivation a);
+/* The number of inputs a layer type takes: [*lo, *hi]. */
+void cnn_layer_type_inputs(CnnLayerType t, int *lo, int *hi);
 
 #endif

@@ -33,14 +33,20 @@ typedef struct {
     size_t cap;               /* K_STR: buffer size */
 } KeySpec;
 
-#define N_LAYER_TYPES 6
+#define N_LAYER_TYPES CNN_LAYER_TYPES
 #define N_FIXED 3
 #define MAX_TABLE 32 /* more than any table has keys */
 
+/* A layer type's keys (the last ones, from `input` on, came with the graph: the model hash takes them
+ * only where they differ from the type's defaults, so every earlier network keeps its hash), its
+ * defaults beyond zero, and how many inputs it takes. */
 typedef struct {
     const KeySpec *keys;
     int n;
     const char *required[2]; /* keys without a default */
+    int n_v1;                /* keys[0 .. n_v1) existed before the graph */
+    void (*defaults)(CnnLayerSpec *l);
+    int min_in, max_in;
 } LayerKeys;
 
 /* A fixed section's table. */
@@ -55,6 +61,8 @@ typedef struct {
 enum { FIXED_RUN, FIXED_DATA, FIXED_TRAIN };
 
 extern const FixedKeys cnn_config_fixed[N_FIXED];
+/* A layer of type t with nothing given: the defaults every type shares, then the type's (interpret.c). */
+void cnn_config_layer_defaults(CnnLayerSpec *l, CnnLayerType t);
 extern const LayerKeys cnn_config_layer_keys[N_LAYER_TYPES]; /* indexed by CnnLayerType */
 extern const char *const cnn_config_layer_types[];          /* by CnnLayerType, NULL-terminated */
 extern const char *const cnn_config_schedules[];            /* by CnnLrSchedule, NULL-terminated */

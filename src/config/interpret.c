@@ -49,19 +49,17 @@ static int require(const Doc *d, const Section *s, const FixedKeys *fk, const un
                            s->name, key);
 }
 
-static void layer_defaults(CnnLayerSpec *l)
+void cnn_config_layer_defaults(CnnLayerSpec *l, CnnLayerType t)
 {
+    memset(l, 0, sizeof *l);
+    l->type = t;
     l->stride = 1;
     l->same = 0;
     l->act = CNN_ACT_LINEAR;
     l->init = CNN_INIT_TRUNCATED_NORMAL;
     l->stddev = 0.05f; /* Keras' TruncatedNormal default; the shipped configs set their own */
-    if (l->type == CNN_LAYER_LRN) { /* TensorFlow's local_response_normalization defaults */
-        l->radius = 5;
-        l->lrn_bias = 1.0f;
-        l->alpha = 1.0f;
-        l->beta = 0.5f;
-    }
+    l->use_bias = 1;
+    if (cnn_config_layer_keys[t].defaults) cnn_config_layer_keys[t].defaults(l);
 }
 
 /* A key that the layer's type does not have: says whether another type has it, and lists the keys. */
@@ -84,8 +82,6 @@ static int apply_layer(const Doc *d, const Section *s, CnnLayerSpec *l)
 {
     char where[CNN_PATH_LEN + 64], what[CNN_NAME_LEN + 32];
     memset(l, 0, sizeof *l);
-    snprintf(l->name, sizeof l->name, "%s", s->name);
-    l->line = s->line;
     const Entry *te = cnn_config_find_entry(s, "type");
     if (!te)
         return cnn_config_fail(d->err, cnn_config_section_where(d, s, where, sizeof where),
@@ -99,8 +95,9 @@ static int apply_layer(const Doc *d, const Section *s, CnnLayerSpec *l)
         return cnn_config_fail(d->err, cnn_config_entry_where(d, te, where, sizeof where),
                                "unknown layer type '%s' in [%s]: expected %s", te->value, s->name, expect);
     }
-    l->type = (CnnLayerType)type;
-    layer_defaults(l);
+    cnn_config_layer_defaults(l, (CnnLayerType)type);
+    snprintf(l->name, sizeof l->name, "%s", s->name);
+    l->line = s->line;
     const LayerKeys *lk = &cnn_config_layer_keys[type];
     unsigned char seen[MAX_TABLE] = {0};
     snprintf(what, sizeof what, "%s layer [%s]", cnn_config_layer_types[type], s->name);
@@ -248,20 +245,164 @@ static int check_schedule(const Doc *d, const Section *train, const CnnConfig *c
     return 0;
 }
 
-/* Every section other than the fixed ones is a layer, in file order. */
+/* Levenshtein distance of two short names, for "did you mean". */
+static int edit_distance(const char *a, const char *b)
+{
+    int prev[CNN_NAME_LEN + 1], cur[CNN_NAME_LEN + 1];
+    const int la = (int)strlen(a), lb = (int)strlen(b);
+    for (int j = 0; j <= lb; j++) prev[j] = j;
+    for (int i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int v = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < v) v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;
+            cur[j] = v;
+        }
+        memcpy(prev, cur, sizeof(int) * (size_t)(lb + 1));
+    }
+    return prev[lb];
+}
+
+/* The layer called name (or -1 for "input", the image); -2 if there is none. */
+static int layer_index(const CnnConfig *cfg, const char *name)
+{
+    if (!strcmp(name, "input")) return -1;
+    for (int i = 0; i < cfg->n_layers; i++)
+        if (!strcmp(cfg->layers[i].name, name)) return i;
+    return -2;
+}
+
+/* Layer i's `input` into l->in: names separated by commas, each a layer or "input"; without the key, the
+ * section before it. The count must suit the type; a layer may not read itself or one name twice. */
+static int resolve_inputs(const Doc *d, const Section *s, CnnConfig *cfg, int i)
+{
+    CnnLayerSpec *l = &cfg->layers[i];
+    char where[CNN_PATH_LEN + 64];
+    const Entry *e = cnn_config_find_entry(s, "input");
+    const char *type = cnn_config_layer_types[l->type];
+    int lo, hi;
+    cnn_layer_type_inputs(l->type, &lo, &hi);
+    l->n_in = 0;
+    if (!e) {
+        l->in[l->n_in++] = i - 1;
+    } else {
+        cnn_config_entry_where(d, e, where, sizeof where);
+        const char *p = l->input;
+        while (*p) {
+            while (*p == ' ' || *p == '\t') p++;
+            const char *q = p;
+            while (*q && *q != ',') q++;
+            const char *end = q;
+            while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
+            char name[CNN_NAME_LEN];
+            if (end == p || end - p >= CNN_NAME_LEN)
+                return cnn_config_fail(d->err, where, "[%s]: bad input list '%s': expected layer names separated by commas",
+                                       l->name, l->input);
+            memcpy(name, p, (size_t)(end - p));
+            name[end - p] = 0;
+            int j = layer_index(cfg, name);
+            if (j == i) return cnn_config_fail(d->err, where, "[%s]: a layer cannot take its own output", l->name);
+            if (j == -2) {
+                const char *best = NULL;
+                int bd = 3;
+                for (int k = 0; k < cfg->n_layers; k++) {
+                    int dist = edit_distance(name, cfg->layers[k].name);
+                    if (k != i && dist < bd) bd = dist, best = cfg->layers[k].name;
+                }
+                if (best)
+                    return cnn_config_fail(d->err, where, "[%s]: input '%s' is not a layer of this config (did you mean '%s'?)",
+                                           l->name, name, best);
+                return cnn_config_fail(d->err, where, "[%s]: input '%s' is not a layer of this config ('input' is the image)",
+                                       l->name, name);
+            }
+            for (int k = 0; k < l->n_in; k++)
+                if (l->in[k] == j) return cnn_config_fail(d->err, where, "[%s]: input '%s' named twice", l->name, name);
+            if (l->n_in == hi)
+                return cnn_config_fail(d->err, where, "[%s]: a %s layer takes at most %d input%s", l->name, type, hi,
+                                       hi > 1 ? "s" : "");
+            l->in[l->n_in++] = j;
+            p = *q ? q + 1 : q;
+        }
+    }
+    if (l->n_in < lo) {
+        if (!e) cnn_config_section_where(d, s, where, sizeof where);
+        return cnn_config_fail(d->err, where, "[%s]: a %s layer takes at least %d inputs (input = a, b)", l->name, type,
+                               lo);
+    }
+    return 0;
+}
+
+/* The order forward runs the layers in: each after its inputs, ties by file order (so a config in
+ * file order runs in file order). A cycle is an error naming a layer on it. */
+static int topological_order(const Doc *d, CnnConfig *cfg)
+{
+    const int n = cfg->n_layers;
+    int pending[CNN_MAX_LAYERS], done[CNN_MAX_LAYERS] = {0};
+    for (int i = 0; i < n; i++) {
+        pending[i] = 0;
+        for (int k = 0; k < cfg->layers[i].n_in; k++) pending[i] += cfg->layers[i].in[k] >= 0;
+    }
+    for (int pos = 0; pos < n; pos++) {
+        int next = -1;
+        for (int i = 0; i < n && next < 0; i++)
+            if (!done[i] && pending[i] == 0) next = i;
+        if (next < 0) {
+            int i = 0;
+            while (done[i]) i++;
+            const CnnLayerSpec *l = &cfg->layers[i];
+            return cnn_err(d->err, "%s:%d: [%s]: the inputs form a cycle: this layer depends on its own output",
+                           d->file, l->line, l->name);
+        }
+        done[next] = 1;
+        cfg->order[pos] = next;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < cfg->layers[i].n_in; k++) pending[i] -= cfg->layers[i].in[k] == next;
+    }
+    return 0;
+}
+
+/* A layer other than the last whose output no layer takes: computed for nothing, worth a word. */
+static void unused_warning(const Doc *d, CnnConfig *cfg)
+{
+    cfg->warning[0] = 0;
+    for (int i = 0; i + 1 < cfg->n_layers; i++) {
+        int used = 0;
+        for (int j = 0; j < cfg->n_layers && !used; j++)
+            for (int k = 0; k < cfg->layers[j].n_in; k++) used |= cfg->layers[j].in[k] == i;
+        if (!used) {
+            snprintf(cfg->warning, sizeof cfg->warning, "%s:%d: [%s]: warning: no layer takes this layer's output",
+                     d->file, cfg->layers[i].line, cfg->layers[i].name);
+            return;
+        }
+    }
+}
+
+/* Every section other than the fixed ones is a layer, in file order; then the graph their inputs make. */
 static int apply_layers(const Doc *d, CnnConfig *cfg)
 {
     cfg->n_layers = 0;
+    const Section *secs[CNN_MAX_LAYERS];
     for (int i = 0; i < d->n_sec; i++) {
         const Section *s = &d->sec[i];
         if (cnn_config_is_fixed(s->name)) continue;
         CNN_ASSERT(cfg->n_layers < CNN_MAX_LAYERS);
+        if (!strcmp(s->name, "input")) {
+            char where[CNN_PATH_LEN + 64];
+            return cnn_config_fail(d->err, cnn_config_section_where(d, s, where, sizeof where),
+                                   "[input] is the image's name in `input` keys: give the layer another name");
+        }
+        secs[cfg->n_layers] = s;
         if (apply_layer(d, s, &cfg->layers[cfg->n_layers])) return -1;
         cfg->n_layers++;
     }
     if (cfg->n_layers == 0)
         return cnn_err(d->err, "%s: no layers (every section other than [run], [data], [train] is a layer)",
                        d->file);
+    for (int i = 0; i < cfg->n_layers; i++)
+        if (resolve_inputs(d, secs[i], cfg, i)) return -1;
+    if (topological_order(d, cfg)) return -1;
+    unused_warning(d, cfg);
     return 0;
 }
 

@@ -172,6 +172,9 @@ static void tensor_dims(const CnnTensorInfo *t, hsize_t *dims)
 }
 
 /* One float32 dataset at obj (intermediate groups created), chunked with Fletcher32. */
+/* The tensors that have optimizer slots: the first n_slot_tensors (every one when 0). */
+static int slot_tensors(const CnnCkptData *d) { return d->n_slot_tensors ? d->n_slot_tensors : d->n_tensors; }
+
 static int write_tensor(hid_t file, const char *obj, const CnnTensorInfo *t, const float *base)
 {
     hsize_t dims[4], chunk[4];
@@ -369,7 +372,7 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
     int rc = attr_write_i64(g, "t", meta->optim_t);
     if (H5Gclose(g) < 0 || rc < 0) return -1;
     for (int s = 0; s < d->n_slots; s++) {
-        for (int i = 0; i < d->n_tensors; i++) {
+        for (int i = 0; i < slot_tensors(d); i++) {
             snprintf(obj, sizeof obj, "/optimizer/%s/%s/%s", meta->optimizer, d->slot_names[s],
                      d->tensors[i].name);
             if (write_tensor(f, obj, &d->tensors[i], d->slots[s]) < 0) return -1;
@@ -570,7 +573,7 @@ int cnn_ckpt_read(const char *path, CnnCkptMeta *meta, const CnnCkptData *d, Cnn
     }
     snprintf(hint, sizeof hint, " (the checkpoint was written with optimizer '%s')", meta->optimizer);
     for (int s = 0; rc == 0 && s < d->n_slots; s++) {
-        for (int i = 0; rc == 0 && i < d->n_tensors; i++) {
+        for (int i = 0; rc == 0 && i < slot_tensors(d); i++) {
             snprintf(obj, sizeof obj, "/optimizer/%s/%s/%s", meta->optimizer, d->slot_names[s],
                      d->tensors[i].name);
             rc = read_tensor(path, f, obj, &d->tensors[i], d->slots[s], hint, err);

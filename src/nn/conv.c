@@ -303,8 +303,11 @@ static void gemm_forward(float *out, float *ws, const float *in, const float *w,
             im2col(ws, cols, ns, s);
             cols = ws;
         }
-        /* out rows start as the bias, then out[rows][cout] += cols[rows][K] x W[K][cout]. */
-        for (size_t r = 0; r < rows; r++) memcpy(o + r * cout, b, (size_t)cout * sizeof *o);
+        /* out rows start as the bias (or zero), then out[rows][cout] += cols[rows][K] x W[K][cout]. */
+        for (size_t r = 0; r < rows; r++) {
+            if (b) memcpy(o + r * cout, b, (size_t)cout * sizeof *o);
+            else memset(o + r * cout, 0, (size_t)cout * sizeof *o);
+        }
         CNN_ASSERT(rows <= (size_t)INT32_MAX);
         cnn_sgemm(0, 0, (int)rows, cout, K, 1.0f, cols, K, w, cout, 1.0f, o, cout);
     }
@@ -325,6 +328,7 @@ void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, co
 static void add_column_sums(float *db, const float *dout, size_t rows, int c, CnnGradMode mode)
 {
     enum { BLK = 64 };
+    if (!db) return; /* a convolution without bias */
     for (int c0 = 0; c0 < c; c0 += BLK) {
         const int nc = c - c0 < BLK ? c - c0 : BLK;
         double acc[BLK] = {0};

@@ -24,7 +24,10 @@ void cnn_dense_forward(float *out, float *ws, const float *in, const float *w, c
     const int nin = p->nin, nout = p->nout;
     CNN_ASSERT(n > 0 && n <= p->max_n);
     if (p->algo == CNN_ALGO_SGEMM) {
-        for (int i = 0; i < n; i++) memcpy(out + (size_t)i * nout, b, (size_t)nout * sizeof *out);
+        for (int i = 0; i < n; i++) {
+            if (b) memcpy(out + (size_t)i * nout, b, (size_t)nout * sizeof *out);
+            else memset(out + (size_t)i * nout, 0, (size_t)nout * sizeof *out);
+        }
         cnn_sgemm(0, 0, n, nout, nin, 1.0f, in, nin, w, nout, 1.0f, out, nout);
         return;
     }
@@ -41,7 +44,7 @@ void cnn_dense_backward(float *din, float *dw, float *db, float *ws, const float
     const int nin = p->nin, nout = p->nout;
     CNN_ASSERT(n > 0 && n <= p->max_n);
     /* db[nout] += column sums of dout[n][nout]; n is a batch, so a double per column is cheap. */
-    for (int k = 0; k < nout; k++) {
+    for (int k = 0; db && k < nout; k++) { /* db NULL: no bias */
         double acc = 0;
         for (int i = 0; i < n; i++) acc += (double)dout[(size_t)i * nout + k];
         db[k] = (mode == CNN_GRAD_OVERWRITE ? 0.0f : db[k]) + (float)acc;

@@ -64,7 +64,8 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
                              CnnErr *err)
 {
     CnnModel *m = &r->model;
-    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
+    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .n_slot_tensors = m->n_trainable_tensors,
+                     .params = m->params};
     d.n_slots = resume_slots(r, d.slot_names, d.slots);
     *have = 0;
     if (strcmp(resume, "latest") != 0) {
@@ -148,8 +149,8 @@ long resume_all(Run *r, const char *resume)
     if (!have) {
         /* failed reads may have touched the buffers: start clean */
         cnn_model_init_params(m, r->cfg->seed);
-        memset(r->optim.m, 0, m->n_params * sizeof(float));
-        if (r->optim.v) memset(r->optim.v, 0, m->n_params * sizeof(float));
+        memset(r->optim.m, 0, m->n_trainable * sizeof(float));
+        if (r->optim.v) memset(r->optim.v, 0, m->n_trainable * sizeof(float));
         if (r->ema) run_ema_reset(r);
         return 0;
     }
@@ -161,7 +162,7 @@ long resume_all(Run *r, const char *resume)
     const char *names[4];
     float *slots[4];
     int ns = resume_slots(r, names, slots);
-    for (int s = 0; s < ns; s++) cnn_comm_bcast(slots[s], m->n_params * sizeof(float), 0);
+    for (int s = 0; s < ns; s++) cnn_comm_bcast(slots[s], m->n_trainable * sizeof(float), 0);
     r->optim.t = hdr[1];
     int ema[2] = {meta.has_ema && r->ema, r->ema != NULL}; /* read, wanted */
     cnn_comm_bcast(ema, sizeof ema, 0);
@@ -200,7 +201,8 @@ int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
     snprintf(meta.openblas_core, sizeof meta.openblas_core, "%s", cnn_gemm_corename());
     snprintf(meta.producer, sizeof meta.producer, "%s", r->producer);
     meta.n_grad_exps = cnn_gradsync_exponents(r->sync, meta.grad_exps); /* needed for a bitwise continuation */
-    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .params = m->params};
+    CnnCkptData d = {.tensors = m->tensors, .n_tensors = m->n_tensors, .n_slot_tensors = m->n_trainable_tensors,
+                     .params = m->params};
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
     d.ema = r->ema;
     char path[CNN_PATH_LEN + 64];

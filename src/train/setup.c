@@ -84,7 +84,7 @@ static int build_model(Run *r, int need_train, CnnErr *err)
     }
     cnn_model_init_params(&r->model, cfg->seed);
     if (need_train && cfg->ema > 0) run_ema_reset(r);
-    cnn_optim_init(&r->optim, cfg, r->model.n_params, r->model.k);
+    cnn_optim_init(&r->optim, cfg, r->model.n_trainable, r->model.k);
     r->sync = cnn_gradsync_create(cfg, &r->model, r->rank, r->size);
     if (need_train) {
         cnn_augment_init(&r->aug_train, cfg, &r->train);
@@ -263,10 +263,14 @@ int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where
     if (cnn_gradsync_step(r->sync, x, y, step, st, where)) return -1;
     if (r->prefetch) cnn_prefetch_release(r->prefetch);
     double t_opt = cnn_now();
-    cnn_model_add_weight_decay(m, m->grads);
+    cnn_model_update_buffers(m, m->grads);
+    cnn_model_add_weight_decay(m, m->grads, 0.0);
     *lr = cnn_lr_at(r->cfg, step);
     cnn_optim_step(&r->optim, m->params, m->grads, *lr);
-    if (r->ema) cnn_ema_update(r->ema, m->params, m->n_params, r->cfg->ema, r->optim.t);
+    if (r->ema) { /* the average of what is trained; buffers (running statistics) as they are */
+        cnn_ema_update(r->ema, m->params, m->n_trainable, r->cfg->ema, r->optim.t);
+        memcpy(r->ema + m->n_trainable, m->params + m->n_trainable, (m->n_params - m->n_trainable) * sizeof(float));
+    }
     r->t_opt += cnn_now() - t_opt;
     return 0;
 }

@@ -47,6 +47,8 @@ typedef struct {
 typedef struct {
     const CnnTensorInfo *tensors;
     int n_tensors;
+    int n_slot_tensors;     /* tensors[0 .. n_slot_tensors) have optimizer slots (the trainable ones, which
+                               come first; the buffers after them have none); 0 = every tensor */
     float *params;
     int n_slots;
     const char *slot_names[4];

@@ -14,32 +14,61 @@
 #include "cnn/nn/layers.h"
 #include "cnn/nn/plan.h"
 
-/* A named slice of the flat parameter block ("conv1/weights"), for checkpoints. */
+/* A named slice of the flat parameter block ("conv1/weights"), for checkpoints, the optimizer and the
+ * gradient sums. Trainable tensors come first, in the order forward runs their layers, then the buffers
+ * (state that is not trained but kept, such as BatchNorm's running statistics). */
 typedef struct {
     char name[2 * CNN_NAME_LEN + 16];
     int rank;
     int dims[4];
     size_t offset, count;
+    int layer;      /* index into CnnModel.layers */
+    int buffer;     /* 1: not trained; its gradient slot carries what the step adds to it (a layer's buffer
+                     * ops say what), summed exactly like gradients, so it stays the same on every rank */
+    int decay;      /* 1: train.weight_decay applies (conv and dense weights) */
+    float wl;       /* weight loss wl * sum(w^2) / 2 of the layer's `wl` key (0: none) */
 } CnnTensorInfo;
 
-/* One layer: what every type has (shapes, its slice of the parameter block, its output), and in a union
- * what only its type keeps. What a type computes is in its ops (src/nn/layers/, one file per type). */
+/* What a layer type's build declares of one tensor: its name under the layer, shape, whether it is a
+ * buffer, decay and weight loss, and its initial values. */
+typedef struct {
+    const char *what;   /* "weights", "biases", "gamma", ... */
+    int rank, dims[4];
+    int buffer, decay;
+    float wl;
+    CnnInitKind init;   /* truncated_normal, normal (stddev), constant (value), he_normal (fan_in) */
+    float stddev, value;
+    int fan_in;
+} CnnTensorDecl;
+
+#define CNN_LAYER_TENSORS 4
+
+/* One layer: what every type has (shapes, its tensors, its output), and in a union what only its type
+ * keeps. What a type computes is in its ops (src/nn/layers/, one file per type). */
 typedef struct CnnLayer {
     CnnLayerSpec spec;
     const struct CnnLayerOps *ops; /* the type's build, forward and backward */
-    int ih, iw, ic;             /* input per sample (dense: ih = iw = 1, ic = features) */
+    int ih, iw, ic;             /* input per sample (input 0; dense: ih = iw = 1, ic = features) */
+    int in_shape[CNN_MAX_INPUTS][3]; /* every input's h, w, c (add checks they agree) */
     int oh, ow, oc;             /* output per sample */
     size_t in_size, out_size;   /* floats per sample */
-    size_t w_off, w_count, b_off, b_count; /* into the parameter block */
+    int n_decl;                 /* its tensors, as build declared them */
+    CnnTensorDecl decl[CNN_LAYER_TENSORS];
+    int tensor[CNN_LAYER_TENSORS]; /* their indices in CnnModel.tensors */
+    size_t p_off, p_count;      /* its trainable tensors, contiguous in the parameter block (p_count 0: none) */
     double flops_fwd;           /* per sample */
     double flops_bwd;           /* per sample: data (if needed) and weight gradients */
-    int needs_din;              /* 0 for the first layer with parameters' input (conv1) */
+    int needs_din;              /* input 0 needs a gradient (some layer before it has trainable tensors) */
+    int needs_grad;             /* the gradient of this layer's output is needed */
+    int pos;                    /* its place in the forward order */
     /* per-layer buffers (max_batch samples) */
-    float *out;                 /* activation output */
+    float *out;                 /* activation output, in the model's arena (shared with what is dead by then) */
+    float *grad;                /* backward: the gradient of out, in the arena; NULL if not needed */
+    size_t out_at, grad_at;     /* their offsets in the arena (floats) */
     void *kept;                 /* what forward keeps for backward, kept_bytes per output value: maxpool's
                                  * argmax (int32), lrn's two floats, dropout's mask (uint8); NULL if none */
     size_t kept_bytes;
-    float *ws;                  /* conv, dense: the plan's workspace of ws_floats */
+    float *ws;                  /* conv, dense: the plan's workspace; batchnorm: its statistics (ws_floats) */
     size_t ws_floats;
     union {                     /* by type; plans and shapes are set once at build, for max_batch samples */
         struct {
@@ -48,6 +77,11 @@ typedef struct CnnLayer {
         };
         CnnDensePlan dense;     /* dense: the same */
         CnnPoolShape pool;      /* maxpool, avgpool: a batch of n samples only changes pool.n */
+        struct {
+            int gamma, beta;    /* batchnorm: indices of its tensors among the layer's (-1: none) */
+            int mean, var;
+            int last_n;         /* samples of the last training forward */
+        } bn;
     };
 } CnnLayer;
 
@@ -63,7 +97,9 @@ typedef struct {
 /* Bytes a built model holds (or would, dry run), and which layers weigh most, for the memory check. */
 typedef struct {
     double params;       /* parameters and their gradient block */
-    double activations;  /* layer outputs, what backward keeps, the two data-gradient buffers */
+    double activations;  /* the arena (layer outputs and their gradients, each alive only while needed) and
+                          * what backward keeps */
+    double arena;        /* of which the arena: the peak of outputs and gradients alive at once */
     double workspaces;   /* the conv and dense layers' planned workspaces */
     int widest;          /* layer with the largest output per sample, -1 if none */
     int heaviest;        /* layer with the most parameters, -1 if none */
@@ -76,31 +112,38 @@ typedef struct {
     const CnnKernels *k;        /* the kernels of isa */
     CnnModelMemory mem;
     int in_h, in_w, in_c, num_classes;
-    size_t n_params;
+    size_t n_params;            /* trainable and buffers */
+    size_t n_trainable;         /* params[0 .. n_trainable): what the optimizer updates */
     float *params, *grads;      /* one block each, n_params floats */
-    int n_tensors;
-    CnnTensorInfo tensors[2 * CNN_MAX_LAYERS];
+    int n_tensors, n_trainable_tensors; /* tensors[0 .. n_trainable_tensors) are the trainable ones */
+    CnnTensorInfo tensors[CNN_MAX_TENSORS];
+    int order[CNN_MAX_LAYERS];  /* the forward order (CnnConfig.order) */
     int max_batch;
     const float *input;         /* the batch of the last forward (caller-owned) */
     int batch;                  /* its size */
-    float *dbuf[2];             /* ping-pong data gradients, max_batch * largest activation */
+    float *arena;               /* every layer's output and gradient, placed by their lifetimes */
+    size_t arena_floats;
+    float *scratch;             /* backward: a second gradient of a layer with several consumers */
     double layer_time[CNN_MAX_LAYERS][2]; /* accumulated seconds forward/backward, for the bench */
     int timing;                 /* 1: fill layer_time */
     uint64_t seed;
 } CnnModel;
 
-/* Called by backward as soon as a layer's parameter gradients are final, with their range in the
- * gradient block (layers finish last to first, so ranges arrive from the end of the block down): lets
- * the caller start reducing them while earlier layers still compute (gradsync.h). */
+/* Called by backward as soon as a range of the gradient block is final: first the buffers' range (at the
+ * end of the block, filled from what forward saw), then each layer's trainable tensors as its backward
+ * finishes (layers finish last to first, so ranges arrive from the end of the block down): lets the
+ * caller start reducing them while earlier layers still compute (gradsync.h). */
 typedef struct {
     void (*ready)(void *ctx, size_t offset, size_t count);
     void *ctx;
 } CnnGradHook;
 
-/* Builds layers and shapes from cfg for input h x w x c (after crop), plans every conv and dense layer
- * (plan.h), allocates everything. Errors (a layer that shrinks the image to nothing, a network without
- * a final 10-way dense, run.conv = direct where the instruction set has no tiles, ...) name the config
- * file and the layer's line. */
+/* Builds layers and shapes from cfg for input h x w x c (after crop) in the config's forward order,
+ * plans every conv and dense layer (plan.h), places the outputs and gradients in one arena by their
+ * lifetimes, allocates everything. Errors (a layer that shrinks the image to nothing, inputs of `add`
+ * that differ in shape, a network whose last layer is not a linear dense layer of one unit per class,
+ * run.conv = direct where the instruction set has no tiles, ...) name the config file and the layer's
+ * line. */
 int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err);
 /* Options for max_batch samples on this CPU's instruction set (CNN_ISA applied), one thread: what
  * tests and single-process tools want. */
@@ -123,10 +166,16 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
  * Returns the summed cross entropy of the n samples; *correct gets the right predictions. */
 double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int *labels, int n, float grad_scale,
                           int *correct, const CnnGradHook *hook);
-/* sum over layers of wl * sum(w^2) / 2 */
+/* Every range backward would announce, in its order, without computing (a rank with no samples joins
+ * the same collectives). */
+void cnn_model_announce_grads(const CnnModel *m, const CnnGradHook *hook);
+/* After a step's gradient block is summed: each buffer takes the step's contribution (BatchNorm's
+ * running statistics move towards the batch's), the same on every rank. */
+void cnn_model_update_buffers(CnnModel *m, const float *grad);
+/* sum over tensors of wl * sum(w^2) / 2 */
 double cnn_model_weight_loss(const CnnModel *m);
-/* grad += wl * w for every layer with wl > 0 */
-void cnn_model_add_weight_decay(const CnnModel *m, float *grad);
+/* grad += (wl + weight_decay) * w for every tensor with wl > 0, or decay set and weight_decay > 0 */
+void cnn_model_add_weight_decay(const CnnModel *m, float *grad, double weight_decay);
 /* Hash of the parameter bytes. */
 uint64_t cnn_model_params_hash(const CnnModel *m);
 /* The --summary table. */

@@ -21,7 +21,7 @@ void KFN(dense_forward)(float *out, const float *in, const float *w, size_t ldw,
                       .ldb = ldw,
                       .nc = nout - q * nr < nr ? nout - q * nr : nr,
                       .acc = 0,
-                      .bias = b + (size_t)q * nr};
+                      .bias = b ? b + (size_t)q * nr : NULL};
         for (int i0 = 0; i0 < n; i0 += mr) {
             const int R = n - i0 < mr ? n - i0 : mr;
             const float *pa[TILE_R_MAX];

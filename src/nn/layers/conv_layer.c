@@ -23,8 +23,8 @@ static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, 
     L->oh = cs.oh;
     L->ow = cs.ow;
     L->oc = s->filters;
-    L->w_count = (size_t)s->size * s->size * c * s->filters;
-    L->b_count = (size_t)s->filters;
+    const int dims[4] = {s->size, s->size, c, s->filters}; /* HWIO */
+    cnn_layer_declare_weights(L, 4, dims, s->size * s->size * c, s->filters);
     const double macs = (double)cs.oh * cs.ow * s->filters * s->size * s->size * c;
     L->flops_fwd = 2.0 * macs;
     L->flops_bwd = 2.0 * macs * (L->needs_din ? 2.0 : 1.0);
@@ -34,7 +34,7 @@ static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, 
 
 static void conv_forward(CnnLayer *L, const CnnLayerFwd *f)
 {
-    cnn_conv_forward(L->out, L->ws, f->in, f->w, f->b, &L->conv, f->n);
+    cnn_conv_forward(L->out, L->ws, f->in, f->t[0], L->spec.use_bias ? f->t[1] : NULL, &L->conv, f->n);
     L->input_ready = cnn_conv_keeps_input(&L->conv, f->n);
     f->k->act_forward(L->out, L->out, (size_t)f->n * L->out_size, L->spec.act);
 }
@@ -42,17 +42,9 @@ static void conv_forward(CnnLayer *L, const CnnLayerFwd *f)
 static void conv_backward(CnnLayer *L, const CnnLayerBwd *b)
 {
     b->k->act_backward(b->dout, b->dout, L->out, (size_t)b->n * L->out_size, L->spec.act);
-    cnn_conv_backward(b->din, b->dw, b->db, L->ws, b->dout, b->in, b->w, &L->conv, b->n, L->input_ready, b->mode);
+    cnn_conv_backward(b->din, b->g[0], L->spec.use_bias ? b->g[1] : NULL, L->ws, b->dout, b->in, b->t[0], &L->conv,
+                      b->n, L->input_ready, b->mode);
     L->input_ready = 0;
-}
-
-/* HWIO: [size][size][ic][oc] */
-static int conv_weight_dims(const CnnLayer *L, int dims[4])
-{
-    dims[0] = dims[1] = L->spec.size;
-    dims[2] = L->ic;
-    dims[3] = L->oc;
-    return 4;
 }
 
 static void conv_kernel_name(const CnnLayer *L, char *buf, size_t n) { cnn_conv_plan_name(&L->conv, buf, n); }
@@ -63,11 +55,11 @@ static int conv_uses_sgemm(const CnnLayer *L)
 }
 
 const CnnLayerOps cnn_conv_layer_ops = {
-    .has_params = 1,
+    .bwd_needs_input = 1,
+    .bwd_needs_output = 1, /* the activation's backward */
     .build = conv_build,
     .forward = conv_forward,
     .backward = conv_backward,
-    .weight_dims = conv_weight_dims,
     .kernel_name = conv_kernel_name,
     .uses_sgemm = conv_uses_sgemm,
 };

@@ -23,8 +23,8 @@ static int dense_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o,
     L->oh = 1;
     L->ow = 1;
     L->oc = s->units;
-    L->w_count = nin * (size_t)s->units;
-    L->b_count = (size_t)s->units;
+    const int dims[2] = {(int)nin, s->units};
+    cnn_layer_declare_weights(L, 2, dims, (int)nin, s->units);
     L->flops_fwd = 2.0 * (double)nin * s->units;
     L->flops_bwd = L->flops_fwd * (L->needs_din ? 2.0 : 1.0);
     cnn_dense_plan(&L->dense, (int)nin, s->units, o->max_batch, o->isa);
@@ -34,22 +34,15 @@ static int dense_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o,
 
 static void dense_forward(CnnLayer *L, const CnnLayerFwd *f)
 {
-    cnn_dense_forward(L->out, L->ws, f->in, f->w, f->b, &L->dense, f->n);
+    cnn_dense_forward(L->out, L->ws, f->in, f->t[0], L->spec.use_bias ? f->t[1] : NULL, &L->dense, f->n);
     f->k->act_forward(L->out, L->out, (size_t)f->n * L->out_size, L->spec.act);
 }
 
 static void dense_backward(CnnLayer *L, const CnnLayerBwd *b)
 {
     b->k->act_backward(b->dout, b->dout, L->out, (size_t)b->n * L->out_size, L->spec.act);
-    cnn_dense_backward(b->din, b->dw, b->db, L->ws, b->dout, b->in, b->w, &L->dense, b->n, b->mode);
-}
-
-/* [ic][oc] */
-static int dense_weight_dims(const CnnLayer *L, int dims[4])
-{
-    dims[0] = L->ic;
-    dims[1] = L->oc;
-    return 2;
+    cnn_dense_backward(b->din, b->g[0], L->spec.use_bias ? b->g[1] : NULL, L->ws, b->dout, b->in, b->t[0], &L->dense,
+                       b->n, b->mode);
 }
 
 static void dense_kernel_name(const CnnLayer *L, char *buf, size_t n)
@@ -60,12 +53,12 @@ static void dense_kernel_name(const CnnLayer *L, char *buf, size_t n)
 static int dense_uses_sgemm(const CnnLayer *L) { return L->dense.algo == CNN_ALGO_SGEMM; }
 
 const CnnLayerOps cnn_dense_layer_ops = {
-    .has_params = 1,
     .flat_output = 1,
+    .bwd_needs_input = 1,
+    .bwd_needs_output = 1, /* the activation's backward */
     .build = dense_build,
     .forward = dense_forward,
     .backward = dense_backward,
-    .weight_dims = dense_weight_dims,
     .kernel_name = dense_kernel_name,
     .uses_sgemm = dense_uses_sgemm,
 };

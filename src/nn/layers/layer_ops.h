@@ -1,11 +1,13 @@
 /* layer_ops: what a layer type provides to the model (model.c), one file per type in src/nn/layers/
  * and one entry per type in the table (table.c). Adding a type is a new file, its entry there, and its
- * keys in the config tables.
+ * keys in the config tables (src/config.c).
  *
- * The model does what every type shares: it fills spec, ih, iw, ic and needs_din before build, then
- * checks the output build gave, places the parameters, allocates out, kept (kept_bytes per output value)
- * and ws (ws_floats), times each call, and tells the gradient hook when a parameter layer's backward is
- * done. A type's functions never allocate. Private to src/nn/. */
+ * The model does what every type shares: it fills spec, the input shapes and needs_din before build,
+ * then checks the output build gave, places the tensors build declared (cnn_layer_declare) in the
+ * parameter block and initialises them, places outputs and gradients in its arena, allocates kept
+ * (kept_bytes per output value) and ws (ws_floats), times each call, sums gradients into a layer
+ * with several consumers, and tells the gradient hook when a range of gradients is final. A type's
+ * functions never allocate. Private to src/nn/. */
 #ifndef CNN_NN_LAYER_OPS_H
 #define CNN_NN_LAYER_OPS_H
 
@@ -17,10 +19,12 @@
 /* What forward gets: n <= max_batch samples. */
 typedef struct {
     const CnnKernels *k;        /* the model's instruction set */
-    const float *in;            /* [n][in_size] */
-    const float *w, *b;         /* parameter layers: weights and biases */
+    const float *in;            /* input 0: [n][in_size] */
+    const float *const *ins;    /* every input (add), ins[0] == in */
+    int n_in;
+    float *const *t;            /* the layer's tensors, in the order build declared them */
     int n;
-    int train;                  /* 1: dropout active */
+    int train;                  /* 1: dropout active, batchnorm on the batch's statistics */
     long step;                  /* dropout: the training step */
     const int *positions;       /* dropout: each sample's place in the global batch */
     uint64_t seed;              /* dropout: the model's seed */
@@ -30,38 +34,53 @@ typedef struct {
 /* What backward gets: the n samples of the last forward. */
 typedef struct {
     const CnnKernels *k;
-    float *din;                 /* [n][in_size], overwritten; NULL: no data gradient wanted */
+    float *din;                 /* input 0's gradient [n][in_size], overwritten; NULL: not wanted */
+    float *const *dins;         /* every input's (add); dins[0] == din */
     float *dout;                /* [n][out_size]; an activation's backward rewrites it in place */
-    const float *in;            /* the last forward's input */
-    const float *w;             /* parameter layers: the weights */
-    float *dw, *db;             /* parameter layers: their gradients, added to or written as mode says */
+    const float *in;            /* the last forward's input 0 */
+    const float *const *ins;
+    int n_in;
+    float *const *t;            /* the layer's tensors */
+    float *const *g;            /* their gradients (trainable ones), added to or written as mode says */
     int n;
     CnnGradMode mode;
 } CnnLayerBwd;
 
 typedef struct CnnLayerOps {
-    int has_params;             /* 1: weights and biases in the parameter block (w_count, b_count) */
     int flat_output;            /* 1: the summary shows the output as its length, not h x w x c */
-    /* Shapes at o->max_batch, parameter counts, FLOPs, the plan and its ws_floats, kept_bytes, and the
-     * type's state in the union. Errors name the config file and the layer's line (cnn_layer_err). */
+    int bwd_needs_input;        /* 1: backward reads its inputs (they stay in the arena until then) */
+    int bwd_needs_output;       /* 1: backward reads its own output */
+    /* Shapes at o->max_batch, the tensors (cnn_layer_declare), FLOPs, the plan and its ws_floats,
+     * kept_bytes, and the type's state in the union. Errors name the config file and the layer's line
+     * (cnn_layer_err). */
     int (*build)(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err);
     void (*forward)(CnnLayer *L, const CnnLayerFwd *f);
     void (*backward)(CnnLayer *L, const CnnLayerBwd *b);
-    /* parameter layers: the weight tensor's dims (for checkpoints); returns its rank */
-    int (*weight_dims)(const CnnLayer *L, int dims[4]);
+    /* Layers with buffers. buffer_grads: what the last training forward adds to each buffer, times
+     * scale (1 / global batch) times its samples, into g[i] of each buffer tensor i (overwrite or add as
+     * mode says): summed over the global batch, that is the step's contribution. buffer_update: the
+     * buffers t take the summed contribution g, once per step. */
+    void (*buffer_grads)(CnnLayer *L, float *const *g, float scale, CnnGradMode mode);
+    void (*buffer_update)(CnnLayer *L, float *const *t, const float *const *g);
     /* planned layers (NULL for the others): which kernels compute it, and whether OpenBLAS does */
     void (*kernel_name)(const CnnLayer *L, char *buf, size_t n);
     int (*uses_sgemm)(const CnnLayer *L);
 } CnnLayerOps;
 
 extern const CnnLayerOps cnn_conv_layer_ops, cnn_dense_layer_ops, cnn_maxpool_layer_ops, cnn_avgpool_layer_ops,
-    cnn_lrn_layer_ops, cnn_dropout_layer_ops;
+    cnn_lrn_layer_ops, cnn_dropout_layer_ops, cnn_add_layer_ops, cnn_act_layer_ops, cnn_batchnorm_layer_ops,
+    cnn_global_avgpool_layer_ops, cnn_global_maxpool_layer_ops, cnn_scale_layer_ops;
 
 /* The ops of a layer type (table.c). */
 const CnnLayerOps *cnn_layer_ops(CnnLayerType t);
 
 /* The build of a layer whose output has its input's shape, keeping kept_bytes per output value. */
 int cnn_layer_build_same_shape(CnnLayer *L, size_t kept_bytes);
+
+/* Declares the layer's next tensor (build only); returns its index among the layer's tensors. */
+int cnn_layer_declare(CnnLayer *L, const CnnTensorDecl *d);
+/* The weights and (when spec.use_bias) biases of conv and dense, from the spec's init keys. */
+void cnn_layer_declare_weights(CnnLayer *L, int rank, const int *dims, int fan_in, int cout);
 
 /* "<config>:<line>: [<layer>]: <what>", the form of every error about one layer; returns -1. */
 int cnn_layer_err(CnnErr *err, const CnnConfig *cfg, const CnnLayerSpec *s, const char *what);

@@ -27,6 +27,7 @@ static void lrn_backward(CnnLayer *L, const CnnLayerBwd *b)
 }
 
 const CnnLayerOps cnn_lrn_layer_ops = {
+    .bwd_needs_input = 1,
     .build = lrn_build,
     .forward = lrn_forward,
     .backward = lrn_backward,

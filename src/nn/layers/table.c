@@ -10,6 +10,12 @@ static const CnnLayerOps *const ops_by_type[] = {
     [CNN_LAYER_LRN] = &cnn_lrn_layer_ops,
     [CNN_LAYER_DENSE] = &cnn_dense_layer_ops,
     [CNN_LAYER_DROPOUT] = &cnn_dropout_layer_ops,
+    [CNN_LAYER_ADD] = &cnn_add_layer_ops,
+    [CNN_LAYER_ACT] = &cnn_act_layer_ops,
+    [CNN_LAYER_BATCHNORM] = &cnn_batchnorm_layer_ops,
+    [CNN_LAYER_GLOBAL_AVGPOOL] = &cnn_global_avgpool_layer_ops,
+    [CNN_LAYER_GLOBAL_MAXPOOL] = &cnn_global_maxpool_layer_ops,
+    [CNN_LAYER_SCALE] = &cnn_scale_layer_ops,
 };
 
 const CnnLayerOps *cnn_layer_ops(CnnLayerType t)
@@ -30,4 +36,25 @@ int cnn_layer_build_same_shape(CnnLayer *L, size_t kept_bytes)
     L->oc = L->ic;
     L->kept_bytes = kept_bytes;
     return 0;
+}
+
+int cnn_layer_declare(CnnLayer *L, const CnnTensorDecl *d)
+{
+    CNN_ASSERT(L->n_decl < CNN_LAYER_TENSORS);
+    L->decl[L->n_decl] = *d;
+    return L->n_decl++;
+}
+
+void cnn_layer_declare_weights(CnnLayer *L, int rank, const int *dims, int fan_in, int cout)
+{
+    const CnnLayerSpec *s = &L->spec;
+    CnnTensorDecl w = {.what = "weights", .rank = rank, .decay = 1, .wl = s->wl, .init = s->init,
+                       .stddev = s->stddev, .value = s->value, .fan_in = fan_in};
+    for (int i = 0; i < rank; i++) w.dims[i] = dims[i];
+    cnn_layer_declare(L, &w);
+    if (s->use_bias) {
+        CnnTensorDecl b = {.what = "biases", .rank = 1, .dims = {cout}, .init = CNN_INIT_CONSTANT,
+                           .value = s->bias_init};
+        cnn_layer_declare(L, &b);
+    }
 }

@@ -1,0 +1,37 @@
+/* act_layer: an activation on its own (relu, gelu, tanh, sigmoid, linear), elementwise, same shape.
+ * relu, tanh and sigmoid differentiate from their output; gelu needs its input (kernels.h). */
+#include "layer_ops.h"
+
+#include <string.h>
+
+static int act_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    (void)cfg;
+    (void)o;
+    (void)err;
+    L->flops_fwd = (double)L->ih * L->iw * L->ic;
+    return cnn_layer_build_same_shape(L, 0);
+}
+
+static void act_forward(CnnLayer *L, const CnnLayerFwd *f)
+{
+    f->k->act_forward(L->out, f->in, (size_t)f->n * L->out_size, L->spec.act);
+}
+
+static void act_backward(CnnLayer *L, const CnnLayerBwd *b)
+{
+    if (!b->din) return;
+    const size_t count = (size_t)b->n * L->out_size;
+    if (L->spec.act == CNN_ACT_GELU) b->k->gelu_backward(b->din, b->dout, b->in, count);
+    else b->k->act_backward(b->din, b->dout, L->out, count, L->spec.act);
+}
+
+/* gelu reads its input backward, the others their output: both are kept (the arena keeps what either
+ * needs; an activation's output is usually the next layer's kept input anyway). */
+const CnnLayerOps cnn_act_layer_ops = {
+    .bwd_needs_input = 1,
+    .bwd_needs_output = 1,
+    .build = act_build,
+    .forward = act_forward,
+    .backward = act_backward,
+};

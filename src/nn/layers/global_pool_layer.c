@@ -1,0 +1,62 @@
+/* global_pool_layer: global average and max pooling, h x w x c -> 1 x 1 x c (the kernels are per
+ * instruction set, kernels.h). Max pooling keeps each channel's winning pixel (int32 per output). */
+#include "layer_ops.h"
+
+#include <stdint.h>
+
+static int global_build(CnnLayer *L, size_t kept_bytes)
+{
+    L->oh = L->ow = 1;
+    L->oc = L->ic;
+    L->kept_bytes = kept_bytes;
+    L->flops_fwd = (double)L->ih * L->iw * L->ic;
+    return 0;
+}
+
+static int global_avgpool_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    (void)cfg;
+    (void)o;
+    (void)err;
+    return global_build(L, 0);
+}
+
+static int global_maxpool_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    (void)cfg;
+    (void)o;
+    (void)err;
+    return global_build(L, sizeof(int32_t));
+}
+
+static void global_avgpool_forward(CnnLayer *L, const CnnLayerFwd *f)
+{
+    f->k->global_avgpool_forward(L->out, f->in, f->n, L->ih * L->iw, L->ic);
+}
+
+static void global_avgpool_backward(CnnLayer *L, const CnnLayerBwd *b)
+{
+    if (b->din) b->k->global_avgpool_backward(b->din, b->dout, b->n, L->ih * L->iw, L->ic);
+}
+
+static void global_maxpool_forward(CnnLayer *L, const CnnLayerFwd *f)
+{
+    f->k->global_maxpool_forward(L->out, L->kept, f->in, f->n, L->ih * L->iw, L->ic);
+}
+
+static void global_maxpool_backward(CnnLayer *L, const CnnLayerBwd *b)
+{
+    if (b->din) b->k->global_maxpool_backward(b->din, b->dout, L->kept, b->n, L->ih * L->iw, L->ic);
+}
+
+const CnnLayerOps cnn_global_avgpool_layer_ops = {
+    .build = global_avgpool_build,
+    .forward = global_avgpool_forward,
+    .backward = global_avgpool_backward,
+};
+
+const CnnLayerOps cnn_global_maxpool_layer_ops = {
+    .build = global_maxpool_build,
+    .forward = global_maxpool_forward,
+    .backward = global_maxpool_backward,
+};

@@ -1,0 +1,27 @@
+/* scale_layer: multiplies its input by a constant `factor` (airbench's 1/9 on the logits). */
+#include "layer_ops.h"
+
+static int scale_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    (void)cfg;
+    (void)o;
+    (void)err;
+    L->flops_fwd = (double)L->ih * L->iw * L->ic;
+    return cnn_layer_build_same_shape(L, 0);
+}
+
+static void scale_forward(CnnLayer *L, const CnnLayerFwd *f)
+{
+    f->k->scale(L->out, f->in, L->spec.factor, (size_t)f->n * L->out_size);
+}
+
+static void scale_backward(CnnLayer *L, const CnnLayerBwd *b)
+{
+    if (b->din) b->k->scale(b->din, b->dout, L->spec.factor, (size_t)b->n * L->out_size);
+}
+
+const CnnLayerOps cnn_scale_layer_ops = {
+    .build = scale_build,
+    .forward = scale_forward,
+    .backward = scale_backward,
+};
