@@ -22,7 +22,7 @@
 const char *const cnn_config_layer_types[] = {"conv",  "maxpool",   "avgpool",        "lrn",
                                               "dense", "dropout",   "add",            "act",
                                               "batchnorm", "global_avgpool", "global_maxpool", "scale",
-                                              NULL};
+                                              "pad_channels", NULL};
 static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
 static const char *const init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
 static const char *const format_names[] = {"cifar10", "idx", NULL};
@@ -168,6 +168,11 @@ static const KeySpec scale_keys[] = {
     NUM(NETWORK, "factor", K_FLOAT, LAY(factor), -INF, INF, 0, 0),
 };
 
+static const KeySpec pad_channels_keys[] = {
+    INPUT_KEY,
+    NUM(NETWORK, "channels", K_INT, LAY(channels), 1, INF, 0, 0),
+};
+
 /* Defaults beyond the ones every type shares (interpret.c). */
 static void lrn_defaults(CnnLayerSpec *l) /* TensorFlow's local_response_normalization */
 {
@@ -201,6 +206,7 @@ const LayerKeys cnn_config_layer_keys[N_LAYER_TYPES] = {
     [CNN_LAYER_GLOBAL_AVGPOOL] = {input_only_keys, COUNT(input_only_keys), {NULL, NULL}, 0, NULL, 1, 1},
     [CNN_LAYER_GLOBAL_MAXPOOL] = {input_only_keys, COUNT(input_only_keys), {NULL, NULL}, 0, NULL, 1, 1},
     [CNN_LAYER_SCALE] = {scale_keys, COUNT(scale_keys), {"factor", NULL}, 0, NULL, 1, 1},
+    [CNN_LAYER_PAD_CHANNELS] = {pad_channels_keys, COUNT(pad_channels_keys), {"channels", NULL}, 0, NULL, 1, 1},
 };
 
 void cnn_layer_type_inputs(CnnLayerType t, int *lo, int *hi)

@@ -191,9 +191,10 @@ int main(int argc, char **argv)
     CnnErr err;
     int rc;
     char found[PATH_MAX];
-    if (cnn_config_load(cfg, find_config(argv[optind], found, sizeof found), overrides, n_overrides, &err)) {
-        /* Every rank parses the same file, so every rank fails the same way: print once. */
-        if (cnn_comm_rank() == 0) fprintf(stderr, "cnn-dist: %s\n", err.msg);
+    const int bad = cnn_config_load(cfg, find_config(argv[optind], found, sizeof found), overrides, n_overrides, &err);
+    /* Every rank parses the same file, so every rank fails (or warns) the same way: print once. */
+    if (cnn_comm_rank() == 0 && (bad || cfg->warning[0])) fprintf(stderr, "cnn-dist: %s\n", bad ? err.msg : cfg->warning);
+    if (bad) {
         rc = CNN_EXIT_ERROR;
     } else if (do_summary) {
         rc = summary(cfg);

@@ -38,6 +38,7 @@ typedef enum {
     CNN_LAYER_GLOBAL_AVGPOOL,
     CNN_LAYER_GLOBAL_MAXPOOL,
     CNN_LAYER_SCALE,
+    CNN_LAYER_PAD_CHANNELS,
     CNN_LAYER_TYPES /* how many */
 } CnnLayerType;
 
@@ -75,6 +76,7 @@ typedef enum {
  *   batchnorm: momentum (0.1), epsilon (1e-5), scale (true), center (true)
  *   global_avgpool, global_maxpool: (none)
  *   scale:   factor
+ *   pad_channels: channels (the output's; the input sits in the middle, zeros on either side)
  * `input` names the sections whose outputs the layer takes ("conv3" or "block1, skip1"; "input" is the
  * image); without it a layer takes the section before it, the first one the image. */
 typedef struct {
@@ -99,6 +101,7 @@ typedef struct {
     float momentum, epsilon;/* batchnorm: running = (1 - momentum) * running + momentum * batch */
     int bn_scale, bn_center;/* batchnorm: gamma, beta */
     float factor;           /* scale */
+    int channels;           /* pad_channels: output channels */
     char input[CNN_INPUT_LEN]; /* the `input` key as written; "" = the section before */
     int n_in;               /* resolved inputs: indices into CnnConfig.layers, -1 = the image */
     int in[CNN_MAX_INPUTS];

@@ -5,6 +5,8 @@
  * named by its entry ("FILE:LINE" or "--set TEXT") or, for a missing key, by its section. Also here:
  * cnn_config_parse and cnn_config_load, which run both passes. */
 #include <errno.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,15 +281,19 @@ static int resolve_inputs(const Doc *d, const Section *s, CnnConfig *cfg, int i)
 {
     CnnLayerSpec *l = &cfg->layers[i];
     char where[CNN_PATH_LEN + 64];
-    const Entry *e = cnn_config_find_entry(s, "input");
+    /* a layer a resblock section made takes its inputs from the expansion, named at the section */
+    const Entry *e = l->input[0] ? cnn_config_find_entry(s, "input") : NULL;
+    if (l->input[0] && (!e || strcmp(e->value, l->input) != 0)) e = NULL;
+    const int given = l->input[0] != 0;
     const char *type = cnn_config_layer_types[l->type];
     int lo, hi;
     cnn_layer_type_inputs(l->type, &lo, &hi);
     l->n_in = 0;
-    if (!e) {
+    if (!given) {
         l->in[l->n_in++] = i - 1;
     } else {
-        cnn_config_entry_where(d, e, where, sizeof where);
+        if (e) cnn_config_entry_where(d, e, where, sizeof where);
+        else cnn_config_section_where(d, s, where, sizeof where);
         const char *p = l->input;
         while (*p) {
             while (*p == ' ' || *p == '\t') p++;
@@ -326,7 +332,7 @@ static int resolve_inputs(const Doc *d, const Section *s, CnnConfig *cfg, int i)
         }
     }
     if (l->n_in < lo) {
-        if (!e) cnn_config_section_where(d, s, where, sizeof where);
+        if (!given) cnn_config_section_where(d, s, where, sizeof where);
         return cnn_config_fail(d->err, where, "[%s]: a %s layer takes at least %d inputs (input = a, b)", l->name, type,
                                lo);
     }
@@ -378,7 +384,171 @@ static void unused_warning(const Doc *d, CnnConfig *cfg)
     }
 }
 
-/* Every section other than the fixed ones is a layer, in file order; then the graph their inputs make. */
+/* ---- resblock: a residual stage written as one section, expanded into the primitive layers ---- */
+
+/* A [section] with type = resblock: `repeat` basic blocks of He et al. (2016), each conv3x3 -> batchnorm
+ * -> act -> conv3x3 -> batchnorm, plus the shortcut, -> add -> act. The first block has `stride`; where
+ * it is not 1 the shortcut changes shape: option A (`shortcut = A`, He et al.'s choice for CIFAR-10)
+ * subsamples (a 1x1 max-pool of that stride) and pads the channels with zeros, option B projects (a 1x1
+ * convolution of that stride and a batchnorm); elsewhere it is the identity. Block j of [stage] is made
+ * of layers stage_j_conv1, stage_j_bn1, ..., its output is stage_j, the last block's is [stage] itself,
+ * so `input = stage` and the chain go on from the whole stage. */
+typedef struct {
+    int filters, stride, repeat, shortcut_b;
+    CnnActivation act;
+    CnnInitKind init;
+    float stddev, wl, momentum, epsilon;
+    char input[CNN_INPUT_LEN];
+} ResBlock;
+
+#define RB(f) offsetof(ResBlock, f)
+static const char *const shortcut_names[] = {"A", "B", NULL};
+static const char *const rb_act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
+static const char *const rb_init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
+static const KeySpec resblock_keys[] = {
+    {"filters", CNN_KEY_NETWORK, K_INT, RB(filters), 1, HUGE_VAL, 0, 0, NULL, 0},
+    {"stride", CNN_KEY_NETWORK, K_INT, RB(stride), 1, HUGE_VAL, 0, 0, NULL, 0},
+    {"repeat", CNN_KEY_NETWORK, K_INT, RB(repeat), 1, CNN_MAX_LAYERS, 0, 0, NULL, 0},
+    {"shortcut", CNN_KEY_NETWORK, K_ENUM, RB(shortcut_b), 0, 0, 0, 0, shortcut_names, 0},
+    {"activation", CNN_KEY_NETWORK, K_ENUM, RB(act), 0, 0, 0, 0, rb_act_names, 0},
+    {"init", CNN_KEY_NETWORK, K_ENUM, RB(init), 0, 0, 0, 0, rb_init_names, 0},
+    {"stddev", CNN_KEY_NETWORK, K_FLOAT, RB(stddev), 0, HUGE_VAL, 0, 0, NULL, 0},
+    {"wl", CNN_KEY_NETWORK, K_FLOAT, RB(wl), 0, HUGE_VAL, 0, 0, NULL, 0},
+    {"momentum", CNN_KEY_NETWORK, K_FLOAT, RB(momentum), 0, 1, 0, 0, NULL, 0},
+    {"epsilon", CNN_KEY_NETWORK, K_FLOAT, RB(epsilon), 0, HUGE_VAL, 1, 0, NULL, 0},
+    {"input", CNN_KEY_NETWORK, K_STR, RB(input), 0, 0, 0, 0, NULL, CNN_INPUT_LEN},
+};
+#define N_RESBLOCK_KEYS ((int)(sizeof resblock_keys / sizeof resblock_keys[0]))
+
+/* The next layer of an expansion: type t called name, at the section's line, taking `input`. */
+static CnnLayerSpec *expand_one(const Doc *d, const Section *s, CnnConfig *cfg, CnnLayerType t, const char *name,
+                                const char *input)
+{
+    if (cfg->n_layers == CNN_MAX_LAYERS) {
+        char where[CNN_PATH_LEN + 64];
+        cnn_config_fail(d->err, cnn_config_section_where(d, s, where, sizeof where),
+                        "[%s] makes the network more than %d layers", s->name, CNN_MAX_LAYERS);
+        return NULL;
+    }
+    CnnLayerSpec *l = &cfg->layers[cfg->n_layers++];
+    cnn_config_layer_defaults(l, t);
+    if (strlen(name) >= sizeof l->name || strlen(input) >= sizeof l->input) {
+        char where[CNN_PATH_LEN + 64];
+        cnn_config_fail(d->err, cnn_config_section_where(d, s, where, sizeof where),
+                        "[%s]: the section name is too long for the names of its layers", s->name);
+        return NULL;
+    }
+    snprintf(l->name, sizeof l->name, "%s", name);
+    snprintf(l->input, sizeof l->input, "%s", input);
+    l->line = s->line;
+    return l;
+}
+
+static CnnLayerSpec *expand_conv(const Doc *d, const Section *s, CnnConfig *cfg, const ResBlock *rb, const char *name,
+                                 const char *input, int size, int stride)
+{
+    CnnLayerSpec *l = expand_one(d, s, cfg, CNN_LAYER_CONV, name, input);
+    if (!l) return NULL;
+    l->filters = rb->filters;
+    l->size = size;
+    l->stride = stride;
+    l->same = 1;
+    l->use_bias = 0;
+    l->init = rb->init;
+    l->stddev = rb->stddev;
+    l->wl = rb->wl;
+    return l;
+}
+
+static CnnLayerSpec *expand_bn(const Doc *d, const Section *s, CnnConfig *cfg, const ResBlock *rb, const char *name,
+                               const char *input)
+{
+    CnnLayerSpec *l = expand_one(d, s, cfg, CNN_LAYER_BATCHNORM, name, input);
+    if (!l) return NULL;
+    l->momentum = rb->momentum;
+    l->epsilon = rb->epsilon;
+    return l;
+}
+
+static int expand_resblock(const Doc *d, const Section *s, CnnConfig *cfg, const Section **secs)
+{
+    char where[CNN_PATH_LEN + 64], what[CNN_NAME_LEN + 32];
+    ResBlock rb = {.stride = 1, .repeat = 1, .act = CNN_ACT_RELU, .init = CNN_INIT_HE_NORMAL, .stddev = 0.05f,
+                   .momentum = 0.1f, .epsilon = 1e-5f};
+    unsigned char seen[N_RESBLOCK_KEYS] = {0};
+    snprintf(what, sizeof what, "resblock [%s]", s->name);
+    for (int j = 0; j < s->n; j++) {
+        const Entry *e = &s->e[j];
+        if (!strcmp(e->key, "type")) continue;
+        int i = table_index(resblock_keys, N_RESBLOCK_KEYS, e->key);
+        if (i < 0) {
+            char keys[512] = "";
+            for (int k = 0; k < N_RESBLOCK_KEYS; k++) {
+                size_t len = strlen(keys);
+                snprintf(keys + len, sizeof keys - len, "%s%s", k ? ", " : "", resblock_keys[k].key);
+            }
+            return cnn_config_fail(d->err, cnn_config_entry_where(d, e, where, sizeof where),
+                                   "unknown key '%s' in %s (its keys: type, %s)", e->key, what, keys);
+        }
+        if (cnn_config_set_value(d, e, &resblock_keys[i], &rb, what)) return -1;
+        seen[i] = 1;
+    }
+    if (!seen[0])
+        return cnn_config_fail(d->err, cnn_config_section_where(d, s, where, sizeof where), "%s needs 'filters'", what);
+    const int first = cfg->n_layers;
+    char in[CNN_INPUT_LEN], name[4 * CNN_NAME_LEN], out[4 * CNN_NAME_LEN];
+    if (rb.input[0]) snprintf(in, sizeof in, "%s", rb.input);
+    else if (first == 0) snprintf(in, sizeof in, "input");
+    else snprintf(in, sizeof in, "%s", cfg->layers[first - 1].name);
+    for (int b = 1; b <= rb.repeat; b++) {
+        const int stride = b == 1 ? rb.stride : 1;
+        char pre[2 * CNN_NAME_LEN], c1[3 * CNN_NAME_LEN], b2[3 * CNN_NAME_LEN], sc[CNN_INPUT_LEN];
+        snprintf(pre, sizeof pre, "%s_%d", s->name, b);
+        snprintf(c1, sizeof c1, "%s_conv1", pre);
+        if (!expand_conv(d, s, cfg, &rb, c1, in, 3, stride)) return -1;
+        snprintf(name, sizeof name, "%s_bn1", pre);
+        if (!expand_bn(d, s, cfg, &rb, name, c1)) return -1;
+        snprintf(out, sizeof out, "%s_act1", pre);
+        CnnLayerSpec *a = expand_one(d, s, cfg, CNN_LAYER_ACT, out, name);
+        if (!a) return -1;
+        a->act = rb.act;
+        snprintf(name, sizeof name, "%s_conv2", pre);
+        if (!expand_conv(d, s, cfg, &rb, name, out, 3, 1)) return -1;
+        snprintf(b2, sizeof b2, "%s_bn2", pre);
+        if (!expand_bn(d, s, cfg, &rb, b2, name)) return -1;
+        snprintf(sc, sizeof sc, "%s", in);
+        if (stride != 1 && !rb.shortcut_b) {
+            snprintf(name, sizeof name, "%s_down", pre);
+            CnnLayerSpec *p = expand_one(d, s, cfg, CNN_LAYER_MAXPOOL, name, in);
+            if (!p) return -1;
+            p->size = 1;
+            p->stride = stride;
+            snprintf(sc, sizeof sc, "%s_pad", pre);
+            CnnLayerSpec *pc = expand_one(d, s, cfg, CNN_LAYER_PAD_CHANNELS, sc, name);
+            if (!pc) return -1;
+            pc->channels = rb.filters;
+        } else if (stride != 1) {
+            snprintf(name, sizeof name, "%s_proj", pre);
+            if (!expand_conv(d, s, cfg, &rb, name, in, 1, stride)) return -1;
+            snprintf(sc, sizeof sc, "%s_projbn", pre);
+            if (!expand_bn(d, s, cfg, &rb, sc, name)) return -1;
+        }
+        snprintf(name, sizeof name, "%s_add", pre);
+        char both[3 * CNN_NAME_LEN + CNN_INPUT_LEN + 4];
+        snprintf(both, sizeof both, "%s, %s", b2, sc);
+        if (!expand_one(d, s, cfg, CNN_LAYER_ADD, name, both)) return -1;
+        snprintf(out, sizeof out, "%s", b == rb.repeat ? s->name : pre);
+        a = expand_one(d, s, cfg, CNN_LAYER_ACT, out, name);
+        if (!a) return -1;
+        a->act = rb.act;
+        snprintf(in, sizeof in, "%s", out);
+    }
+    for (int i = first; i < cfg->n_layers; i++) secs[i] = s;
+    return 0;
+}
+
+/* Every section other than the fixed ones is a layer (or, resblock, several), in file order; then the
+ * graph their inputs make. */
 static int apply_layers(const Doc *d, CnnConfig *cfg)
 {
     cfg->n_layers = 0;
@@ -386,11 +556,20 @@ static int apply_layers(const Doc *d, CnnConfig *cfg)
     for (int i = 0; i < d->n_sec; i++) {
         const Section *s = &d->sec[i];
         if (cnn_config_is_fixed(s->name)) continue;
-        CNN_ASSERT(cfg->n_layers < CNN_MAX_LAYERS);
         if (!strcmp(s->name, "input")) {
             char where[CNN_PATH_LEN + 64];
             return cnn_config_fail(d->err, cnn_config_section_where(d, s, where, sizeof where),
                                    "[input] is the image's name in `input` keys: give the layer another name");
+        }
+        const Entry *te = cnn_config_find_entry(s, "type");
+        if (te && !strcmp(te->value, "resblock")) {
+            if (expand_resblock(d, s, cfg, secs)) return -1;
+            continue;
+        }
+        if (cfg->n_layers == CNN_MAX_LAYERS) {
+            char where[CNN_PATH_LEN + 64];
+            return cnn_config_fail(d->err, cnn_config_section_where(d, s, where, sizeof where), "more than %d layers",
+                                   CNN_MAX_LAYERS);
         }
         secs[cfg->n_layers] = s;
         if (apply_layer(d, s, &cfg->layers[cfg->n_layers])) return -1;
@@ -399,6 +578,14 @@ static int apply_layers(const Doc *d, CnnConfig *cfg)
     if (cfg->n_layers == 0)
         return cnn_err(d->err, "%s: no layers (every section other than [run], [data], [train] is a layer)",
                        d->file);
+    for (int i = 0; i < cfg->n_layers; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(cfg->layers[i].name, cfg->layers[j].name)) {
+                char where[CNN_PATH_LEN + 64];
+                return cnn_config_fail(d->err, cnn_config_section_where(d, secs[i], where, sizeof where),
+                                       "two layers are called '%s' (a resblock names its layers SECTION_N_...)",
+                                       cfg->layers[i].name);
+            }
     for (int i = 0; i < cfg->n_layers; i++)
         if (resolve_inputs(d, secs[i], cfg, i)) return -1;
     if (topological_order(d, cfg)) return -1;

@@ -69,7 +69,7 @@ typedef struct CnnLayerOps {
 
 extern const CnnLayerOps cnn_conv_layer_ops, cnn_dense_layer_ops, cnn_maxpool_layer_ops, cnn_avgpool_layer_ops,
     cnn_lrn_layer_ops, cnn_dropout_layer_ops, cnn_add_layer_ops, cnn_act_layer_ops, cnn_batchnorm_layer_ops,
-    cnn_global_avgpool_layer_ops, cnn_global_maxpool_layer_ops, cnn_scale_layer_ops;
+    cnn_global_avgpool_layer_ops, cnn_global_maxpool_layer_ops, cnn_scale_layer_ops, cnn_pad_channels_layer_ops;
 
 /* The ops of a layer type (table.c). */
 const CnnLayerOps *cnn_layer_ops(CnnLayerType t);

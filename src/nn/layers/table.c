@@ -16,6 +16,7 @@ static const CnnLayerOps *const ops_by_type[] = {
     [CNN_LAYER_GLOBAL_AVGPOOL] = &cnn_global_avgpool_layer_ops,
     [CNN_LAYER_GLOBAL_MAXPOOL] = &cnn_global_maxpool_layer_ops,
     [CNN_LAYER_SCALE] = &cnn_scale_layer_ops,
+    [CNN_LAYER_PAD_CHANNELS] = &cnn_pad_channels_layer_ops,
 };
 
 const CnnLayerOps *cnn_layer_ops(CnnLayerType t)
