@@ -20,7 +20,7 @@
 /* ---- names ---------------------------------------------------------------------------------- */
 
 const char *const cnn_config_layer_types[] = {"conv", "maxpool", "avgpool", "lrn", "dense", "dropout", NULL};
-static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", NULL};
+static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
 static const char *const init_names[] = {"truncated_normal", "normal", "constant", NULL};
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
@@ -35,7 +35,7 @@ const char *cnn_layer_type_name(CnnLayerType t)
 
 const char *cnn_activation_name(CnnActivation a)
 {
-    return (unsigned)a < 4 ? act_names[a] : "?";
+    return (unsigned)a < sizeof act_names / sizeof act_names[0] - 1 ? act_names[a] : "?";
 }
 
 /* ---- key tables ------------------------------------------------------------------------------ */

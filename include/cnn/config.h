@@ -31,7 +31,8 @@ typedef enum {
     CNN_LAYER_DROPOUT
 } CnnLayerType;
 
-typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID } CnnActivation;
+/* new values go at the end: the config hashes and checkpoints hold these numbers */
+typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID, CNN_ACT_GELU } CnnActivation;
 typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT } CnnInitKind;
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;

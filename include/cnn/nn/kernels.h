@@ -53,6 +53,40 @@ typedef struct CnnKernels {
     void (*act_forward)(float *y, const float *x, size_t count, CnnActivation act);
     void (*act_backward)(float *dx, const float *dy, const float *y, size_t count, CnnActivation act);
 
+    /* ---- BatchNorm over one group of `pixels` rows of c channels (x[pixels][c], NHWC: pixels = n*h*w) ----
+     * bn_stats: per channel, the mean and the biased variance (divided by pixels) of the group, accumulated in
+     * double, pixel by pixel in order (two passes: mean, then the sum of squared deviations), rounded to float
+     * at the end. */
+    void (*bn_stats)(float *mean, float *var, const float *x, size_t pixels, int c);
+    /* y = (x - mean[c]) * rstd[c] * gamma[c] + beta[c]; gamma NULL = 1, beta NULL = 0. rstd is computed by the
+     * caller (1 / sqrt(var + eps)). y may equal x. */
+    void (*bn_forward)(float *y, const float *x, const float *mean, const float *rstd, const float *gamma,
+                       const float *beta, size_t pixels, int c);
+    /* The training-mode backward of one group whose forward used the group's own mean and rstd:
+     * xhat = (x - mean) * rstd; sdy[c] = sum dy, sdyx[c] = sum dy * xhat (in double, pixels in order);
+     * dbeta (+)= sdy, dgamma (+)= sdyx (overwrite = 1: = instead of +=; either may be NULL);
+     * dx = gamma * rstd * (dy - sdy / pixels - xhat * sdyx / pixels) (gamma NULL = 1; dx NULL: skip). dx may
+     * equal dy. */
+    void (*bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
+                        const float *rstd, const float *gamma, size_t pixels, int c, int overwrite);
+    /* The backward of evaluation-mode normalisation (fixed mean, rstd): dx = dy * gamma * rstd (used only for
+     * gradient checks of a frozen BN; dx may equal dy). */
+    void (*bn_backward_fixed)(float *dx, const float *dy, const float *rstd, const float *gamma, size_t pixels,
+                              int c);
+    /* GELU, PyTorch's exact form y = 0.5 x (1 + erf(x / sqrt 2)), is also CNN_ACT_GELU in act_forward;
+     * its backward needs the INPUT x: dx = dy * (Phi(x) + x * phi(x)). dx may equal dy. */
+    void (*gelu_backward)(float *dx, const float *dy, const float *x, size_t count);
+    /* y = a + b (count floats; y may equal a or b), and y = s * x (y may equal x) */
+    void (*add)(float *y, const float *a, const float *b, size_t count);
+    void (*scale)(float *y, const float *x, float s, size_t count);
+    /* Global pooling over the h*w pixels of each of n samples: in[n][hw][c] -> out[n][c]. avg: the mean
+     * (sum in float in pixel order, times 1/hw); max: argmax[n][c] keeps the winning pixel (the first on
+     * ties; a NaN wins). backward OVERWRITES din[n][hw][c]. */
+    void (*global_avgpool_forward)(float *out, const float *in, int n, int hw, int c);
+    void (*global_avgpool_backward)(float *din, const float *dout, int n, int hw, int c);
+    void (*global_maxpool_forward)(float *out, int32_t *argmax, const float *in, int n, int hw, int c);
+    void (*global_maxpool_backward)(float *din, const float *dout, const int32_t *argmax, int n, int hw, int c);
+
     /* ---- optimizer updates over n parameters (optim.h) ---- */
     void (*adam_update)(float *p, float *m, float *v, const float *g, size_t n, float b1, float b2, float lr_t,
                         float eps);
