@@ -21,6 +21,20 @@
  * inf / -0, and a NaN stays a NaN. */
 #define GELU_CUT 12.0f
 
+/* keep ? a : b through the bits. Written as a ternary on floats, GCC turns such a choice into a branch and
+ * moves the arithmetic of each side into it; it then vectorises the loop only where it can mask (AVX-512),
+ * because floating-point arithmetic under a branch may trap. On bits both sides are computed, always. */
+static inline float select_bits(int keep, float a, float b)
+{
+    uint32_t ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    const uint32_t m = 0u - (uint32_t)(keep != 0), r = (ua & m) | (ub & ~m);
+    float f;
+    memcpy(&f, &r, sizeof f);
+    return f;
+}
+
 /* exp(z) for z in [-72, 0]: z = n ln2 + r with n an integer and |r| <= ln2 / 2, exp(r) by its Taylor series
  * to r^7 (truncation below 6e-9 relative), times 2^n made in the exponent bits (n >= -104: always a normal
  * float). ln2 is split in two (ln2_hi has 16 significant bits) so n ln2_hi is exact. */
@@ -44,10 +58,17 @@ static inline float exp_nonpositive(float z)
 }
 
 /* Phi(x) and phi(x) for |x| < GELU_CUT (|x| is clamped there, so other inputs give finite nonsense that the
- * callers replace). */
+ * callers replace). The clamp is an integer minimum of the bits (their order is the order of non-negative
+ * floats, a NaN's above all): a float one would become a branch, as in select_bits. */
 static inline void normal_cdf_pdf(float x, float *cdf, float *pdf)
 {
-    const float a = fabsf(x), ac = a < GELU_CUT ? a : GELU_CUT;
+    const float a = fabsf(x), cut = GELU_CUT;
+    int32_t ia, icut;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&icut, &cut, sizeof icut);
+    ia = ia < icut ? ia : icut;
+    float ac;
+    memcpy(&ac, &ia, sizeof ac);
     const float t = 4.0f / (4.0f + ac);
     float m = 0.0974483884156f; /* M(a) = sum of m_i t^i, from t^9 down */
     m = m * t - 0.559353542644f;
@@ -61,7 +82,7 @@ static inline void normal_cdf_pdf(float x, float *cdf, float *pdf)
     m = m * t - 0.00010807345817f;
     const float pd = exp_nonpositive(-0.5f * ac * ac) * 0.398942280401f; /* 1 / sqrt(2 pi) */
     const float q = pd * m;
-    *cdf = x < 0.0f ? q : 1.0f - q;
+    *cdf = select_bits(x < 0.0f, q, 1.0f - q);
     *pdf = pd;
 }
 
@@ -89,7 +110,8 @@ void KFN(act_forward)(float *y, const float *x, size_t count, CnnActivation act)
             const float v = x[i];
             float cdf, pdf;
             normal_cdf_pdf(v, &cdf, &pdf);
-            y[i] = fabsf(v) < GELU_CUT ? v * cdf : (v < 0.0f ? -0.0f : v); /* NaN: the last v */
+            /* beyond the cut -0 or x; a NaN is not below it and stays */
+            y[i] = select_bits(fabsf(v) < GELU_CUT, v * cdf, select_bits(v < 0.0f, -0.0f, v));
         }
         break;
     default:
@@ -128,7 +150,8 @@ void KFN(gelu_backward)(float *dx, const float *dy, const float *x, size_t count
         const float v = x[i];
         float cdf, pdf;
         normal_cdf_pdf(v, &cdf, &pdf);
-        const float d = fabsf(v) < GELU_CUT ? cdf + v * pdf : (v < 0.0f ? 0.0f : v > 0.0f ? 1.0f : v); /* NaN: v */
-        dx[i] = dy[i] * d;
+        /* beyond the cut 0 or 1; a NaN stays */
+        const float limit = select_bits(v < 0.0f, 0.0f, select_bits(v > 0.0f, 1.0f, v));
+        dx[i] = dy[i] * select_bits(fabsf(v) < GELU_CUT, cdf + v * pdf, limit);
     }
 }

@@ -192,5 +192,8 @@ void KFN(global_maxpool_backward)(float *din, const float *dout, const int32_t *
 {
     for (int j = 0; j < n; j++, dout += c, argmax += c)
         for (int p = 0; p < hw; p++, din += c)
-            for (int k = 0; k < c; k++) din[k] = argmax[k] == p ? dout[k] : 0.0f;
+            for (int k = 0; k < c; k++) {
+                const float g = dout[k]; /* loaded always: a conditional load keeps SSE from vectorising */
+                din[k] = argmax[k] == p ? g : 0.0f;
+            }
 }
