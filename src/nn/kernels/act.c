@@ -17,8 +17,8 @@
  * for this file with mpmath). Phi(x) = q for x < 0, 1 - q otherwise. Measured against the double-precision
  * formula (erfc, exp) at 2,000,001 points evenly over [-10, 10]: max |error| / max(1, |x|) = 1.2e-7 for y
  * (at x = 1.05) and 2.5e-7 for dy/dx (near 0, where it is 0.5: 4 ulps); tests/test_act.c asserts 1e-6.
- * Beyond |x| >= GELU_CUT the tail is below 1e-32: y = x or -0 and dy/dx = 1 or 0 exactly, so +-inf give
- * inf / -0, and a NaN stays a NaN. */
+ * From |x| = GELU_CUT on, Phi's tail is below 2e-33 and x phi(x) below 3e-31: y = x or -0 and dy/dx = 1 or
+ * 0 exactly, so +-inf give inf / -0, and a NaN stays a NaN. */
 #define GELU_CUT 12.0f
 
 /* keep ? a : b through the bits. Written as a ternary on floats, GCC turns such a choice into a branch and
