@@ -42,6 +42,7 @@ typedef enum {
     CNN_LAYER_TYPES /* how many */
 } CnnLayerType;
 
+/* new values go at the end: the config hashes and checkpoints hold these numbers */
 typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID, CNN_ACT_GELU } CnnActivation;
 typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT, CNN_INIT_HE_NORMAL } CnnInitKind;
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;

@@ -71,7 +71,8 @@ typedef struct CnnKernels {
                         const float *rstd, const float *gamma, size_t pixels, int c, int overwrite);
     /* The backward of evaluation-mode normalisation (fixed mean, rstd): dx = dy * gamma * rstd (used only for
      * gradient checks of a frozen BN; dx may equal dy). */
-    void (*bn_backward_fixed)(float *dx, const float *dy, const float *rstd, const float *gamma, size_t pixels, int c);
+    void (*bn_backward_fixed)(float *dx, const float *dy, const float *rstd, const float *gamma, size_t pixels,
+                              int c);
     /* GELU, PyTorch's exact form y = 0.5 x (1 + erf(x / sqrt 2)), is also CNN_ACT_GELU in act_forward;
      * its backward needs the INPUT x: dx = dy * (Phi(x) + x * phi(x)). dx may equal dy. */
     void (*gelu_backward)(float *dx, const float *dy, const float *x, size_t count);

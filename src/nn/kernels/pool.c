@@ -139,3 +139,61 @@ void KFN(avgpool_backward)(float *din, const float *dout, const CnnPoolShape *s)
             }
     }
 }
+
+/* ---- global pooling: in[n][hw][c] -> out[n][c], every pixel of a sample in one window. The loops run over
+ * channels innermost, so each channel is one lane's chain over the pixels in order. ---- */
+
+void KFN(global_avgpool_forward)(float *out, const float *in, int n, int hw, int c)
+{
+    CNN_ASSERT(hw > 0);
+    const float inv = 1.0f / (float)hw;
+    for (int j = 0; j < n; j++, out += c) {
+        const float *img = in + (size_t)j * (size_t)hw * (size_t)c;
+        for (int k = 0; k < c; k++) out[k] = img[k];
+        for (int p = 1; p < hw; p++) {
+            const float *row = img + (size_t)p * (size_t)c;
+            for (int k = 0; k < c; k++) out[k] += row[k];
+        }
+        for (int k = 0; k < c; k++) out[k] *= inv;
+    }
+}
+
+void KFN(global_avgpool_backward)(float *din, const float *dout, int n, int hw, int c)
+{
+    CNN_ASSERT(hw > 0);
+    const float inv = 1.0f / (float)hw;
+    for (int j = 0; j < n; j++, dout += c)
+        for (int p = 0; p < hw; p++, din += c)
+            for (int k = 0; k < c; k++) din[k] = dout[k] * inv;
+}
+
+/* argmax holds the pixel index in [0, hw). A later pixel takes over when it is strictly greater, or when it
+ * is the first NaN (a NaN already there stays): the first winner on ties, and a NaN anywhere comes out. */
+void KFN(global_maxpool_forward)(float *out, int32_t *argmax, const float *in, int n, int hw, int c)
+{
+    CNN_ASSERT(hw > 0);
+    for (int j = 0; j < n; j++, out += c, argmax += c) {
+        const float *img = in + (size_t)j * (size_t)hw * (size_t)c;
+        for (int k = 0; k < c; k++) out[k] = img[k], argmax[k] = 0;
+        for (int p = 1; p < hw; p++) {
+            const float *row = img + (size_t)p * (size_t)c;
+            for (int k = 0; k < c; k++) {
+                const float v = row[k], m = out[k];
+                const int take = (v > m) | ((v != v) & (m == m));
+                out[k] = take ? v : m;
+                argmax[k] = take ? p : argmax[k];
+            }
+        }
+    }
+}
+
+/* Written as a select per element of din rather than zeroing and scattering: one pass, every element once. */
+void KFN(global_maxpool_backward)(float *din, const float *dout, const int32_t *argmax, int n, int hw, int c)
+{
+    for (int j = 0; j < n; j++, dout += c, argmax += c)
+        for (int p = 0; p < hw; p++, din += c)
+            for (int k = 0; k < c; k++) {
+                const float g = dout[k]; /* loaded always: a conditional load keeps SSE from vectorising */
+                din[k] = argmax[k] == p ? g : 0.0f;
+            }
+}
