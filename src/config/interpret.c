@@ -325,7 +325,7 @@ static int resolve_inputs(const Doc *d, const Section *s, CnnConfig *cfg, int i)
             for (int k = 0; k < l->n_in; k++)
                 if (l->in[k] == j) return cnn_config_fail(d->err, where, "[%s]: input '%s' named twice", l->name, name);
             if (l->n_in == hi)
-                return cnn_config_fail(d->err, where, "[%s]: a %s layer takes at most %d input%s", l->name, type, hi,
+                return cnn_config_fail(d->err, where, "[%s]: %s layers take at most %d input%s", l->name, type, hi,
                                        hi > 1 ? "s" : "");
             l->in[l->n_in++] = j;
             p = *q ? q + 1 : q;
@@ -333,7 +333,7 @@ static int resolve_inputs(const Doc *d, const Section *s, CnnConfig *cfg, int i)
     }
     if (l->n_in < lo) {
         if (!given) cnn_config_section_where(d, s, where, sizeof where);
-        return cnn_config_fail(d->err, where, "[%s]: a %s layer takes at least %d inputs (input = a, b)", l->name, type,
+        return cnn_config_fail(d->err, where, "[%s]: %s layers take at least %d inputs (input = a, b)", l->name, type,
                                lo);
     }
     return 0;

@@ -8,6 +8,8 @@
 static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
     const CnnLayerSpec *s = &L->spec;
+    if (s->act == CNN_ACT_GELU) /* its backward needs the input, which this fused form does not keep */
+        return cnn_layer_err(err, cfg, s, "activation = gelu needs a layer of its own: type = act, activation = gelu");
     const int h = L->ih, w = L->iw, c = L->ic;
     if (h < 1 || w < 1) return cnn_layer_err(err, cfg, s, "input is empty");
     if (!s->same && (s->size > h || s->size > w))

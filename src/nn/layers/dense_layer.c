@@ -12,6 +12,8 @@
 static int dense_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
     const CnnLayerSpec *s = &L->spec;
+    if (s->act == CNN_ACT_GELU) /* its backward needs the input, which this fused form does not keep */
+        return cnn_layer_err(err, cfg, s, "activation = gelu needs a layer of its own: type = act, activation = gelu");
     const size_t nin = (size_t)L->ih * L->iw * L->ic;
     if (nin > (size_t)INT_MAX / 2)
         return cnn_layer_err(err, cfg, s, "has more than 2^30 inputs (the layers before it are too large)");

@@ -1,0 +1,338 @@
+/* graph: configs whose layers name their inputs. Bad graphs are one-line errors with file and line (an
+ * unknown or misspelt input, a cycle, a layer reading itself, too many or too few inputs, `add` inputs of
+ * different shapes, the reserved name); an unused output is a warning. A network with batchnorm, gelu,
+ * scale, add, global pooling and a layer with two consumers passes a whole-network gradient check in
+ * double on every instruction set, and the same on AVX2 and AVX-512 bit for bit. The resblock
+ * expansion gives He et al.'s ResNet-20 (272,474 parameters with option A). The arena holds less than
+ * every output and gradient at once, and a forward after a backward still gives the same logits. */
+#include "testutil.h"
+
+#include "cnn/config.h"
+#include "cnn/nn/model.h"
+
+#define HEAD "[data]\nformat = cifar10\ndir = d\ncrop = 8\n[train]\nbatch = 4\nsteps = 1\n"
+
+static void parse(CnnConfig *cfg, const char *text)
+{
+    CnnErr err;
+    if (cnn_config_parse(cfg, text, "g.ini", NULL, 0, &err)) fail_msg("%s", err.msg);
+}
+
+static void expect_config_error(const char *text, const char *want, const char *what)
+{
+    static CnnConfig cfg;
+    CnnErr err = {{0}};
+    if (cnn_config_parse(&cfg, text, "g.ini", NULL, 0, &err) != -1) fail_msg("expected an error with '%s'", what);
+    if (strncmp(err.msg, want, strlen(want))) fail_msg("'%s' does not start with '%s'", err.msg, want);
+    if (!strstr(err.msg, what)) fail_msg("'%s' does not say '%s'", err.msg, what);
+    assert_null(strchr(err.msg, '\n'));
+}
+
+static void expect_build_error(const char *text, const char *want, const char *what)
+{
+    static CnnConfig cfg;
+    parse(&cfg, text);
+    CnnModel m;
+    CnnErr err = {{0}};
+    const CnnModelOpts o = cnn_model_opts_local(2);
+    if (cnn_model_build(&m, &cfg, &o, &err) != -1) fail_msg("expected a build error with '%s'", what);
+    if (strncmp(err.msg, want, strlen(want))) fail_msg("'%s' does not start with '%s'", err.msg, want);
+    if (!strstr(err.msg, what)) fail_msg("'%s' does not say '%s'", err.msg, what);
+}
+
+static void test_bad_graphs(void **state)
+{
+    (void)state;
+    /* line 8 is [a]'s header, 10 its input key, ... */
+    expect_config_error(HEAD "[a]\ntype = conv\ninput = cnv1\nfilters = 2\nsize = 3\n[cnv2]\ntype = dense\nunits = 10\n",
+                        "g.ini:10:", "input 'cnv1' is not a layer of this config (did you mean 'cnv2'?)");
+    expect_config_error(HEAD "[a]\ntype = conv\ninput = nothing_like_it\nfilters = 2\nsize = 3\n[b]\ntype = dense\nunits = 10\n",
+                        "g.ini:10:", "input 'nothing_like_it' is not a layer");
+    expect_config_error(HEAD "[a]\ntype = act\ninput = a\nactivation = relu\n[b]\ntype = dense\nunits = 10\n", "g.ini:10:",
+                        "cannot take its own output");
+    expect_config_error(HEAD "[a]\ntype = act\ninput = b\nactivation = relu\n[b]\ntype = act\ninput = a\nactivation = relu\n"
+                             "[c]\ntype = dense\nunits = 10\ninput = b\n",
+                        "g.ini:8:", "cycle");
+    expect_config_error(HEAD "[a]\ntype = act\nactivation = relu\n[b]\ntype = add\ninput = a\n[c]\ntype = dense\nunits = 10\n",
+                        "g.ini:13:", "at least 2 inputs");
+    expect_config_error(HEAD "[a]\ntype = act\nactivation = relu\n[b]\ntype = act\ninput = a, input\nactivation = relu\n"
+                             "[c]\ntype = dense\nunits = 10\n",
+                        "g.ini:13:", "at most 1 input");
+    expect_config_error(HEAD "[a]\ntype = act\nactivation = relu\n[b]\ntype = add\ninput = a, a\n[c]\ntype = dense\nunits = 10\n",
+                        "g.ini:13:", "named twice");
+    expect_config_error(HEAD "[input]\ntype = act\nactivation = relu\n", "g.ini:8:", "[input] is the image's name");
+    expect_config_error(HEAD "[a]\ntype = batchnorm\nepsilon = 0\n", "g.ini:10:", "epsilon");
+    /* shapes are the model's to check */
+    expect_build_error(HEAD "[a]\ntype = conv\nfilters = 4\nsize = 3\npadding = same\n[b]\ntype = add\ninput = a, input\n"
+                            "[c]\ntype = dense\nunits = 10\n",
+                       "g.ini:13: [b]:", "add needs inputs of one shape: 'a' gives 8x8x4, 'input' gives 8x8x3");
+    expect_build_error(HEAD "[a]\ntype = global_avgpool\n[b]\ntype = dense\nunits = 10\nactivation = relu\n", "g.ini:10: [b]:",
+                       "must be linear");
+    expect_build_error(HEAD "[a]\ntype = global_avgpool\n[b]\ntype = scale\nfactor = 2\n", "g.ini:10: [b]:",
+                       "must give 10 values per sample");
+    expect_build_error(HEAD "[a]\ntype = conv\nfilters = 4\nsize = 3\nactivation = gelu\n[b]\ntype = dense\nunits = 10\n",
+                       "g.ini:8: [a]:", "type = act, activation = gelu");
+
+    /* a layer whose output nothing takes: a warning, not an error */
+    static CnnConfig cfg;
+    parse(&cfg, HEAD "[a]\ntype = global_avgpool\n[b]\ntype = global_maxpool\ninput = input\n[c]\ntype = dense\nunits = 10\n"
+                     "input = a\n");
+    assert_string_equal(cfg.warning, "g.ini:10: [b]: warning: no layer takes this layer's output");
+    parse(&cfg, HEAD "[a]\ntype = global_avgpool\n[c]\ntype = dense\nunits = 10\n");
+    assert_string_equal(cfg.warning, "");
+}
+
+/* Forward order: each layer after its inputs, file order otherwise; a forward reference is allowed. */
+static void test_order_and_hash(void **state)
+{
+    (void)state;
+    static CnnConfig a, b, c;
+    parse(&a, HEAD "[x]\ntype = act\ninput = y\nactivation = relu\n[y]\ntype = global_avgpool\ninput = input\n"
+                   "[z]\ntype = dense\nunits = 10\ninput = x\n");
+    assert_int_equal(a.order[0], 1);
+    assert_int_equal(a.order[1], 0);
+    assert_int_equal(a.order[2], 2);
+    /* `input` naming the section before is the chain: same network, same hash; another input is not */
+    parse(&b, HEAD "[y]\ntype = global_avgpool\n[z]\ntype = dense\nunits = 10\n");
+    parse(&c, HEAD "[y]\ntype = global_avgpool\ninput = input\n[z]\ntype = dense\nunits = 10\ninput = y\n");
+    assert_true(cnn_config_model_hash(&b) == cnn_config_model_hash(&c));
+    parse(&c, HEAD "[y]\ntype = global_avgpool\n[z]\ntype = dense\nunits = 10\nuse_bias = false\n");
+    assert_true(cnn_config_model_hash(&b) != cnn_config_model_hash(&c));
+    /* the canonical text reads back to the same graph */
+    char *text = cnn_config_to_ini(&a);
+    parse(&b, text);
+    free(text);
+    assert_true(cnn_config_model_hash(&a) == cnn_config_model_hash(&b));
+    assert_memory_equal(a.order, b.order, 3 * sizeof(int));
+}
+
+/* A network with every new type, a tensor with two consumers (g1: c2 and s1), batchnorm in training mode,
+ * smooth everywhere (tanh, gelu, average pooling) so central differences are meaningful. */
+static const char *const GRAPH = HEAD
+    "[c1]\ntype = conv\nfilters = 4\nsize = 3\npadding = same\nactivation = tanh\nuse_bias = false\ninit = he_normal\n"
+    "[bn1]\ntype = batchnorm\n"
+    "[g1]\ntype = act\nactivation = gelu\n"
+    "[c2]\ntype = conv\nfilters = 4\nsize = 3\npadding = same\nstddev = 0.3\n"
+    "[s1]\ntype = scale\nfactor = 0.5\ninput = g1\n"
+    "[a1]\ntype = add\ninput = c2, s1\n"
+    "[bn2]\ntype = batchnorm\nscale = false\nmomentum = 0.5\n"
+    "[t2]\ntype = act\nactivation = tanh\n"
+    "[gp]\ntype = global_avgpool\n"
+    "[fc]\ntype = dense\nunits = 10\nstddev = 0.3\nwl = 0.01\n";
+
+static void graph_model(CnnModel *m, CnnConfig *cfg, int cap, CnnIsa isa)
+{
+    parse(cfg, GRAPH);
+    CnnErr err;
+    const CnnModelOpts o = {cap, isa, 1, 0};
+    if (cnn_model_build(m, cfg, &o, &err)) fail_msg("%s", err.msg);
+    cnn_model_init_params(m, 5);
+    /* batchnorm's gamma and beta away from 1 and 0, so their gradients mix into everything */
+    for (int t = 0; t < m->n_tensors; t++) {
+        CnnTensorInfo *ti = &m->tensors[t];
+        if (strstr(ti->name, "/gamma") || strstr(ti->name, "/beta"))
+            tu_fill_uniform(m->params + ti->offset, ti->count, 0.5f, 1.5f, 40 + (uint64_t)t);
+    }
+}
+
+static double graph_loss(CnnModel *m, const float *x, const int *y, int n)
+{
+    const float *logits = cnn_model_forward(m, x, n, 1, 0, NULL);
+    return cnn_softmax_xent(NULL, logits, y, n, m->num_classes, 1.0f, NULL) / n + cnn_model_weight_loss(m);
+}
+
+static void test_graph_gradient(void **state)
+{
+    (void)state;
+    TU_FOR_EACH_ISA(isa, kern) {
+        static CnnConfig cfg;
+        CnnModel m;
+        graph_model(&m, &cfg, 4, isa);
+        assert_int_equal(m.n_tensors, 12); /* c1 w; bn1 gamma, beta, 2 buffers; c2 w, b; bn2 beta, 2 buffers; fc w, b */
+        assert_true(m.n_trainable < m.n_params);
+        const int n = 4;
+        const size_t per = (size_t)m.in_h * m.in_w * m.in_c;
+        float *x = malloc(n * per * sizeof(float));
+        tu_fill_uniform(x, n * per, -1.0f, 1.0f, 11);
+        const int y[4] = {1, 7, 3, 9};
+        float *g = malloc(m.n_params * sizeof(float));
+        tu_poison(g, m.n_params);
+        cnn_model_forward(&m, x, n, 1, 0, NULL);
+        cnn_model_backward(&m, g, CNN_GRAD_OVERWRITE, y, n, 1.0f / n, NULL, NULL);
+        tu_assert_finite(g, m.n_params, "every gradient and buffer slot written");
+        cnn_model_add_weight_decay(&m, g, 0.0);
+        for (int t = 0; t < m.n_trainable_tensors; t++) {
+            const CnnTensorInfo *ti = &m.tensors[t];
+            for (size_t k = 0; k < 8 && k < ti->count; k++) {
+                const size_t i = ti->offset + (k * 7919) % ti->count;
+                const float save = m.params[i], h = 2e-3f, xp = save + h, xm = save - h;
+                m.params[i] = xp;
+                const double lp = graph_loss(&m, x, y, n);
+                m.params[i] = xm;
+                const double lm = graph_loss(&m, x, y, n);
+                m.params[i] = save;
+                tu_assert_close((double)g[i], (lp - lm) / ((double)xp - (double)xm), 3e-4, 5e-3, ti->name, k);
+            }
+        }
+        free(x);
+        free(g);
+        cnn_model_free(&m);
+        (void)kern;
+    }
+}
+
+/* The buffers' slots hold each forward's batch statistics times its share of the global batch; the update
+ * moves the running statistics by momentum towards them; evaluation then normalises with them. */
+static void test_batchnorm_buffers(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnModel m;
+    graph_model(&m, &cfg, 4, tu_isa_max());
+    const int n = 4;
+    const size_t per = (size_t)m.in_h * m.in_w * m.in_c;
+    float *x = malloc(n * per * sizeof(float));
+    tu_fill_uniform(x, n * per, -1.0f, 1.0f, 12);
+    const int y[4] = {0, 1, 2, 3};
+    float *g = calloc(m.n_params, sizeof(float));
+    /* two groups of two samples, each scaled by 1/4: the slots add up to the batch's mean */
+    cnn_model_forward(&m, x, 2, 1, 0, NULL);
+    cnn_model_backward(&m, g, CNN_GRAD_ACCUMULATE, y, 2, 0.25f, NULL, NULL);
+    cnn_model_forward(&m, x + 2 * per, 2, 1, 0, NULL);
+    cnn_model_backward(&m, g, CNN_GRAD_ACCUMULATE, y + 2, 2, 0.25f, NULL, NULL);
+    /* bn2 normalises a1: its moving mean's slot is the mean of a1 over both groups, its variance slot the
+     * mean of the two groups' unbiased variances; recompute them from a1's outputs in double */
+    const CnnLayer *a1 = &m.layers[5], *bn2 = &m.layers[6];
+    assert_string_equal(bn2->spec.name, "bn2");
+    double want_m[4] = {0}, want_v[4] = {0};
+    for (int grp = 0; grp < 2; grp++) {
+        cnn_model_forward(&m, x + 2 * grp * per, 2, 1, 0, NULL);
+        const size_t pix = 2 * 64;
+        for (int c = 0; c < 4; c++) {
+            double s = 0, ss = 0;
+            for (size_t p = 0; p < pix; p++) s += (double)a1->out[p * 4 + c];
+            const double mu = s / (double)pix;
+            for (size_t p = 0; p < pix; p++) ss += ((double)a1->out[p * 4 + c] - mu) * ((double)a1->out[p * 4 + c] - mu);
+            want_m[c] += 0.5 * mu;
+            want_v[c] += 0.5 * ss / (double)(pix - 1);
+        }
+    }
+    const CnnTensorInfo *mt = &m.tensors[bn2->tensor[bn2->bn.mean]], *vt = &m.tensors[bn2->tensor[bn2->bn.var]];
+    assert_true(mt->buffer && vt->buffer);
+    assert_string_equal(mt->name, "bn2/moving_mean");
+    for (int c = 0; c < 4; c++) {
+        tu_assert_close((double)g[mt->offset + c], want_m[c], 1e-6, 1e-5, "mean slot", (size_t)c);
+        tu_assert_close((double)g[vt->offset + c], want_v[c], 1e-6, 1e-5, "variance slot", (size_t)c);
+    }
+    /* momentum 0.5 from (0, 1): the average of the start and the batch's statistics */
+    cnn_model_update_buffers(&m, g);
+    for (int c = 0; c < 4; c++) {
+        tu_assert_close((double)m.params[mt->offset + c], 0.5 * want_m[c], 1e-6, 1e-5, "running mean", (size_t)c);
+        tu_assert_close((double)m.params[vt->offset + c], 0.5 + 0.5 * want_v[c], 1e-6, 1e-5, "running variance",
+                        (size_t)c);
+    }
+    /* evaluation: bn2 = (a1 - running mean) / sqrt(running var + eps) + beta, by hand on one value */
+    cnn_model_forward(&m, x, 1, 0, 0, NULL);
+    const float *beta = m.params + m.tensors[bn2->tensor[bn2->bn.beta]].offset;
+    for (int c = 0; c < 4; c++) {
+        const double want = ((double)a1->out[c] - (double)m.params[mt->offset + c]) /
+                                sqrt((double)m.params[vt->offset + c] + 1e-5) + (double)beta[c];
+        tu_assert_close((double)bn2->out[c], want, 1e-5, 1e-5, "evaluation", (size_t)c);
+    }
+    free(x);
+    free(g);
+    cnn_model_free(&m);
+}
+
+/* AVX2 and AVX-512 give the same bits for the whole graph: logits, loss, gradients, buffer slots. */
+static void test_graph_same_bits_on_avx2_and_avx512(void **state)
+{
+    (void)state;
+    if (tu_isa_max() < CNN_ISA_AVX512) skip();
+    static CnnConfig cfg;
+    CnnModel a, b;
+    graph_model(&a, &cfg, 4, CNN_ISA_AVX2);
+    graph_model(&b, &cfg, 4, CNN_ISA_AVX512);
+    const size_t per = (size_t)a.in_h * a.in_w * a.in_c;
+    float *x = malloc(4 * per * sizeof(float));
+    tu_fill_uniform(x, 4 * per, -1.0f, 1.0f, 13);
+    const int y[4] = {4, 5, 6, 7};
+    float *ga = malloc(a.n_params * sizeof(float)), *gb = malloc(b.n_params * sizeof(float));
+    cnn_model_forward(&a, x, 4, 1, 0, NULL);
+    cnn_model_forward(&b, x, 4, 1, 0, NULL);
+    const double la = cnn_model_backward(&a, ga, CNN_GRAD_OVERWRITE, y, 4, 0.25f, NULL, NULL);
+    const double lb = cnn_model_backward(&b, gb, CNN_GRAD_OVERWRITE, y, 4, 0.25f, NULL, NULL);
+    assert_memory_equal(&la, &lb, sizeof la);
+    assert_memory_equal(ga, gb, a.n_params * sizeof(float));
+    free(x);
+    free(ga);
+    free(gb);
+    cnn_model_free(&a);
+    cnn_model_free(&b);
+}
+
+/* The arena reuses what is dead: smaller than every output and gradient side by side; the logits of a
+ * forward do not change when a backward ran in between (nothing the output needs was overwritten). */
+static void test_arena(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnModel m;
+    graph_model(&m, &cfg, 4, tu_isa_max());
+    double all = 0;
+    for (int i = 0; i < m.n_layers; i++) all += 2.0 * 4 * m.layers[i].out_size;
+    assert_true((double)m.arena_floats < all);
+    const size_t per = (size_t)m.in_h * m.in_w * m.in_c;
+    float *x = malloc(4 * per * sizeof(float)), *g = malloc(m.n_params * sizeof(float)), l1[40], l2[40];
+    tu_fill_uniform(x, 4 * per, -1.0f, 1.0f, 14);
+    const int y[4] = {0, 0, 1, 1};
+    memcpy(l1, cnn_model_forward(&m, x, 4, 1, 0, NULL), sizeof l1);
+    cnn_model_backward(&m, g, CNN_GRAD_OVERWRITE, y, 4, 0.25f, NULL, NULL);
+    memcpy(l2, cnn_model_forward(&m, x, 4, 1, 0, NULL), sizeof l2);
+    assert_memory_equal(l1, l2, sizeof l1);
+    free(x);
+    free(g);
+    cnn_model_free(&m);
+}
+
+/* configs/resnet20.ini is He et al.'s ResNet-20: 20 layers with weights, 272,474 parameters (option A),
+ * and the deeper variants by repeat alone. */
+static void test_resnet20(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnErr err;
+    assert_int_equal(cnn_config_load(&cfg, "configs/resnet20.ini", NULL, 0, &err), 0);
+    CnnModel m;
+    CnnModelOpts o = cnn_model_opts_local(2);
+    o.dry_run = 1;
+    assert_int_equal(cnn_model_build(&m, &cfg, &o, &err), 0);
+    assert_int_equal(m.n_trainable, 272474);
+    int weighted = 0;
+    for (int i = 0; i < m.n_layers; i++)
+        weighted += m.layers[i].spec.type == CNN_LAYER_CONV || m.layers[i].spec.type == CNN_LAYER_DENSE;
+    assert_int_equal(weighted, 20);
+    assert_string_equal(cfg.warning, "");
+    const char *deeper[] = {"stage1.repeat=9", "stage2.repeat=9", "stage3.repeat=9"};
+    assert_int_equal(cnn_config_load(&cfg, "configs/resnet20.ini", deeper, 3, &err), 0);
+    assert_int_equal(cnn_model_build(&m, &cfg, &o, &err), 0);
+    weighted = 0;
+    for (int i = 0; i < m.n_layers; i++)
+        weighted += m.layers[i].spec.type == CNN_LAYER_CONV || m.layers[i].spec.type == CNN_LAYER_DENSE;
+    assert_int_equal(weighted, 56);
+    assert_int_equal(m.n_trainable, 855770); /* ResNet-56, option A */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_graphs),
+        cmocka_unit_test(test_order_and_hash),
+        cmocka_unit_test(test_graph_gradient),
+        cmocka_unit_test(test_batchnorm_buffers),
+        cmocka_unit_test(test_graph_same_bits_on_avx2_and_avx512),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_resnet20),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
