@@ -625,9 +625,9 @@ void cnn_model_summary(const CnnModel *m, FILE *f)
     if (m->n_params > m->n_trainable) fprintf(f, ", %zu in buffers (not trained)", m->n_params - m->n_trainable);
     fprintf(f, "\n");
     char act[32];
-    cnn_human_bytes(act, sizeof act, m->mem.arena);
-    fprintf(f, "activations: %s at most at once per rank for %d samples (outputs and their gradients, each kept only "
-               "while needed)\n", act, m->max_batch);
+    cnn_human_bytes(act, sizeof act, m->mem.arena / m->max_batch);
+    fprintf(f, "activations: %s per sample at the peak (outputs and their gradients, each kept only while needed)\n",
+            act);
     fprintf(f, "per image: %.2f MFLOP forward, %.2f MFLOP training (forward + backward)\n",
             cnn_model_forward_flops(m) / 1e6, cnn_model_train_flops(m) / 1e6);
 }
