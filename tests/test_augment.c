@@ -327,6 +327,55 @@ static void test_deterministic_and_draws(void **state)
     assert_memory_not_equal(x1, x3, sizeof x1);
 }
 
+/* The draws and outputs of the existing options, pinned: options added later take their draws after
+ * these (or not at all), so a config that does not use them trains on the same bits as before. The
+ * values were taken from the code before data.pad and data.mean/std existed. */
+static void test_existing_draws_pinned(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = tutorial_cfg(24);
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    static const CnnAugmentParams want[4] = {{7, 5, 0, 29.9604797f, 0.50639838f},
+                                             {0, 0, 1, -4.20404434f, 0.729947984f},
+                                             {7, 3, 1, -25.5415306f, 0.481478691f},
+                                             {3, 8, 1, 13.6569977f, 0.82518208f}};
+    for (long i = 0; i < 4; i++) {
+        CnnAugmentParams p;
+        cnn_augment_draw(&a, 3, i, &p);
+        assert_int_equal(p.oy, want[i].oy);
+        assert_int_equal(p.ox, want[i].ox);
+        assert_int_equal(p.flip, want[i].flip);
+        assert_true(p.delta == want[i].delta && p.factor == want[i].factor);
+    }
+
+    /* Whole outputs, train (8 samples) and eval, with and without crop and standardization. */
+    uint8_t img[3072];
+    random_image(img, sizeof img, 23);
+    static const uint64_t want_hash[2][2] = {{0xd08ccf63271858e0ULL, 0x0048d24e89e5280dULL},
+                                             {0x403c95ec51b08ab3ULL, 0x2357b8e4fade94eaULL}};
+    static float out[3072];
+    for (int s = 0; s < 2; s++) {
+        for (int k = 0; k < 2; k++) {
+            cfg = tutorial_cfg(k ? 24 : 0);
+            cfg.standardize = s;
+            cnn_augment_init(&a, &cfg, &ds);
+            const size_t n = (size_t)a.out_h * (size_t)a.out_w * 3;
+            uint64_t h = CNN_HASH_INIT;
+            for (long i = 0; i < 8; i++) {
+                cnn_augment_train(&a, out, img, 3, i);
+                h = cnn_hash_bytes(h, out, n * sizeof(float));
+            }
+            cnn_augment_eval(&a, out, img);
+            h = cnn_hash_bytes(h, out, n * sizeof(float));
+            if (h != want_hash[s][k])
+                fail_msg("standardize %d crop %d: outputs hash %016llx, before %016llx", s, k ? 24 : 0,
+                         (unsigned long long)h, (unsigned long long)want_hash[s][k]);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_central_crop),
         cmocka_unit_test(test_train_matches_reference),
         cmocka_unit_test(test_deterministic_and_draws),
+        cmocka_unit_test(test_existing_draws_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
