@@ -86,6 +86,7 @@ static const KeySpec train_keys[] = {
     ENUMK(RECIPE, "optimizer", CFG(optimizer), optimizer_names),
     NUM(TUNABLE, "lr", K_DOUBLE, CFG(lr), 0, INF, 1, 0),
     NUM(RECIPE, "momentum", K_DOUBLE, CFG(momentum), 0, INF, 0, 0),
+    NUM(RECIPE, "nesterov", K_BOOL, CFG(nesterov), 0, 1, 0, 0),
     NUM(RECIPE, "beta1", K_DOUBLE, CFG(beta1), 0, 1, 0, 1),
     NUM(RECIPE, "beta2", K_DOUBLE, CFG(beta2), 0, 1, 0, 1),
     NUM(RECIPE, "epsilon", K_DOUBLE, CFG(epsilon), 0, INF, 1, 0),

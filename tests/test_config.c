@@ -238,6 +238,7 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_int_equal(a->steps, b->steps);
     assert_int_equal(a->optimizer, b->optimizer);
     assert_true(a->lr == b->lr && a->momentum == b->momentum);
+    assert_int_equal(a->nesterov, b->nesterov);
     assert_true(a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon);
     assert_int_equal(a->lr_schedule, b->lr_schedule);
     assert_true(a->decay_rate == b->decay_rate);
@@ -309,10 +310,12 @@ static void test_round_trip(void **state)
                          "data.contrast=0.3333333333, 1.7",  "norm1.alpha=1e-7",
                          "train.deterministic=no",   "train.micro_batch=8",
                          "train.eval_batch=100",     "conv1.activation=tanh",
-                         "local4.activation=sigmoid", "local3.init=normal", "run.conv=gemm"};
+                         "local4.activation=sigmoid", "local3.init=normal", "run.conv=gemm",
+                         "train.nesterov=true"};
     CnnConfig c;
     load_ok(&c, "configs/cifar10.ini", ovr, (int)(sizeof ovr / sizeof ovr[0]));
     assert_true(c.seed == UINT64_MAX);
+    assert_int_equal(c.nesterov, 1);
     assert_int_equal(c.deterministic, 0);
     round_trip(&c);
 }
@@ -354,6 +357,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.optimizer, CNN_OPT_ADAM);
     assert_true(c.lr == 1e-3 && c.beta1 == 0.9 && c.beta2 == 0.999 && c.epsilon == 1e-8);
     assert_true(c.momentum == 0.9);
+    assert_int_equal(c.nesterov, 0);
     assert_int_equal(c.lr_schedule, CNN_LR_CONSTANT);
     assert_int_equal(c.keep, 3);
     assert_int_equal(c.deterministic, 1);
@@ -497,6 +501,16 @@ static void test_errors(void **state)
     expect_error(edit(10, "size = 3\nstddev = -1\n"), NULL, 0, "bad.ini:11:", "stddev");
     expect_error(edit(2, "format = png\n"), NULL, 0, "bad.ini:2:", "cifar10|idx");
     expect_error(edit(5, "batch = 8\noptimizer = rmsprop\n"), NULL, 0, "bad.ini:6:", "adam|sgd");
+    expect_error(edit(5, "batch = 8\nnesterov = maybe\n"), NULL, 0, "bad.ini:6:", "true|false");
+    /* Nesterov momentum is SGD's: refused with adam (the default) at its line, or its --set */
+    expect_error(edit(5, "batch = 8\nnesterov = true\n"), NULL, 0, "bad.ini:6:", "needs optimizer = sgd");
+    expect_error(edit(5, "batch = 8\noptimizer = adam\nnesterov = yes\n"), NULL, 0, "bad.ini:7:", "optimizer = sgd");
+    const char *nes[] = {"train.nesterov=true"};
+    expect_error(base_text, nes, 1, "--set train.nesterov=true:", "needs optimizer = sgd");
+    CnnConfig sgd;
+    parse_ok(&sgd, edit(5, "batch = 8\noptimizer = sgd\nnesterov = true\n"), NULL, 0);
+    assert_int_equal(sgd.nesterov, 1);
+    assert_int_equal(sgd.optimizer, CNN_OPT_SGD);
     expect_error(edit(5, "batch = 8\nlr_schedule = step\n"), NULL, 0, "bad.ini:6:", "constant|exponential|cosine");
     expect_error(edit(3, "dir = d\nflip = maybe\n"), NULL, 0, "bad.ini:4:", "true|false");
     expect_error(edit(3, "dir = d\ncontrast = 0.5\n"), NULL, 0, "bad.ini:4:", "contrast");
@@ -631,6 +645,7 @@ static const struct {
     {"data.brightness", CNN_KEY_RECIPE},    {"data.contrast", CNN_KEY_RECIPE},
     {"data.standardize", CNN_KEY_RECIPE},   {"train.batch", CNN_KEY_RECIPE},
     {"train.optimizer", CNN_KEY_RECIPE},    {"train.momentum", CNN_KEY_RECIPE},
+    {"train.nesterov", CNN_KEY_RECIPE},
     {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
     {"train.epsilon", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
     {"train.micro_batch", CNN_KEY_RECIPE},
@@ -658,7 +673,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 16 + 16 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 17 + 16 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -696,7 +711,7 @@ static void test_key_classes(void **state)
     assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch, data.class_names");
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
     assert_string_equal(buf, "run.seed, data.format, data.train, data.flip, data.brightness, data.contrast, "
-                             "data.standardize, train.batch, train.optimizer, train.momentum, train.beta1, "
+                             "data.standardize, train.batch, train.optimizer, train.momentum, train.nesterov, train.beta1, "
                              "train.beta2, train.epsilon, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
     assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
@@ -763,6 +778,7 @@ static const struct {
     {"train.batch", {"train.batch=64"}},
     {"train.optimizer", {"train.optimizer=sgd"}},
     {"train.momentum", {"train.momentum=0.5"}},
+    {"train.nesterov", {"train.optimizer=sgd", "train.nesterov=true"}},
     {"train.beta1", {"train.beta1=0.8"}},
     {"train.beta2", {"train.beta2=0.99"}},
     {"train.epsilon", {"train.epsilon=1e-7"}},
@@ -796,6 +812,20 @@ static const struct {
 };
 #define N_CLASS_CASES ((int)(sizeof class_cases / sizeof class_cases[0]))
 
+/* A key that only parses beside another (train.nesterov needs sgd) is compared against cifar10.ini with
+ * that other key set too, so that it alone differs. */
+static const char *class_case_base(const char *key)
+{
+    static const struct {
+        const char *key, *base;
+    } bases[] = {
+        {"train.nesterov", "train.optimizer=sgd"},
+    };
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
+        if (!strcmp(bases[i].key, key)) return bases[i].base;
+    return NULL;
+}
+
 /* Each case changes only its key's class's business: a RECIPE key is named by the resume check and
  * moves the train hash; a TUNABLE key passes the resume check and moves the train hash (ranks must
  * agree); a LOCAL key moves nothing. None moves the model hash. */
@@ -804,7 +834,7 @@ static void test_classes_drive_hashes_and_resume(void **state)
     (void)state;
     CnnConfig a, b;
     load_ok(&a, "configs/cifar10.ini", NULL, 0);
-    const uint64_t mh = cnn_config_model_hash(&a), th = cnn_config_train_hash(&a);
+    const uint64_t mh = cnn_config_model_hash(&a);
     char diff[64], name[128];
     assert_null(cnn_config_recipe_change(&a, &a, diff, sizeof diff));
 
@@ -825,14 +855,18 @@ static void test_classes_drive_hashes_and_resume(void **state)
         int n_ovr = 0;
         while (n_ovr < 4 && class_cases[i].ovr[n_ovr]) n_ovr++;
         load_ok(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
+        CnnConfig a1 = a;
+        const char *base = class_case_base(key);
+        if (base) load_ok(&a1, "configs/cifar10.ini", &base, 1);
+        const uint64_t th1 = cnn_config_train_hash(&a1);
         cls = CNN_KEY_UNSET;
         for (int k = 0; cnn_config_key_at(k, name, sizeof name, &cls) && strcmp(name, key); k++) {}
         assert_true(cls == CNN_KEY_RECIPE || cls == CNN_KEY_TUNABLE || cls == CNN_KEY_LOCAL);
 
         if (cnn_config_model_hash(&b) != mh) fail_msg("model hash moves with %s", key);
-        const char *got = cnn_config_recipe_change(&a, &b, diff, sizeof diff);
-        const char *back = cnn_config_recipe_change(&b, &a, diff, sizeof diff);
-        const int moves = cnn_config_train_hash(&b) != th;
+        const char *got = cnn_config_recipe_change(&a1, &b, diff, sizeof diff);
+        const char *back = cnn_config_recipe_change(&b, &a1, diff, sizeof diff);
+        const int moves = cnn_config_train_hash(&b) != th1;
         if (cls == CNN_KEY_RECIPE) {
             if (!got || strcmp(got, key)) fail_msg("recipe_change says %s for %s", got ? got : "NULL", key);
             assert_ptr_equal(back, diff);

@@ -112,6 +112,7 @@ typedef struct {
     CnnOptimizerKind optimizer;
     double lr;
     double momentum;            /* sgd (0.9) */
+    int nesterov;               /* sgd: Nesterov momentum (optim.h); 0 = plain momentum */
     double beta1, beta2, epsilon; /* adam (0.9, 0.999, 1e-8) */
     CnnLrSchedule lr_schedule;
     double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha) */

@@ -248,6 +248,16 @@ static int check_schedule(const Doc *d, const Section *train, const CnnConfig *c
     return 0;
 }
 
+/* [train]'s optimizer against the keys that only one optimizer takes. */
+static int check_optimizer(const Doc *d, const Section *train, const CnnConfig *cfg)
+{
+    char where[CNN_PATH_LEN + 64];
+    if (cfg->nesterov && cfg->optimizer != CNN_OPT_SGD)
+        return cnn_config_fail(d->err, key_where(d, train, "nesterov", where, sizeof where),
+                               "nesterov = true needs optimizer = sgd (Nesterov momentum is an SGD method)");
+    return 0;
+}
+
 /* Every section other than the fixed ones is a layer, in file order. */
 static int apply_layers(const Doc *d, CnnConfig *cfg)
 {
@@ -275,7 +285,7 @@ static int interpret(const Doc *d, CnnConfig *cfg)
     }
     config_defaults(cfg);
     if (apply_fixed_sections(d, &fx, cfg) || run_defaults(d, &fx, cfg) || data_defaults(d, &fx, cfg) ||
-        check_schedule(d, fx.s[FIXED_TRAIN], cfg))
+        check_schedule(d, fx.s[FIXED_TRAIN], cfg) || check_optimizer(d, fx.s[FIXED_TRAIN], cfg))
         return -1;
     return apply_layers(d, cfg);
 }

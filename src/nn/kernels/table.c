@@ -21,6 +21,7 @@ const CnnKernels KFN(cnn_kernels) = {
     .act_backward = KFN(act_backward),
     .adam_update = KFN(adam_update),
     .momentum_update = KFN(momentum_update),
+    .nesterov_update = KFN(nesterov_update),
     .fixed_accumulate = KFN(fixed_accumulate),
     .fixed_accumulate_max = KFN(fixed_accumulate_max),
     .fixed_to_float = KFN(fixed_to_float),
