@@ -25,7 +25,7 @@ static const char *const init_names[] = {"truncated_normal", "normal", "constant
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", "winograd2", NULL};
-const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", NULL};
+const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", "piecewise", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
 
 const char *cnn_layer_type_name(CnnLayerType t)
@@ -43,16 +43,19 @@ const char *cnn_activation_name(CnnActivation a)
 #define INF HUGE_VAL
 #define CFG(f) offsetof(CnnConfig, f)
 #define LAY(f) offsetof(CnnLayerSpec, f)
-#define NUM(c, k, kind, off, lo, hi, lo_open, hi_open) {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, 0}
-#define ENUMK(c, k, off, names) {k, c, K_ENUM, off, 0, 0, 0, 0, names, 0}
-#define STRK(c, k, off) {k, c, K_STR, off, 0, 0, 0, 0, NULL, CNN_PATH_LEN}
+#define NUM(c, k, kind, off, lo, hi, lo_open, hi_open) {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, 0, 0}
+#define ENUMK(c, k, off, names) {k, c, K_ENUM, off, 0, 0, 0, 0, names, 0, 0}
+#define STRK(c, k, off) {k, c, K_STR, off, 0, 0, 0, 0, NULL, CNN_PATH_LEN, 0}
+/* a list of up to `most` values at off (an array), their count at n_off */
+#define LIST(c, k, kind, off, n_off, most, lo, hi, lo_open, hi_open)                                         \
+    {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, most, n_off}
 #define NETWORK CNN_KEY_NETWORK
 #define RECIPE CNN_KEY_RECIPE
 #define TUNABLE CNN_KEY_TUNABLE
 #define LOCAL CNN_KEY_LOCAL
 
 static const KeySpec run_keys[] = {
-    {"name", LOCAL, K_STR, CFG(name), 0, 0, 0, 0, NULL, CNN_NAME_LEN},
+    {"name", LOCAL, K_STR, CFG(name), 0, 0, 0, 0, NULL, CNN_NAME_LEN, 0},
     NUM(RECIPE, "seed", K_U64, CFG(seed), 0, INF, 0, 0),
     STRK(LOCAL, "out_dir", CFG(out_dir)),
     NUM(LOCAL, "threads", K_INT, CFG(threads), 0, INF, 0, 0),
@@ -74,7 +77,7 @@ static const KeySpec data_keys[] = {
     NUM(NETWORK, "crop", K_INT, CFG(crop), 0, INF, 0, 0), /* the network sees crop x crop */
     NUM(RECIPE, "flip", K_BOOL, CFG(flip), 0, 1, 0, 0),
     NUM(RECIPE, "brightness", K_FLOAT, CFG(brightness), 0, INF, 0, 0),
-    {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0},
+    {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0, 0},
     NUM(RECIPE, "standardize", K_BOOL, CFG(standardize), 0, 1, 0, 0),
     NUM(LOCAL, "prefetch", K_INT, CFG(prefetch), 0, INF, 0, 0),
     STRK(LOCAL, "class_names", CFG(class_names)), /* for --predict; "" = batches.meta.txt or numbers */
@@ -93,6 +96,7 @@ static const KeySpec train_keys[] = {
     ENUMK(TUNABLE, "lr_schedule", CFG(lr_schedule), cnn_config_schedules),
     NUM(TUNABLE, "decay_rate", K_DOUBLE, CFG(decay_rate), 0, INF, 0, 0),
     NUM(TUNABLE, "decay_steps", K_LONG, CFG(decay_steps), 0, INF, 0, 0),
+    LIST(TUNABLE, "boundaries", K_LONGS, CFG(boundaries), CFG(n_boundaries), CNN_MAX_BOUNDARIES, 1, INF, 0, 0),
     NUM(TUNABLE, "staircase", K_BOOL, CFG(staircase), 0, 1, 0, 0),
     NUM(TUNABLE, "warmup_steps", K_LONG, CFG(warmup_steps), 0, INF, 0, 0),
     NUM(TUNABLE, "log_every", K_LONG, CFG(log_every), 0, INF, 0, 0),
@@ -173,10 +177,12 @@ static uint64_t h_str(uint64_t h, const char *s)
 }
 
 /* One key's value by its kind: int-like kinds widened to int64, floats as float, doubles as double,
- * strings as length + bytes, contrast as its two floats. The model hash's v1 values depend on this. */
+ * strings as length + bytes, contrast as its two floats, lists as their count and values. The model
+ * hash's v1 values depend on this (no list is a NETWORK key). */
 static uint64_t h_key(uint64_t h, const KeySpec *k, const void *base)
 {
     const void *p = (const char *)base + k->off;
+    const int n = k->kind == K_LONGS || k->kind == K_FLOATS ? *(const int *)((const char *)base + k->n_off) : 0;
     switch (k->kind) {
     case K_INT:
     case K_BOOL:
@@ -187,6 +193,14 @@ static uint64_t h_key(uint64_t h, const KeySpec *k, const void *base)
     case K_DOUBLE: return h_f64(h, *(const double *)p);
     case K_STR: return h_str(h, p);
     case K_CONTRAST: return h_f32(h_f32(h, ((const float *)p)[0]), ((const float *)p)[1]);
+    case K_LONGS:
+        h = h_i64(h, n);
+        for (int i = 0; i < n; i++) h = h_i64(h, ((const long *)p)[i]);
+        return h;
+    case K_FLOATS:
+        h = h_i64(h, n);
+        for (int i = 0; i < n; i++) h = h_f32(h, ((const float *)p)[i]);
+        return h;
     }
     CNN_ASSERT(0);
     return h;
@@ -262,6 +276,16 @@ static int key_equal(const KeySpec *k, const void *a, const void *b)
     case K_CONTRAST: {
         const float *x = p, *y = q;
         return x[0] == y[0] && x[1] == y[1];
+    }
+    case K_LONGS:
+    case K_FLOATS: {
+        const int n = *(const int *)((const char *)a + k->n_off);
+        if (n != *(const int *)((const char *)b + k->n_off)) return 0;
+        for (int i = 0; i < n; i++)
+            if (k->kind == K_LONGS ? ((const long *)p)[i] != ((const long *)q)[i]
+                                   : ((const float *)p)[i] != ((const float *)q)[i])
+                return 0;
+        return 1;
     }
     }
     CNN_ASSERT(0);

@@ -243,6 +243,8 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_int_equal(a->lr_schedule, b->lr_schedule);
     assert_true(a->decay_rate == b->decay_rate);
     assert_int_equal(a->decay_steps, b->decay_steps);
+    assert_int_equal(a->n_boundaries, b->n_boundaries);
+    for (int i = 0; i < a->n_boundaries; i++) assert_int_equal(a->boundaries[i], b->boundaries[i]);
     assert_int_equal(a->staircase, b->staircase);
     assert_int_equal(a->warmup_steps, b->warmup_steps);
     assert_int_equal(a->log_every, b->log_every);
@@ -318,6 +320,35 @@ static void test_round_trip(void **state)
     assert_int_equal(c.nesterov, 1);
     assert_int_equal(c.deterministic, 0);
     round_trip(&c);
+
+    /* piecewise: the list of boundaries in canonical form ("1, 2, 3") and back */
+    const char *pw[] = {"train.lr_schedule=piecewise", "train.boundaries= 32000 ,48000,  60000",
+                        "train.decay_rate=0.2", "train.warmup_steps=5"};
+    load_ok(&c, "configs/cifar10.ini", pw, 4);
+    assert_int_equal(c.lr_schedule, CNN_LR_PIECEWISE);
+    assert_int_equal(c.n_boundaries, 3);
+    assert_int_equal(c.boundaries[0], 32000);
+    assert_int_equal(c.boundaries[1], 48000);
+    assert_int_equal(c.boundaries[2], 60000);
+    assert_true(c.decay_rate == 0.2);
+    char *text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nlr_schedule = piecewise\n"));
+    assert_non_null(strstr(text, "\nboundaries = 32000, 48000, 60000\n"));
+    free(text);
+    round_trip(&c);
+    /* 16 boundaries is the most */
+    const char *many[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5",
+                          "train.boundaries=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"};
+    load_ok(&c, "configs/cifar10.ini", many, 3);
+    assert_int_equal(c.n_boundaries, CNN_MAX_BOUNDARIES);
+    assert_int_equal(c.boundaries[15], 16);
+    round_trip(&c);
+    /* without the key, no boundaries and no line for them */
+    load_ok(&c, "configs/cifar10.ini", NULL, 0);
+    assert_int_equal(c.n_boundaries, 0);
+    text = cnn_config_to_ini(&c);
+    assert_null(strstr(text, "boundaries"));
+    free(text);
 }
 
 static const char *const base_text =
@@ -511,7 +542,8 @@ static void test_errors(void **state)
     parse_ok(&sgd, edit(5, "batch = 8\noptimizer = sgd\nnesterov = true\n"), NULL, 0);
     assert_int_equal(sgd.nesterov, 1);
     assert_int_equal(sgd.optimizer, CNN_OPT_SGD);
-    expect_error(edit(5, "batch = 8\nlr_schedule = step\n"), NULL, 0, "bad.ini:6:", "constant|exponential|cosine");
+    expect_error(edit(5, "batch = 8\nlr_schedule = step\n"), NULL, 0, "bad.ini:6:",
+                 "constant|exponential|cosine|piecewise");
     expect_error(edit(3, "dir = d\nflip = maybe\n"), NULL, 0, "bad.ini:4:", "true|false");
     expect_error(edit(3, "dir = d\ncontrast = 0.5\n"), NULL, 0, "bad.ini:4:", "contrast");
     expect_error(edit(3, "dir = d\ncontrast = 1.5, 0.5\n"), NULL, 0, "bad.ini:4:", "contrast");
@@ -527,6 +559,30 @@ static void test_errors(void **state)
                  "decay_steps");
     expect_error(edit(5, "batch = 8\nlr_schedule = exponential\ndecay_steps = 5\n"), NULL, 0, "bad.ini:4:",
                  "decay_rate");
+    /* piecewise: boundaries and decay_rate, no decay_steps; boundaries strictly increasing steps >= 1 */
+    CnnConfig pc;
+    parse_ok(&pc, edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 3, 7\ndecay_rate = 0.1\n"), NULL, 0);
+    assert_int_equal(pc.n_boundaries, 2);
+    assert_int_equal(pc.decay_steps, 0);
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\ndecay_rate = 0.1\n"), NULL, 0, "bad.ini:4:",
+                 "piecewise needs boundaries");
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 3, 7\n"), NULL, 0, "bad.ini:4:",
+                 "piecewise needs decay_rate > 0");
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 3, 7\ndecay_rate = 0\n"), NULL, 0,
+                 "bad.ini:8:", "piecewise needs decay_rate > 0");
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 7, 3\ndecay_rate = 0.1\n"), NULL, 0,
+                 "bad.ini:7:", "strictly increasing steps: 3 follows 7");
+    expect_error(edit(5, "batch = 8\nboundaries = 3, 3\n"), NULL, 0, "bad.ini:6:", "3 follows 3");
+    expect_error(edit(5, "batch = 8\nboundaries =\n"), NULL, 0, "bad.ini:6:", "empty value for 'boundaries'");
+    expect_error(edit(5, "batch = 8\nboundaries = 3,\n"), NULL, 0, "bad.ini:6:",
+                 "expected 1 to 16 comma-separated values, each an integer >= 1");
+    expect_error(edit(5, "batch = 8\nboundaries = 3,,5\n"), NULL, 0, "bad.ini:6:", "boundaries");
+    expect_error(edit(5, "batch = 8\nboundaries = 0, 5\n"), NULL, 0, "bad.ini:6:", "an integer >= 1");
+    expect_error(edit(5, "batch = 8\nboundaries = 2.5\n"), NULL, 0, "bad.ini:6:", "boundaries");
+    expect_error(edit(5, "batch = 8\nboundaries = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n"), NULL, 0,
+                 "bad.ini:6:", "1 to 16");
+    const char *unsorted[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5", "train.boundaries=9,8"};
+    expect_error(base_text, unsorted, 3, "--set train.boundaries=9,8:", "8 follows 9");
     /* duplicates */
     expect_error(edit(9, "filters = 4\nfilters = 5\n"), NULL, 0, "bad.ini:10:", "duplicated key 'filters'");
     expect_error(edit(16, "[c1]\n"), NULL, 0, "bad.ini:16:", "duplicated section [c1]");
@@ -653,6 +709,7 @@ static const struct {
     {"data.test", CNN_KEY_TUNABLE},         {"train.steps", CNN_KEY_TUNABLE},
     {"train.lr", CNN_KEY_TUNABLE},          {"train.lr_schedule", CNN_KEY_TUNABLE},
     {"train.decay_rate", CNN_KEY_TUNABLE},  {"train.decay_steps", CNN_KEY_TUNABLE},
+    {"train.boundaries", CNN_KEY_TUNABLE},
     {"train.staircase", CNN_KEY_TUNABLE},   {"train.warmup_steps", CNN_KEY_TUNABLE},
     {"train.log_every", CNN_KEY_TUNABLE},   {"train.eval_every", CNN_KEY_TUNABLE},
     {"train.checkpoint_every", CNN_KEY_TUNABLE}, {"train.keep", CNN_KEY_TUNABLE},
@@ -673,7 +730,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 17 + 16 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 17 + 17 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -715,7 +772,7 @@ static void test_key_classes(void **state)
                              "train.beta2, train.epsilon, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
     assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
-                             "train.decay_steps, train.staircase, train.warmup_steps, train.log_every, "
+                             "train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
                              "train.eval_every, train.checkpoint_every, train.keep, train.eval_batch, "
                              "train.bucket_kb, train.ema");
     cnn_config_keys_of_class(CNN_KEY_NETWORK, buf, sizeof buf);
@@ -791,6 +848,7 @@ static const struct {
     {"train.lr_schedule", {"train.lr_schedule=cosine", "train.decay_steps=100"}},
     {"train.decay_rate", {"train.decay_rate=0.5"}},
     {"train.decay_steps", {"train.decay_steps=100"}},
+    {"train.boundaries", {"train.boundaries=100, 200"}},
     {"train.staircase", {"train.staircase=true"}},
     {"train.warmup_steps", {"train.warmup_steps=10"}},
     {"train.log_every", {"train.log_every=1"}},

@@ -1,6 +1,6 @@
 /* optim: Adam, SGD-momentum and Nesterov steps against the formulas of optim.h evaluated in double, the
  * update loops bitwise the same on every instruction set, every schedule against its formula
- * (staircase, cosine past its end, warm-up), slots for checkpoints. */
+ * (staircase, cosine past its end, piecewise, warm-up), slots for checkpoints. */
 #include "testutil.h"
 
 #include "cnn/nn/optim.h"
@@ -353,6 +353,38 @@ static void test_schedules(void **state)
     tu_assert_close(cnn_lr_at(&c, 2), 0.075, 0, 1e-15, "warm const", 2);
     tu_assert_close(cnn_lr_at(&c, 3), 0.1, 0, 1e-15, "warm const", 3);
     tu_assert_close(cnn_lr_at(&c, 500), 0.1, 0, 1e-15, "warm const", 500);
+
+    /* piecewise (MultiStepLR): lr * decay_rate^(boundaries <= s): 0.1 before 100, 0.01 from 100,
+     * 0.001 from 250 on */
+    CnnConfig pw;
+    base_cfg(&pw);
+    pw.lr = 0.1;
+    pw.lr_schedule = CNN_LR_PIECEWISE;
+    pw.decay_rate = 0.1;
+    pw.n_boundaries = 2;
+    pw.boundaries[0] = 100;
+    pw.boundaries[1] = 250;
+    const long ps[] = {0, 1, 99, 100, 101, 249, 250, 251, 100000};
+    const double pwant[] = {0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001, 0.001};
+    for (int i = 0; i < 9; i++) tu_assert_close(cnn_lr_at(&pw, ps[i]), pwant[i], 0, 1e-14, "piecewise", (size_t)ps[i]);
+    /* the formula at every step of a longer stretch, with four boundaries and another factor */
+    pw.decay_rate = 0.5;
+    pw.n_boundaries = 4;
+    pw.boundaries[2] = 251;
+    pw.boundaries[3] = 400;
+    for (long st = 0; st < 500; st++) {
+        const int k = (st >= 100) + (st >= 250) + (st >= 251) + (st >= 400);
+        tu_assert_close(cnn_lr_at(&pw, st), 0.1 * pow(0.5, k), 0, 1e-15, "piecewise formula", (size_t)st);
+    }
+    /* warm-up of 10 steps: linear to lr, then the boundaries count from the end of the warm-up (as the
+     * other schedules' steps do) */
+    pw.decay_rate = 0.1;
+    pw.n_boundaries = 2;
+    pw.warmup_steps = 10;
+    const long ws[] = {0, 4, 9, 10, 109, 110, 259, 260, 5000};
+    const double wwant[] = {0.01, 0.05, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001};
+    for (int i = 0; i < 9; i++)
+        tu_assert_close(cnn_lr_at(&pw, ws[i]), wwant[i], 0, 1e-14, "piecewise warm", (size_t)ws[i]);
 }
 
 int main(void)

@@ -21,6 +21,7 @@
 #define CNN_MAX_LAYERS 64
 #define CNN_NAME_LEN 64
 #define CNN_PATH_LEN 1024
+#define CNN_MAX_BOUNDARIES 16 /* train.boundaries */
 
 typedef enum {
     CNN_LAYER_CONV,
@@ -35,7 +36,7 @@ typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID } Cnn
 typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT } CnnInitKind;
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
-typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE } CnnLrSchedule;
+typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE, CNN_LR_PIECEWISE } CnnLrSchedule;
 typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD2 } CnnConvKernel;
 
 /* What a key may do between runs and ranks (Redis marks its immutable config keys the same way).
@@ -115,8 +116,11 @@ typedef struct {
     int nesterov;               /* sgd: Nesterov momentum (optim.h); 0 = plain momentum */
     double beta1, beta2, epsilon; /* adam (0.9, 0.999, 1e-8) */
     CnnLrSchedule lr_schedule;
-    double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha) */
+    double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha);
+                                   piecewise: the factor at each boundary */
     long decay_steps;
+    long boundaries[CNN_MAX_BOUNDARIES]; /* piecewise: steps, strictly increasing */
+    int n_boundaries;           /* 0 = none given */
     int staircase;
     long warmup_steps;
     long log_every, eval_every, checkpoint_every; /* 0 = never (eval and checkpoint still at the end) */

@@ -235,6 +235,21 @@ static int data_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
 static int check_schedule(const Doc *d, const Section *train, const CnnConfig *cfg)
 {
     char where[CNN_PATH_LEN + 64];
+    for (int i = 1; i < cfg->n_boundaries; i++)
+        if (cfg->boundaries[i] <= cfg->boundaries[i - 1])
+            return cnn_config_fail(d->err, key_where(d, train, "boundaries", where, sizeof where),
+                                   "boundaries must be strictly increasing steps: %ld follows %ld", cfg->boundaries[i],
+                                   cfg->boundaries[i - 1]);
+    if (cfg->lr_schedule == CNN_LR_PIECEWISE) {
+        if (cfg->n_boundaries == 0)
+            return cnn_config_fail(d->err, key_where(d, train, "boundaries", where, sizeof where),
+                                   "lr_schedule piecewise needs boundaries (the steps where the rate drops, e.g. "
+                                   "'boundaries = 32000, 48000')");
+        if (!(cfg->decay_rate > 0.0))
+            return cnn_config_fail(d->err, key_where(d, train, "decay_rate", where, sizeof where),
+                                   "lr_schedule piecewise needs decay_rate > 0 (the factor at each boundary)");
+        return 0;
+    }
     if (cfg->lr_schedule != CNN_LR_CONSTANT && cfg->decay_steps <= 0)
         return cnn_config_fail(d->err, key_where(d, train, "decay_steps", where, sizeof where),
                                "lr_schedule %s needs decay_steps > 0",

@@ -15,6 +15,9 @@ static void print_keys(FILE *f, const KeySpec *t, int n, const void *base)
         const KeySpec *k = &t[i];
         const void *p = p0 + k->off;
         if (k->kind == K_STR && !*(const char *)p) continue; /* unset text: absent reads back as unset */
+        const int list = k->kind == K_LONGS || k->kind == K_FLOATS;
+        const int count = list ? *(const int *)(p0 + k->n_off) : 0;
+        if (list && count == 0) continue; /* an empty list: the same */
         fprintf(f, "%s = ", k->key);
         switch (k->kind) {
         case K_INT: fprintf(f, "%d\n", *(const int *)p); break;
@@ -31,6 +34,13 @@ static void print_keys(FILE *f, const KeySpec *t, int n, const void *base)
             else fprintf(f, "%.9g, %.9g\n", (double)lohi[0], (double)lohi[1]);
             break;
         }
+        case K_LONGS:
+            for (int j = 0; j < count; j++) fprintf(f, "%ld%s", ((const long *)p)[j], j + 1 < count ? ", " : "\n");
+            break;
+        case K_FLOATS:
+            for (int j = 0; j < count; j++)
+                fprintf(f, "%.9g%s", (double)((const float *)p)[j], j + 1 < count ? ", " : "\n");
+            break;
         }
     }
 }

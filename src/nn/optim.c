@@ -85,6 +85,11 @@ static double schedule(const CnnConfig *cfg, long s)
         double frac = (double)(s < cfg->decay_steps ? s : cfg->decay_steps) / (double)cfg->decay_steps;
         return cfg->lr * ((1.0 - alpha) * 0.5 * (1.0 + cos(M_PI * frac)) + alpha);
     }
+    case CNN_LR_PIECEWISE: {
+        int passed = 0;
+        while (passed < cfg->n_boundaries && cfg->boundaries[passed] <= s) passed++;
+        return cfg->lr * pow(cfg->decay_rate, passed);
+    }
     }
     CNN_DIE("unknown lr_schedule %d", (int)cfg->lr_schedule);
 }

@@ -11,6 +11,8 @@
  *   exponential: lr * decay_rate^(s / decay_steps), s / decay_steps floored when staircase
  *   cosine:      lr * ((1 - alpha) * 0.5 * (1 + cos(pi * min(s, decay_steps) / decay_steps)) + alpha),
  *                alpha = decay_rate
+ *   piecewise:   lr * decay_rate^k, k = the number of train.boundaries <= s (PyTorch's MultiStepLR with
+ *                milestones = boundaries, gamma = decay_rate; tf.train.piecewise_constant with those values)
  * With warmup_steps W > 0 the rate rises linearly, lr_at(s) = sched(0) * (s + 1) / W for s < W, and
  * the schedule then runs on s - W. */
 #ifndef CNN_OPTIM_H
