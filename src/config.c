@@ -79,6 +79,8 @@ static const KeySpec data_keys[] = {
     NUM(RECIPE, "brightness", K_FLOAT, CFG(brightness), 0, INF, 0, 0),
     {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0, 0},
     NUM(RECIPE, "standardize", K_BOOL, CFG(standardize), 0, 1, 0, 0),
+    LIST(RECIPE, "mean", K_FLOATS, CFG(mean), CFG(n_mean), CNN_MAX_NORM_CHANNELS, -INF, INF, 0, 0),
+    LIST(RECIPE, "std", K_FLOATS, CFG(std), CFG(n_std), CNN_MAX_NORM_CHANNELS, 0, INF, 1, 0),
     NUM(LOCAL, "prefetch", K_INT, CFG(prefetch), 0, INF, 0, 0),
     STRK(LOCAL, "class_names", CFG(class_names)), /* for --predict; "" = batches.meta.txt or numbers */
 };

@@ -1,6 +1,7 @@
-/* augment: identity with randomness off, hand-computed brightness/contrast/standardization, the
- * standardization floor on a constant image, flip = mirror, central crop window, a naive step-by-step
- * double reference of the whole training chain, determinism per (seed, epoch, index), draw ranges. */
+/* augment: identity with randomness off, hand-computed brightness/contrast/standardization and
+ * mean/std normalisation, the standardization floor on a constant image, flip = mirror, central crop
+ * window, a naive step-by-step double reference of the whole training chain, determinism per (seed,
+ * epoch, index), draw ranges, the existing options' draws and outputs pinned. */
 #include <string.h>
 
 #include "testutil.h"
@@ -181,6 +182,71 @@ static void test_brightness_contrast_by_hand(void **state)
     cnn_augment_apply(&a, out2, img2, &r);
     const double want[4] = {-10.0 / 255, 100.0 / 255, 50.0 / 255, 100.0 / 255};
     for (int i = 0; i < 4; i++) tu_assert_close(out2[i], want[i], 1e-7, 0, "2ch", (size_t)i);
+}
+
+/* data.mean and data.std: out = (y/255 - mean[c]) / std[c] after brightness and contrast, in training
+ * and evaluation. A 1x2 image with two channels, mean (0.2, 0.5), std (0.5, 0.25):
+ *   c0 = {51, 204} -> {0.2, 0.8} -> {0, 1.2};   c1 = {102, 0} -> {0.4, 0} -> {-0.4, -2}. */
+static void test_mean_std_by_hand(void **state)
+{
+    (void)state;
+    for (int l = 0; l < 2; l++) {
+        const CnnPixelLayout layout = l ? CNN_LAYOUT_CHW : CNN_LAYOUT_HWC;
+        CnnDataset ds = fake_ds(1, 2, 2, layout);
+        CnnConfig cfg = plain_cfg();
+        cfg.n_mean = cfg.n_std = 2;
+        cfg.mean[0] = 0.2f, cfg.mean[1] = 0.5f;
+        cfg.std[0] = 0.5f, cfg.std[1] = 0.25f;
+        CnnAugment a;
+        cnn_augment_init(&a, &cfg, &ds);
+        const uint8_t hwc[4] = {51, 102, 204, 0}, chw[4] = {51, 204, 102, 0};
+        const uint8_t *img = l ? chw : hwc;
+        float out[4];
+        tu_poison(out, 4);
+        cnn_augment_eval(&a, out, img);
+        const double want[4] = {0.0, -0.4, 1.2, -2.0}; /* [x][c] */
+        for (int i = 0; i < 4; i++) tu_assert_close(out[i], want[i], 1e-6, 0, "mean/std eval", (size_t)i);
+        /* random ops off: training gives the same */
+        tu_poison(out, 4);
+        cnn_augment_train(&a, out, img, 0, 3);
+        for (int i = 0; i < 4; i++) tu_assert_close(out[i], want[i], 1e-6, 0, "mean/std train", (size_t)i);
+
+        /* brightness +51, contrast 2, then the normalisation:
+         *   c0: {51, 204} + 51 = {102, 255}, about 178.5 x2 = {25.5, 331.5} -> {0.1, 1.3} -> {-0.2, 2.2}
+         *   c1: {102, 0} + 51 = {153, 51}, about 102 x2 = {204, 0} -> {0.8, 0} -> {1.2, -2} */
+        CnnAugmentParams p = {0, 0, 0, 51.0f, 2.0f};
+        tu_poison(out, 4);
+        cnn_augment_apply(&a, out, img, &p);
+        const double bc[4] = {-0.2, 1.2, 2.2, -2.0};
+        for (int i = 0; i < 4; i++) tu_assert_close(out[i], bc[i], 1e-6, 0, "mean/std after contrast", (size_t)i);
+        /* flipped: the two pixels swap */
+        p.flip = 1;
+        cnn_augment_apply(&a, out, img, &p);
+        const double fl[4] = {2.2, -2.0, -0.2, 1.2};
+        for (int i = 0; i < 4; i++) tu_assert_close(out[i], fl[i], 1e-6, 0, "mean/std flipped", (size_t)i);
+    }
+
+    /* CIFAR-10's usual statistics on a random image: every value against the formula in double */
+    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = plain_cfg();
+    cfg.n_mean = cfg.n_std = 3;
+    const float mean[3] = {0.4914f, 0.4822f, 0.4465f}, sd[3] = {0.2470f, 0.2435f, 0.2616f};
+    memcpy(cfg.mean, mean, sizeof mean);
+    memcpy(cfg.std, sd, sizeof sd);
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    uint8_t img[3072];
+    random_image(img, sizeof img, 41);
+    float out[3072];
+    tu_poison(out, 3072);
+    cnn_augment_eval(&a, out, img);
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++)
+            for (int c = 0; c < 3; c++) {
+                const size_t i = (size_t)((y * 32 + x) * 3 + c);
+                const double v = img[c * 1024 + y * 32 + x] / 255.0;
+                tu_assert_close(out[i], (v - (double)mean[c]) / (double)sd[c], 1e-6, 1e-6, "cifar mean/std", i);
+            }
 }
 
 static void test_flip_is_mirror(void **state)
@@ -382,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_identity_when_off),
         cmocka_unit_test(test_constant_image_gives_zero),
         cmocka_unit_test(test_brightness_contrast_by_hand),
+        cmocka_unit_test(test_mean_std_by_hand),
         cmocka_unit_test(test_flip_is_mirror),
         cmocka_unit_test(test_central_crop),
         cmocka_unit_test(test_train_matches_reference),

@@ -233,6 +233,10 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_true(a->brightness == b->brightness);
     assert_true(a->contrast_lo == b->contrast_lo && a->contrast_hi == b->contrast_hi);
     assert_int_equal(a->standardize, b->standardize);
+    assert_int_equal(a->n_mean, b->n_mean);
+    assert_int_equal(a->n_std, b->n_std);
+    for (int i = 0; i < a->n_mean; i++) assert_true(a->mean[i] == b->mean[i]);
+    for (int i = 0; i < a->n_std; i++) assert_true(a->std[i] == b->std[i]);
     assert_int_equal(a->prefetch, b->prefetch);
     assert_int_equal(a->batch, b->batch);
     assert_int_equal(a->steps, b->steps);
@@ -336,6 +340,22 @@ static void test_round_trip(void **state)
     assert_non_null(strstr(text, "\nboundaries = 32000, 48000, 60000\n"));
     free(text);
     round_trip(&c);
+    /* data.mean and data.std: floats that do not print short survive exactly */
+    const char *norm[] = {"data.standardize=false", "data.mean=0.4914, 0.4822, 0.4465", "data.std=0.2470,0.2435 , 0.2616"};
+    load_ok(&c, "configs/cifar10.ini", norm, 3);
+    assert_int_equal(c.n_mean, 3);
+    assert_int_equal(c.n_std, 3);
+    assert_true(c.mean[0] == 0.4914f && c.mean[1] == 0.4822f && c.mean[2] == 0.4465f);
+    assert_true(c.std[0] == 0.2470f && c.std[1] == 0.2435f && c.std[2] == 0.2616f);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nmean = 0.491400003, 0.482199997, 0.446500003\n"));
+    assert_non_null(strstr(text, "\nstd = 0.246999994, 0.243499994, 0.261599988\n"));
+    free(text);
+    round_trip(&c);
+    const char *grey[] = {"data.mean=-1.5", "data.std=1e-3"}; /* one channel; any mean, any std > 0 */
+    load_ok(&c, "configs/mnist.ini", grey, 2);
+    assert_true(c.n_mean == 1 && c.mean[0] == -1.5f && c.n_std == 1 && c.std[0] == 1e-3f);
+    round_trip(&c);
     /* 16 boundaries is the most */
     const char *many[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5",
                           "train.boundaries=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"};
@@ -346,8 +366,12 @@ static void test_round_trip(void **state)
     /* without the key, no boundaries and no line for them */
     load_ok(&c, "configs/cifar10.ini", NULL, 0);
     assert_int_equal(c.n_boundaries, 0);
+    assert_int_equal(c.n_mean, 0);
+    assert_int_equal(c.n_std, 0);
     text = cnn_config_to_ini(&c);
     assert_null(strstr(text, "boundaries"));
+    assert_null(strstr(text, "mean"));
+    assert_null(strstr(text, "std ="));
     free(text);
 }
 
@@ -550,6 +574,29 @@ static void test_errors(void **state)
     expect_error(edit(3, "dir = d\ncontrast = 0.5, x\n"), NULL, 0, "bad.ini:4:", "contrast");
     expect_error(edit(3, "dir = d\ncrop = 29\n"), NULL, 0, "bad.ini:4:", "crop");
     expect_error(edit(3, "dir = d\nbrightness = -1\n"), NULL, 0, "bad.ini:4:", "brightness");
+    /* data.mean, data.std: both, one value per channel (idx: 1), std > 0, not with standardize */
+    CnnConfig nc;
+    parse_ok(&nc, edit(3, "dir = d\nmean = 0.1307\nstd = 0.3081\n"), NULL, 0);
+    assert_true(nc.n_mean == 1 && nc.mean[0] == 0.1307f && nc.n_std == 1 && nc.std[0] == 0.3081f);
+    expect_error(edit(3, "dir = d\nmean = 0.5\n"), NULL, 0, "bad.ini:4:", "mean needs std too");
+    expect_error(edit(3, "dir = d\nstd = 0.5\n"), NULL, 0, "bad.ini:4:", "std needs mean too");
+    expect_error(edit(3, "dir = d\nmean = 0.5, 0.5\nstd = 0.5\n"), NULL, 0, "bad.ini:4:",
+                 "mean has 2 values for 1 channel: one per channel");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = 0.5, 0.5, 0.5\n"), NULL, 0, "bad.ini:5:",
+                 "std has 3 values for 1 channel");
+    expect_error(edit(3, "dir = d\nchannels = 2\nmean = 0.5\nstd = 0.5\n"), NULL, 0, "bad.ini:5:",
+                 "mean has 1 value for 2 channels");
+    expect_error(edit(3, "dir = d\nmean = 0.5, 0.5, 0.5, 0.5, 0.5\n"), NULL, 0, "bad.ini:4:",
+                 "expected 1 to 4 comma-separated values, each a number");
+    expect_error(edit(3, "dir = d\nchannels = 5\nmean = 0.5, 0.5, 0.5, 0.5\nstd = 1, 1, 1, 1\n"), NULL, 0,
+                 "bad.ini:5:", "mean has 4 values for 5 channels");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = 0\n"), NULL, 0, "bad.ini:5:", "each a number > 0");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = -0.2\n"), NULL, 0, "bad.ini:5:", "'std'");
+    expect_error(edit(3, "dir = d\nmean = half\nstd = 0.2\n"), NULL, 0, "bad.ini:4:", "'mean'");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = 0.2\nstandardize = true\n"), NULL, 0, "bad.ini:4:",
+                 "mean and std with standardize = true");
+    const char *std_ovr[] = {"data.mean=0.5", "data.std=0.25, 0.25"};
+    expect_error(base_text, std_ovr, 2, "--set data.std=0.25, 0.25:", "std has 2 values for 1 channel");
     expect_error(edit(15, "type = lrn\nbias = 0\n"), NULL, 0, "bad.ini:16:", "bias");
     expect_error(edit(16, "[d]\ntype = dropout\nkeep = 0\n[fc]\n"), NULL, 0, "bad.ini:18:", "keep");
     expect_error(edit(16, "[d]\ntype = dropout\nkeep = 1.5\n[fc]\n"), NULL, 0, "bad.ini:18:", "keep");
@@ -700,6 +747,7 @@ static const struct {
     {"data.train", CNN_KEY_RECIPE},         {"data.flip", CNN_KEY_RECIPE},
     {"data.brightness", CNN_KEY_RECIPE},    {"data.contrast", CNN_KEY_RECIPE},
     {"data.standardize", CNN_KEY_RECIPE},   {"train.batch", CNN_KEY_RECIPE},
+    {"data.mean", CNN_KEY_RECIPE},          {"data.std", CNN_KEY_RECIPE},
     {"train.optimizer", CNN_KEY_RECIPE},    {"train.momentum", CNN_KEY_RECIPE},
     {"train.nesterov", CNN_KEY_RECIPE},
     {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
@@ -730,7 +778,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 17 + 17 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 19 + 17 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -768,7 +816,7 @@ static void test_key_classes(void **state)
     assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch, data.class_names");
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
     assert_string_equal(buf, "run.seed, data.format, data.train, data.flip, data.brightness, data.contrast, "
-                             "data.standardize, train.batch, train.optimizer, train.momentum, train.nesterov, train.beta1, "
+                             "data.standardize, data.mean, data.std, train.batch, train.optimizer, train.momentum, train.nesterov, train.beta1, "
                              "train.beta2, train.epsilon, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
     assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
@@ -832,6 +880,8 @@ static const struct {
     {"data.brightness", {"data.brightness=10"}},
     {"data.contrast", {"data.contrast=0.2, 1.5"}},
     {"data.standardize", {"data.standardize=false"}},
+    {"data.mean", {"data.standardize=false", "data.mean=0.4, 0.5, 0.5", "data.std=0.25, 0.25, 0.25"}},
+    {"data.std", {"data.standardize=false", "data.mean=0.5, 0.5, 0.5", "data.std=0.25, 0.2, 0.25"}},
     {"train.batch", {"train.batch=64"}},
     {"train.optimizer", {"train.optimizer=sgd"}},
     {"train.momentum", {"train.momentum=0.5"}},
@@ -870,18 +920,27 @@ static const struct {
 };
 #define N_CLASS_CASES ((int)(sizeof class_cases / sizeof class_cases[0]))
 
-/* A key that only parses beside another (train.nesterov needs sgd) is compared against cifar10.ini with
- * that other key set too, so that it alone differs. */
-static const char *class_case_base(const char *key)
+/* A key that only parses beside others (train.nesterov needs sgd, data.mean needs data.std) is compared
+ * against cifar10.ini with those others set too, so that it alone differs. Returns the overrides' count. */
+static int class_case_base(const char *key, const char *const **ovr)
 {
+    static const char *const sgd[] = {"train.optimizer=sgd"};
+    static const char *const norm[] = {"data.standardize=false", "data.mean=0.5, 0.5, 0.5", "data.std=0.25, 0.25, 0.25"};
     static const struct {
-        const char *key, *base;
+        const char *key;
+        const char *const *ovr;
+        int n;
     } bases[] = {
-        {"train.nesterov", "train.optimizer=sgd"},
+        {"train.nesterov", sgd, 1},
+        {"data.mean", norm, 3},
+        {"data.std", norm, 3},
     };
-    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
-        if (!strcmp(bases[i].key, key)) return bases[i].base;
-    return NULL;
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        if (strcmp(bases[i].key, key)) continue;
+        *ovr = bases[i].ovr;
+        return bases[i].n;
+    }
+    return 0;
 }
 
 /* Each case changes only its key's class's business: a RECIPE key is named by the resume check and
@@ -914,8 +973,9 @@ static void test_classes_drive_hashes_and_resume(void **state)
         while (n_ovr < 4 && class_cases[i].ovr[n_ovr]) n_ovr++;
         load_ok(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
         CnnConfig a1 = a;
-        const char *base = class_case_base(key);
-        if (base) load_ok(&a1, "configs/cifar10.ini", &base, 1);
+        const char *const *base = NULL;
+        const int n_base = class_case_base(key, &base);
+        if (n_base) load_ok(&a1, "configs/cifar10.ini", base, n_base);
         const uint64_t th1 = cnn_config_train_hash(&a1);
         cls = CNN_KEY_UNSET;
         for (int k = 0; cnn_config_key_at(k, name, sizeof name, &cls) && strcmp(name, key); k++) {}

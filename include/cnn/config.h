@@ -22,6 +22,7 @@
 #define CNN_NAME_LEN 64
 #define CNN_PATH_LEN 1024
 #define CNN_MAX_BOUNDARIES 16 /* train.boundaries */
+#define CNN_MAX_NORM_CHANNELS 4 /* data.mean, data.std */
 
 typedef enum {
     CNN_LAYER_CONV,
@@ -105,6 +106,9 @@ typedef struct {
     float brightness;           /* max |delta| on 0..255 pixels; 0 = off */
     float contrast_lo, contrast_hi; /* "contrast = 0.2, 1.8"; both 0 = off */
     int standardize;            /* per-image standardization; if 0, pixels are scaled to [0, 1] */
+    float mean[CNN_MAX_NORM_CHANNELS]; /* per channel, on the [0, 1] scale: (x/255 - mean[c]) / std[c] */
+    float std[CNN_MAX_NORM_CHANNELS];  /* (torchvision's ToTensor + Normalize); both or neither */
+    int n_mean, n_std;          /* values given: 0 (off) or data.channels */
     int prefetch;               /* batches in the ring; 0 = no background thread */
 
     /* [train] */

@@ -206,7 +206,30 @@ static int run_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
     return 0;
 }
 
-/* [data] defaults that depend on the format, then the crop against the image. */
+/* data.mean and data.std: both or neither, one value per channel, not beside standardize. */
+static int check_normalize(const Doc *d, const Section *data, const CnnConfig *cfg)
+{
+    char where[CNN_PATH_LEN + 64];
+    if (!cfg->n_mean && !cfg->n_std) return 0;
+    if (!cfg->n_mean || !cfg->n_std) {
+        const char *has = cfg->n_mean ? "mean" : "std", *lacks = cfg->n_mean ? "std" : "mean";
+        return cnn_config_fail(d->err, key_where(d, data, has, where, sizeof where),
+                               "%s needs %s too: pixels become (x/255 - mean[c]) / std[c]", has, lacks);
+    }
+    const char *keys[2] = {"mean", "std"};
+    const int n[2] = {cfg->n_mean, cfg->n_std};
+    for (int i = 0; i < 2; i++)
+        if (n[i] != cfg->channels)
+            return cnn_config_fail(d->err, key_where(d, data, keys[i], where, sizeof where),
+                                   "%s has %d value%s for %d channel%s: one per channel", keys[i], n[i],
+                                   n[i] == 1 ? "" : "s", cfg->channels, cfg->channels == 1 ? "" : "s");
+    if (cfg->standardize)
+        return cnn_config_fail(d->err, key_where(d, data, "mean", where, sizeof where),
+                               "mean and std with standardize = true: both normalise the pixels, choose one");
+    return 0;
+}
+
+/* [data] defaults that depend on the format, then the crop against the image, then the normalisation. */
 static int data_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
 {
     const int cifar = cfg->format == CNN_DATA_CIFAR10;
@@ -228,7 +251,7 @@ static int data_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
         return cnn_config_fail(d->err, where, "crop %d is larger than the %dx%d image", cfg->crop,
                                cfg->height, cfg->width);
     }
-    return 0;
+    return check_normalize(d, fx->s[FIXED_DATA], cfg);
 }
 
 /* [train]'s learning rate schedule against the keys it needs. */

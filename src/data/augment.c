@@ -1,12 +1,14 @@
 /* augment: TensorFlow's CIFAR-10 tutorial pipeline on one image — random crop, flip, brightness,
- * contrast, per-image standardization — from uint8 CHW or HWC into float HWC.
+ * contrast, per-image standardization or a fixed per-channel normalisation — from uint8 CHW or HWC
+ * into float HWC.
  *
  * Every step after the crop is affine per channel, so the whole chain folds into
  * out = (x - m_c) * a_c + b_c with the crop window's raw channel means m_c: brightness adds delta
  * (channel mean m_c + delta, variance unchanged), contrast scales about that mean (variance * f^2),
  * and standardization subtracts the overall mean M = mean_c(m_c + delta) and divides by
  * s = max(sqrt(V), 1/sqrt(N)), V = mean_c(f^2 var_c + (m_c + delta - M)^2) (channels have equal pixel
- * counts). So one pass over the window gathers exact integer sums, and one pass writes the output.
+ * counts); data.mean/std's (y/255 - mean_c) / std_c is affine too. So one pass over the window gathers
+ * exact integer sums, and one pass writes the output.
  * Centring on m_c (not folding it into b_c) keeps float cancellation small: a constant image gives
  * exactly 0. */
 #include "cnn/data/augment.h"
@@ -44,6 +46,16 @@ void cnn_augment_init(CnnAugment *a, const CnnConfig *cfg, const CnnDataset *ds)
         a->contrast_hi = cfg->contrast_hi;
     }
     a->standardize = cfg->standardize != 0;
+    a->normalize = cfg->n_mean > 0;
+    if (a->normalize) {
+        /* config checks both against data.channels; this guards a mismatched dataset */
+        if (cfg->n_mean != ds->c || cfg->n_std != ds->c)
+            CNN_DIE("data.mean and data.std have %d and %d values for %d channels", cfg->n_mean, cfg->n_std, ds->c);
+        for (int c = 0; c < ds->c; c++) {
+            a->mean[c] = cfg->mean[c];
+            a->std[c] = cfg->std[c];
+        }
+    }
     a->seed = cfg->seed;
 }
 
@@ -103,6 +115,13 @@ void cnn_augment_apply(const CnnAugment *a, float *out, const uint8_t *img, cons
             mc[c] = (float)m[c];
             ac[c] = (float)(f / s);
             bc[c] = (float)((m[c] + delta - M) / s);
+        }
+    } else if (a->normalize) {
+        for (int c = 0; c < C; c++) {
+            const double sd = (double)a->std[c];
+            mc[c] = (float)m[c];
+            ac[c] = (float)(f / (255.0 * sd));
+            bc[c] = (float)(((m[c] + delta) / 255.0 - (double)a->mean[c]) / sd);
         }
     } else {
         for (int c = 0; c < C; c++) {

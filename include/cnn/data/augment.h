@@ -3,8 +3,10 @@
  * Training: random crop (crop x crop), random horizontal flip (p = 1/2), random brightness
  * (x += delta, delta ~ U[-brightness, brightness] on 0..255 values), random contrast (per channel:
  * (x - mean_c) * f + mean_c, f ~ U[lo, hi]), then per-image standardization
- * ((x - mean) / max(stddev, 1/sqrt(N)), N = h*w*c). Without standardization pixels are x/255.
- * Evaluation: central crop, then standardization. No clipping anywhere (TensorFlow's ops do not clip).
+ * ((x - mean) / max(stddev, 1/sqrt(N)), N = h*w*c), or with data.mean and data.std the fixed
+ * per-channel normalisation (x/255 - mean[c]) / std[c] (torchvision's ToTensor + Normalize).
+ * With neither, pixels are x/255. Evaluation: central crop, then the same standardization or
+ * normalisation. No clipping anywhere (TensorFlow's ops do not clip).
  * The random draws come from stream (CNN_RNG_AUGMENT, epoch, sample index) in a fixed order, so a
  * sample's augmentation depends on nothing else. */
 #ifndef CNN_AUGMENT_H
@@ -22,6 +24,8 @@ typedef struct {
     int crop, flip;
     float brightness, contrast_lo, contrast_hi;
     int standardize;
+    int normalize;              /* data.mean, data.std given */
+    float mean[CNN_MAX_NORM_CHANNELS], std[CNN_MAX_NORM_CHANNELS];
     uint64_t seed;
 } CnnAugment;
 
