@@ -27,6 +27,7 @@ static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", "winograd2", NULL};
 const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", "piecewise", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
+static const char *const pad_mode_names[] = {"zero", "reflect", NULL}; /* by CnnPadMode */
 
 const char *cnn_layer_type_name(CnnLayerType t)
 {
@@ -75,6 +76,8 @@ static const KeySpec data_keys[] = {
     NUM(NETWORK, "channels", K_INT, CFG(channels), 1, INF, 0, 0),
     NUM(NETWORK, "num_classes", K_INT, CFG(num_classes), 2, INF, 0, 0),
     NUM(NETWORK, "crop", K_INT, CFG(crop), 0, INF, 0, 0), /* the network sees crop x crop */
+    NUM(RECIPE, "pad", K_INT, CFG(pad), 0, INF, 0, 0),   /* training only: the network sees the full size */
+    ENUMK(RECIPE, "pad_mode", CFG(pad_mode), pad_mode_names),
     NUM(RECIPE, "flip", K_BOOL, CFG(flip), 0, 1, 0, 0),
     NUM(RECIPE, "brightness", K_FLOAT, CFG(brightness), 0, INF, 0, 0),
     {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0, 0},

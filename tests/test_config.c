@@ -229,6 +229,8 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_int_equal(a->channels, b->channels);
     assert_int_equal(a->num_classes, b->num_classes);
     assert_int_equal(a->crop, b->crop);
+    assert_int_equal(a->pad, b->pad);
+    assert_int_equal(a->pad_mode, b->pad_mode);
     assert_int_equal(a->flip, b->flip);
     assert_true(a->brightness == b->brightness);
     assert_true(a->contrast_lo == b->contrast_lo && a->contrast_hi == b->contrast_hi);
@@ -322,6 +324,9 @@ static void test_round_trip(void **state)
     load_ok(&c, "configs/cifar10.ini", ovr, (int)(sizeof ovr / sizeof ovr[0]));
     assert_true(c.seed == UINT64_MAX);
     assert_int_equal(c.nesterov, 1);
+    char *text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\npad = 0\npad_mode = zero\n")); /* the defaults: off */
+    free(text);
     assert_int_equal(c.deterministic, 0);
     round_trip(&c);
 
@@ -335,9 +340,18 @@ static void test_round_trip(void **state)
     assert_int_equal(c.boundaries[1], 48000);
     assert_int_equal(c.boundaries[2], 60000);
     assert_true(c.decay_rate == 0.2);
-    char *text = cnn_config_to_ini(&c);
+    text = cnn_config_to_ini(&c);
     assert_non_null(strstr(text, "\nlr_schedule = piecewise\n"));
     assert_non_null(strstr(text, "\nboundaries = 32000, 48000, 60000\n"));
+    free(text);
+    round_trip(&c);
+    /* data.pad and data.pad_mode (no crop beside them) */
+    const char *pad[] = {"data.crop=0", "data.pad=4", "data.pad_mode=reflect"};
+    load_ok(&c, "configs/cifar10.ini", pad, 3);
+    assert_int_equal(c.pad, 4);
+    assert_int_equal(c.pad_mode, CNN_PAD_REFLECT);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\npad = 4\npad_mode = reflect\n"));
     free(text);
     round_trip(&c);
     /* data.mean and data.std: floats that do not print short survive exactly */
@@ -574,6 +588,23 @@ static void test_errors(void **state)
     expect_error(edit(3, "dir = d\ncontrast = 0.5, x\n"), NULL, 0, "bad.ini:4:", "contrast");
     expect_error(edit(3, "dir = d\ncrop = 29\n"), NULL, 0, "bad.ini:4:", "crop");
     expect_error(edit(3, "dir = d\nbrightness = -1\n"), NULL, 0, "bad.ini:4:", "brightness");
+    /* data.pad: not with crop, at most the image's size (reflect: less); base_text is 28x28 */
+    CnnConfig pd;
+    parse_ok(&pd, edit(3, "dir = d\npad = 28\n"), NULL, 0);
+    assert_int_equal(pd.pad, 28);
+    assert_int_equal(pd.pad_mode, CNN_PAD_ZERO);
+    parse_ok(&pd, edit(3, "dir = d\npad_mode = reflect\npad = 27\n"), NULL, 0);
+    assert_int_equal(pd.pad, 27);
+    assert_int_equal(pd.pad_mode, CNN_PAD_REFLECT);
+    expect_error(edit(3, "dir = d\ncrop = 20\npad = 4\n"), NULL, 0, "bad.ini:5:", "pad and crop together are not supported");
+    expect_error(edit(3, "dir = d\npad = 4\ncrop = 20\n"), NULL, 0, "bad.ini:4:", "crop = 20 crops without padding");
+    expect_error(edit(3, "dir = d\npad = -1\n"), NULL, 0, "bad.ini:4:", "an integer >= 0");
+    expect_error(edit(3, "dir = d\npad = 29\n"), NULL, 0, "bad.ini:4:", "pad 29 is larger than the 28x28 image");
+    expect_error(edit(3, "dir = d\npad = 28\npad_mode = reflect\n"), NULL, 0, "bad.ini:4:",
+                 "pad_mode reflect needs pad < the image's height and width");
+    expect_error(edit(3, "dir = d\npad_mode = edge\n"), NULL, 0, "bad.ini:4:", "zero|reflect");
+    const char *padcrop[] = {"data.crop=24", "data.pad=2"};
+    expect_error(base_text, padcrop, 2, "--set data.pad=2:", "pad and crop together");
     /* data.mean, data.std: both, one value per channel (idx: 1), std > 0, not with standardize */
     CnnConfig nc;
     parse_ok(&nc, edit(3, "dir = d\nmean = 0.1307\nstd = 0.3081\n"), NULL, 0);
@@ -745,6 +776,7 @@ static const struct {
 
     {"run.seed", CNN_KEY_RECIPE},           {"data.format", CNN_KEY_RECIPE},
     {"data.train", CNN_KEY_RECIPE},         {"data.flip", CNN_KEY_RECIPE},
+    {"data.pad", CNN_KEY_RECIPE},           {"data.pad_mode", CNN_KEY_RECIPE},
     {"data.brightness", CNN_KEY_RECIPE},    {"data.contrast", CNN_KEY_RECIPE},
     {"data.standardize", CNN_KEY_RECIPE},   {"train.batch", CNN_KEY_RECIPE},
     {"data.mean", CNN_KEY_RECIPE},          {"data.std", CNN_KEY_RECIPE},
@@ -778,7 +810,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 19 + 17 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 21 + 17 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -815,7 +847,7 @@ static void test_key_classes(void **state)
     cnn_config_keys_of_class(CNN_KEY_LOCAL, buf, sizeof buf);
     assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch, data.class_names");
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
-    assert_string_equal(buf, "run.seed, data.format, data.train, data.flip, data.brightness, data.contrast, "
+    assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.brightness, data.contrast, "
                              "data.standardize, data.mean, data.std, train.batch, train.optimizer, train.momentum, train.nesterov, train.beta1, "
                              "train.beta2, train.epsilon, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
@@ -877,6 +909,8 @@ static const struct {
     {"data.format", {"data.format=idx", "data.height=32", "data.width=32", "data.channels=3"}},
     {"data.train", {"data.train=data_batch_1.bin"}},
     {"data.flip", {"data.flip=false"}},
+    {"data.pad", {"data.crop=0", "data.pad=4"}},
+    {"data.pad_mode", {"data.crop=0", "data.pad=4", "data.pad_mode=reflect"}},
     {"data.brightness", {"data.brightness=10"}},
     {"data.contrast", {"data.contrast=0.2, 1.5"}},
     {"data.standardize", {"data.standardize=false"}},
@@ -920,12 +954,14 @@ static const struct {
 };
 #define N_CLASS_CASES ((int)(sizeof class_cases / sizeof class_cases[0]))
 
-/* A key that only parses beside others (train.nesterov needs sgd, data.mean needs data.std) is compared
- * against cifar10.ini with those others set too, so that it alone differs. Returns the overrides' count. */
+/* A key that only parses beside others (train.nesterov needs sgd, data.mean needs data.std, data.pad no
+ * data.crop) is compared against cifar10.ini with those others set too, so that it alone differs.
+ * Returns the overrides' count. */
 static int class_case_base(const char *key, const char *const **ovr)
 {
     static const char *const sgd[] = {"train.optimizer=sgd"};
     static const char *const norm[] = {"data.standardize=false", "data.mean=0.5, 0.5, 0.5", "data.std=0.25, 0.25, 0.25"};
+    static const char *const nocrop[] = {"data.crop=0"}, *const pad[] = {"data.crop=0", "data.pad=4"};
     static const struct {
         const char *key;
         const char *const *ovr;
@@ -934,6 +970,8 @@ static int class_case_base(const char *key, const char *const **ovr)
         {"train.nesterov", sgd, 1},
         {"data.mean", norm, 3},
         {"data.std", norm, 3},
+        {"data.pad", nocrop, 1},
+        {"data.pad_mode", pad, 2},
     };
     for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
         if (strcmp(bases[i].key, key)) continue;
@@ -951,7 +989,6 @@ static void test_classes_drive_hashes_and_resume(void **state)
     (void)state;
     CnnConfig a, b;
     load_ok(&a, "configs/cifar10.ini", NULL, 0);
-    const uint64_t mh = cnn_config_model_hash(&a);
     char diff[64], name[128];
     assert_null(cnn_config_recipe_change(&a, &a, diff, sizeof diff));
 
@@ -981,7 +1018,7 @@ static void test_classes_drive_hashes_and_resume(void **state)
         for (int k = 0; cnn_config_key_at(k, name, sizeof name, &cls) && strcmp(name, key); k++) {}
         assert_true(cls == CNN_KEY_RECIPE || cls == CNN_KEY_TUNABLE || cls == CNN_KEY_LOCAL);
 
-        if (cnn_config_model_hash(&b) != mh) fail_msg("model hash moves with %s", key);
+        if (cnn_config_model_hash(&b) != cnn_config_model_hash(&a1)) fail_msg("model hash moves with %s", key);
         const char *got = cnn_config_recipe_change(&a1, &b, diff, sizeof diff);
         const char *back = cnn_config_recipe_change(&b, &a1, diff, sizeof diff);
         const int moves = cnn_config_train_hash(&b) != th1;

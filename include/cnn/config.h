@@ -39,6 +39,7 @@ typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
 typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE, CNN_LR_PIECEWISE } CnnLrSchedule;
 typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD2 } CnnConvKernel;
+typedef enum { CNN_PAD_ZERO, CNN_PAD_REFLECT } CnnPadMode;
 
 /* What a key may do between runs and ranks (Redis marks its immutable config keys the same way).
  *   NETWORK: defines the model: a checkpoint must match it, also for --eval (input shape, crop, every
@@ -102,6 +103,9 @@ typedef struct {
     char class_names[CNN_PATH_LEN]; /* "airplane, automobile, ...": --predict's names; "" = from
                                        batches.meta.txt in dir when present, else the class numbers */
     int crop;                   /* random crop (train) / central crop (eval) to crop x crop; 0 = none */
+    int pad;                    /* train: pad by pad pixels on every side, random crop back to height x width
+                                   (torchvision's RandomCrop(size, padding)); eval: the image; 0 = off */
+    CnnPadMode pad_mode;        /* zero (default) or reflect (numpy's 'reflect': the edge pixel once) */
     int flip;                   /* random horizontal flip */
     float brightness;           /* max |delta| on 0..255 pixels; 0 = off */
     float contrast_lo, contrast_hi; /* "contrast = 0.2, 1.8"; both 0 = off */

@@ -206,6 +206,29 @@ static int run_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
     return 0;
 }
 
+/* data.pad: not beside data.crop (pad-then-crop-to-full-size and a smaller random crop would need an
+ * order and an evaluation window of their own), and no wider than the image (reflect: narrower, as
+ * PyTorch's and numpy's reflection take each pixel once). */
+static int check_pad(const Doc *d, const Section *data, const CnnConfig *cfg)
+{
+    char where[CNN_PATH_LEN + 64];
+    if (cfg->pad == 0) return 0;
+    key_where(d, data, "pad", where, sizeof where);
+    if (cfg->crop > 0)
+        return cnn_config_fail(d->err, where,
+                               "pad and crop together are not supported: pad = %d pads the image and crops it back "
+                               "to its full %dx%d at a random place; crop = %d crops without padding; set one of them",
+                               cfg->pad, cfg->height, cfg->width, cfg->crop);
+    const int side = cfg->height < cfg->width ? cfg->height : cfg->width;
+    if (cfg->pad_mode == CNN_PAD_REFLECT && cfg->pad >= side)
+        return cnn_config_fail(d->err, where, "pad_mode reflect needs pad < the image's height and width (pad %d, %dx%d)",
+                               cfg->pad, cfg->height, cfg->width);
+    if (cfg->pad > side)
+        return cnn_config_fail(d->err, where, "pad %d is larger than the %dx%d image", cfg->pad, cfg->height,
+                               cfg->width);
+    return 0;
+}
+
 /* data.mean and data.std: both or neither, one value per channel, not beside standardize. */
 static int check_normalize(const Doc *d, const Section *data, const CnnConfig *cfg)
 {
@@ -251,7 +274,7 @@ static int data_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
         return cnn_config_fail(d->err, where, "crop %d is larger than the %dx%d image", cfg->crop,
                                cfg->height, cfg->width);
     }
-    return check_normalize(d, fx->s[FIXED_DATA], cfg);
+    return check_pad(d, fx->s[FIXED_DATA], cfg) || check_normalize(d, fx->s[FIXED_DATA], cfg) ? -1 : 0;
 }
 
 /* [train]'s learning rate schedule against the keys it needs. */
