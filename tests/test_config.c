@@ -246,6 +246,7 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_true(a->lr == b->lr && a->momentum == b->momentum);
     assert_int_equal(a->nesterov, b->nesterov);
     assert_true(a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon);
+    assert_true(a->weight_decay == b->weight_decay);
     assert_int_equal(a->lr_schedule, b->lr_schedule);
     assert_true(a->decay_rate == b->decay_rate);
     assert_int_equal(a->decay_steps, b->decay_steps);
@@ -319,11 +320,12 @@ static void test_round_trip(void **state)
                          "train.deterministic=no",   "train.micro_batch=8",
                          "train.eval_batch=100",     "conv1.activation=tanh",
                          "local4.activation=sigmoid", "local3.init=normal", "run.conv=gemm",
-                         "train.nesterov=true"};
+                         "train.nesterov=true",      "train.weight_decay=0.00051234567890123"};
     CnnConfig c;
     load_ok(&c, "configs/cifar10.ini", ovr, (int)(sizeof ovr / sizeof ovr[0]));
     assert_true(c.seed == UINT64_MAX);
     assert_int_equal(c.nesterov, 1);
+    assert_true(c.weight_decay == 0.00051234567890123);
     char *text = cnn_config_to_ini(&c);
     assert_non_null(strstr(text, "\npad = 0\npad_mode = zero\n")); /* the defaults: off */
     free(text);
@@ -427,6 +429,7 @@ static void test_defaults(void **state)
     assert_true(c.lr == 1e-3 && c.beta1 == 0.9 && c.beta2 == 0.999 && c.epsilon == 1e-8);
     assert_true(c.momentum == 0.9);
     assert_int_equal(c.nesterov, 0);
+    assert_true(c.weight_decay == 0.0);
     assert_int_equal(c.lr_schedule, CNN_LR_CONSTANT);
     assert_int_equal(c.keep, 3);
     assert_int_equal(c.deterministic, 1);
@@ -571,6 +574,9 @@ static void test_errors(void **state)
     expect_error(edit(2, "format = png\n"), NULL, 0, "bad.ini:2:", "cifar10|idx");
     expect_error(edit(5, "batch = 8\noptimizer = rmsprop\n"), NULL, 0, "bad.ini:6:", "adam|sgd");
     expect_error(edit(5, "batch = 8\nnesterov = maybe\n"), NULL, 0, "bad.ini:6:", "true|false");
+    expect_error(edit(5, "batch = 8\nweight_decay = -1e-4\n"), NULL, 0, "bad.ini:6:",
+                 "bad value '-1e-4' for 'weight_decay' in [train]: expected a number >= 0");
+    expect_error(edit(5, "batch = 8\nweight_decay = inf\n"), NULL, 0, "bad.ini:6:", "weight_decay");
     /* Nesterov momentum is SGD's: refused with adam (the default) at its line, or its --set */
     expect_error(edit(5, "batch = 8\nnesterov = true\n"), NULL, 0, "bad.ini:6:", "needs optimizer = sgd");
     expect_error(edit(5, "batch = 8\noptimizer = adam\nnesterov = yes\n"), NULL, 0, "bad.ini:7:", "optimizer = sgd");
@@ -783,7 +789,7 @@ static const struct {
     {"train.optimizer", CNN_KEY_RECIPE},    {"train.momentum", CNN_KEY_RECIPE},
     {"train.nesterov", CNN_KEY_RECIPE},
     {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
-    {"train.epsilon", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
+    {"train.epsilon", CNN_KEY_RECIPE},      {"train.weight_decay", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
     {"train.micro_batch", CNN_KEY_RECIPE},
 
     {"data.test", CNN_KEY_TUNABLE},         {"train.steps", CNN_KEY_TUNABLE},
@@ -810,7 +816,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 21 + 17 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 22 + 17 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -849,7 +855,7 @@ static void test_key_classes(void **state)
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
     assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.brightness, data.contrast, "
                              "data.standardize, data.mean, data.std, train.batch, train.optimizer, train.momentum, train.nesterov, train.beta1, "
-                             "train.beta2, train.epsilon, train.deterministic, train.micro_batch");
+                             "train.beta2, train.epsilon, train.weight_decay, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
     assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
                              "train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
@@ -923,6 +929,7 @@ static const struct {
     {"train.beta1", {"train.beta1=0.8"}},
     {"train.beta2", {"train.beta2=0.99"}},
     {"train.epsilon", {"train.epsilon=1e-7"}},
+    {"train.weight_decay", {"train.weight_decay=5e-4"}},
     {"train.deterministic", {"train.deterministic=false"}},
     {"train.micro_batch", {"train.micro_batch=8"}},
 

@@ -123,6 +123,8 @@ typedef struct {
     double momentum;            /* sgd (0.9) */
     int nesterov;               /* sgd: Nesterov momentum (optim.h); 0 = plain momentum */
     double beta1, beta2, epsilon; /* adam (0.9, 0.999, 1e-8) */
+    double weight_decay;        /* 0 = off. Read here only: the model applies it per tensor, skipping biases
+                                   and BatchNorm parameters */
     CnnLrSchedule lr_schedule;
     double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha);
                                    piecewise: the factor at each boundary */
