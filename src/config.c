@@ -91,6 +91,7 @@ static const KeySpec data_keys[] = {
 static const KeySpec train_keys[] = {
     NUM(RECIPE, "batch", K_INT, CFG(batch), 1, INF, 0, 0),
     NUM(TUNABLE, "steps", K_LONG, CFG(steps), 1, INF, 0, 0),
+    NUM(TUNABLE, "epochs", K_DOUBLE, CFG(epochs), 0, 1e6, 1, 0), /* instead of steps; at most 1e6 keeps steps a long */
     ENUMK(RECIPE, "optimizer", CFG(optimizer), optimizer_names),
     NUM(TUNABLE, "lr", K_DOUBLE, CFG(lr), 0, INF, 1, 0),
     NUM(RECIPE, "momentum", K_DOUBLE, CFG(momentum), 0, INF, 0, 0),
@@ -167,8 +168,16 @@ const LayerKeys cnn_config_layer_keys[N_LAYER_TYPES] = {
 const FixedKeys cnn_config_fixed[N_FIXED] = {
     {"run", run_keys, COUNT(run_keys), {NULL, NULL}},
     {"data", data_keys, COUNT(data_keys), {"format", "dir"}},
-    {"train", train_keys, COUNT(train_keys), {"batch", "steps"}},
+    {"train", train_keys, COUNT(train_keys), {"batch", NULL}}, /* and steps or epochs: interpret.c */
 };
+
+long cnn_config_steps(const CnnConfig *cfg, long n_train)
+{
+    if (cfg->steps > 0) return cfg->steps;
+    CNN_ASSERT(cfg->epochs > 0 && n_train > 0 && cfg->batch > 0);
+    const double x = cfg->epochs * (double)n_train / (double)cfg->batch, whole = floor(x);
+    return (long)(x - whole <= 1e-9 * x ? whole : ceil(x));
+}
 
 /* ---- hashes ------------------------------------------------------------------------------------- */
 

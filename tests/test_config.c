@@ -19,6 +19,33 @@ static void parse_ok(CnnConfig *cfg, const char *text, const char *const *ovr, i
     if (rc != 0) fail_msg("unexpected error: %s", err.msg);
 }
 
+/* path read as text, its "steps = " line taken out (to give train.epochs instead), parsed under its own
+ * name. */
+static void load_without_steps(CnnConfig *cfg, const char *path, const char *const *ovr, int n_ovr)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char text[64 * 1024];
+    size_t n = 0;
+    char line[1024];
+    int dropped = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "steps = ", 8)) {
+            dropped++;
+            continue;
+        }
+        size_t len = strlen(line);
+        assert_true(n + len < sizeof text);
+        memcpy(text + n, line, len);
+        n += len;
+    }
+    fclose(f);
+    text[n] = 0;
+    assert_int_equal(dropped, 1);
+    CnnErr err = {{0}};
+    if (cnn_config_parse(cfg, text, path, ovr, n_ovr, &err) != 0) fail_msg("%s without steps: %s", path, err.msg);
+}
+
 /* Parses text as "bad.ini" and expects -1 with want (e.g. "bad.ini:7:") and what in the message. */
 static void expect_error(const char *text, const char *const *ovr, int n_ovr, const char *want,
                          const char *what)
@@ -242,6 +269,7 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_int_equal(a->prefetch, b->prefetch);
     assert_int_equal(a->batch, b->batch);
     assert_int_equal(a->steps, b->steps);
+    assert_true(a->epochs == b->epochs);
     assert_int_equal(a->optimizer, b->optimizer);
     assert_true(a->lr == b->lr && a->momentum == b->momentum);
     assert_int_equal(a->nesterov, b->nesterov);
@@ -347,6 +375,21 @@ static void test_round_trip(void **state)
     assert_non_null(strstr(text, "\nboundaries = 32000, 48000, 60000\n"));
     free(text);
     round_trip(&c);
+    /* train.epochs instead of train.steps: the canonical text holds the one given */
+    const char *ep[] = {"train.epochs=9.9"};
+    load_without_steps(&c, "configs/cifar10.ini", ep, 1);
+    assert_true(c.epochs == 9.9);
+    assert_int_equal(c.steps, 0);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nepochs = 9.9000000000000004\n"));
+    assert_null(strstr(text, "\nsteps ="));
+    free(text);
+    round_trip(&c);
+    load_ok(&c, "configs/cifar10.ini", NULL, 0);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nsteps = 3000\n"));
+    assert_null(strstr(text, "epochs"));
+    free(text);
     /* data.pad and data.pad_mode (no crop beside them) */
     const char *pad[] = {"data.crop=0", "data.pad=4", "data.pad_mode=reflect"};
     load_ok(&c, "configs/cifar10.ini", pad, 3);
@@ -667,6 +710,21 @@ static void test_errors(void **state)
                  "bad.ini:6:", "1 to 16");
     const char *unsorted[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5", "train.boundaries=9,8"};
     expect_error(base_text, unsorted, 3, "--set train.boundaries=9,8:", "8 follows 9");
+    /* train.epochs: instead of steps, not beside it; in (0, 1e6] */
+    CnnConfig ec;
+    parse_ok(&ec, edit(6, "epochs = 0.5\n"), NULL, 0);
+    assert_true(ec.epochs == 0.5);
+    assert_int_equal(ec.steps, 0);
+    expect_error(edit(6, "steps = 10\nepochs = 2\n"), NULL, 0, "bad.ini:7:",
+                 "steps and epochs are both given: give one");
+    expect_error(edit(6, "epochs = 2\nsteps = 10\n"), NULL, 0, "bad.ini:6:", "steps and epochs are both given");
+    const char *both[] = {"train.epochs=1"};
+    expect_error(base_text, both, 1, "--set train.epochs=1: steps and epochs are both given", NULL);
+    expect_error(edit(6, "epochs = 0\n"), NULL, 0, "bad.ini:6:", "'epochs' in [train]: expected a number in (0, 1e+06]");
+    expect_error(edit(6, "epochs = 2e6\n"), NULL, 0, "bad.ini:6:", "epochs");
+    expect_error(edit(6, "epochs = -1\n"), NULL, 0, "bad.ini:6:", "epochs");
+    expect_error("[data]\nformat=idx\ndir=d\n[x]\ntype=lrn\n", NULL, 0,
+                 "bad.ini: missing section [train] (it needs 'batch', and 'steps' or 'epochs')", NULL);
     /* duplicates */
     expect_error(edit(9, "filters = 4\nfilters = 5\n"), NULL, 0, "bad.ini:10:", "duplicated key 'filters'");
     expect_error(edit(16, "[c1]\n"), NULL, 0, "bad.ini:16:", "duplicated section [c1]");
@@ -675,7 +733,7 @@ static void test_errors(void **state)
     expect_error(edit(2, ""), NULL, 0, "bad.ini:1:", "'format'");
     expect_error(edit(3, ""), NULL, 0, "bad.ini:1:", "'dir'");
     expect_error(edit(5, ""), NULL, 0, "bad.ini:4:", "'batch'");
-    expect_error(edit(6, ""), NULL, 0, "bad.ini:4:", "'steps'");
+    expect_error(edit(6, ""), NULL, 0, "bad.ini:4:", "[train] needs 'steps' or 'epochs'");
     expect_error(edit(8, ""), NULL, 0, "bad.ini:7:", "'type'");
     expect_error(edit(9, ""), NULL, 0, "bad.ini:7:", "'filters'");
     expect_error(edit(10, ""), NULL, 0, "bad.ini:7:", "'size'");
@@ -750,6 +808,36 @@ static void test_too_many_layers_and_load(void **state)
     free(text);
 }
 
+/* The steps a run makes: train.steps, or ceil(epochs * training images / batch). */
+static void test_steps_from_epochs(void **state)
+{
+    (void)state;
+    CnnConfig c;
+    parse_ok(&c, base_text, NULL, 0); /* steps = 10, batch 8 */
+    assert_int_equal(cnn_config_steps(&c, 640), 10);
+    assert_int_equal(cnn_config_steps(&c, 1), 10);
+    parse_ok(&c, edit(6, "epochs = 0.5\n"), NULL, 0);
+    c.batch = 32;
+    assert_int_equal(cnn_config_steps(&c, 640), 10);  /* 0.5 * 640 / 32 = 10 */
+    assert_int_equal(cnn_config_steps(&c, 650), 11);  /* 10.16 rounds up */
+    assert_int_equal(cnn_config_steps(&c, 1), 1);     /* a part of one batch is a step */
+    c.epochs = 0.51;
+    assert_int_equal(cnn_config_steps(&c, 640), 11);  /* 10.2 */
+    c.epochs = 9.9;
+    c.batch = 128;
+    assert_int_equal(cnn_config_steps(&c, 50000), 3868); /* 3867.1875 */
+    c.epochs = 200;
+    assert_int_equal(cnn_config_steps(&c, 50000), 78125); /* exactly 78125 */
+    /* 0.56 * 25 / 7 = 2 exactly, but 2.0000000000000004 in doubles: counts as 2, not 3 */
+    c.epochs = 0.56;
+    c.batch = 7;
+    assert_true(c.epochs * 25.0 / 7.0 > 2.0);
+    assert_int_equal(cnn_config_steps(&c, 25), 2);
+    c.epochs = 1e6; /* the most: still a long */
+    c.batch = 1;
+    assert_int_equal(cnn_config_steps(&c, 2147483647L), 2147483647000000L);
+}
+
 static void test_hashes(void **state)
 {
     (void)state;
@@ -793,6 +881,7 @@ static const struct {
     {"train.micro_batch", CNN_KEY_RECIPE},
 
     {"data.test", CNN_KEY_TUNABLE},         {"train.steps", CNN_KEY_TUNABLE},
+    {"train.epochs", CNN_KEY_TUNABLE},
     {"train.lr", CNN_KEY_TUNABLE},          {"train.lr_schedule", CNN_KEY_TUNABLE},
     {"train.decay_rate", CNN_KEY_TUNABLE},  {"train.decay_steps", CNN_KEY_TUNABLE},
     {"train.boundaries", CNN_KEY_TUNABLE},
@@ -816,7 +905,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 22 + 17 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 22 + 18 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -857,7 +946,7 @@ static void test_key_classes(void **state)
                              "data.standardize, data.mean, data.std, train.batch, train.optimizer, train.momentum, train.nesterov, train.beta1, "
                              "train.beta2, train.epsilon, train.weight_decay, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
-    assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
+    assert_string_equal(buf, "run.conv, data.test, train.steps, train.epochs, train.lr, train.lr_schedule, train.decay_rate, "
                              "train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
                              "train.eval_every, train.checkpoint_every, train.keep, train.eval_batch, "
                              "train.bucket_kb, train.ema");
@@ -935,6 +1024,7 @@ static const struct {
 
     {"data.test", {"data.test=data_batch_5.bin"}},
     {"train.steps", {"train.steps=5"}},
+    {"train.epochs", {"train.epochs=2.5"}}, /* with the file's steps line taken out */
     {"train.lr", {"train.lr=2e-3"}},
     {"train.lr_schedule", {"train.lr_schedule=cosine", "train.decay_steps=100"}},
     {"train.decay_rate", {"train.decay_rate=0.5"}},
@@ -1015,7 +1105,8 @@ static void test_classes_drive_hashes_and_resume(void **state)
         const char *key = class_cases[i].key;
         int n_ovr = 0;
         while (n_ovr < 4 && class_cases[i].ovr[n_ovr]) n_ovr++;
-        load_ok(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
+        if (!strcmp(key, "train.epochs")) load_without_steps(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
+        else load_ok(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
         CnnConfig a1 = a;
         const char *const *base = NULL;
         const int n_base = class_case_base(key, &base);
@@ -1065,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_too_many_layers_and_load),
+        cmocka_unit_test(test_steps_from_epochs),
         cmocka_unit_test(test_hashes),
         cmocka_unit_test(test_key_classes),
         cmocka_unit_test(test_model_hash_pinned),

@@ -117,7 +117,9 @@ typedef struct {
 
     /* [train] */
     int batch;                  /* global batch, required */
-    long steps;                 /* required */
+    long steps;                 /* optimizer updates; 0 when epochs is given (one of the two is) */
+    double epochs;              /* passes over the training set instead of steps; 0 when steps is given.
+                                   The run trains cnn_config_steps(cfg, training images) steps */
     CnnOptimizerKind optimizer;
     double lr;
     double momentum;            /* sgd (0.9) */
@@ -154,6 +156,10 @@ int cnn_config_load(CnnConfig *cfg, const char *path, const char *const *overrid
 /* Same from text in memory; name is used in messages and for the default run name. */
 int cnn_config_parse(CnnConfig *cfg, const char *text, const char *name,
                      const char *const *overrides, int n_overrides, CnnErr *err);
+/* The optimizer updates a run makes: train.steps, or with train.epochs = E
+ * ceil(E * n_train / batch), n_train the training set's images (a product within 1e-9 relative of a
+ * whole number counts as that number, as decimal fractions such as 0.3 are not exact in binary). */
+long cnn_config_steps(const CnnConfig *cfg, long n_train);
 /* Canonical INI text of cfg, every key written (malloc'd). */
 char *cnn_config_to_ini(const CnnConfig *cfg);
 /* Hash of the NETWORK keys (input shape, crop, and every layer: name, type, all its keys): what a

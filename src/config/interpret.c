@@ -187,6 +187,8 @@ static int apply_fixed_sections(const Doc *d, Fixed *fx, CnnConfig *cfg)
         const FixedKeys *fk = &cnn_config_fixed[t];
         const Section *s = fx->s[t];
         if (!s && !fk->required[0]) continue;
+        if (!s && t == FIXED_TRAIN)
+            return cnn_err(d->err, "%s: missing section [train] (it needs 'batch', and 'steps' or 'epochs')", d->file);
         if (!s)
             return cnn_err(d->err, "%s: missing section [%s] (it needs '%s' and '%s')", d->file, fk->section,
                            fk->required[0], fk->required[1]);
@@ -309,6 +311,22 @@ static int check_schedule(const Doc *d, const Section *train, const CnnConfig *c
     return 0;
 }
 
+/* [train]'s length: steps or epochs, exactly one of them. */
+static int check_length(const Doc *d, const Fixed *fx)
+{
+    char where[CNN_PATH_LEN + 64];
+    const Section *train = fx->s[FIXED_TRAIN];
+    const int steps = given(fx, FIXED_TRAIN, "steps"), epochs = given(fx, FIXED_TRAIN, "epochs");
+    if (steps && epochs)
+        return cnn_config_fail(d->err, key_where(d, train, "epochs", where, sizeof where),
+                               "steps and epochs are both given: give one (epochs = E trains "
+                               "ceil(E * training images / batch) steps)");
+    if (!steps && !epochs)
+        return cnn_config_fail(d->err, cnn_config_section_where(d, train, where, sizeof where),
+                               "[train] needs 'steps' or 'epochs'");
+    return 0;
+}
+
 /* [train]'s optimizer against the keys that only one optimizer takes. */
 static int check_optimizer(const Doc *d, const Section *train, const CnnConfig *cfg)
 {
@@ -345,8 +363,9 @@ static int interpret(const Doc *d, CnnConfig *cfg)
         fx.s[t] = i < 0 ? NULL : &d->sec[i];
     }
     config_defaults(cfg);
-    if (apply_fixed_sections(d, &fx, cfg) || run_defaults(d, &fx, cfg) || data_defaults(d, &fx, cfg) ||
-        check_schedule(d, fx.s[FIXED_TRAIN], cfg) || check_optimizer(d, fx.s[FIXED_TRAIN], cfg))
+    if (apply_fixed_sections(d, &fx, cfg) || check_length(d, &fx) || run_defaults(d, &fx, cfg) ||
+        data_defaults(d, &fx, cfg) || check_schedule(d, fx.s[FIXED_TRAIN], cfg) ||
+        check_optimizer(d, fx.s[FIXED_TRAIN], cfg))
         return -1;
     return apply_layers(d, cfg);
 }
