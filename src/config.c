@@ -103,7 +103,8 @@ static const KeySpec train_keys[] = {
     ENUMK(TUNABLE, "lr_schedule", CFG(lr_schedule), cnn_config_schedules),
     NUM(TUNABLE, "decay_rate", K_DOUBLE, CFG(decay_rate), 0, INF, 0, 0),
     NUM(TUNABLE, "decay_steps", K_LONG, CFG(decay_steps), 0, INF, 0, 0),
-    LIST(TUNABLE, "boundaries", K_LONGS, CFG(boundaries), CFG(n_boundaries), CNN_MAX_BOUNDARIES, 1, INF, 0, 0),
+    /* at most 1e8: 16 of them still fit the 198 characters of a line the reader takes */
+    LIST(TUNABLE, "boundaries", K_LONGS, CFG(boundaries), CFG(n_boundaries), CNN_MAX_BOUNDARIES, 1, 1e8, 0, 0),
     NUM(TUNABLE, "staircase", K_BOOL, CFG(staircase), 0, 1, 0, 0),
     NUM(TUNABLE, "warmup_steps", K_LONG, CFG(warmup_steps), 0, INF, 0, 0),
     NUM(TUNABLE, "log_every", K_LONG, CFG(log_every), 0, INF, 0, 0),

@@ -422,6 +422,13 @@ static void test_round_trip(void **state)
     assert_int_equal(c.n_boundaries, CNN_MAX_BOUNDARIES);
     assert_int_equal(c.boundaries[15], 16);
     round_trip(&c);
+    /* the longest canonical line (16 of the largest) still reads back */
+    const char *longest[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5",
+                             "train.boundaries=99999985,99999986,99999987,99999988,99999989,99999990,99999991,99999992,"
+                             "99999993,99999994,99999995,99999996,99999997,99999998,99999999,100000000"};
+    load_ok(&c, "configs/cifar10.ini", longest, 3);
+    assert_int_equal(c.boundaries[15], 100000000);
+    round_trip(&c);
     /* without the key, no boundaries and no line for them */
     load_ok(&c, "configs/cifar10.ini", NULL, 0);
     assert_int_equal(c.n_boundaries, 0);
@@ -702,9 +709,10 @@ static void test_errors(void **state)
     expect_error(edit(5, "batch = 8\nboundaries = 3, 3\n"), NULL, 0, "bad.ini:6:", "3 follows 3");
     expect_error(edit(5, "batch = 8\nboundaries =\n"), NULL, 0, "bad.ini:6:", "empty value for 'boundaries'");
     expect_error(edit(5, "batch = 8\nboundaries = 3,\n"), NULL, 0, "bad.ini:6:",
-                 "expected 1 to 16 comma-separated values, each an integer >= 1");
+                 "expected 1 to 16 comma-separated values, each an integer in [1, 1e+08]");
     expect_error(edit(5, "batch = 8\nboundaries = 3,,5\n"), NULL, 0, "bad.ini:6:", "boundaries");
-    expect_error(edit(5, "batch = 8\nboundaries = 0, 5\n"), NULL, 0, "bad.ini:6:", "an integer >= 1");
+    expect_error(edit(5, "batch = 8\nboundaries = 0, 5\n"), NULL, 0, "bad.ini:6:", "an integer in [1, 1e+08]");
+    expect_error(edit(5, "batch = 8\nboundaries = 5, 100000001\n"), NULL, 0, "bad.ini:6:", "an integer in [1, 1e+08]");
     expect_error(edit(5, "batch = 8\nboundaries = 2.5\n"), NULL, 0, "bad.ini:6:", "boundaries");
     expect_error(edit(5, "batch = 8\nboundaries = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n"), NULL, 0,
                  "bad.ini:6:", "1 to 16");
