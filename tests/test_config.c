@@ -400,7 +400,8 @@ static void test_round_trip(void **state)
     free(text);
     round_trip(&c);
     /* data.mean and data.std: floats that do not print short survive exactly */
-    const char *norm[] = {"data.standardize=false", "data.mean=0.4914, 0.4822, 0.4465", "data.std=0.2470,0.2435 , 0.2616"};
+    const char *norm[] = {"data.standardize=false", "data.mean=0.4914, 0.4822, 0.4465",
+                          "data.std=0.2470,0.2435 , 0.2616"};
     load_ok(&c, "configs/cifar10.ini", norm, 3);
     assert_int_equal(c.n_mean, 3);
     assert_int_equal(c.n_std, 3);
@@ -652,7 +653,8 @@ static void test_errors(void **state)
     parse_ok(&pd, edit(3, "dir = d\npad_mode = reflect\npad = 27\n"), NULL, 0);
     assert_int_equal(pd.pad, 27);
     assert_int_equal(pd.pad_mode, CNN_PAD_REFLECT);
-    expect_error(edit(3, "dir = d\ncrop = 20\npad = 4\n"), NULL, 0, "bad.ini:5:", "pad and crop together are not supported");
+    expect_error(edit(3, "dir = d\ncrop = 20\npad = 4\n"), NULL, 0, "bad.ini:5:",
+                 "pad and crop together are not supported");
     expect_error(edit(3, "dir = d\npad = 4\ncrop = 20\n"), NULL, 0, "bad.ini:4:", "crop = 20 crops without padding");
     expect_error(edit(3, "dir = d\npad = -1\n"), NULL, 0, "bad.ini:4:", "an integer >= 0");
     expect_error(edit(3, "dir = d\npad = 29\n"), NULL, 0, "bad.ini:4:", "pad 29 is larger than the 28x28 image");
@@ -728,7 +730,8 @@ static void test_errors(void **state)
     expect_error(edit(6, "epochs = 2\nsteps = 10\n"), NULL, 0, "bad.ini:6:", "steps and epochs are both given");
     const char *both[] = {"train.epochs=1"};
     expect_error(base_text, both, 1, "--set train.epochs=1: steps and epochs are both given", NULL);
-    expect_error(edit(6, "epochs = 0\n"), NULL, 0, "bad.ini:6:", "'epochs' in [train]: expected a number in (0, 1e+06]");
+    expect_error(edit(6, "epochs = 0\n"), NULL, 0, "bad.ini:6:",
+                 "'epochs' in [train]: expected a number in (0, 1e+06]");
     expect_error(edit(6, "epochs = 2e6\n"), NULL, 0, "bad.ini:6:", "epochs");
     expect_error(edit(6, "epochs = -1\n"), NULL, 0, "bad.ini:6:", "epochs");
     expect_error("[data]\nformat=idx\ndir=d\n[x]\ntype=lrn\n", NULL, 0,
@@ -883,16 +886,15 @@ static const struct {
     {"data.standardize", CNN_KEY_RECIPE},   {"train.batch", CNN_KEY_RECIPE},
     {"data.mean", CNN_KEY_RECIPE},          {"data.std", CNN_KEY_RECIPE},
     {"train.optimizer", CNN_KEY_RECIPE},    {"train.momentum", CNN_KEY_RECIPE},
-    {"train.nesterov", CNN_KEY_RECIPE},
+    {"train.nesterov", CNN_KEY_RECIPE},     {"train.weight_decay", CNN_KEY_RECIPE},
     {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
-    {"train.epsilon", CNN_KEY_RECIPE},      {"train.weight_decay", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
+    {"train.epsilon", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
     {"train.micro_batch", CNN_KEY_RECIPE},
 
     {"data.test", CNN_KEY_TUNABLE},         {"train.steps", CNN_KEY_TUNABLE},
-    {"train.epochs", CNN_KEY_TUNABLE},
+    {"train.epochs", CNN_KEY_TUNABLE},      {"train.boundaries", CNN_KEY_TUNABLE},
     {"train.lr", CNN_KEY_TUNABLE},          {"train.lr_schedule", CNN_KEY_TUNABLE},
     {"train.decay_rate", CNN_KEY_TUNABLE},  {"train.decay_steps", CNN_KEY_TUNABLE},
-    {"train.boundaries", CNN_KEY_TUNABLE},
     {"train.staircase", CNN_KEY_TUNABLE},   {"train.warmup_steps", CNN_KEY_TUNABLE},
     {"train.log_every", CNN_KEY_TUNABLE},   {"train.eval_every", CNN_KEY_TUNABLE},
     {"train.checkpoint_every", CNN_KEY_TUNABLE}, {"train.keep", CNN_KEY_TUNABLE},
@@ -950,12 +952,13 @@ static void test_key_classes(void **state)
     cnn_config_keys_of_class(CNN_KEY_LOCAL, buf, sizeof buf);
     assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch, data.class_names");
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
-    assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.brightness, data.contrast, "
-                             "data.standardize, data.mean, data.std, train.batch, train.optimizer, train.momentum, train.nesterov, train.beta1, "
-                             "train.beta2, train.epsilon, train.weight_decay, train.deterministic, train.micro_batch");
+    assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.brightness, "
+                             "data.contrast, data.standardize, data.mean, data.std, train.batch, train.optimizer, "
+                             "train.momentum, train.nesterov, train.beta1, train.beta2, train.epsilon, "
+                             "train.weight_decay, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
-    assert_string_equal(buf, "run.conv, data.test, train.steps, train.epochs, train.lr, train.lr_schedule, train.decay_rate, "
-                             "train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
+    assert_string_equal(buf, "run.conv, data.test, train.steps, train.epochs, train.lr, train.lr_schedule, "
+                             "train.decay_rate, train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
                              "train.eval_every, train.checkpoint_every, train.keep, train.eval_batch, "
                              "train.bucket_kb, train.ema");
     cnn_config_keys_of_class(CNN_KEY_NETWORK, buf, sizeof buf);
@@ -1065,7 +1068,8 @@ static const struct {
 static int class_case_base(const char *key, const char *const **ovr)
 {
     static const char *const sgd[] = {"train.optimizer=sgd"};
-    static const char *const norm[] = {"data.standardize=false", "data.mean=0.5, 0.5, 0.5", "data.std=0.25, 0.25, 0.25"};
+    static const char *const norm[] = {"data.standardize=false", "data.mean=0.5, 0.5, 0.5",
+                                       "data.std=0.25, 0.25, 0.25"};
     static const char *const nocrop[] = {"data.crop=0"}, *const pad[] = {"data.crop=0", "data.pad=4"};
     static const struct {
         const char *key;

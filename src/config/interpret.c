@@ -223,8 +223,9 @@ static int check_pad(const Doc *d, const Section *data, const CnnConfig *cfg)
                                cfg->pad, cfg->height, cfg->width, cfg->crop);
     const int side = cfg->height < cfg->width ? cfg->height : cfg->width;
     if (cfg->pad_mode == CNN_PAD_REFLECT && cfg->pad >= side)
-        return cnn_config_fail(d->err, where, "pad_mode reflect needs pad < the image's height and width (pad %d, %dx%d)",
-                               cfg->pad, cfg->height, cfg->width);
+        return cnn_config_fail(d->err, where,
+                               "pad_mode reflect needs pad < the image's height and width (pad %d, %dx%d)", cfg->pad,
+                               cfg->height, cfg->width);
     if (cfg->pad > side)
         return cnn_config_fail(d->err, where, "pad %d is larger than the %dx%d image", cfg->pad, cfg->height,
                                cfg->width);
