@@ -82,7 +82,7 @@ void cnn_augment_draw(const CnnAugment *a, long epoch, long index, CnnAugmentPar
 }
 
 /* Row or column i (-pad <= i < n + pad) of the padded image: its source index, or -1 for a zero.
- * Reflection mirrors about the edge pixel without repeating it (pad < n, config.c checks). */
+ * Reflection mirrors about the edge pixel without repeating it (pad < n: the config checks). */
 static int pad_index(int i, int n, int reflect)
 {
     if (i >= 0 && i < n) return i;
