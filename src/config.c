@@ -28,8 +28,9 @@ static const char *const init_names[] = {"truncated_normal", "normal", "constant
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", "winograd2", NULL};
-const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", NULL};
+const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", "piecewise", NULL};
 static const char *const padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
+static const char *const pad_mode_names[] = {"zero", "reflect", NULL}; /* by CnnPadMode */
 
 const char *cnn_layer_type_name(CnnLayerType t)
 {
@@ -46,16 +47,19 @@ const char *cnn_activation_name(CnnActivation a)
 #define INF HUGE_VAL
 #define CFG(f) offsetof(CnnConfig, f)
 #define LAY(f) offsetof(CnnLayerSpec, f)
-#define NUM(c, k, kind, off, lo, hi, lo_open, hi_open) {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, 0}
-#define ENUMK(c, k, off, names) {k, c, K_ENUM, off, 0, 0, 0, 0, names, 0}
-#define STRK(c, k, off) {k, c, K_STR, off, 0, 0, 0, 0, NULL, CNN_PATH_LEN}
+#define NUM(c, k, kind, off, lo, hi, lo_open, hi_open) {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, 0, 0}
+#define ENUMK(c, k, off, names) {k, c, K_ENUM, off, 0, 0, 0, 0, names, 0, 0}
+#define STRK(c, k, off) {k, c, K_STR, off, 0, 0, 0, 0, NULL, CNN_PATH_LEN, 0}
+/* a list of up to `most` values at off (an array), their count at n_off */
+#define LIST(c, k, kind, off, n_off, most, lo, hi, lo_open, hi_open)                                         \
+    {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, most, n_off}
 #define NETWORK CNN_KEY_NETWORK
 #define RECIPE CNN_KEY_RECIPE
 #define TUNABLE CNN_KEY_TUNABLE
 #define LOCAL CNN_KEY_LOCAL
 
 static const KeySpec run_keys[] = {
-    {"name", LOCAL, K_STR, CFG(name), 0, 0, 0, 0, NULL, CNN_NAME_LEN},
+    {"name", LOCAL, K_STR, CFG(name), 0, 0, 0, 0, NULL, CNN_NAME_LEN, 0},
     NUM(RECIPE, "seed", K_U64, CFG(seed), 0, INF, 0, 0),
     STRK(LOCAL, "out_dir", CFG(out_dir)),
     NUM(LOCAL, "threads", K_INT, CFG(threads), 0, INF, 0, 0),
@@ -75,10 +79,14 @@ static const KeySpec data_keys[] = {
     NUM(NETWORK, "channels", K_INT, CFG(channels), 1, INF, 0, 0),
     NUM(NETWORK, "num_classes", K_INT, CFG(num_classes), 2, INF, 0, 0),
     NUM(NETWORK, "crop", K_INT, CFG(crop), 0, INF, 0, 0), /* the network sees crop x crop */
+    NUM(RECIPE, "pad", K_INT, CFG(pad), 0, INF, 0, 0),   /* training only: the network sees the full size */
+    ENUMK(RECIPE, "pad_mode", CFG(pad_mode), pad_mode_names),
     NUM(RECIPE, "flip", K_BOOL, CFG(flip), 0, 1, 0, 0),
     NUM(RECIPE, "brightness", K_FLOAT, CFG(brightness), 0, INF, 0, 0),
-    {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0},
+    {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0, 0},
     NUM(RECIPE, "standardize", K_BOOL, CFG(standardize), 0, 1, 0, 0),
+    LIST(RECIPE, "mean", K_FLOATS, CFG(mean), CFG(n_mean), CNN_MAX_NORM_CHANNELS, -INF, INF, 0, 0),
+    LIST(RECIPE, "std", K_FLOATS, CFG(std), CFG(n_std), CNN_MAX_NORM_CHANNELS, 0, INF, 1, 0),
     NUM(LOCAL, "prefetch", K_INT, CFG(prefetch), 0, INF, 0, 0),
     STRK(LOCAL, "class_names", CFG(class_names)), /* for --predict; "" = batches.meta.txt or numbers */
 };
@@ -86,15 +94,20 @@ static const KeySpec data_keys[] = {
 static const KeySpec train_keys[] = {
     NUM(RECIPE, "batch", K_INT, CFG(batch), 1, INF, 0, 0),
     NUM(TUNABLE, "steps", K_LONG, CFG(steps), 1, INF, 0, 0),
+    NUM(TUNABLE, "epochs", K_DOUBLE, CFG(epochs), 0, 1e6, 1, 0), /* instead of steps; at most 1e6 keeps steps a long */
     ENUMK(RECIPE, "optimizer", CFG(optimizer), optimizer_names),
     NUM(TUNABLE, "lr", K_DOUBLE, CFG(lr), 0, INF, 1, 0),
     NUM(RECIPE, "momentum", K_DOUBLE, CFG(momentum), 0, INF, 0, 0),
+    NUM(RECIPE, "nesterov", K_BOOL, CFG(nesterov), 0, 1, 0, 0),
     NUM(RECIPE, "beta1", K_DOUBLE, CFG(beta1), 0, 1, 0, 1),
     NUM(RECIPE, "beta2", K_DOUBLE, CFG(beta2), 0, 1, 0, 1),
     NUM(RECIPE, "epsilon", K_DOUBLE, CFG(epsilon), 0, INF, 1, 0),
+    NUM(RECIPE, "weight_decay", K_DOUBLE, CFG(weight_decay), 0, INF, 0, 0),
     ENUMK(TUNABLE, "lr_schedule", CFG(lr_schedule), cnn_config_schedules),
     NUM(TUNABLE, "decay_rate", K_DOUBLE, CFG(decay_rate), 0, INF, 0, 0),
     NUM(TUNABLE, "decay_steps", K_LONG, CFG(decay_steps), 0, INF, 0, 0),
+    /* at most 1e8: 16 of them still fit the 198 characters of a line the reader takes */
+    LIST(TUNABLE, "boundaries", K_LONGS, CFG(boundaries), CFG(n_boundaries), CNN_MAX_BOUNDARIES, 1, 1e8, 0, 0),
     NUM(TUNABLE, "staircase", K_BOOL, CFG(staircase), 0, 1, 0, 0),
     NUM(TUNABLE, "warmup_steps", K_LONG, CFG(warmup_steps), 0, INF, 0, 0),
     NUM(TUNABLE, "log_every", K_LONG, CFG(log_every), 0, INF, 0, 0),
@@ -110,7 +123,7 @@ static const KeySpec train_keys[] = {
 
 /* Layer keys are all NETWORK: they define the model. Every type takes `input` (config.h); in a table,
  * the keys before it existed before the graph, it and those after it came with it (LayerKeys.n_v1). */
-#define INPUT_KEY {"input", NETWORK, K_STR, LAY(input), 0, 0, 0, 0, NULL, CNN_INPUT_LEN}
+#define INPUT_KEY {"input", NETWORK, K_STR, LAY(input), 0, 0, 0, 0, NULL, CNN_INPUT_LEN, 0}
 #define USE_BIAS_KEY NUM(NETWORK, "use_bias", K_BOOL, LAY(use_bias), 0, 1, 0, 0)
 #define WEIGHT_KEYS                                                                                \
     ENUMK(NETWORK, "activation", LAY(act), act_names), ENUMK(NETWORK, "init", LAY(init), init_names), \
@@ -221,8 +234,16 @@ void cnn_layer_type_inputs(CnnLayerType t, int *lo, int *hi)
 const FixedKeys cnn_config_fixed[N_FIXED] = {
     {"run", run_keys, COUNT(run_keys), {NULL, NULL}},
     {"data", data_keys, COUNT(data_keys), {"format", "dir"}},
-    {"train", train_keys, COUNT(train_keys), {"batch", "steps"}},
+    {"train", train_keys, COUNT(train_keys), {"batch", NULL}}, /* and steps or epochs: interpret.c */
 };
+
+long cnn_config_steps(const CnnConfig *cfg, long n_train)
+{
+    if (cfg->steps > 0) return cfg->steps;
+    CNN_ASSERT(cfg->epochs > 0 && n_train > 0 && cfg->batch > 0);
+    const double x = cfg->epochs * (double)n_train / (double)cfg->batch, whole = floor(x);
+    return (long)(x - whole <= 1e-9 * x ? whole : ceil(x));
+}
 
 /* ---- hashes ------------------------------------------------------------------------------------- */
 
@@ -237,10 +258,12 @@ static uint64_t h_str(uint64_t h, const char *s)
 }
 
 /* One key's value by its kind: int-like kinds widened to int64, floats as float, doubles as double,
- * strings as length + bytes, contrast as its two floats. The model hash's v1 values depend on this. */
+ * strings as length + bytes, contrast as its two floats, lists as their count and values. The model
+ * hash's v1 values depend on this (no list is a NETWORK key). */
 static uint64_t h_key(uint64_t h, const KeySpec *k, const void *base)
 {
     const void *p = (const char *)base + k->off;
+    const int n = k->kind == K_LONGS || k->kind == K_FLOATS ? *(const int *)((const char *)base + k->n_off) : 0;
     switch (k->kind) {
     case K_INT:
     case K_BOOL:
@@ -251,6 +274,14 @@ static uint64_t h_key(uint64_t h, const KeySpec *k, const void *base)
     case K_DOUBLE: return h_f64(h, *(const double *)p);
     case K_STR: return h_str(h, p);
     case K_CONTRAST: return h_f32(h_f32(h, ((const float *)p)[0]), ((const float *)p)[1]);
+    case K_LONGS:
+        h = h_i64(h, n);
+        for (int i = 0; i < n; i++) h = h_i64(h, ((const long *)p)[i]);
+        return h;
+    case K_FLOATS:
+        h = h_i64(h, n);
+        for (int i = 0; i < n; i++) h = h_f32(h, ((const float *)p)[i]);
+        return h;
     }
     CNN_ASSERT(0);
     return h;
@@ -353,6 +384,16 @@ static int key_equal(const KeySpec *k, const void *a, const void *b)
     case K_CONTRAST: {
         const float *x = p, *y = q;
         return x[0] == y[0] && x[1] == y[1];
+    }
+    case K_LONGS:
+    case K_FLOATS: {
+        const int n = *(const int *)((const char *)a + k->n_off);
+        if (n != *(const int *)((const char *)b + k->n_off)) return 0;
+        for (int i = 0; i < n; i++)
+            if (k->kind == K_LONGS ? ((const long *)p)[i] != ((const long *)q)[i]
+                                   : ((const float *)p)[i] != ((const float *)q)[i])
+                return 0;
+        return 1;
     }
     }
     CNN_ASSERT(0);

@@ -19,6 +19,33 @@ static void parse_ok(CnnConfig *cfg, const char *text, const char *const *ovr, i
     if (rc != 0) fail_msg("unexpected error: %s", err.msg);
 }
 
+/* path read as text, its "steps = " line taken out (to give train.epochs instead), parsed under its own
+ * name. */
+static void load_without_steps(CnnConfig *cfg, const char *path, const char *const *ovr, int n_ovr)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char text[64 * 1024];
+    size_t n = 0;
+    char line[1024];
+    int dropped = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "steps = ", 8)) {
+            dropped++;
+            continue;
+        }
+        size_t len = strlen(line);
+        assert_true(n + len < sizeof text);
+        memcpy(text + n, line, len);
+        n += len;
+    }
+    fclose(f);
+    text[n] = 0;
+    assert_int_equal(dropped, 1);
+    CnnErr err = {{0}};
+    if (cnn_config_parse(cfg, text, path, ovr, n_ovr, &err) != 0) fail_msg("%s without steps: %s", path, err.msg);
+}
+
 /* Parses text as "bad.ini" and expects -1 with want (e.g. "bad.ini:7:") and what in the message. */
 static void expect_error(const char *text, const char *const *ovr, int n_ovr, const char *want,
                          const char *what)
@@ -229,19 +256,30 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_int_equal(a->channels, b->channels);
     assert_int_equal(a->num_classes, b->num_classes);
     assert_int_equal(a->crop, b->crop);
+    assert_int_equal(a->pad, b->pad);
+    assert_int_equal(a->pad_mode, b->pad_mode);
     assert_int_equal(a->flip, b->flip);
     assert_true(a->brightness == b->brightness);
     assert_true(a->contrast_lo == b->contrast_lo && a->contrast_hi == b->contrast_hi);
     assert_int_equal(a->standardize, b->standardize);
+    assert_int_equal(a->n_mean, b->n_mean);
+    assert_int_equal(a->n_std, b->n_std);
+    for (int i = 0; i < a->n_mean; i++) assert_true(a->mean[i] == b->mean[i]);
+    for (int i = 0; i < a->n_std; i++) assert_true(a->std[i] == b->std[i]);
     assert_int_equal(a->prefetch, b->prefetch);
     assert_int_equal(a->batch, b->batch);
     assert_int_equal(a->steps, b->steps);
+    assert_true(a->epochs == b->epochs);
     assert_int_equal(a->optimizer, b->optimizer);
     assert_true(a->lr == b->lr && a->momentum == b->momentum);
+    assert_int_equal(a->nesterov, b->nesterov);
     assert_true(a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon);
+    assert_true(a->weight_decay == b->weight_decay);
     assert_int_equal(a->lr_schedule, b->lr_schedule);
     assert_true(a->decay_rate == b->decay_rate);
     assert_int_equal(a->decay_steps, b->decay_steps);
+    assert_int_equal(a->n_boundaries, b->n_boundaries);
+    for (int i = 0; i < a->n_boundaries; i++) assert_int_equal(a->boundaries[i], b->boundaries[i]);
     assert_int_equal(a->staircase, b->staircase);
     assert_int_equal(a->warmup_steps, b->warmup_steps);
     assert_int_equal(a->log_every, b->log_every);
@@ -309,12 +347,99 @@ static void test_round_trip(void **state)
                          "data.contrast=0.3333333333, 1.7",  "norm1.alpha=1e-7",
                          "train.deterministic=no",   "train.micro_batch=8",
                          "train.eval_batch=100",     "conv1.activation=tanh",
-                         "local4.activation=sigmoid", "local3.init=normal", "run.conv=gemm"};
+                         "local4.activation=sigmoid", "local3.init=normal", "run.conv=gemm",
+                         "train.nesterov=true",      "train.weight_decay=0.00051234567890123"};
     CnnConfig c;
     load_ok(&c, "configs/cifar10.ini", ovr, (int)(sizeof ovr / sizeof ovr[0]));
     assert_true(c.seed == UINT64_MAX);
+    assert_int_equal(c.nesterov, 1);
+    assert_true(c.weight_decay == 0.00051234567890123);
+    char *text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\npad = 0\npad_mode = zero\n")); /* the defaults: off */
+    free(text);
     assert_int_equal(c.deterministic, 0);
     round_trip(&c);
+
+    /* piecewise: the list of boundaries in canonical form ("1, 2, 3") and back */
+    const char *pw[] = {"train.lr_schedule=piecewise", "train.boundaries= 32000 ,48000,  60000",
+                        "train.decay_rate=0.2", "train.warmup_steps=5"};
+    load_ok(&c, "configs/cifar10.ini", pw, 4);
+    assert_int_equal(c.lr_schedule, CNN_LR_PIECEWISE);
+    assert_int_equal(c.n_boundaries, 3);
+    assert_int_equal(c.boundaries[0], 32000);
+    assert_int_equal(c.boundaries[1], 48000);
+    assert_int_equal(c.boundaries[2], 60000);
+    assert_true(c.decay_rate == 0.2);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nlr_schedule = piecewise\n"));
+    assert_non_null(strstr(text, "\nboundaries = 32000, 48000, 60000\n"));
+    free(text);
+    round_trip(&c);
+    /* train.epochs instead of train.steps: the canonical text holds the one given */
+    const char *ep[] = {"train.epochs=9.9"};
+    load_without_steps(&c, "configs/cifar10.ini", ep, 1);
+    assert_true(c.epochs == 9.9);
+    assert_int_equal(c.steps, 0);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nepochs = 9.9000000000000004\n"));
+    assert_null(strstr(text, "\nsteps ="));
+    free(text);
+    round_trip(&c);
+    load_ok(&c, "configs/cifar10.ini", NULL, 0);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nsteps = 3000\n"));
+    assert_null(strstr(text, "epochs"));
+    free(text);
+    /* data.pad and data.pad_mode (no crop beside them) */
+    const char *pad[] = {"data.crop=0", "data.pad=4", "data.pad_mode=reflect"};
+    load_ok(&c, "configs/cifar10.ini", pad, 3);
+    assert_int_equal(c.pad, 4);
+    assert_int_equal(c.pad_mode, CNN_PAD_REFLECT);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\npad = 4\npad_mode = reflect\n"));
+    free(text);
+    round_trip(&c);
+    /* data.mean and data.std: floats that do not print short survive exactly */
+    const char *norm[] = {"data.standardize=false", "data.mean=0.4914, 0.4822, 0.4465",
+                          "data.std=0.2470,0.2435 , 0.2616"};
+    load_ok(&c, "configs/cifar10.ini", norm, 3);
+    assert_int_equal(c.n_mean, 3);
+    assert_int_equal(c.n_std, 3);
+    assert_true(c.mean[0] == 0.4914f && c.mean[1] == 0.4822f && c.mean[2] == 0.4465f);
+    assert_true(c.std[0] == 0.2470f && c.std[1] == 0.2435f && c.std[2] == 0.2616f);
+    text = cnn_config_to_ini(&c);
+    assert_non_null(strstr(text, "\nmean = 0.491400003, 0.482199997, 0.446500003\n"));
+    assert_non_null(strstr(text, "\nstd = 0.246999994, 0.243499994, 0.261599988\n"));
+    free(text);
+    round_trip(&c);
+    const char *grey[] = {"data.mean=-1.5", "data.std=1e-3"}; /* one channel; any mean, any std > 0 */
+    load_ok(&c, "configs/mnist.ini", grey, 2);
+    assert_true(c.n_mean == 1 && c.mean[0] == -1.5f && c.n_std == 1 && c.std[0] == 1e-3f);
+    round_trip(&c);
+    /* 16 boundaries is the most */
+    const char *many[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5",
+                          "train.boundaries=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"};
+    load_ok(&c, "configs/cifar10.ini", many, 3);
+    assert_int_equal(c.n_boundaries, CNN_MAX_BOUNDARIES);
+    assert_int_equal(c.boundaries[15], 16);
+    round_trip(&c);
+    /* the longest canonical line (16 of the largest) still reads back */
+    const char *longest[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5",
+                             "train.boundaries=99999985,99999986,99999987,99999988,99999989,99999990,99999991,99999992,"
+                             "99999993,99999994,99999995,99999996,99999997,99999998,99999999,100000000"};
+    load_ok(&c, "configs/cifar10.ini", longest, 3);
+    assert_int_equal(c.boundaries[15], 100000000);
+    round_trip(&c);
+    /* without the key, no boundaries and no line for them */
+    load_ok(&c, "configs/cifar10.ini", NULL, 0);
+    assert_int_equal(c.n_boundaries, 0);
+    assert_int_equal(c.n_mean, 0);
+    assert_int_equal(c.n_std, 0);
+    text = cnn_config_to_ini(&c);
+    assert_null(strstr(text, "boundaries"));
+    assert_null(strstr(text, "mean"));
+    assert_null(strstr(text, "std ="));
+    free(text);
 }
 
 static const char *const base_text =
@@ -354,6 +479,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.optimizer, CNN_OPT_ADAM);
     assert_true(c.lr == 1e-3 && c.beta1 == 0.9 && c.beta2 == 0.999 && c.epsilon == 1e-8);
     assert_true(c.momentum == 0.9);
+    assert_int_equal(c.nesterov, 0);
+    assert_true(c.weight_decay == 0.0);
     assert_int_equal(c.lr_schedule, CNN_LR_CONSTANT);
     assert_int_equal(c.keep, 3);
     assert_int_equal(c.deterministic, 1);
@@ -497,13 +624,68 @@ static void test_errors(void **state)
     expect_error(edit(10, "size = 3\nstddev = -1\n"), NULL, 0, "bad.ini:11:", "stddev");
     expect_error(edit(2, "format = png\n"), NULL, 0, "bad.ini:2:", "cifar10|idx");
     expect_error(edit(5, "batch = 8\noptimizer = rmsprop\n"), NULL, 0, "bad.ini:6:", "adam|sgd");
-    expect_error(edit(5, "batch = 8\nlr_schedule = step\n"), NULL, 0, "bad.ini:6:", "constant|exponential|cosine");
+    expect_error(edit(5, "batch = 8\nnesterov = maybe\n"), NULL, 0, "bad.ini:6:", "true|false");
+    expect_error(edit(5, "batch = 8\nweight_decay = -1e-4\n"), NULL, 0, "bad.ini:6:",
+                 "bad value '-1e-4' for 'weight_decay' in [train]: expected a number >= 0");
+    expect_error(edit(5, "batch = 8\nweight_decay = inf\n"), NULL, 0, "bad.ini:6:", "weight_decay");
+    /* Nesterov momentum is SGD's: refused with adam (the default) at its line, or its --set */
+    expect_error(edit(5, "batch = 8\nnesterov = true\n"), NULL, 0, "bad.ini:6:", "needs optimizer = sgd");
+    expect_error(edit(5, "batch = 8\noptimizer = adam\nnesterov = yes\n"), NULL, 0, "bad.ini:7:", "optimizer = sgd");
+    const char *nes[] = {"train.nesterov=true"};
+    expect_error(base_text, nes, 1, "--set train.nesterov=true:", "needs optimizer = sgd");
+    CnnConfig sgd;
+    parse_ok(&sgd, edit(5, "batch = 8\noptimizer = sgd\nnesterov = true\n"), NULL, 0);
+    assert_int_equal(sgd.nesterov, 1);
+    assert_int_equal(sgd.optimizer, CNN_OPT_SGD);
+    expect_error(edit(5, "batch = 8\nlr_schedule = step\n"), NULL, 0, "bad.ini:6:",
+                 "constant|exponential|cosine|piecewise");
     expect_error(edit(3, "dir = d\nflip = maybe\n"), NULL, 0, "bad.ini:4:", "true|false");
     expect_error(edit(3, "dir = d\ncontrast = 0.5\n"), NULL, 0, "bad.ini:4:", "contrast");
     expect_error(edit(3, "dir = d\ncontrast = 1.5, 0.5\n"), NULL, 0, "bad.ini:4:", "contrast");
     expect_error(edit(3, "dir = d\ncontrast = 0.5, x\n"), NULL, 0, "bad.ini:4:", "contrast");
     expect_error(edit(3, "dir = d\ncrop = 29\n"), NULL, 0, "bad.ini:4:", "crop");
     expect_error(edit(3, "dir = d\nbrightness = -1\n"), NULL, 0, "bad.ini:4:", "brightness");
+    /* data.pad: not with crop, at most the image's size (reflect: less); base_text is 28x28 */
+    CnnConfig pd;
+    parse_ok(&pd, edit(3, "dir = d\npad = 28\n"), NULL, 0);
+    assert_int_equal(pd.pad, 28);
+    assert_int_equal(pd.pad_mode, CNN_PAD_ZERO);
+    parse_ok(&pd, edit(3, "dir = d\npad_mode = reflect\npad = 27\n"), NULL, 0);
+    assert_int_equal(pd.pad, 27);
+    assert_int_equal(pd.pad_mode, CNN_PAD_REFLECT);
+    expect_error(edit(3, "dir = d\ncrop = 20\npad = 4\n"), NULL, 0, "bad.ini:5:",
+                 "pad and crop together are not supported");
+    expect_error(edit(3, "dir = d\npad = 4\ncrop = 20\n"), NULL, 0, "bad.ini:4:", "crop = 20 crops without padding");
+    expect_error(edit(3, "dir = d\npad = -1\n"), NULL, 0, "bad.ini:4:", "an integer >= 0");
+    expect_error(edit(3, "dir = d\npad = 29\n"), NULL, 0, "bad.ini:4:", "pad 29 is larger than the 28x28 image");
+    expect_error(edit(3, "dir = d\npad = 28\npad_mode = reflect\n"), NULL, 0, "bad.ini:4:",
+                 "pad_mode reflect needs pad < the image's height and width");
+    expect_error(edit(3, "dir = d\npad_mode = edge\n"), NULL, 0, "bad.ini:4:", "zero|reflect");
+    const char *padcrop[] = {"data.crop=24", "data.pad=2"};
+    expect_error(base_text, padcrop, 2, "--set data.pad=2:", "pad and crop together");
+    /* data.mean, data.std: both, one value per channel (idx: 1), std > 0, not with standardize */
+    CnnConfig nc;
+    parse_ok(&nc, edit(3, "dir = d\nmean = 0.1307\nstd = 0.3081\n"), NULL, 0);
+    assert_true(nc.n_mean == 1 && nc.mean[0] == 0.1307f && nc.n_std == 1 && nc.std[0] == 0.3081f);
+    expect_error(edit(3, "dir = d\nmean = 0.5\n"), NULL, 0, "bad.ini:4:", "mean needs std too");
+    expect_error(edit(3, "dir = d\nstd = 0.5\n"), NULL, 0, "bad.ini:4:", "std needs mean too");
+    expect_error(edit(3, "dir = d\nmean = 0.5, 0.5\nstd = 0.5\n"), NULL, 0, "bad.ini:4:",
+                 "mean has 2 values for 1 channel: one per channel");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = 0.5, 0.5, 0.5\n"), NULL, 0, "bad.ini:5:",
+                 "std has 3 values for 1 channel");
+    expect_error(edit(3, "dir = d\nchannels = 2\nmean = 0.5\nstd = 0.5\n"), NULL, 0, "bad.ini:5:",
+                 "mean has 1 value for 2 channels");
+    expect_error(edit(3, "dir = d\nmean = 0.5, 0.5, 0.5, 0.5, 0.5\n"), NULL, 0, "bad.ini:4:",
+                 "expected 1 to 4 comma-separated values, each a number");
+    expect_error(edit(3, "dir = d\nchannels = 5\nmean = 0.5, 0.5, 0.5, 0.5\nstd = 1, 1, 1, 1\n"), NULL, 0,
+                 "bad.ini:5:", "mean has 4 values for 5 channels");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = 0\n"), NULL, 0, "bad.ini:5:", "each a number > 0");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = -0.2\n"), NULL, 0, "bad.ini:5:", "'std'");
+    expect_error(edit(3, "dir = d\nmean = half\nstd = 0.2\n"), NULL, 0, "bad.ini:4:", "'mean'");
+    expect_error(edit(3, "dir = d\nmean = 0.5\nstd = 0.2\nstandardize = true\n"), NULL, 0, "bad.ini:4:",
+                 "mean and std with standardize = true");
+    const char *std_ovr[] = {"data.mean=0.5", "data.std=0.25, 0.25"};
+    expect_error(base_text, std_ovr, 2, "--set data.std=0.25, 0.25:", "std has 2 values for 1 channel");
     expect_error(edit(15, "type = lrn\nbias = 0\n"), NULL, 0, "bad.ini:16:", "bias");
     expect_error(edit(16, "[d]\ntype = dropout\nkeep = 0\n[fc]\n"), NULL, 0, "bad.ini:18:", "keep");
     expect_error(edit(16, "[d]\ntype = dropout\nkeep = 1.5\n[fc]\n"), NULL, 0, "bad.ini:18:", "keep");
@@ -513,6 +695,47 @@ static void test_errors(void **state)
                  "decay_steps");
     expect_error(edit(5, "batch = 8\nlr_schedule = exponential\ndecay_steps = 5\n"), NULL, 0, "bad.ini:4:",
                  "decay_rate");
+    /* piecewise: boundaries and decay_rate, no decay_steps; boundaries strictly increasing steps >= 1 */
+    CnnConfig pc;
+    parse_ok(&pc, edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 3, 7\ndecay_rate = 0.1\n"), NULL, 0);
+    assert_int_equal(pc.n_boundaries, 2);
+    assert_int_equal(pc.decay_steps, 0);
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\ndecay_rate = 0.1\n"), NULL, 0, "bad.ini:4:",
+                 "piecewise needs boundaries");
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 3, 7\n"), NULL, 0, "bad.ini:4:",
+                 "piecewise needs decay_rate > 0");
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 3, 7\ndecay_rate = 0\n"), NULL, 0,
+                 "bad.ini:8:", "piecewise needs decay_rate > 0");
+    expect_error(edit(5, "batch = 8\nlr_schedule = piecewise\nboundaries = 7, 3\ndecay_rate = 0.1\n"), NULL, 0,
+                 "bad.ini:7:", "strictly increasing steps: 3 follows 7");
+    expect_error(edit(5, "batch = 8\nboundaries = 3, 3\n"), NULL, 0, "bad.ini:6:", "3 follows 3");
+    expect_error(edit(5, "batch = 8\nboundaries =\n"), NULL, 0, "bad.ini:6:", "empty value for 'boundaries'");
+    expect_error(edit(5, "batch = 8\nboundaries = 3,\n"), NULL, 0, "bad.ini:6:",
+                 "expected 1 to 16 comma-separated values, each an integer in [1, 1e+08]");
+    expect_error(edit(5, "batch = 8\nboundaries = 3,,5\n"), NULL, 0, "bad.ini:6:", "boundaries");
+    expect_error(edit(5, "batch = 8\nboundaries = 0, 5\n"), NULL, 0, "bad.ini:6:", "an integer in [1, 1e+08]");
+    expect_error(edit(5, "batch = 8\nboundaries = 5, 100000001\n"), NULL, 0, "bad.ini:6:", "an integer in [1, 1e+08]");
+    expect_error(edit(5, "batch = 8\nboundaries = 2.5\n"), NULL, 0, "bad.ini:6:", "boundaries");
+    expect_error(edit(5, "batch = 8\nboundaries = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n"), NULL, 0,
+                 "bad.ini:6:", "1 to 16");
+    const char *unsorted[] = {"train.lr_schedule=piecewise", "train.decay_rate=0.5", "train.boundaries=9,8"};
+    expect_error(base_text, unsorted, 3, "--set train.boundaries=9,8:", "8 follows 9");
+    /* train.epochs: instead of steps, not beside it; in (0, 1e6] */
+    CnnConfig ec;
+    parse_ok(&ec, edit(6, "epochs = 0.5\n"), NULL, 0);
+    assert_true(ec.epochs == 0.5);
+    assert_int_equal(ec.steps, 0);
+    expect_error(edit(6, "steps = 10\nepochs = 2\n"), NULL, 0, "bad.ini:7:",
+                 "steps and epochs are both given: give one");
+    expect_error(edit(6, "epochs = 2\nsteps = 10\n"), NULL, 0, "bad.ini:6:", "steps and epochs are both given");
+    const char *both[] = {"train.epochs=1"};
+    expect_error(base_text, both, 1, "--set train.epochs=1: steps and epochs are both given", NULL);
+    expect_error(edit(6, "epochs = 0\n"), NULL, 0, "bad.ini:6:",
+                 "'epochs' in [train]: expected a number in (0, 1e+06]");
+    expect_error(edit(6, "epochs = 2e6\n"), NULL, 0, "bad.ini:6:", "epochs");
+    expect_error(edit(6, "epochs = -1\n"), NULL, 0, "bad.ini:6:", "epochs");
+    expect_error("[data]\nformat=idx\ndir=d\n[x]\ntype=lrn\n", NULL, 0,
+                 "bad.ini: missing section [train] (it needs 'batch', and 'steps' or 'epochs')", NULL);
     /* duplicates */
     expect_error(edit(9, "filters = 4\nfilters = 5\n"), NULL, 0, "bad.ini:10:", "duplicated key 'filters'");
     expect_error(edit(16, "[c1]\n"), NULL, 0, "bad.ini:16:", "duplicated section [c1]");
@@ -521,7 +744,7 @@ static void test_errors(void **state)
     expect_error(edit(2, ""), NULL, 0, "bad.ini:1:", "'format'");
     expect_error(edit(3, ""), NULL, 0, "bad.ini:1:", "'dir'");
     expect_error(edit(5, ""), NULL, 0, "bad.ini:4:", "'batch'");
-    expect_error(edit(6, ""), NULL, 0, "bad.ini:4:", "'steps'");
+    expect_error(edit(6, ""), NULL, 0, "bad.ini:4:", "[train] needs 'steps' or 'epochs'");
     expect_error(edit(8, ""), NULL, 0, "bad.ini:7:", "'type'");
     expect_error(edit(9, ""), NULL, 0, "bad.ini:7:", "'filters'");
     expect_error(edit(10, ""), NULL, 0, "bad.ini:7:", "'size'");
@@ -599,6 +822,36 @@ static void test_too_many_layers_and_load(void **state)
     free(text);
 }
 
+/* The steps a run makes: train.steps, or ceil(epochs * training images / batch). */
+static void test_steps_from_epochs(void **state)
+{
+    (void)state;
+    CnnConfig c;
+    parse_ok(&c, base_text, NULL, 0); /* steps = 10, batch 8 */
+    assert_int_equal(cnn_config_steps(&c, 640), 10);
+    assert_int_equal(cnn_config_steps(&c, 1), 10);
+    parse_ok(&c, edit(6, "epochs = 0.5\n"), NULL, 0);
+    c.batch = 32;
+    assert_int_equal(cnn_config_steps(&c, 640), 10);  /* 0.5 * 640 / 32 = 10 */
+    assert_int_equal(cnn_config_steps(&c, 650), 11);  /* 10.16 rounds up */
+    assert_int_equal(cnn_config_steps(&c, 1), 1);     /* a part of one batch is a step */
+    c.epochs = 0.51;
+    assert_int_equal(cnn_config_steps(&c, 640), 11);  /* 10.2 */
+    c.epochs = 9.9;
+    c.batch = 128;
+    assert_int_equal(cnn_config_steps(&c, 50000), 3868); /* 3867.1875 */
+    c.epochs = 200;
+    assert_int_equal(cnn_config_steps(&c, 50000), 78125); /* exactly 78125 */
+    /* 0.56 * 25 / 7 = 2 exactly, but 2.0000000000000004 in doubles: counts as 2, not 3 */
+    c.epochs = 0.56;
+    c.batch = 7;
+    assert_true(c.epochs * 25.0 / 7.0 > 2.0);
+    assert_int_equal(cnn_config_steps(&c, 25), 2);
+    c.epochs = 1e6; /* the most: still a long */
+    c.batch = 1;
+    assert_int_equal(cnn_config_steps(&c, 2147483647L), 2147483647000000L);
+}
+
 static void test_hashes(void **state)
 {
     (void)state;
@@ -631,14 +884,18 @@ static const struct {
 
     {"run.seed", CNN_KEY_RECIPE},           {"data.format", CNN_KEY_RECIPE},
     {"data.train", CNN_KEY_RECIPE},         {"data.flip", CNN_KEY_RECIPE},
+    {"data.pad", CNN_KEY_RECIPE},           {"data.pad_mode", CNN_KEY_RECIPE},
     {"data.brightness", CNN_KEY_RECIPE},    {"data.contrast", CNN_KEY_RECIPE},
     {"data.standardize", CNN_KEY_RECIPE},   {"train.batch", CNN_KEY_RECIPE},
+    {"data.mean", CNN_KEY_RECIPE},          {"data.std", CNN_KEY_RECIPE},
     {"train.optimizer", CNN_KEY_RECIPE},    {"train.momentum", CNN_KEY_RECIPE},
+    {"train.nesterov", CNN_KEY_RECIPE},     {"train.weight_decay", CNN_KEY_RECIPE},
     {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
     {"train.epsilon", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
     {"train.micro_batch", CNN_KEY_RECIPE},
 
     {"data.test", CNN_KEY_TUNABLE},         {"train.steps", CNN_KEY_TUNABLE},
+    {"train.epochs", CNN_KEY_TUNABLE},      {"train.boundaries", CNN_KEY_TUNABLE},
     {"train.lr", CNN_KEY_TUNABLE},          {"train.lr_schedule", CNN_KEY_TUNABLE},
     {"train.decay_rate", CNN_KEY_TUNABLE},  {"train.decay_steps", CNN_KEY_TUNABLE},
     {"train.staircase", CNN_KEY_TUNABLE},   {"train.warmup_steps", CNN_KEY_TUNABLE},
@@ -661,7 +918,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 16 + 16 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 22 + 18 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -682,13 +939,13 @@ static void test_key_classes(void **state)
     assert_int_equal(n_fixed, N_FIXED_CLASSES);
     for (int j = 0; j < N_FIXED_CLASSES; j++) assert_int_equal(found[j], 1);
     /* conv 12, maxpool 4, avgpool 4, lrn 5, dense 9, dropout 2, add 1, act 2, batchnorm 5, global_avgpool 1,
-     * global_maxpool 1, scale 2 */
-    assert_int_equal(n_layer, 48);
+     * global_maxpool 1, scale 2, pad_channels 2 */
+    assert_int_equal(n_layer, 50);
     assert_null(cnn_config_key_at(n, name, sizeof name, &cls));
     assert_null(cnn_config_key_at(-1, name, sizeof name, &cls));
     assert_string_equal(cnn_config_key_at(0, name, sizeof name, NULL), "run.name");
     assert_non_null(cnn_config_key_at(n - 1, name, sizeof name, &cls));
-    assert_string_equal(name, "scale.factor");
+    assert_string_equal(name, "pad_channels.channels");
     /* the layer tables follow the fixed ones */
     assert_non_null(cnn_config_key_at(N_FIXED_CLASSES, name, sizeof name, &cls));
     assert_string_equal(name, "conv.filters");
@@ -699,12 +956,13 @@ static void test_key_classes(void **state)
     cnn_config_keys_of_class(CNN_KEY_LOCAL, buf, sizeof buf);
     assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch, data.class_names");
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
-    assert_string_equal(buf, "run.seed, data.format, data.train, data.flip, data.brightness, data.contrast, "
-                             "data.standardize, train.batch, train.optimizer, train.momentum, train.beta1, "
-                             "train.beta2, train.epsilon, train.deterministic, train.micro_batch");
+    assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.brightness, "
+                             "data.contrast, data.standardize, data.mean, data.std, train.batch, train.optimizer, "
+                             "train.momentum, train.nesterov, train.beta1, train.beta2, train.epsilon, "
+                             "train.weight_decay, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
-    assert_string_equal(buf, "run.conv, data.test, train.steps, train.lr, train.lr_schedule, train.decay_rate, "
-                             "train.decay_steps, train.staircase, train.warmup_steps, train.log_every, "
+    assert_string_equal(buf, "run.conv, data.test, train.steps, train.epochs, train.lr, train.lr_schedule, "
+                             "train.decay_rate, train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
                              "train.eval_every, train.checkpoint_every, train.keep, train.eval_batch, "
                              "train.bucket_kb, train.ema");
     cnn_config_keys_of_class(CNN_KEY_NETWORK, buf, sizeof buf);
@@ -761,24 +1019,32 @@ static const struct {
     {"data.format", {"data.format=idx", "data.height=32", "data.width=32", "data.channels=3"}},
     {"data.train", {"data.train=data_batch_1.bin"}},
     {"data.flip", {"data.flip=false"}},
+    {"data.pad", {"data.crop=0", "data.pad=4"}},
+    {"data.pad_mode", {"data.crop=0", "data.pad=4", "data.pad_mode=reflect"}},
     {"data.brightness", {"data.brightness=10"}},
     {"data.contrast", {"data.contrast=0.2, 1.5"}},
     {"data.standardize", {"data.standardize=false"}},
+    {"data.mean", {"data.standardize=false", "data.mean=0.4, 0.5, 0.5", "data.std=0.25, 0.25, 0.25"}},
+    {"data.std", {"data.standardize=false", "data.mean=0.5, 0.5, 0.5", "data.std=0.25, 0.2, 0.25"}},
     {"train.batch", {"train.batch=64"}},
     {"train.optimizer", {"train.optimizer=sgd"}},
     {"train.momentum", {"train.momentum=0.5"}},
+    {"train.nesterov", {"train.optimizer=sgd", "train.nesterov=true"}},
     {"train.beta1", {"train.beta1=0.8"}},
     {"train.beta2", {"train.beta2=0.99"}},
     {"train.epsilon", {"train.epsilon=1e-7"}},
+    {"train.weight_decay", {"train.weight_decay=5e-4"}},
     {"train.deterministic", {"train.deterministic=false"}},
     {"train.micro_batch", {"train.micro_batch=8"}},
 
     {"data.test", {"data.test=data_batch_5.bin"}},
     {"train.steps", {"train.steps=5"}},
+    {"train.epochs", {"train.epochs=2.5"}}, /* with the file's steps line taken out */
     {"train.lr", {"train.lr=2e-3"}},
     {"train.lr_schedule", {"train.lr_schedule=cosine", "train.decay_steps=100"}},
     {"train.decay_rate", {"train.decay_rate=0.5"}},
     {"train.decay_steps", {"train.decay_steps=100"}},
+    {"train.boundaries", {"train.boundaries=100, 200"}},
     {"train.staircase", {"train.staircase=true"}},
     {"train.warmup_steps", {"train.warmup_steps=10"}},
     {"train.log_every", {"train.log_every=1"}},
@@ -800,6 +1066,34 @@ static const struct {
 };
 #define N_CLASS_CASES ((int)(sizeof class_cases / sizeof class_cases[0]))
 
+/* A key that only parses beside others (train.nesterov needs sgd, data.mean needs data.std, data.pad no
+ * data.crop) is compared against cifar10.ini with those others set too, so that it alone differs.
+ * Returns the overrides' count. */
+static int class_case_base(const char *key, const char *const **ovr)
+{
+    static const char *const sgd[] = {"train.optimizer=sgd"};
+    static const char *const norm[] = {"data.standardize=false", "data.mean=0.5, 0.5, 0.5",
+                                       "data.std=0.25, 0.25, 0.25"};
+    static const char *const nocrop[] = {"data.crop=0"}, *const pad[] = {"data.crop=0", "data.pad=4"};
+    static const struct {
+        const char *key;
+        const char *const *ovr;
+        int n;
+    } bases[] = {
+        {"train.nesterov", sgd, 1},
+        {"data.mean", norm, 3},
+        {"data.std", norm, 3},
+        {"data.pad", nocrop, 1},
+        {"data.pad_mode", pad, 2},
+    };
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        if (strcmp(bases[i].key, key)) continue;
+        *ovr = bases[i].ovr;
+        return bases[i].n;
+    }
+    return 0;
+}
+
 /* Each case changes only its key's class's business: a RECIPE key is named by the resume check and
  * moves the train hash; a TUNABLE key passes the resume check and moves the train hash (ranks must
  * agree); a LOCAL key moves nothing. None moves the model hash. */
@@ -808,7 +1102,6 @@ static void test_classes_drive_hashes_and_resume(void **state)
     (void)state;
     CnnConfig a, b;
     load_ok(&a, "configs/cifar10.ini", NULL, 0);
-    const uint64_t mh = cnn_config_model_hash(&a), th = cnn_config_train_hash(&a);
     char diff[64], name[128];
     assert_null(cnn_config_recipe_change(&a, &a, diff, sizeof diff));
 
@@ -828,15 +1121,21 @@ static void test_classes_drive_hashes_and_resume(void **state)
         const char *key = class_cases[i].key;
         int n_ovr = 0;
         while (n_ovr < 4 && class_cases[i].ovr[n_ovr]) n_ovr++;
-        load_ok(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
+        if (!strcmp(key, "train.epochs")) load_without_steps(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
+        else load_ok(&b, "configs/cifar10.ini", class_cases[i].ovr, n_ovr);
+        CnnConfig a1 = a;
+        const char *const *base = NULL;
+        const int n_base = class_case_base(key, &base);
+        if (n_base) load_ok(&a1, "configs/cifar10.ini", base, n_base);
+        const uint64_t th1 = cnn_config_train_hash(&a1);
         cls = CNN_KEY_UNSET;
         for (int k = 0; cnn_config_key_at(k, name, sizeof name, &cls) && strcmp(name, key); k++) {}
         assert_true(cls == CNN_KEY_RECIPE || cls == CNN_KEY_TUNABLE || cls == CNN_KEY_LOCAL);
 
-        if (cnn_config_model_hash(&b) != mh) fail_msg("model hash moves with %s", key);
-        const char *got = cnn_config_recipe_change(&a, &b, diff, sizeof diff);
-        const char *back = cnn_config_recipe_change(&b, &a, diff, sizeof diff);
-        const int moves = cnn_config_train_hash(&b) != th;
+        if (cnn_config_model_hash(&b) != cnn_config_model_hash(&a1)) fail_msg("model hash moves with %s", key);
+        const char *got = cnn_config_recipe_change(&a1, &b, diff, sizeof diff);
+        const char *back = cnn_config_recipe_change(&b, &a1, diff, sizeof diff);
+        const int moves = cnn_config_train_hash(&b) != th1;
         if (cls == CNN_KEY_RECIPE) {
             if (!got || strcmp(got, key)) fail_msg("recipe_change says %s for %s", got ? got : "NULL", key);
             assert_ptr_equal(back, diff);
@@ -873,6 +1172,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_too_many_layers_and_load),
+        cmocka_unit_test(test_steps_from_epochs),
         cmocka_unit_test(test_hashes),
         cmocka_unit_test(test_key_classes),
         cmocka_unit_test(test_model_hash_pinned),

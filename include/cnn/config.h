@@ -24,6 +24,8 @@
 #define CNN_NAME_LEN 64
 #define CNN_PATH_LEN 1024
 #define CNN_INPUT_LEN 256
+#define CNN_MAX_BOUNDARIES 16 /* train.boundaries */
+#define CNN_MAX_NORM_CHANNELS 4 /* data.mean, data.std */
 
 typedef enum {
     CNN_LAYER_CONV,
@@ -47,8 +49,9 @@ typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID, CNN_
 typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT, CNN_INIT_HE_NORMAL } CnnInitKind;
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
-typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE } CnnLrSchedule;
+typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE, CNN_LR_PIECEWISE } CnnLrSchedule;
 typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD2 } CnnConvKernel;
+typedef enum { CNN_PAD_ZERO, CNN_PAD_REFLECT } CnnPadMode;
 
 /* What a key may do between runs and ranks (Redis marks its immutable config keys the same way).
  *   NETWORK: defines the model: a checkpoint must match it, also for --eval (input shape, crop, every
@@ -129,22 +132,36 @@ typedef struct {
     char class_names[CNN_PATH_LEN]; /* "airplane, automobile, ...": --predict's names; "" = from
                                        batches.meta.txt in dir when present, else the class numbers */
     int crop;                   /* random crop (train) / central crop (eval) to crop x crop; 0 = none */
+    int pad;                    /* train: pad by pad pixels on every side, random crop back to height x width
+                                   (torchvision's RandomCrop(size, padding)); eval: the image; 0 = off */
+    CnnPadMode pad_mode;        /* zero (default) or reflect (numpy's 'reflect': the edge pixel once) */
     int flip;                   /* random horizontal flip */
     float brightness;           /* max |delta| on 0..255 pixels; 0 = off */
     float contrast_lo, contrast_hi; /* "contrast = 0.2, 1.8"; both 0 = off */
     int standardize;            /* per-image standardization; if 0, pixels are scaled to [0, 1] */
+    float mean[CNN_MAX_NORM_CHANNELS]; /* per channel, on the [0, 1] scale: (x/255 - mean[c]) / std[c] */
+    float std[CNN_MAX_NORM_CHANNELS];  /* (torchvision's ToTensor + Normalize); both or neither */
+    int n_mean, n_std;          /* values given: 0 (off) or data.channels */
     int prefetch;               /* batches in the ring; 0 = no background thread */
 
     /* [train] */
     int batch;                  /* global batch, required */
-    long steps;                 /* required */
+    long steps;                 /* optimizer updates; 0 when epochs is given (one of the two is) */
+    double epochs;              /* passes over the training set instead of steps; 0 when steps is given.
+                                   The run trains cnn_config_steps(cfg, training images) steps */
     CnnOptimizerKind optimizer;
     double lr;
     double momentum;            /* sgd (0.9) */
+    int nesterov;               /* sgd: Nesterov momentum (optim.h); 0 = plain momentum */
     double beta1, beta2, epsilon; /* adam (0.9, 0.999, 1e-8) */
+    double weight_decay;        /* 0 = off. Read here only: the model applies it per tensor, skipping biases
+                                   and BatchNorm parameters */
     CnnLrSchedule lr_schedule;
-    double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha) */
+    double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha);
+                                   piecewise: the factor at each boundary */
     long decay_steps;
+    long boundaries[CNN_MAX_BOUNDARIES]; /* piecewise: steps, strictly increasing */
+    int n_boundaries;           /* 0 = none given */
     int staircase;
     long warmup_steps;
     long log_every, eval_every, checkpoint_every; /* 0 = never (eval and checkpoint still at the end) */
@@ -171,6 +188,10 @@ int cnn_config_load(CnnConfig *cfg, const char *path, const char *const *overrid
 /* Same from text in memory; name is used in messages and for the default run name. */
 int cnn_config_parse(CnnConfig *cfg, const char *text, const char *name,
                      const char *const *overrides, int n_overrides, CnnErr *err);
+/* The optimizer updates a run makes: train.steps, or with train.epochs = E
+ * ceil(E * n_train / batch), n_train the training set's images (a product within 1e-9 relative of a
+ * whole number counts as that number, as decimal fractions such as 0.3 are not exact in binary). */
+long cnn_config_steps(const CnnConfig *cfg, long n_train);
 /* Canonical INI text of cfg, every key written (malloc'd). */
 char *cnn_config_to_ini(const CnnConfig *cfg);
 /* Hash of the NETWORK keys (input shape, crop, and every layer: name, type, all its keys): what a

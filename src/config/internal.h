@@ -17,7 +17,9 @@
 
 /* ---- key tables (config.c) ------------------------------------------------------------------ */
 
-typedef enum { K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM, K_CONTRAST } KeyKind;
+/* K_LONGS, K_FLOATS: a comma-separated list of up to cap numbers, each in the key's range, into an
+ * array of long or float at off with its int count at n_off (0 = not given). */
+typedef enum { K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM, K_CONTRAST, K_LONGS, K_FLOATS } KeyKind;
 
 /* One key: where it lives (offset into CnnConfig or CnnLayerSpec), what values it takes, and its
  * class (config.h: what may change on resume and between ranks; the hashes and the resume check are
@@ -30,12 +32,14 @@ typedef struct {
     double lo, hi;
     unsigned char lo_open, hi_open;
     const char *const *names; /* K_ENUM */
-    size_t cap;               /* K_STR: buffer size */
+    size_t cap;               /* K_STR: buffer size; K_LONGS, K_FLOATS: the most values */
+    size_t n_off;             /* K_LONGS, K_FLOATS: offset of the int count */
 } KeySpec;
 
 #define N_LAYER_TYPES CNN_LAYER_TYPES
 #define N_FIXED 3
 #define MAX_TABLE 32 /* more than any table has keys */
+#define MAX_LIST 16  /* the most values a list key (K_LONGS, K_FLOATS) takes */
 
 /* A layer type's keys (the last ones, from `input` on, came with the graph: the model hash takes them
  * only where they differ from the type's defaults, so every earlier network keeps its hash), its

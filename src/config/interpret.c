@@ -186,6 +186,8 @@ static int apply_fixed_sections(const Doc *d, Fixed *fx, CnnConfig *cfg)
         const FixedKeys *fk = &cnn_config_fixed[t];
         const Section *s = fx->s[t];
         if (!s && !fk->required[0]) continue;
+        if (!s && t == FIXED_TRAIN)
+            return cnn_err(d->err, "%s: missing section [train] (it needs 'batch', and 'steps' or 'epochs')", d->file);
         if (!s)
             return cnn_err(d->err, "%s: missing section [%s] (it needs '%s' and '%s')", d->file, fk->section,
                            fk->required[0], fk->required[1]);
@@ -205,7 +207,54 @@ static int run_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
     return 0;
 }
 
-/* [data] defaults that depend on the format, then the crop against the image. */
+/* data.pad: not beside data.crop (pad-then-crop-to-full-size and a smaller random crop would need an
+ * order and an evaluation window of their own), and no wider than the image (reflect: narrower, as
+ * PyTorch's and numpy's reflection take each pixel once). */
+static int check_pad(const Doc *d, const Section *data, const CnnConfig *cfg)
+{
+    char where[CNN_PATH_LEN + 64];
+    if (cfg->pad == 0) return 0;
+    key_where(d, data, "pad", where, sizeof where);
+    if (cfg->crop > 0)
+        return cnn_config_fail(d->err, where,
+                               "pad and crop together are not supported: pad = %d pads the image and crops it back "
+                               "to its full %dx%d at a random place; crop = %d crops without padding; set one of them",
+                               cfg->pad, cfg->height, cfg->width, cfg->crop);
+    const int side = cfg->height < cfg->width ? cfg->height : cfg->width;
+    if (cfg->pad_mode == CNN_PAD_REFLECT && cfg->pad >= side)
+        return cnn_config_fail(d->err, where,
+                               "pad_mode reflect needs pad < the image's height and width (pad %d, %dx%d)", cfg->pad,
+                               cfg->height, cfg->width);
+    if (cfg->pad > side)
+        return cnn_config_fail(d->err, where, "pad %d is larger than the %dx%d image", cfg->pad, cfg->height,
+                               cfg->width);
+    return 0;
+}
+
+/* data.mean and data.std: both or neither, one value per channel, not beside standardize. */
+static int check_normalize(const Doc *d, const Section *data, const CnnConfig *cfg)
+{
+    char where[CNN_PATH_LEN + 64];
+    if (!cfg->n_mean && !cfg->n_std) return 0;
+    if (!cfg->n_mean || !cfg->n_std) {
+        const char *has = cfg->n_mean ? "mean" : "std", *lacks = cfg->n_mean ? "std" : "mean";
+        return cnn_config_fail(d->err, key_where(d, data, has, where, sizeof where),
+                               "%s needs %s too: pixels become (x/255 - mean[c]) / std[c]", has, lacks);
+    }
+    const char *keys[2] = {"mean", "std"};
+    const int n[2] = {cfg->n_mean, cfg->n_std};
+    for (int i = 0; i < 2; i++)
+        if (n[i] != cfg->channels)
+            return cnn_config_fail(d->err, key_where(d, data, keys[i], where, sizeof where),
+                                   "%s has %d value%s for %d channel%s: one per channel", keys[i], n[i],
+                                   n[i] == 1 ? "" : "s", cfg->channels, cfg->channels == 1 ? "" : "s");
+    if (cfg->standardize)
+        return cnn_config_fail(d->err, key_where(d, data, "mean", where, sizeof where),
+                               "mean and std with standardize = true: both normalise the pixels, choose one");
+    return 0;
+}
+
+/* [data] defaults that depend on the format, then the crop against the image, then the normalisation. */
 static int data_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
 {
     const int cifar = cfg->format == CNN_DATA_CIFAR10;
@@ -227,13 +276,28 @@ static int data_defaults(const Doc *d, const Fixed *fx, CnnConfig *cfg)
         return cnn_config_fail(d->err, where, "crop %d is larger than the %dx%d image", cfg->crop,
                                cfg->height, cfg->width);
     }
-    return 0;
+    return check_pad(d, fx->s[FIXED_DATA], cfg) || check_normalize(d, fx->s[FIXED_DATA], cfg) ? -1 : 0;
 }
 
 /* [train]'s learning rate schedule against the keys it needs. */
 static int check_schedule(const Doc *d, const Section *train, const CnnConfig *cfg)
 {
     char where[CNN_PATH_LEN + 64];
+    for (int i = 1; i < cfg->n_boundaries; i++)
+        if (cfg->boundaries[i] <= cfg->boundaries[i - 1])
+            return cnn_config_fail(d->err, key_where(d, train, "boundaries", where, sizeof where),
+                                   "boundaries must be strictly increasing steps: %ld follows %ld", cfg->boundaries[i],
+                                   cfg->boundaries[i - 1]);
+    if (cfg->lr_schedule == CNN_LR_PIECEWISE) {
+        if (cfg->n_boundaries == 0)
+            return cnn_config_fail(d->err, key_where(d, train, "boundaries", where, sizeof where),
+                                   "lr_schedule piecewise needs boundaries (the steps where the rate drops, e.g. "
+                                   "'boundaries = 32000, 48000')");
+        if (!(cfg->decay_rate > 0.0))
+            return cnn_config_fail(d->err, key_where(d, train, "decay_rate", where, sizeof where),
+                                   "lr_schedule piecewise needs decay_rate > 0 (the factor at each boundary)");
+        return 0;
+    }
     if (cfg->lr_schedule != CNN_LR_CONSTANT && cfg->decay_steps <= 0)
         return cnn_config_fail(d->err, key_where(d, train, "decay_steps", where, sizeof where),
                                "lr_schedule %s needs decay_steps > 0",
@@ -406,17 +470,17 @@ static const char *const shortcut_names[] = {"A", "B", NULL};
 static const char *const rb_act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
 static const char *const rb_init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
 static const KeySpec resblock_keys[] = {
-    {"filters", CNN_KEY_NETWORK, K_INT, RB(filters), 1, HUGE_VAL, 0, 0, NULL, 0},
-    {"stride", CNN_KEY_NETWORK, K_INT, RB(stride), 1, HUGE_VAL, 0, 0, NULL, 0},
-    {"repeat", CNN_KEY_NETWORK, K_INT, RB(repeat), 1, CNN_MAX_LAYERS, 0, 0, NULL, 0},
-    {"shortcut", CNN_KEY_NETWORK, K_ENUM, RB(shortcut_b), 0, 0, 0, 0, shortcut_names, 0},
-    {"activation", CNN_KEY_NETWORK, K_ENUM, RB(act), 0, 0, 0, 0, rb_act_names, 0},
-    {"init", CNN_KEY_NETWORK, K_ENUM, RB(init), 0, 0, 0, 0, rb_init_names, 0},
-    {"stddev", CNN_KEY_NETWORK, K_FLOAT, RB(stddev), 0, HUGE_VAL, 0, 0, NULL, 0},
-    {"wl", CNN_KEY_NETWORK, K_FLOAT, RB(wl), 0, HUGE_VAL, 0, 0, NULL, 0},
-    {"momentum", CNN_KEY_NETWORK, K_FLOAT, RB(momentum), 0, 1, 0, 0, NULL, 0},
-    {"epsilon", CNN_KEY_NETWORK, K_FLOAT, RB(epsilon), 0, HUGE_VAL, 1, 0, NULL, 0},
-    {"input", CNN_KEY_NETWORK, K_STR, RB(input), 0, 0, 0, 0, NULL, CNN_INPUT_LEN},
+    {"filters", CNN_KEY_NETWORK, K_INT, RB(filters), 1, HUGE_VAL, 0, 0, NULL, 0, 0},
+    {"stride", CNN_KEY_NETWORK, K_INT, RB(stride), 1, HUGE_VAL, 0, 0, NULL, 0, 0},
+    {"repeat", CNN_KEY_NETWORK, K_INT, RB(repeat), 1, CNN_MAX_LAYERS, 0, 0, NULL, 0, 0},
+    {"shortcut", CNN_KEY_NETWORK, K_ENUM, RB(shortcut_b), 0, 0, 0, 0, shortcut_names, 0, 0},
+    {"activation", CNN_KEY_NETWORK, K_ENUM, RB(act), 0, 0, 0, 0, rb_act_names, 0, 0},
+    {"init", CNN_KEY_NETWORK, K_ENUM, RB(init), 0, 0, 0, 0, rb_init_names, 0, 0},
+    {"stddev", CNN_KEY_NETWORK, K_FLOAT, RB(stddev), 0, HUGE_VAL, 0, 0, NULL, 0, 0},
+    {"wl", CNN_KEY_NETWORK, K_FLOAT, RB(wl), 0, HUGE_VAL, 0, 0, NULL, 0, 0},
+    {"momentum", CNN_KEY_NETWORK, K_FLOAT, RB(momentum), 0, 1, 0, 0, NULL, 0, 0},
+    {"epsilon", CNN_KEY_NETWORK, K_FLOAT, RB(epsilon), 0, HUGE_VAL, 1, 0, NULL, 0, 0},
+    {"input", CNN_KEY_NETWORK, K_STR, RB(input), 0, 0, 0, 0, NULL, CNN_INPUT_LEN, 0},
 };
 #define N_RESBLOCK_KEYS ((int)(sizeof resblock_keys / sizeof resblock_keys[0]))
 
@@ -547,6 +611,32 @@ static int expand_resblock(const Doc *d, const Section *s, CnnConfig *cfg, const
     return 0;
 }
 
+/* [train]'s length: steps or epochs, exactly one of them. */
+static int check_length(const Doc *d, const Fixed *fx)
+{
+    char where[CNN_PATH_LEN + 64];
+    const Section *train = fx->s[FIXED_TRAIN];
+    const int steps = given(fx, FIXED_TRAIN, "steps"), epochs = given(fx, FIXED_TRAIN, "epochs");
+    if (steps && epochs)
+        return cnn_config_fail(d->err, key_where(d, train, "epochs", where, sizeof where),
+                               "steps and epochs are both given: give one (epochs = E trains "
+                               "ceil(E * training images / batch) steps)");
+    if (!steps && !epochs)
+        return cnn_config_fail(d->err, cnn_config_section_where(d, train, where, sizeof where),
+                               "[train] needs 'steps' or 'epochs'");
+    return 0;
+}
+
+/* [train]'s optimizer against the keys that only one optimizer takes. */
+static int check_optimizer(const Doc *d, const Section *train, const CnnConfig *cfg)
+{
+    char where[CNN_PATH_LEN + 64];
+    if (cfg->nesterov && cfg->optimizer != CNN_OPT_SGD)
+        return cnn_config_fail(d->err, key_where(d, train, "nesterov", where, sizeof where),
+                               "nesterov = true needs optimizer = sgd (Nesterov momentum is an SGD method)");
+    return 0;
+}
+
 /* Every section other than the fixed ones is a layer (or, resblock, several), in file order; then the
  * graph their inputs make. */
 static int apply_layers(const Doc *d, CnnConfig *cfg)
@@ -602,8 +692,9 @@ static int interpret(const Doc *d, CnnConfig *cfg)
         fx.s[t] = i < 0 ? NULL : &d->sec[i];
     }
     config_defaults(cfg);
-    if (apply_fixed_sections(d, &fx, cfg) || run_defaults(d, &fx, cfg) || data_defaults(d, &fx, cfg) ||
-        check_schedule(d, fx.s[FIXED_TRAIN], cfg))
+    if (apply_fixed_sections(d, &fx, cfg) || check_length(d, &fx) || run_defaults(d, &fx, cfg) ||
+        data_defaults(d, &fx, cfg) || check_schedule(d, fx.s[FIXED_TRAIN], cfg) ||
+        check_optimizer(d, fx.s[FIXED_TRAIN], cfg))
         return -1;
     return apply_layers(d, cfg);
 }

@@ -8,6 +8,16 @@
 
 #include "internal.h"
 
+/* train.steps and train.epochs: one is given, the other stays 0, which its range excludes. Such a number
+ * is not written: absent, it reads back as 0. */
+static int unset_number(const KeySpec *k, const void *p)
+{
+    const int zero_excluded = k->lo > 0 || (k->lo == 0 && k->lo_open);
+    if (k->kind == K_LONG) return zero_excluded && *(const long *)p == 0;
+    if (k->kind == K_DOUBLE) return zero_excluded && *(const double *)p == 0.0;
+    return 0;
+}
+
 static void print_keys(FILE *f, const KeySpec *t, int n, const void *base)
 {
     const char *p0 = base;
@@ -15,6 +25,10 @@ static void print_keys(FILE *f, const KeySpec *t, int n, const void *base)
         const KeySpec *k = &t[i];
         const void *p = p0 + k->off;
         if (k->kind == K_STR && !*(const char *)p) continue; /* unset text: absent reads back as unset */
+        if (unset_number(k, p)) continue;
+        const int list = k->kind == K_LONGS || k->kind == K_FLOATS;
+        const int count = list ? *(const int *)(p0 + k->n_off) : 0;
+        if (list && count == 0) continue; /* an empty list: the same */
         fprintf(f, "%s = ", k->key);
         switch (k->kind) {
         case K_INT: fprintf(f, "%d\n", *(const int *)p); break;
@@ -31,6 +45,13 @@ static void print_keys(FILE *f, const KeySpec *t, int n, const void *base)
             else fprintf(f, "%.9g, %.9g\n", (double)lohi[0], (double)lohi[1]);
             break;
         }
+        case K_LONGS:
+            for (int j = 0; j < count; j++) fprintf(f, "%ld%s", ((const long *)p)[j], j + 1 < count ? ", " : "\n");
+            break;
+        case K_FLOATS:
+            for (int j = 0; j < count; j++)
+                fprintf(f, "%.9g%s", (double)((const float *)p)[j], j + 1 < count ? ", " : "\n");
+            break;
         }
     }
 }

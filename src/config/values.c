@@ -17,7 +17,7 @@
 
 static void range_text(const KeySpec *k, char *buf, size_t n)
 {
-    int integer = k->kind == K_INT || k->kind == K_LONG || k->kind == K_U64;
+    int integer = k->kind == K_INT || k->kind == K_LONG || k->kind == K_U64 || k->kind == K_LONGS;
     const char *what = integer ? "an integer" : "a number";
     if (k->lo == -HUGE_VAL && k->hi == HUGE_VAL) snprintf(buf, n, "%s", what);
     else if (k->hi == HUGE_VAL) snprintf(buf, n, "%s %s %g", what, k->lo_open ? ">" : ">=", k->lo);
@@ -155,6 +155,41 @@ static int set_contrast(const char *v, void *p)
     return 0;
 }
 
+/* K_LONGS, K_FLOATS: "a, b, c": 1 to k->cap numbers, each a whole value of its kind in k's range
+ * (blanks around the commas allowed, an empty item not), into the array at p and the count at n. */
+static int set_list(const KeySpec *k, const char *v, void *p, int *n)
+{
+    long longs[MAX_LIST];
+    float floats[MAX_LIST];
+    CNN_ASSERT(k->cap <= MAX_LIST);
+    int count = 0;
+    for (const char *item = v;;) {
+        const char *end = strchr(item, ',');
+        size_t len = end ? (size_t)(end - item) : strlen(item);
+        while (len && isspace((unsigned char)*item)) item++, len--;
+        while (len && isspace((unsigned char)item[len - 1])) len--;
+        char text[128];
+        if (len == 0 || len >= sizeof text || (size_t)count == k->cap) return -1;
+        memcpy(text, item, len);
+        text[len] = 0;
+        if (k->kind == K_LONGS) {
+            long long x;
+            if (parse_ll(text, &x) || x > LONG_MAX || !in_range(k, (double)x)) return -1;
+            longs[count++] = (long)x;
+        } else {
+            double x;
+            if (parse_double(text, &x) || fabs(x) > (double)FLT_MAX || !in_range(k, (double)(float)x)) return -1;
+            floats[count++] = (float)x;
+        }
+        if (!end) break;
+        item = end + 1;
+    }
+    if (k->kind == K_LONGS) memcpy(p, longs, (size_t)count * sizeof *longs);
+    else memcpy(p, floats, (size_t)count * sizeof *floats);
+    *n = count;
+    return 0;
+}
+
 /* A text value must read back the same from 'key = value' (what to_ini writes): the reader takes a ';'
  * or '#' that follows whitespace (the space after '=' included) as the start of a comment, and inih
  * strips the ends. */
@@ -210,6 +245,13 @@ int cnn_config_set_value(const Doc *d, const Entry *e, const KeySpec *k, void *b
                                "bad value '%s' for 'contrast' in %s: expected 'LO, HI' with 0 < LO <= HI, "
                                "or 0 (off)",
                                v, what);
+    case K_LONGS:
+    case K_FLOATS:
+        if (!set_list(k, v, p, (int *)((char *)base + k->n_off))) return 0;
+        range_text(k, expect, sizeof expect);
+        return cnn_config_fail(d->err, where,
+                               "bad value '%s' for '%s' in %s: expected 1 to %zu comma-separated values, each %s", v,
+                               k->key, what, k->cap, expect);
     }
     if (!bad) return 0;
     range_text(k, expect, sizeof expect);

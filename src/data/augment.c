@@ -1,12 +1,14 @@
 /* augment: TensorFlow's CIFAR-10 tutorial pipeline on one image — random crop, flip, brightness,
- * contrast, per-image standardization — from uint8 CHW or HWC into float HWC.
+ * contrast, per-image standardization or a fixed per-channel normalisation — from uint8 CHW or HWC
+ * into float HWC.
  *
  * Every step after the crop is affine per channel, so the whole chain folds into
  * out = (x - m_c) * a_c + b_c with the crop window's raw channel means m_c: brightness adds delta
  * (channel mean m_c + delta, variance unchanged), contrast scales about that mean (variance * f^2),
  * and standardization subtracts the overall mean M = mean_c(m_c + delta) and divides by
  * s = max(sqrt(V), 1/sqrt(N)), V = mean_c(f^2 var_c + (m_c + delta - M)^2) (channels have equal pixel
- * counts). So one pass over the window gathers exact integer sums, and one pass writes the output.
+ * counts); data.mean/std's (y/255 - mean_c) / std_c is affine too. So one pass over the window gathers
+ * exact integer sums, and one pass writes the output.
  * Centring on m_c (not folding it into b_c) keeps float cancellation small: a constant image gives
  * exactly 0. */
 #include "cnn/data/augment.h"
@@ -35,6 +37,12 @@ void cnn_augment_init(CnnAugment *a, const CnnConfig *cfg, const CnnDataset *ds)
         a->out_h = ds->h;
         a->out_w = ds->w;
     }
+    a->pad = cfg->pad;
+    a->pad_reflect = cfg->pad_mode == CNN_PAD_REFLECT;
+    /* config refuses pad beside crop and a pad the image cannot reflect; these guard a mismatched dataset */
+    const int side = ds->h < ds->w ? ds->h : ds->w;
+    if (a->pad > 0 && (cfg->crop > 0 || a->pad > side || (a->pad_reflect && a->pad >= side)))
+        CNN_DIE("data.pad %d does not fit the %dx%d images (or comes with data.crop)", a->pad, ds->h, ds->w);
     a->flip = cfg->flip != 0;
     a->brightness = cfg->brightness;
     if (cfg->contrast_lo == 0.0f && cfg->contrast_hi == 0.0f) {
@@ -44,6 +52,16 @@ void cnn_augment_init(CnnAugment *a, const CnnConfig *cfg, const CnnDataset *ds)
         a->contrast_hi = cfg->contrast_hi;
     }
     a->standardize = cfg->standardize != 0;
+    a->normalize = cfg->n_mean > 0;
+    if (a->normalize) {
+        /* config checks both against data.channels; this guards a mismatched dataset */
+        if (cfg->n_mean != ds->c || cfg->n_std != ds->c)
+            CNN_DIE("data.mean and data.std have %d and %d values for %d channels", cfg->n_mean, cfg->n_std, ds->c);
+        for (int c = 0; c < ds->c; c++) {
+            a->mean[c] = cfg->mean[c];
+            a->std[c] = cfg->std[c];
+        }
+    }
     a->seed = cfg->seed;
 }
 
@@ -57,32 +75,28 @@ void cnn_augment_draw(const CnnAugment *a, long epoch, long index, CnnAugmentPar
     p->flip = a->flip && u < 0.5f;
     p->delta = cnn_rng_range(&r, -a->brightness, a->brightness);
     p->factor = cnn_rng_range(&r, a->contrast_lo, a->contrast_hi);
+    if (a->pad > 0) { /* after the five (the two above are 0 then: no crop beside pad) */
+        p->oy = (int)cnn_rng_below(&r, (uint32_t)(2 * a->pad + 1));
+        p->ox = (int)cnn_rng_below(&r, (uint32_t)(2 * a->pad + 1));
+    }
 }
 
-void cnn_augment_apply(const CnnAugment *a, float *out, const uint8_t *img, const CnnAugmentParams *p)
+/* Row or column i (-pad <= i < n + pad) of the padded image: its source index, or -1 for a zero.
+ * Reflection mirrors about the edge pixel without repeating it (pad < n: the config checks). */
+static int pad_index(int i, int n, int reflect)
 {
-    const int H = a->in_h, W = a->in_w, C = a->c, oh = a->out_h, ow = a->out_w;
-    CNN_ASSERT(p->oy >= 0 && p->oy + oh <= H && p->ox >= 0 && p->ox + ow <= W);
-    const int chw = a->layout == CNN_LAYOUT_CHW;
+    if (i >= 0 && i < n) return i;
+    if (!reflect) return -1;
+    return i < 0 ? -i : 2 * (n - 1) - i;
+}
 
-    /* Pass 1: exact integer sum and sum of squares per channel over the window (flip-invariant). */
-    uint64_t sum[AUG_MAX_C] = {0}, sq[AUG_MAX_C] = {0};
-    for (int c = 0; c < C; c++) {
-        for (int y = 0; y < oh; y++) {
-            uint64_t s1 = 0, s2 = 0;
-            for (int x = 0; x < ow; x++) {
-                uint32_t v = chw ? img[((size_t)c * H + (size_t)(p->oy + y)) * W + (size_t)(p->ox + x)]
-                                 : img[((size_t)(p->oy + y) * W + (size_t)(p->ox + x)) * C + (size_t)c];
-                s1 += v;
-                s2 += v * v;
-            }
-            sum[c] += s1;
-            sq[c] += s2;
-        }
-    }
-
-    /* Fold brightness, contrast and standardization into per-channel (m_c, a_c, b_c). */
-    const double P = (double)oh * (double)ow, f = (double)p->factor, delta = (double)p->delta;
+/* The per-channel (m_c, a_c, b_c) of out = (x - m_c) * a_c + b_c from the window's exact sums over
+ * P pixels per channel (see the top of this file). */
+static void fold(const CnnAugment *a, const uint64_t *sum, const uint64_t *sq, double P, const CnnAugmentParams *p,
+                 float *mc, float *ac, float *bc)
+{
+    const int C = a->c;
+    const double f = (double)p->factor, delta = (double)p->delta;
     double m[AUG_MAX_C], var[AUG_MAX_C], M = 0.0;
     for (int c = 0; c < C; c++) {
         m[c] = (double)sum[c] / P;
@@ -90,7 +104,6 @@ void cnn_augment_apply(const CnnAugment *a, float *out, const uint8_t *img, cons
         M += m[c] + delta;
     }
     M /= C;
-    float mc[AUG_MAX_C], ac[AUG_MAX_C], bc[AUG_MAX_C];
     if (a->standardize) {
         double V = 0.0;
         for (int c = 0; c < C; c++) {
@@ -104,6 +117,13 @@ void cnn_augment_apply(const CnnAugment *a, float *out, const uint8_t *img, cons
             ac[c] = (float)(f / s);
             bc[c] = (float)((m[c] + delta - M) / s);
         }
+    } else if (a->normalize) {
+        for (int c = 0; c < C; c++) {
+            const double sd = (double)a->std[c];
+            mc[c] = (float)m[c];
+            ac[c] = (float)(f / (255.0 * sd));
+            bc[c] = (float)(((m[c] + delta) / 255.0 - (double)a->mean[c]) / sd);
+        }
     } else {
         for (int c = 0; c < C; c++) {
             mc[c] = (float)m[c];
@@ -111,18 +131,92 @@ void cnn_augment_apply(const CnnAugment *a, float *out, const uint8_t *img, cons
             bc[c] = (float)((m[c] + delta) / 255.0);
         }
     }
+}
 
-    /* Pass 2: out[y][x][c] from source (oy + y, sx), sx mirrored inside the window when flipping. */
+/* A window that reaches into data.pad's border: the same two passes, each pixel looked up through
+ * pad_index (zeros count in the sums and go through the same affine map). (y0, x0): the window's
+ * top-left corner in source coordinates, negative inside the top or left border. */
+static void apply_padded(const CnnAugment *a, float *out, const uint8_t *img, const CnnAugmentParams *p, int y0,
+                         int x0)
+{
+    const int H = a->in_h, W = a->in_w, C = a->c, oh = a->out_h, ow = a->out_w, reflect = a->pad_reflect;
+    const int chw = a->layout == CNN_LAYOUT_CHW;
+    uint64_t sum[AUG_MAX_C] = {0}, sq[AUG_MAX_C] = {0};
+    for (int y = 0; y < oh; y++) {
+        const int sy = pad_index(y0 + y, H, reflect);
+        if (sy < 0) continue;
+        for (int x = 0; x < ow; x++) {
+            const int sx = pad_index(x0 + x, W, reflect);
+            if (sx < 0) continue;
+            for (int c = 0; c < C; c++) {
+                uint32_t v = chw ? img[((size_t)c * H + (size_t)sy) * W + (size_t)sx]
+                                 : img[((size_t)sy * W + (size_t)sx) * C + (size_t)c];
+                sum[c] += v;
+                sq[c] += v * v;
+            }
+        }
+    }
+    float mc[AUG_MAX_C], ac[AUG_MAX_C], bc[AUG_MAX_C];
+    fold(a, sum, sq, (double)oh * (double)ow, p, mc, ac, bc);
+    for (int y = 0; y < oh; y++) {
+        const int sy = pad_index(y0 + y, H, reflect);
+        float *row = out + (size_t)y * ow * C;
+        for (int x = 0; x < ow; x++) {
+            const int sx = pad_index(x0 + (p->flip ? ow - 1 - x : x), W, reflect);
+            for (int c = 0; c < C; c++) {
+                uint32_t v = 0;
+                if (sy >= 0 && sx >= 0)
+                    v = chw ? img[((size_t)c * H + (size_t)sy) * W + (size_t)sx]
+                            : img[((size_t)sy * W + (size_t)sx) * C + (size_t)c];
+                row[(size_t)x * C + (size_t)c] = ((float)v - mc[c]) * ac[c] + bc[c];
+            }
+        }
+    }
+}
+
+void cnn_augment_apply(const CnnAugment *a, float *out, const uint8_t *img, const CnnAugmentParams *p)
+{
+    const int H = a->in_h, W = a->in_w, C = a->c, oh = a->out_h, ow = a->out_w;
+    /* (oy, ox) place the window in the image padded by a->pad on every side */
+    CNN_ASSERT(p->oy >= 0 && p->oy + oh <= H + 2 * a->pad && p->ox >= 0 && p->ox + ow <= W + 2 * a->pad);
+    const int y0 = p->oy - a->pad, x0 = p->ox - a->pad;
+    if (y0 < 0 || y0 + oh > H || x0 < 0 || x0 + ow > W) {
+        apply_padded(a, out, img, p, y0, x0);
+        return;
+    }
+    const int chw = a->layout == CNN_LAYOUT_CHW;
+
+    /* Pass 1: exact integer sum and sum of squares per channel over the window (flip-invariant). */
+    uint64_t sum[AUG_MAX_C] = {0}, sq[AUG_MAX_C] = {0};
+    for (int c = 0; c < C; c++) {
+        for (int y = 0; y < oh; y++) {
+            uint64_t s1 = 0, s2 = 0;
+            for (int x = 0; x < ow; x++) {
+                uint32_t v = chw ? img[((size_t)c * H + (size_t)(y0 + y)) * W + (size_t)(x0 + x)]
+                                 : img[((size_t)(y0 + y) * W + (size_t)(x0 + x)) * C + (size_t)c];
+                s1 += v;
+                s2 += v * v;
+            }
+            sum[c] += s1;
+            sq[c] += s2;
+        }
+    }
+
+    /* Fold brightness, contrast and standardization or normalisation into per-channel (m_c, a_c, b_c). */
+    float mc[AUG_MAX_C], ac[AUG_MAX_C], bc[AUG_MAX_C];
+    fold(a, sum, sq, (double)oh * (double)ow, p, mc, ac, bc);
+
+    /* Pass 2: out[y][x][c] from source (y0 + y, sx), sx mirrored inside the window when flipping. */
     for (int y = 0; y < oh; y++) {
         float *row = out + (size_t)y * ow * C;
         for (int c = 0; c < C; c++) {
             const uint8_t *src;
             ptrdiff_t step;
             if (chw) {
-                src = img + ((size_t)c * H + (size_t)(p->oy + y)) * W + (size_t)p->ox;
+                src = img + ((size_t)c * H + (size_t)(y0 + y)) * W + (size_t)x0;
                 step = 1;
             } else {
-                src = img + ((size_t)(p->oy + y) * W + (size_t)p->ox) * C + (size_t)c;
+                src = img + ((size_t)(y0 + y) * W + (size_t)x0) * C + (size_t)c;
                 step = C;
             }
             if (p->flip) {
@@ -144,7 +238,9 @@ void cnn_augment_train(const CnnAugment *a, float *out, const uint8_t *img, long
 
 void cnn_augment_eval(const CnnAugment *a, float *out, const uint8_t *img)
 {
-    /* tf.image.resize_image_with_crop_or_pad: offset (in - out) / 2, rounded down */
-    CnnAugmentParams p = {(a->in_h - a->out_h) / 2, (a->in_w - a->out_w) / 2, 0, 0.0f, 1.0f};
+    /* tf.image.resize_image_with_crop_or_pad: offset (in - out) / 2, rounded down; with data.pad the
+     * offset pad, which is the image itself */
+    CnnAugmentParams p = {(a->in_h + 2 * a->pad - a->out_h) / 2, (a->in_w + 2 * a->pad - a->out_w) / 2, 0, 0.0f,
+                          1.0f};
     cnn_augment_apply(a, out, img, &p);
 }

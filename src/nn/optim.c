@@ -1,5 +1,5 @@
-/* optim: Adam (TensorFlow's, with epsilon-hat) and SGD with momentum over one flat float array, and
- * the learning-rate schedules with linear warm-up.
+/* optim: Adam (TensorFlow's, with epsilon-hat) and SGD with momentum (plain or Nesterov) over one flat
+ * float array, and the learning-rate schedules with linear warm-up.
  *
  * The update runs once per step over every parameter (about 1M floats for the CIFAR-10 net), so the
  * per-step scalars (bias-corrected lr_t, float coefficients) are computed once in double here and the
@@ -18,6 +18,7 @@ void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n, const CnnKernel
     o->beta2 = cfg->beta2;
     o->epsilon = cfg->epsilon;
     o->momentum = cfg->momentum;
+    o->nesterov = cfg->nesterov != 0;
     o->n = n;
     o->t = 0;
     o->m = cnn_aligned_for(cnn_mul_size(n, sizeof(float)), "the optimizer's state");
@@ -40,6 +41,8 @@ void cnn_optim_step(CnnOptim *o, float *params, const float *grad, double lr)
         double lr_t = lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t));
         o->k->adam_update(params, o->m, o->v, grad, o->n, (float)o->beta1, (float)o->beta2, (float)lr_t,
                           (float)o->epsilon);
+    } else if (o->nesterov) {
+        o->k->nesterov_update(params, o->m, grad, o->n, (float)o->momentum, (float)lr);
     } else {
         o->k->momentum_update(params, o->m, grad, o->n, (float)o->momentum, (float)lr);
     }
@@ -81,6 +84,11 @@ static double schedule(const CnnConfig *cfg, long s)
         double alpha = cfg->decay_rate;
         double frac = (double)(s < cfg->decay_steps ? s : cfg->decay_steps) / (double)cfg->decay_steps;
         return cfg->lr * ((1.0 - alpha) * 0.5 * (1.0 + cos(M_PI * frac)) + alpha);
+    }
+    case CNN_LR_PIECEWISE: {
+        int passed = 0;
+        while (passed < cfg->n_boundaries && cfg->boundaries[passed] <= s) passed++;
+        return cfg->lr * pow(cfg->decay_rate, passed);
     }
     }
     CNN_DIE("unknown lr_schedule %d", (int)cfg->lr_schedule);

@@ -232,15 +232,16 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     Run *r = cnn_calloc(1, sizeof *r);
     CnnErr err;
     int rc = CNN_EXIT_ERROR;
-    Loop lp = {.steps = cfg->steps, .tty = progress_on_terminal()};
+    Loop lp = {.tty = progress_on_terminal()};
     if (run_setup(r, cfg, 1, &err)) goto out; /* run_setup said why */
+    lp.steps = r->steps; /* train.steps, or what train.epochs gives on this training set */
     if ((lp.step0 = start_or_resume(r, opts->resume)) < 0) goto out;
     if (r->rank == 0) lp.metrics = open_metrics(r, lp.step0, lp.step0 > 0 || opts->resume);
     if (cnn_comm_any(r->rank == 0 && !lp.metrics)) goto out;
     install_signals();
     if (lp.step0 >= lp.steps)
-        cnn_info("the checkpoint is at step %ld and train.steps is %ld: nothing left to train "
-                 "(raise train.steps to go on)", lp.step0, lp.steps);
+        cnn_info("the checkpoint is at step %ld and train.%s gives %ld steps: nothing left to train "
+                 "(raise it to go on)", lp.step0, cfg->epochs > 0 ? "epochs" : "steps", lp.steps);
     run_start_data(r, lp.step0, lp.steps);
     lp.t_start = lp.t_log = cnn_now();
     if (r->size > 1) cnn_watchdog_start(cfg->stall_timeout); /* one process has no one to wait for */

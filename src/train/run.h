@@ -34,6 +34,8 @@ typedef struct {
     CnnOptim optim;
     CnnGradSync *sync;
     int B;                      /* global batch */
+    long steps;                 /* training: the steps to reach, train.steps or derived from train.epochs
+                                   once the training set is loaded (cnn_config_steps); 0 without one */
     int lo, hi;                 /* this rank's positions [lo, hi) of every global batch */
     int *idx_buf;
     long *epoch_buf;

@@ -162,11 +162,16 @@ static void announce(const Run *r)
 {
     const CnnConfig *cfg = r->cfg;
     if (r->rank == 0) {
-        char kl[512];
+        char kl[512], length[128] = "";
         cnn_model_kernels_line(&r->model, kl, sizeof kl);
-        cnn_info("cnn-dist: %s (%s), %d rank%s x %d OpenBLAS thread%s (%s), global batch %d, %s", cfg->name, cfg->path,
-                 r->size,
-                 r->size > 1 ? "s" : "", r->threads, r->threads > 1 ? "s" : "", cnn_gemm_corename(), r->B,
+        if (r->steps > 0 && cfg->epochs > 0)
+            snprintf(length, sizeof length, ", %ld steps (train.epochs = %g of %d images)", r->steps, cfg->epochs,
+                     r->train.n);
+        else if (r->steps > 0)
+            snprintf(length, sizeof length, ", %ld steps", r->steps);
+        cnn_info("cnn-dist: %s (%s), %d rank%s x %d OpenBLAS thread%s (%s), global batch %d%s, %s", cfg->name,
+                 cfg->path, r->size, r->size > 1 ? "s" : "", r->threads, r->threads > 1 ? "s" : "",
+                 cnn_gemm_corename(), r->B, length,
                  cfg->deterministic ? "deterministic (same result on any rank count)" : "fast float allreduce");
         cnn_info("kernels %s: %s", cnn_isa_name(r->isa), kl);
     }
@@ -193,7 +198,9 @@ int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err)
     cnn_version_line(r->producer, sizeof r->producer, r->isa);
     char gen[512];
     if (cnn_gemm_core_is_generic(gen, sizeof gen) && r->rank == 0) cnn_warn("%s", gen);
-    if (load_data(r, need_train, err) || build_model(r, need_train, err) || check_ranks_agree(r, err)) return -1;
+    if (load_data(r, need_train, err)) return -1;
+    if (need_train) r->steps = cnn_config_steps(cfg, r->train.n);
+    if (build_model(r, need_train, err) || check_ranks_agree(r, err)) return -1;
     announce(r);
     return 0;
 }
@@ -264,7 +271,7 @@ int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where
     if (r->prefetch) cnn_prefetch_release(r->prefetch);
     double t_opt = cnn_now();
     cnn_model_update_buffers(m, m->grads);
-    cnn_model_add_weight_decay(m, m->grads, 0.0);
+    cnn_model_add_weight_decay(m, m->grads, r->cfg->weight_decay);
     *lr = cnn_lr_at(r->cfg, step);
     cnn_optim_step(&r->optim, m->params, m->grads, *lr);
     if (r->ema) { /* the average of what is trained; buffers (running statistics) as they are */

@@ -3,7 +3,8 @@
 # while the good ones are still classified. Then scripts/export to TorchScript and ONNX for tiny.ini,
 # a config with every layer type and option (the tests' own), and the CIFAR-10 network: the PyTorch
 # model's logits on the test set equal --predict's to 1e-4 relative and its accuracy equals --eval's to
-# 0.05 points, also for a checkpoint with train.ema's average (which all three use). Needs python3-torch and python3-onnx (make test installs them); says SKIPPED without.
+# 0.05 points, also for a checkpoint with train.ema's average (which all three use) and one trained with
+# data.mean and data.std. Needs python3-torch and python3-onnx (make test installs them); says SKIPPED without.
 . "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 c="--set train.log_every=50 --set train.eval_every=0"
@@ -167,6 +168,13 @@ check_export "$WORK/ema/ckpt-40.h5" "$TINY"
 ! cmp -s "$WORK/raw.json" "$WORK/avg.json" || fail "--raw gives the same logits as the average"
 check_export "$WORK/every/ckpt-30.h5" "$WORK/every.ini"
 check_export "$WORK/cifar/ckpt-3.h5" "$ROOT/configs/cifar10.ini"
+# tiny.ini with data.mean and data.std in place of standardize
+sed 's/^standardize = true$/standardize = false\nmean = 0.4914, 0.4822, 0.4465\nstd = 0.2470, 0.2435, 0.2616/' "$TINY" >"$WORK/norm.ini"
+grep -q '^std = ' "$WORK/norm.ini" || fail "norm.ini has no data.std"
+# shellcheck disable=SC2086
+run 1 $c --set train.steps=20 --set run.out_dir="$WORK/norm" "$WORK/norm.ini" >"$WORK/norm.log" 2>&1 ||
+    { cat "$WORK/norm.log"; fail "training with data.mean and data.std"; }
+check_export "$WORK/norm/ckpt-20.h5" "$WORK/norm.ini"
 # a config whose layers are not the checkpoint's is refused
 "$ROOT/scripts/export" "$CK" "$WORK/every.ini" --format pytorch "$WORK/x.pt" 2>"$WORK/x.err" &&
     fail "export accepted another network's config"

@@ -91,6 +91,7 @@ typedef struct CnnKernels {
     void (*adam_update)(float *p, float *m, float *v, const float *g, size_t n, float b1, float b2, float lr_t,
                         float eps);
     void (*momentum_update)(float *p, float *a, const float *g, size_t n, float mom, float lr);
+    void (*nesterov_update)(float *p, float *a, const float *g, size_t n, float mom, float lr);
 
     /* ---- fixed-point sums of one tensor (fixedsum.h): acc += round(g * scale); the _max form also
      * returns the largest |g| as its float bit pattern (0x7f800000 and above: Inf or NaN seen), and

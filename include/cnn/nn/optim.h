@@ -3,12 +3,16 @@
  * Adam is TensorFlow's (tf.train.AdamOptimizer): with t the step count after increment,
  *   lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t); m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
  *   p -= lr_t * m / (sqrt(v) + epsilon).
- * SGD momentum is TensorFlow's MomentumOptimizer: a = momentum*a + g; p -= lr*a.
+ * SGD momentum is TensorFlow's MomentumOptimizer: a = momentum*a + g; p -= lr*a. With train.nesterov,
+ * Nesterov momentum as PyTorch's SGD(nesterov=True) and TensorFlow's use_nesterov=True compute it:
+ * a = momentum*a + g; p -= lr*(g + momentum*a) (the same accumulator, so the same checkpoint slot).
  * Schedules take the global step before the update (0-based), like tf.train.*_decay:
  *   constant:    lr
  *   exponential: lr * decay_rate^(s / decay_steps), s / decay_steps floored when staircase
  *   cosine:      lr * ((1 - alpha) * 0.5 * (1 + cos(pi * min(s, decay_steps) / decay_steps)) + alpha),
  *                alpha = decay_rate
+ *   piecewise:   lr * decay_rate^k, k = the number of train.boundaries <= s (PyTorch's MultiStepLR with
+ *                milestones = boundaries, gamma = decay_rate; tf.train.piecewise_constant with those values)
  * With warmup_steps W > 0 the rate rises linearly, lr_at(s) = sched(0) * (s + 1) / W for s < W, and
  * the schedule then runs on s - W. */
 #ifndef CNN_OPTIM_H
@@ -22,6 +26,7 @@
 typedef struct {
     CnnOptimizerKind kind;
     double beta1, beta2, epsilon, momentum;
+    int nesterov;   /* sgd: Nesterov momentum */
     size_t n;
     float *m;       /* adam first moment, or sgd accumulator */
     float *v;       /* adam second moment (NULL for sgd) */

@@ -29,3 +29,15 @@ void KFN(momentum_update)(float *restrict p, float *restrict a, const float *res
         p[i] -= lr * ai;
     }
 }
+
+/* a, p: [n]. Nesterov momentum in the form PyTorch's SGD(nesterov=True) and TensorFlow's
+ * MomentumOptimizer(use_nesterov=True) share: the step looks ahead along the new accumulator. */
+void KFN(nesterov_update)(float *restrict p, float *restrict a, const float *restrict g, size_t n, float mom,
+                          float lr)
+{
+    for (size_t i = 0; i < n; i++) {
+        float ai = mom * a[i] + g[i];
+        a[i] = ai;
+        p[i] -= lr * (g[i] + mom * ai);
+    }
+}

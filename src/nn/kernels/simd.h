@@ -106,6 +106,7 @@ DECLARE(void, global_maxpool_forward, (float *, int32_t *, const float *, int, i
 DECLARE(void, global_maxpool_backward, (float *, const float *, const int32_t *, int, int, int))
 DECLARE(void, adam_update, (float *, float *, float *, const float *, size_t, float, float, float, float))
 DECLARE(void, momentum_update, (float *, float *, const float *, size_t, float, float))
+DECLARE(void, nesterov_update, (float *, float *, const float *, size_t, float, float))
 DECLARE(void, fixed_accumulate, (int64_t *, const float *, size_t, double))
 DECLARE(uint32_t, fixed_accumulate_max, (int64_t *, const float *, size_t, double, int))
 DECLARE(void, fixed_to_float, (float *, const int64_t *, size_t, double))

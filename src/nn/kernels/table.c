@@ -32,6 +32,7 @@ const CnnKernels KFN(cnn_kernels) = {
     .global_maxpool_backward = KFN(global_maxpool_backward),
     .adam_update = KFN(adam_update),
     .momentum_update = KFN(momentum_update),
+    .nesterov_update = KFN(nesterov_update),
     .fixed_accumulate = KFN(fixed_accumulate),
     .fixed_accumulate_max = KFN(fixed_accumulate_max),
     .fixed_to_float = KFN(fixed_to_float),
