@@ -1,6 +1,6 @@
 /* util: the error tiers, logging, checked allocation and size arithmetic, a clock.
  *
- * Three tiers (STYLE.md): CNN_ASSERT for invariants, CNN_DIE / the *_check helpers for failed system
+ * Three tiers: CNN_ASSERT for invariants, CNN_DIE / the *_check helpers for failed system
  * or library calls (file, line, reason, then the die hook), and CnnErr for problems a user can fix:
  * a function fills the message (naming the file and line or byte offset) and returns -1, and main
  * decides what to do. Under MPI the die hook is MPI_Abort, so one rank's death takes the job down. */

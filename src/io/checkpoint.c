@@ -1,5 +1,5 @@
-/* checkpoint: the HDF5 checkpoint file (layout in include/cnn/io/checkpoint.h and DESIGN.md), its
- * atomic write (tmp file, fsync, rename, directory fsync, then prune to the newest `keep`), its
+/* checkpoint: the HDF5 checkpoint file (layout in include/cnn/io/checkpoint.h and README.md), its atomic
+ * write (tmp file, fsync, rename, directory fsync, then prune to the newest `keep`), its
  * validating read (format, version, every tensor's presence and shape, Fletcher32 checksums), and
  * the listing of ckpt-<step>.h5 files in a directory.
  *

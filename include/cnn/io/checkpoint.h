@@ -1,9 +1,11 @@
-/* checkpoint: HDF5 files any HDF5 tool can read (layout in README and DESIGN.md):
+/* checkpoint: HDF5 files any HDF5 tool can read (layout in README.md, "Checkpoints and metrics"):
  *   /                       attrs format="cnn-dist checkpoint", version=1, step, epoch, world_size,
  *                           seed, config (INI text after overrides), model_hash, optimizer, and what
  *                           trained it: isa, kernels, openblas_core (absent in files of older versions)
- *   /params/<layer>/{weights,biases}
- *   /optimizer/<opt>/<slot>/<layer>/{weights,biases}   attr t on /optimizer/<opt>
+ *   /params/<layer>/<tensor>  every tensor of the model (model.h): weights, biases, gamma, beta, and the
+ *                           buffers (moving_mean, moving_variance)
+ *   /optimizer/<opt>/<slot>/<layer>/<tensor>   the trainable tensors'; attr t on /optimizer/<opt>
+ *   /ema/<layer>/<tensor>   train.ema's average (when on)
  *   /state                  attrs sampler_step, samples_seen, lr (what exact continuation needs)
  * Datasets are chunked with the Fletcher32 checksum filter, so a corrupted byte is an error on read.
  * A write goes to <dir>/ckpt-<step>.h5.tmp, is fsync'd, renamed to ckpt-<step>.h5, and the directory

@@ -1,6 +1,6 @@
 /* layers: forward/backward pairs over caller-owned buffers (no allocation, no MPI).
  *
- * Layout and semantics are TensorFlow's (DESIGN.md): activations NHWC, conv weights HWIO
+ * Layout and semantics are TensorFlow's (README.md, "Configs"): activations NHWC, conv weights HWIO
  * [kh][kw][cin][cout], dense weights [in][out]; the shapes of convolution and pooling follow
  * TensorFlow's SAME/VALID rule (shape.h).
  * Backward functions add to (CNN_GRAD_ACCUMULATE) or overwrite (CNN_GRAD_OVERWRITE: no zeroing pass
