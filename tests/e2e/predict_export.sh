@@ -1,10 +1,13 @@
 # Using a trained model: --predict on pictures the test writes (PNG, JPEG, grey PNG) and on a CIFAR-10
 # batch file; bad files (truncated, not an image, wrong size) each get one line naming the file, exit 1,
 # while the good ones are still classified. Then scripts/export to TorchScript and ONNX for tiny.ini,
-# a config with every layer type and option (the tests' own), and the CIFAR-10 network: the PyTorch
-# model's logits on the test set equal --predict's to 1e-4 relative and its accuracy equals --eval's to
-# 0.05 points, also for a checkpoint with train.ema's average (which all three use) and one trained with
-# data.mean and data.std. Needs python3-torch and python3-onnx (make test installs them); says SKIPPED without.
+# a chain with every layer type and option of a chain (the tests' own), a graph with the graph's layer
+# types (resblock sections with both shortcuts, batchnorm with trained running statistics, gelu, global
+# pools, scale, add, an input named before its section) and the CIFAR-10 network: the PyTorch model's
+# logits on the test set equal --predict's to 1e-4 relative and its accuracy equals --eval's to 0.05
+# points, also for a checkpoint with train.ema's average (which all three use) and one trained with
+# data.mean and data.std. Needs python3-torch and
+# python3-onnx (make test installs them); says SKIPPED without.
 . "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 c="--set train.log_every=50 --set train.eval_every=0"
@@ -122,6 +125,92 @@ INI
 # shellcheck disable=SC2086
 run 1 $c --set train.steps=30 --set run.out_dir="$WORK/every" "$WORK/every.ini" >"$WORK/every.log" 2>&1 ||
     { cat "$WORK/every.log"; fail "training every.ini"; }
+# A graph: conv without biases -> batchnorm -> relu -> two resblock sections (option A: subsampling
+# and zero channels, 5 -> 8 so (8 - 5) // 2 = 1 before, 2 after; option B: a projection) -> gelu ->
+# global average pool -> scale, added to a global max-pool branch whose section comes after the add ->
+# dense without biases, added to its own input (a dense output beside a 1x1xC one) -> pad_channels
+# -> batchnorm (no beta) -> dense 10.
+cat >"$WORK/graph.ini" <<'INI'
+[data]
+format = cifar10
+train = data_batch_1.bin
+crop = 24
+flip = true
+[train]
+batch = 32
+steps = 40
+[c1]
+type = conv
+filters = 5
+size = 3
+padding = same
+use_bias = false
+init = he_normal
+[bn1]
+type = batchnorm
+[relu1]
+type = act
+activation = relu
+[stage1]
+type = resblock
+filters = 8
+stride = 2
+repeat = 2
+shortcut = A
+[stage2]
+type = resblock
+filters = 12
+stride = 2
+shortcut = B
+[gelu]
+type = act
+activation = gelu
+[avg]
+type = global_avgpool
+[half]
+type = scale
+factor = 0.5
+[join]
+type = add
+input = half, peak
+[peak]
+type = global_maxpool
+input = stage2
+[hidden]
+type = dense
+input = join
+units = 12
+use_bias = false
+activation = tanh
+[mix]
+type = add
+input = hidden, join
+[wide]
+type = pad_channels
+channels = 15
+[bn2]
+type = batchnorm
+epsilon = 0.001
+center = false
+[out]
+type = dense
+units = 10
+activation = linear
+INI
+# shellcheck disable=SC2086
+run 1 $c --set run.out_dir="$WORK/graph" "$WORK/graph.ini" >"$WORK/graph.log" 2>&1 ||
+    { cat "$WORK/graph.log"; fail "training graph.ini"; }
+# 40 steps of momentum 0.1 have moved every running statistic off its start (0 and 1)
+$PY - "$WORK/graph/ckpt-40.h5" <<'PY' || fail "graph.ini's batchnorm running statistics did not move"
+import sys
+import h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+names = [n for n in f["params"] if "moving_mean" in f["params"][n]]
+assert len(names) == 9, names
+for n in names:
+    assert np.abs(f[f"params/{n}/moving_mean"][...]).max() > 0.01, n
+    assert np.abs(f[f"params/{n}/moving_variance"][...] - 1).max() > 0.01, n
+PY
 # shellcheck disable=SC2086
 run 1 $c --set train.steps=3 --set train.batch=32 --set data.train=data_batch_1.bin --set run.out_dir="$WORK/cifar" "$ROOT/configs/cifar10.ini" \
     >"$WORK/cifar.log" 2>&1 || { cat "$WORK/cifar.log"; fail "training cifar10.ini"; }
@@ -167,6 +256,7 @@ check_export "$WORK/ema/ckpt-40.h5" "$TINY"
 "$BIN" --predict "$WORK/ema/ckpt-40.h5" --json --set data.dir="$SYNTH" "$TINY" "$WORK/c3.png" >"$WORK/avg.json"
 ! cmp -s "$WORK/raw.json" "$WORK/avg.json" || fail "--raw gives the same logits as the average"
 check_export "$WORK/every/ckpt-30.h5" "$WORK/every.ini"
+check_export "$WORK/graph/ckpt-40.h5" "$WORK/graph.ini"
 check_export "$WORK/cifar/ckpt-3.h5" "$ROOT/configs/cifar10.ini"
 # tiny.ini with data.mean and data.std in place of standardize
 sed 's/^standardize = true$/standardize = false\nmean = 0.4914, 0.4822, 0.4465\nstd = 0.2470, 0.2435, 0.2616/' "$TINY" >"$WORK/norm.ini"
@@ -179,3 +269,8 @@ check_export "$WORK/norm/ckpt-20.h5" "$WORK/norm.ini"
 "$ROOT/scripts/export" "$CK" "$WORK/every.ini" --format pytorch "$WORK/x.pt" 2>"$WORK/x.err" &&
     fail "export accepted another network's config"
 grep -q "are not the checkpoint's" "$WORK/x.err" || { cat "$WORK/x.err"; fail "mismatch message"; }
+# a resblock section that expands into other layers than the checkpoint's (another repeat) is refused
+sed 's/^repeat = 2$/repeat = 3/' "$WORK/graph.ini" >"$WORK/graph3.ini"
+"$ROOT/scripts/export" "$WORK/graph/ckpt-40.h5" "$WORK/graph3.ini" --format pytorch "$WORK/x.pt" 2>"$WORK/x.err" &&
+    fail "export accepted a resblock of another repeat"
+grep -q "are not the checkpoint's" "$WORK/x.err" || { cat "$WORK/x.err"; fail "resblock mismatch message"; }
