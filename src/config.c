@@ -7,8 +7,9 @@
  * text always holds every key the parser knows. Every user error returns -1 with a message that
  * starts "FILE:LINE: " or "--set TEXT: ".
  *
- * This file holds the key tables, where each key's kind, range and class is written once, and what
- * is derived from them alone: the model and train hashes, the resume check and the key listings. The
+ * This file holds the fixed sections' key tables (each layer type's are in its descriptor, in its own
+ * file under src/nn/layers/), where each key's kind, range and class is written once, and what is
+ * derived from them alone: the model and train hashes, the resume check and the key listings. The
  * passes and the canonical text are in src/config/ (internal.h says which file holds what). */
 #include <math.h>
 #include <stddef.h>
@@ -19,34 +20,29 @@
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
-const char *const cnn_config_layer_types[] = {"conv",  "maxpool",   "avgpool",        "lrn",
-                                              "dense", "dropout",   "add",            "act",
-                                              "batchnorm", "global_avgpool", "global_maxpool", "scale",
-                                              "pad_channels", NULL};
-static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
-static const char *const init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
+const char *const cnn_config_act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
+const char *const cnn_config_init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
+const char *const cnn_config_padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", "winograd2", NULL};
 const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", "piecewise", NULL};
-static const char *const padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
 static const char *const pad_mode_names[] = {"zero", "reflect", NULL}; /* by CnnPadMode */
 
 const char *cnn_layer_type_name(CnnLayerType t)
 {
-    return (unsigned)t < N_LAYER_TYPES ? cnn_config_layer_types[t] : "?";
+    return (unsigned)t < N_LAYER_TYPES ? cnn_layer_type_desc(t)->name : "?";
 }
 
 const char *cnn_activation_name(CnnActivation a)
 {
-    return (unsigned)a < sizeof act_names / sizeof act_names[0] - 1 ? act_names[a] : "?";
+    return (unsigned)a <= CNN_ACT_GELU ? cnn_config_act_names[a] : "?";
 }
 
 /* ---- key tables ------------------------------------------------------------------------------ */
 
 #define INF HUGE_VAL
 #define CFG(f) offsetof(CnnConfig, f)
-#define LAY(f) offsetof(CnnLayerSpec, f)
 #define NUM(c, k, kind, off, lo, hi, lo_open, hi_open) {k, c, kind, off, lo, hi, lo_open, hi_open, NULL, 0, 0}
 #define ENUMK(c, k, off, names) {k, c, K_ENUM, off, 0, 0, 0, 0, names, 0, 0}
 #define STRK(c, k, off) {k, c, K_STR, off, 0, 0, 0, 0, NULL, CNN_PATH_LEN, 0}
@@ -121,116 +117,18 @@ static const KeySpec train_keys[] = {
     NUM(TUNABLE, "ema", K_DOUBLE, CFG(ema), 0, 1, 0, 1), /* evaluation only: training is the same either way */
 };
 
-/* Layer keys are all NETWORK: they define the model. Every type takes `input` (config.h); in a table,
- * the keys before it existed before the graph, it and those after it came with it (LayerKeys.n_v1). */
-#define INPUT_KEY {"input", NETWORK, K_STR, LAY(input), 0, 0, 0, 0, NULL, CNN_INPUT_LEN, 0}
-#define USE_BIAS_KEY NUM(NETWORK, "use_bias", K_BOOL, LAY(use_bias), 0, 1, 0, 0)
-#define WEIGHT_KEYS                                                                                \
-    ENUMK(NETWORK, "activation", LAY(act), act_names), ENUMK(NETWORK, "init", LAY(init), init_names), \
-        NUM(NETWORK, "stddev", K_FLOAT, LAY(stddev), 0, INF, 0, 0),                                \
-        NUM(NETWORK, "value", K_FLOAT, LAY(value), -INF, INF, 0, 0),                               \
-        NUM(NETWORK, "bias", K_FLOAT, LAY(bias_init), -INF, INF, 0, 0),                            \
-        NUM(NETWORK, "wl", K_FLOAT, LAY(wl), 0, INF, 0, 0)
-
-static const KeySpec conv_keys[] = {
-    NUM(NETWORK, "filters", K_INT, LAY(filters), 1, INF, 0, 0),
-    NUM(NETWORK, "size", K_INT, LAY(size), 1, INF, 0, 0),
-    NUM(NETWORK, "stride", K_INT, LAY(stride), 1, INF, 0, 0),
-    ENUMK(NETWORK, "padding", LAY(same), padding_names),
-    WEIGHT_KEYS,
-    INPUT_KEY,
-    USE_BIAS_KEY,
-};
-static const KeySpec dense_keys[] = {
-    NUM(NETWORK, "units", K_INT, LAY(units), 1, INF, 0, 0),
-    WEIGHT_KEYS,
-    INPUT_KEY,
-    USE_BIAS_KEY,
-};
-static const KeySpec pool_keys[] = {
-    NUM(NETWORK, "size", K_INT, LAY(size), 1, INF, 0, 0),
-    NUM(NETWORK, "stride", K_INT, LAY(stride), 1, INF, 0, 0),
-    ENUMK(NETWORK, "padding", LAY(same), padding_names),
-    INPUT_KEY,
-};
-static const KeySpec lrn_keys[] = {
-    NUM(NETWORK, "radius", K_INT, LAY(radius), 0, INF, 0, 0),
-    NUM(NETWORK, "bias", K_FLOAT, LAY(lrn_bias), 0, INF, 1, 0),
-    NUM(NETWORK, "alpha", K_FLOAT, LAY(alpha), 0, INF, 0, 0),
-    NUM(NETWORK, "beta", K_FLOAT, LAY(beta), 0, INF, 0, 0),
-    INPUT_KEY,
-};
-static const KeySpec dropout_keys[] = {
-    NUM(NETWORK, "keep", K_FLOAT, LAY(keep), 0, 1, 1, 0),
-    INPUT_KEY,
-};
-static const KeySpec input_only_keys[] = {INPUT_KEY}; /* add, global pools */
-static const KeySpec act_keys[] = {
-    INPUT_KEY,
-    ENUMK(NETWORK, "activation", LAY(act), act_names),
-};
-static const KeySpec batchnorm_keys[] = {
-    INPUT_KEY,
-    NUM(NETWORK, "momentum", K_FLOAT, LAY(momentum), 0, 1, 0, 0),
-    NUM(NETWORK, "epsilon", K_FLOAT, LAY(epsilon), 0, INF, 1, 0),
-    NUM(NETWORK, "scale", K_BOOL, LAY(bn_scale), 0, 1, 0, 0),
-    NUM(NETWORK, "center", K_BOOL, LAY(bn_center), 0, 1, 0, 0),
-};
-static const KeySpec scale_keys[] = {
-    INPUT_KEY,
-    NUM(NETWORK, "factor", K_FLOAT, LAY(factor), -INF, INF, 0, 0),
-};
-
-static const KeySpec pad_channels_keys[] = {
-    INPUT_KEY,
-    NUM(NETWORK, "channels", K_INT, LAY(channels), 1, INF, 0, 0),
-};
-
-/* Defaults beyond the ones every type shares (interpret.c). */
-static void lrn_defaults(CnnLayerSpec *l) /* TensorFlow's local_response_normalization */
-{
-    l->radius = 5;
-    l->lrn_bias = 1.0f;
-    l->alpha = 1.0f;
-    l->beta = 0.5f;
-}
-
-static void batchnorm_defaults(CnnLayerSpec *l) /* PyTorch's BatchNorm2d */
-{
-    l->momentum = 0.1f;
-    l->epsilon = 1e-5f;
-    l->bn_scale = 1;
-    l->bn_center = 1;
-}
-
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-/* Indexed by CnnLayerType. */
-const LayerKeys cnn_config_layer_keys[N_LAYER_TYPES] = {
-    [CNN_LAYER_CONV] = {conv_keys, COUNT(conv_keys), {"filters", "size"}, COUNT(conv_keys) - 2, NULL, 1, 1},
-    [CNN_LAYER_MAXPOOL] = {pool_keys, COUNT(pool_keys), {"size", NULL}, COUNT(pool_keys) - 1, NULL, 1, 1},
-    [CNN_LAYER_AVGPOOL] = {pool_keys, COUNT(pool_keys), {"size", NULL}, COUNT(pool_keys) - 1, NULL, 1, 1},
-    [CNN_LAYER_LRN] = {lrn_keys, COUNT(lrn_keys), {NULL, NULL}, COUNT(lrn_keys) - 1, lrn_defaults, 1, 1},
-    [CNN_LAYER_DENSE] = {dense_keys, COUNT(dense_keys), {"units", NULL}, COUNT(dense_keys) - 2, NULL, 1, 1},
-    [CNN_LAYER_DROPOUT] = {dropout_keys, COUNT(dropout_keys), {"keep", NULL}, COUNT(dropout_keys) - 1, NULL, 1, 1},
-    [CNN_LAYER_ADD] = {input_only_keys, COUNT(input_only_keys), {"input", NULL}, 0, NULL, 2, CNN_MAX_INPUTS},
-    [CNN_LAYER_ACT] = {act_keys, COUNT(act_keys), {"activation", NULL}, 0, NULL, 1, 1},
-    [CNN_LAYER_BATCHNORM] = {batchnorm_keys, COUNT(batchnorm_keys), {NULL, NULL}, 0, batchnorm_defaults, 1, 1},
-    [CNN_LAYER_GLOBAL_AVGPOOL] = {input_only_keys, COUNT(input_only_keys), {NULL, NULL}, 0, NULL, 1, 1},
-    [CNN_LAYER_GLOBAL_MAXPOOL] = {input_only_keys, COUNT(input_only_keys), {NULL, NULL}, 0, NULL, 1, 1},
-    [CNN_LAYER_SCALE] = {scale_keys, COUNT(scale_keys), {"factor", NULL}, 0, NULL, 1, 1},
-    [CNN_LAYER_PAD_CHANNELS] = {pad_channels_keys, COUNT(pad_channels_keys), {"channels", NULL}, 0, NULL, 1, 1},
-};
-
 void cnn_layer_type_inputs(CnnLayerType t, int *lo, int *hi)
 {
     CNN_ASSERT((unsigned)t < N_LAYER_TYPES);
-    *lo = cnn_config_layer_keys[t].min_in;
-    *hi = cnn_config_layer_keys[t].max_in;
+    *lo = LAYER_KEYS(t)->min_in;
+    *hi = LAYER_KEYS(t)->max_in;
 }
 
 /* The fixed sections' tables, in the order of the canonical text and of the hashes (and of FIXED_RUN,
  * FIXED_DATA, FIXED_TRAIN). */
+#define COUNT(a) CNN_K_COUNT(a)
+
+/* the fixed sections' tables */
 const FixedKeys cnn_config_fixed[N_FIXED] = {
     {"run", run_keys, COUNT(run_keys), {NULL, NULL}},
     {"data", data_keys, COUNT(data_keys), {"format", "dir"}},
@@ -307,7 +205,7 @@ static int default_inputs(const CnnLayerSpec *l, int i) { return l->n_in == 1 &&
  * be written before the graph, so its hash, which checkpoints store, stays what it was. */
 static uint64_t h_layer_graph(uint64_t h, const CnnLayerSpec *l, int i)
 {
-    const LayerKeys *lk = &cnn_config_layer_keys[l->type];
+    const LayerKeys *lk = LAYER_KEYS(l->type);
     CnnLayerSpec d;
     cnn_config_layer_defaults(&d, l->type);
     for (int k = lk->n_v1; k < lk->n; k++) {
@@ -417,7 +315,7 @@ int cnn_config_key_count(void)
 {
     int n = 0;
     for (int t = 0; t < N_FIXED; t++) n += cnn_config_fixed[t].n;
-    for (int t = 0; t < N_LAYER_TYPES; t++) n += cnn_config_layer_keys[t].n;
+    for (int t = 0; t < N_LAYER_TYPES; t++) n += LAYER_KEYS(t)->n;
     return n;
 }
 
@@ -428,10 +326,10 @@ const char *cnn_config_key_at(int i, char *buf, size_t n, CnnKeyClass *cls)
     const KeySpec *k = NULL;
     for (int t = 0; t < N_FIXED + N_LAYER_TYPES && !k; t++) {
         const int fixed = t < N_FIXED;
-        const int len = fixed ? cnn_config_fixed[t].n : cnn_config_layer_keys[t - N_FIXED].n;
+        const int len = fixed ? cnn_config_fixed[t].n : LAYER_KEYS(t - N_FIXED)->n;
         if (i < len) {
-            section = fixed ? cnn_config_fixed[t].section : cnn_config_layer_types[t - N_FIXED];
-            k = fixed ? &cnn_config_fixed[t].keys[i] : &cnn_config_layer_keys[t - N_FIXED].keys[i];
+            section = fixed ? cnn_config_fixed[t].section : cnn_layer_type_name((CnnLayerType)(t - N_FIXED));
+            k = fixed ? &cnn_config_fixed[t].keys[i] : &LAYER_KEYS(t - N_FIXED)->keys[i];
         }
         i -= len;
     }

@@ -1,7 +1,7 @@
 /* config internals: what the parts of the config module share (private to it).
  *
- *   src/config.c           the key tables (one per fixed section and per layer type, with each key's
- *                          class) and what is derived from them alone: the hashes, the resume check,
+ *   src/config.c           the fixed sections' key tables (each layer type's is in its descriptor,
+ *                          config_keys.h) and what is derived from them alone: the hashes, the resume check,
  *                          the key listings
  *   src/config/document.c  pass 1: the text (libinih) and the overrides become a Doc
  *   src/config/values.c    one value's text → its field, by its KeySpec
@@ -14,44 +14,14 @@
 #include <stddef.h>
 
 #include "cnn/config.h"
+#include "cnn/config_keys.h"
 
 /* ---- key tables (config.c) ------------------------------------------------------------------ */
-
-/* K_LONGS, K_FLOATS: a comma-separated list of up to cap numbers, each in the key's range, into an
- * array of long or float at off with its int count at n_off (0 = not given). */
-typedef enum { K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM, K_CONTRAST, K_LONGS, K_FLOATS } KeyKind;
-
-/* One key: where it lives (offset into CnnConfig or CnnLayerSpec), what values it takes, and its
- * class (config.h: what may change on resume and between ranks; the hashes and the resume check are
- * derived from it). Numbers must lie in [lo, hi], with the bound excluded when lo_open / hi_open. */
-typedef struct {
-    const char *key;
-    CnnKeyClass cls;
-    KeyKind kind;
-    size_t off;
-    double lo, hi;
-    unsigned char lo_open, hi_open;
-    const char *const *names; /* K_ENUM */
-    size_t cap;               /* K_STR: buffer size; K_LONGS, K_FLOATS: the most values */
-    size_t n_off;             /* K_LONGS, K_FLOATS: offset of the int count */
-} KeySpec;
 
 #define N_LAYER_TYPES CNN_LAYER_TYPES
 #define N_FIXED 3
 #define MAX_TABLE 32 /* more than any table has keys */
 #define MAX_LIST 16  /* the most values a list key (K_LONGS, K_FLOATS) takes */
-
-/* A layer type's keys (the last ones, from `input` on, came with the graph: the model hash takes them
- * only where they differ from the type's defaults, so every earlier network keeps its hash), its
- * defaults beyond zero, and how many inputs it takes. */
-typedef struct {
-    const KeySpec *keys;
-    int n;
-    const char *required[2]; /* keys without a default */
-    int n_v1;                /* keys[0 .. n_v1) existed before the graph */
-    void (*defaults)(CnnLayerSpec *l);
-    int min_in, max_in;
-} LayerKeys;
 
 /* A fixed section's table. */
 typedef struct {
@@ -67,8 +37,8 @@ enum { FIXED_RUN, FIXED_DATA, FIXED_TRAIN };
 extern const FixedKeys cnn_config_fixed[N_FIXED];
 /* A layer of type t with nothing given: the defaults every type shares, then the type's (interpret.c). */
 void cnn_config_layer_defaults(CnnLayerSpec *l, CnnLayerType t);
-extern const LayerKeys cnn_config_layer_keys[N_LAYER_TYPES]; /* indexed by CnnLayerType */
-extern const char *const cnn_config_layer_types[];          /* by CnnLayerType, NULL-terminated */
+/* The keys of layer type t: its descriptor's (config_keys.h). */
+#define LAYER_KEYS(t) (&cnn_layer_type_desc(t)->keys)
 extern const char *const cnn_config_schedules[];            /* by CnnLrSchedule, NULL-terminated */
 
 /* ---- pass 1: the document (document.c) ------------------------------------------------------- */

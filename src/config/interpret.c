@@ -61,7 +61,7 @@ void cnn_config_layer_defaults(CnnLayerSpec *l, CnnLayerType t)
     l->init = CNN_INIT_TRUNCATED_NORMAL;
     l->stddev = 0.05f; /* Keras' TruncatedNormal default; the shipped configs set their own */
     l->use_bias = 1;
-    if (cnn_config_layer_keys[t].defaults) cnn_config_layer_keys[t].defaults(l);
+    if (LAYER_KEYS(t)->defaults) LAYER_KEYS(t)->defaults(l);
 }
 
 /* A key that the layer's type does not have: says whether another type has it, and lists the keys. */
@@ -74,7 +74,7 @@ static int layer_key_error(const Doc *d, const Entry *e, const LayerKeys *lk, co
     }
     int elsewhere = 0;
     for (int t = 0; t < N_LAYER_TYPES; t++)
-        elsewhere |= table_index(cnn_config_layer_keys[t].keys, cnn_config_layer_keys[t].n, e->key) >= 0;
+        elsewhere |= table_index(LAYER_KEYS(t)->keys, LAYER_KEYS(t)->n, e->key) >= 0;
     return cnn_config_fail(d->err, cnn_config_entry_where(d, e, where, sizeof where),
                            "%s '%s' %s %s (its keys: type, %s)", elsewhere ? "key" : "unknown key", e->key,
                            elsewhere ? "does not belong to" : "in", what, keys);
@@ -90,19 +90,23 @@ static int apply_layer(const Doc *d, const Section *s, CnnLayerSpec *l)
                                "layer [%s] needs 'type'", s->name);
     int type = -1;
     for (int i = 0; i < N_LAYER_TYPES; i++)
-        if (!strcmp(te->value, cnn_config_layer_types[i])) type = i;
+        if (!strcmp(te->value, cnn_layer_type_name((CnnLayerType)i))) type = i;
     if (type < 0) {
         char expect[128];
-        cnn_config_names_text(cnn_config_layer_types, expect, sizeof expect);
+        const char *names[N_LAYER_TYPES + 2];
+        for (int i = 0; i < N_LAYER_TYPES; i++) names[i] = cnn_layer_type_name((CnnLayerType)i);
+        names[N_LAYER_TYPES] = "resblock";
+        names[N_LAYER_TYPES + 1] = NULL;
+        cnn_config_names_text(names, expect, sizeof expect);
         return cnn_config_fail(d->err, cnn_config_entry_where(d, te, where, sizeof where),
                                "unknown layer type '%s' in [%s]: expected %s", te->value, s->name, expect);
     }
     cnn_config_layer_defaults(l, (CnnLayerType)type);
     snprintf(l->name, sizeof l->name, "%s", s->name);
     l->line = s->line;
-    const LayerKeys *lk = &cnn_config_layer_keys[type];
+    const LayerKeys *lk = LAYER_KEYS(type);
     unsigned char seen[MAX_TABLE] = {0};
-    snprintf(what, sizeof what, "%s layer [%s]", cnn_config_layer_types[type], s->name);
+    snprintf(what, sizeof what, "%s layer [%s]", cnn_layer_type_name((CnnLayerType)type), s->name);
     for (int j = 0; j < s->n; j++) {
         const Entry *e = &s->e[j];
         if (e == te) continue;
@@ -349,7 +353,7 @@ static int resolve_inputs(const Doc *d, const Section *s, CnnConfig *cfg, int i)
     const Entry *e = l->input[0] ? cnn_config_find_entry(s, "input") : NULL;
     if (l->input[0] && (!e || strcmp(e->value, l->input) != 0)) e = NULL;
     const int given = l->input[0] != 0;
-    const char *type = cnn_config_layer_types[l->type];
+    const char *type = cnn_layer_type_name(l->type);
     int lo, hi;
     cnn_layer_type_inputs(l->type, &lo, &hi);
     l->n_in = 0;
@@ -467,15 +471,13 @@ typedef struct {
 
 #define RB(f) offsetof(ResBlock, f)
 static const char *const shortcut_names[] = {"A", "B", NULL};
-static const char *const rb_act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
-static const char *const rb_init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
 static const KeySpec resblock_keys[] = {
     {"filters", CNN_KEY_NETWORK, K_INT, RB(filters), 1, HUGE_VAL, 0, 0, NULL, 0, 0},
     {"stride", CNN_KEY_NETWORK, K_INT, RB(stride), 1, HUGE_VAL, 0, 0, NULL, 0, 0},
     {"repeat", CNN_KEY_NETWORK, K_INT, RB(repeat), 1, CNN_MAX_LAYERS, 0, 0, NULL, 0, 0},
     {"shortcut", CNN_KEY_NETWORK, K_ENUM, RB(shortcut_b), 0, 0, 0, 0, shortcut_names, 0, 0},
-    {"activation", CNN_KEY_NETWORK, K_ENUM, RB(act), 0, 0, 0, 0, rb_act_names, 0, 0},
-    {"init", CNN_KEY_NETWORK, K_ENUM, RB(init), 0, 0, 0, 0, rb_init_names, 0, 0},
+    {"activation", CNN_KEY_NETWORK, K_ENUM, RB(act), 0, 0, 0, 0, cnn_config_act_names, 0, 0},
+    {"init", CNN_KEY_NETWORK, K_ENUM, RB(init), 0, 0, 0, 0, cnn_config_init_names, 0, 0},
     {"stddev", CNN_KEY_NETWORK, K_FLOAT, RB(stddev), 0, HUGE_VAL, 0, 0, NULL, 0, 0},
     {"wl", CNN_KEY_NETWORK, K_FLOAT, RB(wl), 0, HUGE_VAL, 0, 0, NULL, 0, 0},
     {"momentum", CNN_KEY_NETWORK, K_FLOAT, RB(momentum), 0, 1, 0, 0, NULL, 0, 0},

@@ -69,8 +69,8 @@ char *cnn_config_to_ini(const CnnConfig *cfg)
     for (int i = 0; i < cfg->n_layers; i++) {
         const CnnLayerSpec *l = &cfg->layers[i];
         CNN_ASSERT((unsigned)l->type < N_LAYER_TYPES);
-        fprintf(f, "\n[%s]\ntype = %s\n", l->name, cnn_config_layer_types[l->type]);
-        print_keys(f, cnn_config_layer_keys[l->type].keys, cnn_config_layer_keys[l->type].n, l);
+        fprintf(f, "\n[%s]\ntype = %s\n", l->name, cnn_layer_type_name(l->type));
+        print_keys(f, LAYER_KEYS(l->type)->keys, LAYER_KEYS(l->type)->n, l);
     }
     if (fclose(f) != 0 || !text) CNN_DIE("open_memstream: out of memory");
     return text;

@@ -2,6 +2,8 @@
  * relu, tanh and sigmoid differentiate from their output; gelu needs its input (kernels.h). */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include <string.h>
 
 static int act_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
@@ -28,10 +30,18 @@ static void act_backward(CnnLayer *L, const CnnLayerBwd *b)
 
 /* gelu reads its input backward, the others their output: both are kept (the arena keeps what either
  * needs; an activation's output is usually the next layer's kept input anyway). */
-const CnnLayerOps cnn_act_layer_ops = {
+static const CnnLayerOps cnn_act_layer_ops = {
     .bwd_needs_input = 1,
     .bwd_needs_output = 1,
     .build = act_build,
     .forward = act_forward,
     .backward = act_backward,
 };
+
+static const KeySpec act_keys[] = {
+    CNN_K_INPUT,
+    CNN_K_ENUM(CNN_KEY_NETWORK, "activation", CNN_K_LAY(act), cnn_config_act_names),
+};
+
+const CnnLayerTypeDesc cnn_act_layer = {
+    "act", {act_keys, CNN_K_COUNT(act_keys), {"activation", NULL}, 0, NULL, 1, 1}, &cnn_act_layer_ops};

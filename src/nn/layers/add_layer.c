@@ -3,6 +3,8 @@
  * has other consumers too. */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include <string.h>
 
 static int add_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
@@ -36,8 +38,13 @@ static void add_backward(CnnLayer *L, const CnnLayerBwd *b)
         if (b->dins[k]) memcpy(b->dins[k], b->dout, bytes);
 }
 
-const CnnLayerOps cnn_add_layer_ops = {
+static const CnnLayerOps cnn_add_layer_ops = {
     .build = add_build,
     .forward = add_forward,
     .backward = add_backward,
 };
+
+static const KeySpec add_keys[] = {CNN_K_INPUT};
+
+const CnnLayerTypeDesc cnn_add_layer = {
+    "add", {add_keys, CNN_K_COUNT(add_keys), {"input", NULL}, 0, NULL, 2, CNN_MAX_INPUTS}, &cnn_add_layer_ops};

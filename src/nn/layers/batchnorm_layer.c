@@ -15,6 +15,8 @@
  * running statistics' 1/sqrt(var + eps) for evaluation. */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include <math.h>
 
 static int batchnorm_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
@@ -96,7 +98,7 @@ static void batchnorm_buffer_update(CnnLayer *L, float *const *t, const float *c
     }
 }
 
-const CnnLayerOps cnn_batchnorm_layer_ops = {
+static const CnnLayerOps cnn_batchnorm_layer_ops = {
     .bwd_needs_input = 1,
     .build = batchnorm_build,
     .forward = batchnorm_forward,
@@ -104,3 +106,23 @@ const CnnLayerOps cnn_batchnorm_layer_ops = {
     .buffer_grads = batchnorm_buffer_grads,
     .buffer_update = batchnorm_buffer_update,
 };
+
+static const KeySpec batchnorm_keys[] = {
+    CNN_K_INPUT,
+    CNN_K_NUM(CNN_KEY_NETWORK, "momentum", K_FLOAT, CNN_K_LAY(momentum), 0, 1, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "epsilon", K_FLOAT, CNN_K_LAY(epsilon), 0, CNN_K_INF, 1, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "scale", K_BOOL, CNN_K_LAY(bn_scale), 0, 1, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "center", K_BOOL, CNN_K_LAY(bn_center), 0, 1, 0, 0),
+};
+
+static void batchnorm_defaults(CnnLayerSpec *l) /* PyTorch's BatchNorm2d */
+{
+    l->momentum = 0.1f;
+    l->epsilon = 1e-5f;
+    l->bn_scale = 1;
+    l->bn_center = 1;
+}
+
+const CnnLayerTypeDesc cnn_batchnorm_layer = {
+    "batchnorm", {batchnorm_keys, CNN_K_COUNT(batchnorm_keys), {NULL, NULL}, 0, batchnorm_defaults, 1, 1},
+    &cnn_batchnorm_layer_ops};

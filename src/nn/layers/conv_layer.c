@@ -3,6 +3,8 @@
  * backward. The convolution itself is in src/nn/conv.c. */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include "cnn/nn/plan.h"
 
 static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
@@ -56,7 +58,7 @@ static int conv_uses_sgemm(const CnnLayer *L)
     return L->conv.fwd == CNN_ALGO_SGEMM || L->conv.wgrad == CNN_ALGO_SGEMM;
 }
 
-const CnnLayerOps cnn_conv_layer_ops = {
+static const CnnLayerOps cnn_conv_layer_ops = {
     .bwd_needs_input = 1,
     .bwd_needs_output = 1, /* the activation's backward */
     .build = conv_build,
@@ -65,3 +67,17 @@ const CnnLayerOps cnn_conv_layer_ops = {
     .kernel_name = conv_kernel_name,
     .uses_sgemm = conv_uses_sgemm,
 };
+
+static const KeySpec conv_keys[] = {
+    CNN_K_NUM(CNN_KEY_NETWORK, "filters", K_INT, CNN_K_LAY(filters), 1, CNN_K_INF, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "size", K_INT, CNN_K_LAY(size), 1, CNN_K_INF, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "stride", K_INT, CNN_K_LAY(stride), 1, CNN_K_INF, 0, 0),
+    CNN_K_ENUM(CNN_KEY_NETWORK, "padding", CNN_K_LAY(same), cnn_config_padding_names),
+    CNN_K_WEIGHT_KEYS,
+    CNN_K_INPUT,
+    CNN_K_USE_BIAS,
+};
+
+const CnnLayerTypeDesc cnn_conv_layer = {
+    "conv", {conv_keys, CNN_K_COUNT(conv_keys), {"filters", "size"}, CNN_K_COUNT(conv_keys) - 2, NULL, 1, 1},
+    &cnn_conv_layer_ops};

@@ -4,6 +4,8 @@
  * src/nn/dense.c. */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include <limits.h>
 #include <stdio.h>
 
@@ -54,7 +56,7 @@ static void dense_kernel_name(const CnnLayer *L, char *buf, size_t n)
 
 static int dense_uses_sgemm(const CnnLayer *L) { return L->dense.algo == CNN_ALGO_SGEMM; }
 
-const CnnLayerOps cnn_dense_layer_ops = {
+static const CnnLayerOps cnn_dense_layer_ops = {
     .flat_output = 1,
     .bwd_needs_input = 1,
     .bwd_needs_output = 1, /* the activation's backward */
@@ -64,3 +66,14 @@ const CnnLayerOps cnn_dense_layer_ops = {
     .kernel_name = dense_kernel_name,
     .uses_sgemm = dense_uses_sgemm,
 };
+
+static const KeySpec dense_keys[] = {
+    CNN_K_NUM(CNN_KEY_NETWORK, "units", K_INT, CNN_K_LAY(units), 1, CNN_K_INF, 0, 0),
+    CNN_K_WEIGHT_KEYS,
+    CNN_K_INPUT,
+    CNN_K_USE_BIAS,
+};
+
+const CnnLayerTypeDesc cnn_dense_layer = {
+    "dense", {dense_keys, CNN_K_COUNT(dense_keys), {"units", NULL}, CNN_K_COUNT(dense_keys) - 2, NULL, 1, 1},
+    &cnn_dense_layer_ops};

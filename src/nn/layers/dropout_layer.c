@@ -3,6 +3,8 @@
  * input passes through unchanged and the mask is all ones. */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include <string.h>
 
 #include "cnn/util.h"
@@ -33,8 +35,17 @@ static void dropout_backward(CnnLayer *L, const CnnLayerBwd *b)
     if (b->din) cnn_dropout_backward(b->din, b->dout, L->kept, (size_t)b->n * L->out_size, L->spec.keep);
 }
 
-const CnnLayerOps cnn_dropout_layer_ops = {
+static const CnnLayerOps cnn_dropout_layer_ops = {
     .build = dropout_build,
     .forward = dropout_forward,
     .backward = dropout_backward,
 };
+
+static const KeySpec dropout_keys[] = {
+    CNN_K_NUM(CNN_KEY_NETWORK, "keep", K_FLOAT, CNN_K_LAY(keep), 0, 1, 1, 0),
+    CNN_K_INPUT,
+};
+
+const CnnLayerTypeDesc cnn_dropout_layer = {
+    "dropout", {dropout_keys, CNN_K_COUNT(dropout_keys), {"keep", NULL}, CNN_K_COUNT(dropout_keys) - 1, NULL, 1, 1},
+    &cnn_dropout_layer_ops};

@@ -2,6 +2,8 @@
  * instruction set, kernels.h). Max pooling keeps each channel's winning pixel (int32 per output). */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include <stdint.h>
 
 static int global_build(CnnLayer *L, size_t kept_bytes)
@@ -49,14 +51,23 @@ static void global_maxpool_backward(CnnLayer *L, const CnnLayerBwd *b)
     if (b->din) b->k->global_maxpool_backward(b->din, b->dout, L->kept, b->n, L->ih * L->iw, L->ic);
 }
 
-const CnnLayerOps cnn_global_avgpool_layer_ops = {
+static const CnnLayerOps cnn_global_avgpool_layer_ops = {
     .build = global_avgpool_build,
     .forward = global_avgpool_forward,
     .backward = global_avgpool_backward,
 };
 
-const CnnLayerOps cnn_global_maxpool_layer_ops = {
+static const CnnLayerOps cnn_global_maxpool_layer_ops = {
     .build = global_maxpool_build,
     .forward = global_maxpool_forward,
     .backward = global_maxpool_backward,
 };
+
+static const KeySpec global_pool_keys[] = {CNN_K_INPUT};
+
+const CnnLayerTypeDesc cnn_global_avgpool_layer = {
+    "global_avgpool", {global_pool_keys, CNN_K_COUNT(global_pool_keys), {NULL, NULL}, 0, NULL, 1, 1},
+    &cnn_global_avgpool_layer_ops};
+const CnnLayerTypeDesc cnn_global_maxpool_layer = {
+    "global_maxpool", {global_pool_keys, CNN_K_COUNT(global_pool_keys), {NULL, NULL}, 0, NULL, 1, 1},
+    &cnn_global_maxpool_layer_ops};

@@ -1,6 +1,6 @@
 /* layer_ops: what a layer type provides to the model (model.c), one file per type in src/nn/layers/
- * and one entry per type in the table (table.c). Adding a type is a new file, its entry there, and its
- * keys in the config tables (src/config.c).
+ * holding its descriptor (name, keys, defaults, inputs, ops: config_keys.h), and one entry per type in
+ * the table (table.c). Adding a type is a new file, its entry there and its value in CnnLayerType.
  *
  * The model does what every type shares: it fills spec, the input shapes and needs_din before build,
  * then checks the output build gave, places the tensors build declared (cnn_layer_declare) in the
@@ -67,9 +67,10 @@ typedef struct CnnLayerOps {
     int (*uses_sgemm)(const CnnLayer *L);
 } CnnLayerOps;
 
-extern const CnnLayerOps cnn_conv_layer_ops, cnn_dense_layer_ops, cnn_maxpool_layer_ops, cnn_avgpool_layer_ops,
-    cnn_lrn_layer_ops, cnn_dropout_layer_ops, cnn_add_layer_ops, cnn_act_layer_ops, cnn_batchnorm_layer_ops,
-    cnn_global_avgpool_layer_ops, cnn_global_maxpool_layer_ops, cnn_scale_layer_ops, cnn_pad_channels_layer_ops;
+/* Each type's descriptor (config_keys.h), in its file; table.c lists them. */
+extern const struct CnnLayerTypeDesc cnn_conv_layer, cnn_dense_layer, cnn_maxpool_layer, cnn_avgpool_layer,
+    cnn_lrn_layer, cnn_dropout_layer, cnn_add_layer, cnn_act_layer, cnn_batchnorm_layer, cnn_global_avgpool_layer,
+    cnn_global_maxpool_layer, cnn_scale_layer, cnn_pad_channels_layer;
 
 /* The ops of a layer type (table.c). */
 const CnnLayerOps *cnn_layer_ops(CnnLayerType t);

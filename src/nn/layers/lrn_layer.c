@@ -3,6 +3,8 @@
  * normalisation is per instruction set (src/nn/kernels/lrn.c). */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 static int lrn_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
     (void)cfg;
@@ -26,9 +28,29 @@ static void lrn_backward(CnnLayer *L, const CnnLayerBwd *b)
                        s->beta);
 }
 
-const CnnLayerOps cnn_lrn_layer_ops = {
+static const CnnLayerOps cnn_lrn_layer_ops = {
     .bwd_needs_input = 1,
     .build = lrn_build,
     .forward = lrn_forward,
     .backward = lrn_backward,
 };
+
+static const KeySpec lrn_keys[] = {
+    CNN_K_NUM(CNN_KEY_NETWORK, "radius", K_INT, CNN_K_LAY(radius), 0, CNN_K_INF, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "bias", K_FLOAT, CNN_K_LAY(lrn_bias), 0, CNN_K_INF, 1, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "alpha", K_FLOAT, CNN_K_LAY(alpha), 0, CNN_K_INF, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "beta", K_FLOAT, CNN_K_LAY(beta), 0, CNN_K_INF, 0, 0),
+    CNN_K_INPUT,
+};
+
+static void lrn_defaults(CnnLayerSpec *l) /* TensorFlow's local_response_normalization */
+{
+    l->radius = 5;
+    l->lrn_bias = 1.0f;
+    l->alpha = 1.0f;
+    l->beta = 0.5f;
+}
+
+const CnnLayerTypeDesc cnn_lrn_layer = {
+    "lrn", {lrn_keys, CNN_K_COUNT(lrn_keys), {NULL, NULL}, CNN_K_COUNT(lrn_keys) - 1, lrn_defaults, 1, 1},
+    &cnn_lrn_layer_ops};

@@ -3,6 +3,8 @@
  * shortcut of a residual block whose width doubles. Backward takes the middle channels' gradient. */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 #include <string.h>
 
 static int pad_channels_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
@@ -39,8 +41,17 @@ static void pad_channels_backward(CnnLayer *L, const CnnLayerBwd *b)
     for (size_t p = 0; p < pixels; p++) memcpy(b->din + p * ci, b->dout + p * co + before, (size_t)ci * sizeof(float));
 }
 
-const CnnLayerOps cnn_pad_channels_layer_ops = {
+static const CnnLayerOps cnn_pad_channels_layer_ops = {
     .build = pad_channels_build,
     .forward = pad_channels_forward,
     .backward = pad_channels_backward,
 };
+
+static const KeySpec pad_channels_keys[] = {
+    CNN_K_INPUT,
+    CNN_K_NUM(CNN_KEY_NETWORK, "channels", K_INT, CNN_K_LAY(channels), 1, CNN_K_INF, 0, 0),
+};
+
+const CnnLayerTypeDesc cnn_pad_channels_layer = {
+    "pad_channels", {pad_channels_keys, CNN_K_COUNT(pad_channels_keys), {"channels", NULL}, 0, NULL, 1, 1},
+    &cnn_pad_channels_layer_ops};

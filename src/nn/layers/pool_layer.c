@@ -4,6 +4,8 @@
  * instruction set (src/nn/kernels/pool.c). */
 #include "layer_ops.h"
 
+#include "cnn/config_keys.h"
+
 static int pool_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
     const CnnLayerSpec *s = &L->spec;
@@ -56,14 +58,28 @@ static void avgpool_backward(CnnLayer *L, const CnnLayerBwd *b)
     b->k->avgpool_backward(b->din, b->dout, &s);
 }
 
-const CnnLayerOps cnn_maxpool_layer_ops = {
+static const CnnLayerOps cnn_maxpool_layer_ops = {
     .build = maxpool_build,
     .forward = maxpool_forward,
     .backward = maxpool_backward,
 };
 
-const CnnLayerOps cnn_avgpool_layer_ops = {
+static const CnnLayerOps cnn_avgpool_layer_ops = {
     .build = pool_build,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
 };
+
+static const KeySpec pool_keys[] = {
+    CNN_K_NUM(CNN_KEY_NETWORK, "size", K_INT, CNN_K_LAY(size), 1, CNN_K_INF, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "stride", K_INT, CNN_K_LAY(stride), 1, CNN_K_INF, 0, 0), /* default: size */
+    CNN_K_ENUM(CNN_KEY_NETWORK, "padding", CNN_K_LAY(same), cnn_config_padding_names),
+    CNN_K_INPUT,
+};
+
+const CnnLayerTypeDesc cnn_maxpool_layer = {
+    "maxpool", {pool_keys, CNN_K_COUNT(pool_keys), {"size", NULL}, CNN_K_COUNT(pool_keys) - 1, NULL, 1, 1},
+    &cnn_maxpool_layer_ops};
+const CnnLayerTypeDesc cnn_avgpool_layer = {
+    "avgpool", {pool_keys, CNN_K_COUNT(pool_keys), {"size", NULL}, CNN_K_COUNT(pool_keys) - 1, NULL, 1, 1},
+    &cnn_avgpool_layer_ops};

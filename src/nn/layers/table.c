@@ -1,29 +1,35 @@
-/* table: the ops of each layer type, indexed by CnnLayerType, and the form of a layer's errors. */
+/* table: the descriptor of each layer type (its name, keys and ops; config_keys.h), indexed by
+ * CnnLayerType, and what the types' builds share: the form of a layer's errors, declaring tensors. */
 #include "layer_ops.h"
+
+#include "cnn/config_keys.h"
 
 #include "cnn/util.h"
 
-static const CnnLayerOps *const ops_by_type[] = {
-    [CNN_LAYER_CONV] = &cnn_conv_layer_ops,
-    [CNN_LAYER_MAXPOOL] = &cnn_maxpool_layer_ops,
-    [CNN_LAYER_AVGPOOL] = &cnn_avgpool_layer_ops,
-    [CNN_LAYER_LRN] = &cnn_lrn_layer_ops,
-    [CNN_LAYER_DENSE] = &cnn_dense_layer_ops,
-    [CNN_LAYER_DROPOUT] = &cnn_dropout_layer_ops,
-    [CNN_LAYER_ADD] = &cnn_add_layer_ops,
-    [CNN_LAYER_ACT] = &cnn_act_layer_ops,
-    [CNN_LAYER_BATCHNORM] = &cnn_batchnorm_layer_ops,
-    [CNN_LAYER_GLOBAL_AVGPOOL] = &cnn_global_avgpool_layer_ops,
-    [CNN_LAYER_GLOBAL_MAXPOOL] = &cnn_global_maxpool_layer_ops,
-    [CNN_LAYER_SCALE] = &cnn_scale_layer_ops,
-    [CNN_LAYER_PAD_CHANNELS] = &cnn_pad_channels_layer_ops,
+/* One entry per type, indexed by CnnLayerType: adding a type is its file and its line here. */
+static const CnnLayerTypeDesc *const types[CNN_LAYER_TYPES] = {
+    [CNN_LAYER_CONV] = &cnn_conv_layer,
+    [CNN_LAYER_MAXPOOL] = &cnn_maxpool_layer,
+    [CNN_LAYER_AVGPOOL] = &cnn_avgpool_layer,
+    [CNN_LAYER_LRN] = &cnn_lrn_layer,
+    [CNN_LAYER_DENSE] = &cnn_dense_layer,
+    [CNN_LAYER_DROPOUT] = &cnn_dropout_layer,
+    [CNN_LAYER_ADD] = &cnn_add_layer,
+    [CNN_LAYER_ACT] = &cnn_act_layer,
+    [CNN_LAYER_BATCHNORM] = &cnn_batchnorm_layer,
+    [CNN_LAYER_GLOBAL_AVGPOOL] = &cnn_global_avgpool_layer,
+    [CNN_LAYER_GLOBAL_MAXPOOL] = &cnn_global_maxpool_layer,
+    [CNN_LAYER_SCALE] = &cnn_scale_layer,
+    [CNN_LAYER_PAD_CHANNELS] = &cnn_pad_channels_layer,
 };
 
-const CnnLayerOps *cnn_layer_ops(CnnLayerType t)
+const CnnLayerTypeDesc *cnn_layer_type_desc(CnnLayerType t)
 {
-    CNN_ASSERT((size_t)t < sizeof ops_by_type / sizeof ops_by_type[0] && ops_by_type[t] != NULL);
-    return ops_by_type[t];
+    CNN_ASSERT((size_t)t < CNN_LAYER_TYPES && types[t] != NULL);
+    return types[t];
 }
+
+const CnnLayerOps *cnn_layer_ops(CnnLayerType t) { return cnn_layer_type_desc(t)->ops; }
 
 int cnn_layer_err(CnnErr *err, const CnnConfig *cfg, const CnnLayerSpec *s, const char *what)
 {
