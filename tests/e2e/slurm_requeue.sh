@@ -82,7 +82,8 @@ usr1_pending() { # usr1_pending PID: SIGUSR1 (10, bit 9) waits in PID's pending 
     [ -n "$_m" ] && [ $(( (${_m}0) & 0x200 )) -ne 0 ]
 }
 frozen=""
-trap 'for _p in $frozen; do kill -CONT "$_p" 2>/dev/null; done; sh "$CLUSTER_SH" stop "$CL" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+thaw() { for p in $frozen; do kill -CONT "$p" 2>/dev/null || true; done; } # a failure leaves nothing frozen
+trap 'thaw; sh "$CLUSTER_SH" stop "$CL" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 deadline=$(($(date +%s) + 180))
 while :; do
     st=$(field JobState)
