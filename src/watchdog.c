@@ -32,6 +32,24 @@ static int64_t mono_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* the clock that kicks and looks read: CLOCK_MONOTONIC, or a test's (cnn_watchdog_set_clock) */
+static int64_t (*now_ns)(void) = mono_ns;
+
+/* One look: ends the process if no kick came for longer than the timeout. */
+static void look(void)
+{
+    const double idle = (double)(now_ns() - atomic_load(&last_kick_ns)) * 1e-9;
+    if (idle > limit_s) {
+        fprintf(stderr,
+                "cnn-dist: rank %d: no progress for %.0f s (run.stall_timeout): the ranks wait on one that "
+                "does not answer (a lost node or network?); ending this rank so the job ends. Resume "
+                "with --resume latest\n",
+                cnn_comm_rank(), idle);
+        fflush(NULL);
+        _exit(CNN_EXIT_STALLED);
+    }
+}
+
 static void *watch(void *arg)
 {
     (void)arg;
@@ -46,16 +64,7 @@ static void *watch(void *arg)
         until.tv_nsec = (long)(ns % 1000000000);
         pthread_cond_timedwait(&wake, &mu, &until);
         if (quit) break;
-        const double idle = (double)(mono_ns() - atomic_load(&last_kick_ns)) * 1e-9;
-        if (idle > limit_s) {
-            fprintf(stderr,
-                    "cnn-dist: rank %d: no progress for %.0f s (run.stall_timeout): the ranks wait on one that "
-                    "does not answer (a lost node or network?); ending this rank so the job ends. Resume "
-                    "with --resume latest\n",
-                    cnn_comm_rank(), idle);
-            fflush(NULL);
-            _exit(CNN_EXIT_STALLED);
-        }
+        look();
     }
     pthread_mutex_unlock(&mu);
     return NULL;
@@ -66,13 +75,13 @@ void cnn_watchdog_start(double timeout)
     if (!(timeout > 0) || running) return;
     limit_s = timeout;
     quit = 0;
-    atomic_store(&last_kick_ns, mono_ns());
+    atomic_store(&last_kick_ns, now_ns());
     const int e = pthread_create(&thread, NULL, watch, NULL);
     if (e) CNN_DIE("cannot start the watchdog thread: %s", strerror(e));
     running = 1;
 }
 
-void cnn_watchdog_kick(void) { atomic_store_explicit(&last_kick_ns, mono_ns(), memory_order_relaxed); }
+void cnn_watchdog_kick(void) { atomic_store_explicit(&last_kick_ns, now_ns(), memory_order_relaxed); }
 
 void cnn_watchdog_stop(void)
 {
@@ -83,4 +92,15 @@ void cnn_watchdog_stop(void)
     pthread_mutex_unlock(&mu);
     pthread_join(thread, NULL);
     running = 0;
+}
+
+void cnn_watchdog_set_clock(int64_t (*clock_ns)(void))
+{
+    CNN_ASSERT(!running);
+    now_ns = clock_ns ? clock_ns : mono_ns;
+}
+
+void cnn_watchdog_check(void)
+{
+    if (running) look();
 }

@@ -1,10 +1,13 @@
-/* prefetch: steps arrive in order with their own content for several ring depths, the producer never
- * runs more than `depth` steps ahead nor past `last`, it runs with flush-to-zero, stop returns while
- * the producer is blocked on a full ring, and the wait time is measured. */
+/* prefetch: steps arrive in order with their own content for several ring depths, the producer fills
+ * exactly as far ahead as the ring allows (`depth` steps) and never past `last`, it runs with
+ * flush-to-zero, stop returns while the producer is blocked on a full ring, and the wait time is
+ * measured. Nothing here sleeps: the test waits for states through prefetch's test hooks
+ * (cnn_prefetch_wait_producer_parked, cnn_prefetch_wait_consumer_blocked), so the outcome is the same
+ * on a machine of any speed or load. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -19,22 +22,24 @@ typedef struct {
     atomic_long max_ahead;      /* largest (step filled) - (steps released) seen */
     atomic_long released;
     atomic_int ftz_ok;
-    atomic_int gate;            /* 0: the fill of step `first` waits until the test opens it */
     long first;
-    int sleep_ms;
+    /* hold_first: the fill of step `first` returns only once take waits for it; it learns the ring
+     * (p) from the test through mu and cv, since it may start before cnn_prefetch_start returns */
+    int hold_first;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    CnnPrefetch *p;
 } Ctx;
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static void fill(void *vctx, long step, float *x, int *y)
 {
     Ctx *c = vctx;
-    if (c->sleep_ms) sleep_ms(c->sleep_ms);
-    while (step == c->first && !atomic_load(&c->gate)) sleep_ms(1);
+    if (step == c->first && c->hold_first) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->p) pthread_cond_wait(&c->cv, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+        cnn_prefetch_wait_consumer_blocked(c->p);
+    }
     for (int i = 0; i < XN; i++) x[i] = (float)(step * 100 + i);
     for (int i = 0; i < YN; i++) y[i] = (int)(step * 10 + i);
     if (!cnn_ftz_daz_enabled()) atomic_store(&c->ftz_ok, 0);
@@ -43,15 +48,15 @@ static void fill(void *vctx, long step, float *x, int *y)
     atomic_fetch_add(&c->fills, 1);
 }
 
-static void init_ctx(Ctx *c, long first, int ms)
+static void init_ctx(Ctx *c, long first)
 {
     atomic_init(&c->fills, 0);
     atomic_init(&c->max_ahead, 0);
     atomic_init(&c->released, 0);
     atomic_init(&c->ftz_ok, 1);
-    atomic_init(&c->gate, 1);
     c->first = first;
-    c->sleep_ms = ms;
+    c->hold_first = 0;
+    c->p = NULL;
 }
 
 static void test_in_order(void **state)
@@ -60,7 +65,7 @@ static void test_in_order(void **state)
     const int depths[] = {1, 2, 4};
     for (int d = 0; d < 3; d++) {
         Ctx c;
-        init_ctx(&c, 5, 0);
+        init_ctx(&c, 5);
         CnnPrefetch *p = cnn_prefetch_start(depths[d], XN, YN, fill, &c, 5, 40);
         for (long step = 5; step < 40; step++) {
             const float *x;
@@ -70,14 +75,20 @@ static void test_in_order(void **state)
             assert_true(w >= 0.0);
             for (int i = 0; i < XN; i++) assert_true(x[i] == (float)(step * 100 + i));
             for (int i = 0; i < YN; i++) assert_int_equal(y[i], step * 10 + i);
-            if (step % 7 == 0) sleep_ms(1); /* let the producer run ahead sometimes */
+            if (step % 7 == 0) {
+                /* let the producer run ahead as far as it may: `released` slots came back, so it
+                 * fills steps up to first + released + depth - 1 (or all of them), then waits */
+                cnn_prefetch_wait_producer_parked(p);
+                const long released = step - 5, want = released + depths[d] < 35 ? released + depths[d] : 35;
+                assert_int_equal(atomic_load(&c.fills), want);
+            }
             atomic_fetch_add(&c.released, 1);
             cnn_prefetch_release(p);
         }
         cnn_prefetch_stop(p);
         assert_int_equal(atomic_load(&c.fills), 35);
-        /* step k is filled only once k - first < released + depth */
-        assert_true(atomic_load(&c.max_ahead) < depths[d]);
+        /* step k is filled only once k - first < released + depth, and it ran that far ahead (above) */
+        assert_int_equal(atomic_load(&c.max_ahead), depths[d] - 1);
         assert_int_equal(atomic_load(&c.ftz_ok), 1);
     }
 }
@@ -86,16 +97,16 @@ static void test_stop_while_blocked(void **state)
 {
     (void)state;
     Ctx c;
-    init_ctx(&c, 0, 0);
+    init_ctx(&c, 0);
     CnnPrefetch *p = cnn_prefetch_start(2, XN, YN, fill, &c, 0, 1000000);
-    /* wait until the ring is full: the producer is now blocked on `space` */
-    for (int i = 0; i < 2000 && atomic_load(&c.fills) < 2; i++) sleep_ms(1);
-    sleep_ms(20);
+    /* the ring is full and the producer blocked on `space`, having filled exactly the two slots */
+    cnn_prefetch_wait_producer_parked(p);
     assert_int_equal(atomic_load(&c.fills), 2);
     cnn_prefetch_stop(p); /* returns although the producer was blocked (a hang fails the suite) */
+    assert_int_equal(atomic_load(&c.fills), 2);
 
     /* stop after taking some, with one slot still held (not released) */
-    init_ctx(&c, 0, 0);
+    init_ctx(&c, 0);
     p = cnn_prefetch_start(3, XN, YN, fill, &c, 0, 1000000);
     const float *x;
     const int *y;
@@ -104,42 +115,41 @@ static void test_stop_while_blocked(void **state)
         assert_int_equal(y[0], s * 10);
         if (s < 9) cnn_prefetch_release(p);
     }
+    /* 9 slots came back: steps 0 .. 9 + 3 - 1 are filled, and no more */
+    cnn_prefetch_wait_producer_parked(p);
+    assert_int_equal(atomic_load(&c.fills), 9 + 3);
     cnn_prefetch_stop(p);
-    assert_true(atomic_load(&c.fills) <= 9 + 3);
-}
-
-static void *open_gate(void *vctx)
-{
-    Ctx *c = vctx;
-    sleep_ms(5);
-    atomic_store(&c->gate, 1);
-    return NULL;
+    assert_int_equal(atomic_load(&c.fills), 9 + 3);
 }
 
 static void test_wait_time(void **state)
 {
     (void)state;
-    /* The first batch cannot be ready when take is called: its fill waits for a gate that a thread opens
-     * only after that moment. So take must report a wait, no longer than the call took. */
+    /* The first batch cannot be ready when take is called: its fill returns only once take waits for
+     * it. So take must report a wait, no longer than the call took. */
     Ctx c;
-    init_ctx(&c, 0, 0);
-    atomic_store(&c.gate, 0);
+    init_ctx(&c, 0);
+    c.hold_first = 1;
+    assert_int_equal(pthread_mutex_init(&c.mu, NULL), 0);
+    assert_int_equal(pthread_cond_init(&c.cv, NULL), 0);
     CnnPrefetch *p = cnn_prefetch_start(2, XN, YN, fill, &c, 0, 3);
+    pthread_mutex_lock(&c.mu);
+    c.p = p;
+    pthread_cond_broadcast(&c.cv);
+    pthread_mutex_unlock(&c.mu);
     const float *x;
     const int *y;
     double w = -1;
     const double t_call = cnn_now();
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, open_gate, &c), 0);
     cnn_prefetch_take(p, 0, &x, &y, &w);
     const double took = cnn_now() - t_call;
-    pthread_join(th, NULL);
     assert_true(w > 0.0 && w <= took);
     assert_true(x[1] == 1.0f);
     cnn_prefetch_release(p);
-    /* once the ring holds the next batches, taking them does not wait at all */
-    for (int i = 0; i < 20000 && atomic_load(&c.fills) < 3; i++) sleep_ms(1); /* a bound, not a timing */
-    assert_true(atomic_load(&c.fills) >= 3);
+    /* once the ring holds the next batches (the producer has filled all three and ended), taking them
+     * does not wait at all */
+    cnn_prefetch_wait_producer_parked(p);
+    assert_int_equal(atomic_load(&c.fills), 3);
     cnn_prefetch_take(p, 1, &x, &y, &w);
     assert_true(w == 0.0);
     assert_int_equal(y[4], 14);
@@ -148,13 +158,15 @@ static void test_wait_time(void **state)
     assert_true(w == 0.0);
     cnn_prefetch_release(p);
     cnn_prefetch_stop(p);
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
 }
 
 static void test_empty_range(void **state)
 {
     (void)state;
     Ctx c;
-    init_ctx(&c, 3, 0);
+    init_ctx(&c, 3);
     CnnPrefetch *p = cnn_prefetch_start(2, XN, YN, fill, &c, 3, 3);
     cnn_prefetch_stop(p);
     assert_int_equal(atomic_load(&c.fills), 0);
@@ -162,6 +174,9 @@ static void test_empty_range(void **state)
 
 int main(void)
 {
+    /* the waits above have no time limit: should one never end (a bug), SIGALRM ends the test with a
+     * failure instead of leaving CI hanging; a bound against hangs only (the test takes milliseconds) */
+    alarm(300);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order),
         cmocka_unit_test(test_stop_while_blocked),

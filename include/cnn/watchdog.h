@@ -8,11 +8,20 @@
 #ifndef CNN_WATCHDOG_H
 #define CNN_WATCHDOG_H
 
+#include <stdint.h>
+
 /* timeout <= 0: no watchdog. Starts a thread; the clock starts now. */
 void cnn_watchdog_start(double timeout);
 /* The loop moved on (cheap: one atomic store). */
 void cnn_watchdog_kick(void);
 /* Stops and joins the thread (no-op when none runs). */
 void cnn_watchdog_stop(void);
+
+/* Test seams (tests/test_watchdog.c), so that a test drives the time instead of waiting for it. The clock
+ * that kicks and looks read, in nanoseconds (NULL: CLOCK_MONOTONIC); set it while no watchdog runs. */
+void cnn_watchdog_set_clock(int64_t (*now_ns)(void));
+/* One look by the calling thread, as the watchdog thread takes one each period: ends the process as the
+ * thread would when no kick came for longer than the timeout (no-op when no watchdog runs). */
+void cnn_watchdog_check(void);
 
 #endif

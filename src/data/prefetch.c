@@ -3,7 +3,9 @@
  * producer may fill step k once k - first < released + depth (its slot came back); the consumer may
  * take step k once k - first < filled. One mutex guards the counters; `ready` wakes the consumer,
  * `space` wakes the producer; stop sets a flag and broadcasts both so a blocked producer exits. The
- * fill callback runs outside the lock, so taking a ready batch never waits on one being filled. */
+ * fill callback runs outside the lock, so taking a ready batch never waits on one being filled. Two
+ * flags say when a thread is blocked, and `changed` is broadcast when one is set: the test hooks wait
+ * on them, so tests order their events by state instead of by sleeping. */
 #include "cnn/data/prefetch.h"
 
 #include <pthread.h>
@@ -28,6 +30,12 @@ struct CnnPrefetch {
     long released;          /* slots given back */
     int stop;
     pthread_t thread;
+
+    /* for cnn_prefetch_wait_producer_parked and cnn_prefetch_wait_consumer_blocked (tests) */
+    pthread_cond_t changed;
+    int parked;             /* the producer waits for a slot, none released since */
+    int ended;              /* the producer has left its loop */
+    int blocked;            /* take waits for a batch not yet filled */
 };
 
 static void lock(pthread_mutex_t *m)
@@ -48,7 +56,12 @@ static void *producer(void *arg)
     cnn_set_ftz_daz();
     for (long k = 0; k < p->last - p->first; k++) {
         lock(&p->mu);
-        while (!p->stop && k >= p->released + p->depth) pthread_cond_wait(&p->space, &p->mu);
+        while (!p->stop && k >= p->released + p->depth) {
+            p->parked = 1;
+            pthread_cond_broadcast(&p->changed);
+            pthread_cond_wait(&p->space, &p->mu);
+        }
+        p->parked = 0;
         int stop = p->stop;
         unlock(&p->mu);
         if (stop) break;
@@ -59,6 +72,10 @@ static void *producer(void *arg)
         pthread_cond_signal(&p->ready);
         unlock(&p->mu);
     }
+    lock(&p->mu);
+    p->ended = 1;
+    pthread_cond_broadcast(&p->changed);
+    unlock(&p->mu);
     return NULL;
 }
 
@@ -81,7 +98,7 @@ CnnPrefetch *cnn_prefetch_start(int depth, size_t x_floats, size_t y_ints, CnnFi
         p->y[i] = cnn_aligned_for(cnn_mul_size(y_ints ? y_ints : 1, sizeof(int)), "the prefetched batches");
     }
     if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->ready, NULL) != 0 ||
-        pthread_cond_init(&p->space, NULL) != 0)
+        pthread_cond_init(&p->space, NULL) != 0 || pthread_cond_init(&p->changed, NULL) != 0)
         CNN_DIE("pthread mutex/cond init failed");
     int rc = pthread_create(&p->thread, NULL, producer, p);
     if (rc != 0) CNN_DIE("pthread_create (prefetch): error %d", rc);
@@ -96,7 +113,10 @@ void cnn_prefetch_take(CnnPrefetch *p, long step, const float **x, const int **y
     double waited = 0.0;
     if (k >= p->filled) {
         double t0 = cnn_now();
+        p->blocked = 1;
+        pthread_cond_broadcast(&p->changed);
         while (k >= p->filled) pthread_cond_wait(&p->ready, &p->mu);
+        p->blocked = 0;
         waited = cnn_now() - t0;
     }
     p->taken++;
@@ -112,6 +132,7 @@ void cnn_prefetch_release(CnnPrefetch *p)
     lock(&p->mu);
     CNN_ASSERT(p->released < p->taken);
     p->released++;
+    p->parked = 0; /* the slot it waited for */
     pthread_cond_signal(&p->space);
     unlock(&p->mu);
 }
@@ -128,6 +149,7 @@ void cnn_prefetch_stop(CnnPrefetch *p)
     if (rc != 0) CNN_DIE("pthread_join (prefetch): error %d", rc);
     pthread_cond_destroy(&p->ready);
     pthread_cond_destroy(&p->space);
+    pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->mu);
     for (int i = 0; i < p->depth; i++) {
         free(p->x[i]);
@@ -136,4 +158,18 @@ void cnn_prefetch_stop(CnnPrefetch *p)
     free(p->x);
     free(p->y);
     free(p);
+}
+
+void cnn_prefetch_wait_producer_parked(CnnPrefetch *p)
+{
+    lock(&p->mu);
+    while (!p->parked && !p->ended) pthread_cond_wait(&p->changed, &p->mu);
+    unlock(&p->mu);
+}
+
+void cnn_prefetch_wait_consumer_blocked(CnnPrefetch *p)
+{
+    lock(&p->mu);
+    while (!p->blocked) pthread_cond_wait(&p->changed, &p->mu);
+    unlock(&p->mu);
 }

@@ -63,28 +63,72 @@ jid=$(env -u CNN_DIST CNN_ARGS="$common --set run.out_dir=$WORK/B" \
 [ -n "$jid" ] || { cat "$WORK/sbatch.err"; diag "sbatch failed"; }
 out="$WORK/job-$jid.out"
 
-# Wait for the first checkpoint (a finished rename, not the .tmp), then send the warning to the batch
-# shell only, as --signal=B:USR1@120 would at the time limit.
-n=0
-while ! ls "$WORK"/B/ckpt-*.h5 >/dev/null 2>&1; do
+# The warning must land mid-run: after the ranks' first checkpoint (their signal handlers are in place)
+# and before their last step. No race between this shell and the training decides that: the ranks are
+# frozen (SIGSTOP) to look for the checkpoint, thawed to go on when there is none yet, and once there is
+# one the warning is sent to the batch shell only, as --signal=B:USR1@120 would at the time limit; the
+# ranks are thawed once the SIGUSR1 that the script and srun pass on is pending in both of them. The
+# job's 4000 steps (~6 s) leave this loop time enough to find them running; the bounds below only
+# catch a hang.
+ranks() { # the job's ranks: cnn-dist processes whose command line names its out_dir
+    for p in $(pgrep -x cnn-dist); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "run.out_dir=$WORK/B " && echo "$p"
+    done
+    true
+}
+state() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; } # R, S, T (stopped), ...
+usr1_pending() { # usr1_pending PID: SIGUSR1 (10, bit 9) waits in PID's pending sets
+    _m=$(sed -n 's/^\(Sig\|Shd\)Pnd:[[:space:]]*/0x/p' "/proc/$1/status" 2>/dev/null | tr '\n' '|')
+    [ -n "$_m" ] && [ $(( (${_m}0) & 0x200 )) -ne 0 ]
+}
+frozen=""
+thaw() { for p in $frozen; do kill -CONT "$p" 2>/dev/null || true; done; } # a failure leaves nothing frozen
+trap 'thaw; sh "$CLUSTER_SH" stop "$CL" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+deadline=$(($(date +%s) + 180))
+while :; do
     st=$(field JobState)
-    case $st in PENDING | CONFIGURING | RUNNING) ;; *) diag "job is $st before its first checkpoint" ;; esac
-    n=$((n + 1))
-    [ $n -lt 300 ] || diag "no checkpoint 60 s after submission (job state $st)"
+    case $st in PENDING | CONFIGURING | RUNNING) ;; *) diag "job is $st before its first checkpoint was seen" ;; esac
+    [ "$(date +%s)" -lt $deadline ] || diag "no checkpoint 180 s after submission (job state $st)"
+    r=$(ranks)
+    if [ "$(echo "$r" | wc -w)" -eq 2 ]; then
+        frozen=$r
+        # shellcheck disable=SC2086
+        kill -STOP $r 2>/dev/null || true
+        for p in $r; do
+            # until the kernel has stopped it (or it is gone, if the job ended meanwhile)
+            while [ -e "/proc/$p" ] && [ "$(state "$p")" != T ]; do sleep 0.01; done
+        done
+        if ls "$WORK"/B/ckpt-*.h5 >/dev/null 2>&1; then break; fi
+        # shellcheck disable=SC2086
+        kill -CONT $r 2>/dev/null || true
+        frozen=""
+    fi
     sleep 0.2
 done
+for p in $frozen; do [ "$(state "$p")" = T ] || diag "rank $p ended before the warning could be sent"; done
+stopped_ckpt=$(ls "$WORK"/B/ckpt-*.h5 | sed 's/.*ckpt-\([0-9]*\)\.h5/\1/' | sort -n | tail -n 1)
 scancel --batch --signal=USR1 "$jid" || diag "scancel --batch --signal=USR1 failed"
+deadline=$(($(date +%s) + 60))
+for p in $frozen; do
+    until usr1_pending "$p"; do
+        [ "$(date +%s)" -lt $deadline ] || diag "the warning did not reach rank $p within 60 s"
+        sleep 0.05
+    done
+done
+# shellcheck disable=SC2086
+kill -CONT $frozen
+frozen=""
 
 # Poll until the job has finished for good (scontrol, not sbatch --wait, which answers late). A requeued
-# job passes through PENDING (Reason=BeginTime) for ~12 s before it runs again.
-n=0
+# job passes through PENDING (Reason=BeginTime) for ~12 s before it runs again; 300 s is a bound
+# against hangs only.
+deadline=$(($(date +%s) + 300))
 while :; do
     st=$(field JobState)
     case $st in
     COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED) break ;;
     esac
-    n=$((n + 1))
-    [ $n -lt 450 ] || diag "job not finished 90 s after the signal (state $st)"
+    [ "$(date +%s)" -lt $deadline ] || diag "job not finished 300 s after the signal (state $st)"
     sleep 0.2
 done
 
@@ -101,7 +145,9 @@ stopped=$(sed -n 's/.*stopped by a signal after step \([0-9]*\).*/\1/p' "$out" |
 resumed=$(sed -n 's/.*resumed from step \([0-9]*\).*/\1/p' "$out" | head -n 1)
 if [ -z "$resumed" ] || [ "$resumed" -le 0 ]; then diag "the restart did not resume from a checkpoint"; fi
 [ "$resumed" = "$stopped" ] || diag "stopped after step $stopped but resumed from step $resumed"
-[ "$resumed" -lt 4000 ] || diag "the signal came too late: resumed from step $resumed of 4000"
+# frozen at or after checkpoint $stopped_ckpt, the ranks stop at the next step boundary after it
+[ "$resumed" -ge "$stopped_ckpt" ] && [ "$resumed" -lt 4000 ] ||
+    diag "frozen after checkpoint $stopped_ckpt, the job stopped at step $resumed of 4000"
 grep -q 'cnn-dist exited with status 0 ' "$out" || diag "the restart did not finish with status 0"
 hjob=$(param_hash "$out")
 grep -q "step 4000: parameter hash $hjob" "$out" || diag "no final hash at step 4000"

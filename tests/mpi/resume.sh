@@ -103,12 +103,25 @@ rc=0
 run 1 $c --set train.steps=4 --set run.out_dir="$WORK/a" "$TINY" >"$WORK/f.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q 'already holds checkpoints' "$WORK/f.log" || { cat "$WORK/f.log"; fail "fresh run over checkpoints"; }
 
-# --eval on 1 and 2 ranks
+# --eval on 1 and 2 ranks. --eval prints its result only as text (4 decimals, no hash), so the whole
+# result is compared: loss, accuracy and image count (of 200 images the accuracy is k/200, which 4
+# decimals give exactly). The evaluation's bits are compared across rank counts in rank_invariance.sh.
+eval_result() { grep -o 'test loss [0-9.]*  test accuracy [0-9.]* ([0-9]* images' "$1"; }
 run 1 --eval "$WORK/a/ckpt-16.h5" "$TINY" >"$WORK/e1.log" 2>&1 || { cat "$WORK/e1.log"; fail "--eval"; }
 run 2 --eval "$WORK/a/ckpt-16.h5" "$TINY" >"$WORK/e2.log" 2>&1 || fail "--eval on 2 ranks"
-a1=$(grep -o 'test accuracy [0-9.]*' "$WORK/e1.log")
-a2=$(grep -o 'test accuracy [0-9.]*' "$WORK/e2.log")
+a1=$(eval_result "$WORK/e1.log")
+a2=$(eval_result "$WORK/e2.log")
 [ -n "$a1" ] && [ "$a1" = "$a2" ] || fail "--eval: '$a1' vs '$a2'"
+# and it is the evaluation at the end of the run that wrote the checkpoint (its values in metrics.h5,
+# printed as --eval prints them)
+trained=$(/usr/bin/python3 - "$WORK/a/metrics.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    assert f["eval/step"][-1] == 16, f["eval/step"][()]
+    print("test loss %.4f  test accuracy %.4f" % (f["eval/loss"][-1], f["eval/accuracy"][-1]))
+PY
+) || fail "metrics.h5 of the run to 16 has no evaluation at 16"
+[ "$a1" = "$trained (200 images" ] || fail "--eval of ckpt-16: '$a1'; the training's evaluation at 16: '$trained'"
 
 # --eval reads the parameters only: a checkpoint trained with another optimizer (set on the command
 # line) evaluates under the config as it is, with the same answer as under the training's settings
@@ -118,8 +131,8 @@ run 1 $c --set train.steps=4 --set train.optimizer=sgd --set train.momentum=0.9 
 run 1 --eval "$WORK/sgd/ckpt-4.h5" "$TINY" >"$WORK/e3.log" 2>&1 || { cat "$WORK/e3.log"; fail "--eval of an sgd checkpoint under adam"; }
 run 1 --eval "$WORK/sgd/ckpt-4.h5" --set train.optimizer=sgd --set train.momentum=0.9 "$TINY" >"$WORK/e4.log" 2>&1 ||
     fail "--eval of an sgd checkpoint"
-a3=$(grep -o 'test accuracy [0-9.]*' "$WORK/e3.log")
-a4=$(grep -o 'test accuracy [0-9.]*' "$WORK/e4.log")
+a3=$(eval_result "$WORK/e3.log")
+a4=$(eval_result "$WORK/e4.log")
 [ -n "$a3" ] && [ "$a3" = "$a4" ] || fail "--eval of an sgd checkpoint: '$a3' under adam, '$a4' under sgd"
 
 # resuming a run that is already past train.steps trains nothing and says so (exit 0)

@@ -147,20 +147,21 @@ cmd_start() {
     munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket.2" \
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/munged.log" \
         --seed-file="$dir/munge/munged.seed" || die "munged failed to start (see $dir/munged.log)"
-    wait_pidfile "$dir/munge/munged.pid" 10 || die "munged did not start (see $dir/munged.log)"
+    wait_pidfile "$dir/munge/munged.pid" 60 || die "munged did not start (see $dir/munged.log)"
     write_conf "$dir"
     export SLURM_CONF="$dir/slurm.conf"
     slurmctld -c -f "$SLURM_CONF" || die "slurmctld failed to start (see $dir/slurmctld.log)"
     slurmd -N localhost -f "$SLURM_CONF" || die "slurmd failed to start (see $dir/slurmd.log)"
-    wait_pidfile "$dir/slurmctld.pid" 10 || die "slurmctld did not start (see $dir/slurmctld.log)"
-    wait_pidfile "$dir/slurmd.pid" 10 || die "slurmd did not start (see $dir/slurmd.log)"
-    # Ready when the node has registered and is idle (a job submitted earlier would only wait).
-    n=0
+    wait_pidfile "$dir/slurmctld.pid" 60 || die "slurmctld did not start (see $dir/slurmctld.log)"
+    wait_pidfile "$dir/slurmd.pid" 60 || die "slurmd did not start (see $dir/slurmd.log)"
+    # Ready when the node has registered and is idle (a job submitted earlier would only wait). The
+    # bounds here are against hangs only (the daemons start in a second or two), generous for a loaded
+    # machine.
+    deadline=$(($(date +%s) + 120))
     while :; do
         st=$(sinfo -h -n localhost -o %T 2>/dev/null || true)
         [ "$st" = idle ] && break
-        n=$((n + 1))
-        [ $n -lt 150 ] || die "node not idle after 15 s (state '$st'; see $dir/slurmctld.log, $dir/slurmd.log)"
+        [ "$(date +%s)" -lt $deadline ] || die "node not idle after 120 s (state '$st'; see $dir/slurmctld.log, $dir/slurmd.log)"
         sleep 0.1
     done
     echo "export SLURM_CONF=$SLURM_CONF"

@@ -22,4 +22,11 @@ void cnn_prefetch_release(CnnPrefetch *p);
 /* Stops and joins the thread, frees the ring. */
 void cnn_prefetch_stop(CnnPrefetch *p);
 
+/* Test hooks (tests/test_prefetch.c), so that a test waits for a state instead of sleeping and hoping:
+ * the first returns once the producer has filled every slot it may and waits for one to be released
+ * (no release since), or has ended; the second once a cnn_prefetch_take waits for a batch not yet
+ * filled (call it from another thread, such as the fill callback). Training never calls them. */
+void cnn_prefetch_wait_producer_parked(CnnPrefetch *p);
+void cnn_prefetch_wait_consumer_blocked(CnnPrefetch *p);
+
 #endif
