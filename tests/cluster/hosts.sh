@@ -4,7 +4,8 @@
 #   - ranks on different hosts cannot reach each other without TCP (shared memory is not used between
 #     them), and the gradients cross the hosts' links;
 #   - the start line names each host with its ranks and threads, and how the data set is held;
-#   - 2 hosts x 2 ranks and 3 hosts x 1 rank give bitwise the parameters of 1 rank;
+#   - 2 hosts x 2 ranks and 3 hosts x 1 rank give bitwise the parameters of 1 rank, and so does a
+#     BatchNorm network with residual connections on 2 hosts;
 #   - SIGUSR1 on one host only: the job stops at an agreed step with one checkpoint, exit 75, and
 #     resuming on another layout (3 hosts x 1 rank) ends bitwise equal to an uninterrupted run;
 #   - a host lost mid-run (every process on it killed): mpirun ends nonzero, no process is left on any
@@ -94,6 +95,17 @@ hrun $H1:1,$H2:1,$H3:1 3 $c --set train.steps=20 --set run.out_dir="$WORK/b" "$T
 [ "$(param_hash "$WORK/b.log")" = "$want20" ] || fail "3 hosts x 1 rank differs from 1 rank"
 grep -q "^3 nodes ($H1: 1 rank x 1 thread, $H2: 1 rank x 1 thread, $H3: 1 rank x 1 thread)" "$WORK/b.log" ||
     { head -5 "$WORK/b.log"; fail "start line of 3 hosts"; }
+
+# a BatchNorm network with residual connections (lib.sh's RES_SMALL) across hosts: its parameters and
+# running statistics bitwise those of 1 rank
+# shellcheck disable=SC2086
+run 1 $RES_SMALL --set train.steps=6 --set run.out_dir="$WORK/rn1" "$RES" >"$WORK/rn1.log" 2>&1 ||
+    { cat "$WORK/rn1.log"; fail "the BatchNorm network on 1 rank"; }
+# shellcheck disable=SC2086
+hrun $H1:2,$H2:1 3 $RES_SMALL --set train.steps=6 --set run.out_dir="$WORK/rn3" "$RES" >"$WORK/rn3.log" 2>&1 ||
+    { cat "$WORK/rn3.log"; fail "the BatchNorm network on 2 hosts"; }
+[ "$(param_hash "$WORK/rn3.log")" = "$(param_hash "$WORK/rn1.log")" ] ||
+    fail "the BatchNorm network: 2 hosts (2 + 1 ranks) $(param_hash "$WORK/rn3.log"), 1 rank $(param_hash "$WORK/rn1.log")"
 echo "3 hosts x 1 rank: bitwise as 1 rank"
 
 # SIGUSR1 to the ranks of one host (as a scheduler preempting that node), then resume on 3 hosts x 1 to

@@ -1,14 +1,10 @@
-# A BatchNorm network with residual connections (configs/resnet20.ini made small: one block per stage,
-# 8/16/16 filters, both shortcut options) trains to bitwise the same parameters, running statistics
+# A BatchNorm network with residual connections (configs/resnet20.ini made small, lib.sh's RES_SMALL:
+# one block per stage, 8/16/16 filters, both shortcut options) trains to bitwise the same parameters, running statistics
 # included, on 1, 2 and 3 ranks, across a stop on 2 ranks and a resume on 3, and with the kernels capped
 # at AVX2 on an AVX-512 machine; --eval on the running statistics gives the same on 1 and 2 ranks; fast
 # mode (each rank's slice one BatchNorm group) trains too.
 . "$(dirname "$0")/../lib.sh"
-RES="$ROOT/configs/resnet20.ini"
-small="--set conv1.filters=8 --set stage1.filters=8 --set stage2.filters=16 --set stage3.filters=16
- --set stage1.repeat=1 --set stage2.repeat=1 --set stage3.repeat=1 --set stage3.shortcut=B
- --set train.batch=24 --set train.micro_batch=4 --set train.log_every=2 --set train.eval_every=0
- --set train.checkpoint_every=3 --set train.boundaries=3,5 --set data.prefetch=1 --set data.train=data_batch_1.bin"
+small=$RES_SMALL
 # shellcheck disable=SC2086
 run 1 $small --set train.steps=6 --set run.out_dir="$WORK/r1" "$RES" >"$WORK/r1.log" 2>&1 || { cat "$WORK/r1.log"; fail "1 rank"; }
 want=$(param_hash "$WORK/r1.log")
