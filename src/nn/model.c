@@ -64,6 +64,8 @@ static int build_layers(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o
         L->iw = L->in_shape[0][1];
         L->ic = L->in_shape[0][2];
         L->needs_din = producer(m, L, 0) && producer(m, L, 0)->needs_grad;
+        L->keep_input = L->ops->bwd_needs_input;
+        L->keep_output = L->ops->bwd_needs_output;
         if (L->ops->build(L, cfg, o, err) || check_output(L, cfg, err)) return -1;
         L->in_size = (size_t)L->ih * L->iw * L->ic;
         L->out_size = (size_t)L->oh * L->ow * L->oc;
@@ -148,7 +150,7 @@ static int lifetimes(CnnModel *m, Span *sp, int *need_scratch)
         CnnLayer *L = &m->layers[i];
         const double size = (double)m->max_batch * (double)L->out_size;
         Span o = {size, L->pos, L->pos, &L->out_at};
-        if (L->ops->bwd_needs_output) o.t1 = bwd_step(m, L);
+        if (L->keep_output) o.t1 = bwd_step(m, L);
         Span g = {size, INT_MAX, bwd_step(m, L), &L->grad_at};
         L->grad_at = SIZE_MAX;
         int writers = 0;
@@ -157,7 +159,7 @@ static int lifetimes(CnnModel *m, Span *sp, int *need_scratch)
             for (int k = 0; k < C->spec.n_in; k++) {
                 if (C->spec.in[k] != i) continue;
                 if (C->pos > o.t1) o.t1 = C->pos;
-                if (C->ops->bwd_needs_input && bwd_step(m, C) > o.t1) o.t1 = bwd_step(m, C);
+                if (C->keep_input && bwd_step(m, C) > o.t1) o.t1 = bwd_step(m, C);
                 if (C->needs_grad && L->needs_grad) {
                     writers++;
                     if (bwd_step(m, C) < g.t0) g.t0 = bwd_step(m, C);

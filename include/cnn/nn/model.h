@@ -61,6 +61,9 @@ typedef struct CnnLayer {
     int needs_din;              /* input 0 needs a gradient (some layer before it has trainable tensors) */
     int needs_grad;             /* the gradient of this layer's output is needed */
     int pos;                    /* its place in the forward order */
+    int keep_input, keep_output;/* backward reads its inputs / its output: the arena keeps them until then
+                                 * (from the ops' bwd_needs_*; a build may clear them, e.g. conv with a
+                                 * linear activation needs no output) */
     /* per-layer buffers (max_batch samples) */
     float *out;                 /* activation output, in the model's arena (shared with what is dead by then) */
     float *grad;                /* backward: the gradient of out, in the arena; NULL if not needed */

@@ -12,6 +12,9 @@ static int act_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, C
     (void)o;
     (void)err;
     L->flops_fwd = (double)L->ih * L->iw * L->ic;
+    /* what backward reads: gelu its input, relu, tanh and sigmoid their output, linear nothing */
+    L->keep_input = L->spec.act == CNN_ACT_GELU;
+    L->keep_output = L->spec.act != CNN_ACT_GELU && L->spec.act != CNN_ACT_LINEAR;
     return cnn_layer_build_same_shape(L, 0);
 }
 
@@ -28,8 +31,7 @@ static void act_backward(CnnLayer *L, const CnnLayerBwd *b)
     else b->k->act_backward(b->din, b->dout, L->out, count, L->spec.act);
 }
 
-/* gelu reads its input backward, the others their output: both are kept (the arena keeps what either
- * needs; an activation's output is usually the next layer's kept input anyway). */
+/* gelu reads its input backward, the others their output: build says which the arena keeps. */
 static const CnnLayerOps cnn_act_layer_ops = {
     .bwd_needs_input = 1,
     .bwd_needs_output = 1,

@@ -12,6 +12,7 @@ static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, 
     const CnnLayerSpec *s = &L->spec;
     if (s->act == CNN_ACT_GELU) /* its backward needs the input, which this fused form does not keep */
         return cnn_layer_err(err, cfg, s, "activation = gelu needs a layer of its own: type = act, activation = gelu");
+    L->keep_output = s->act != CNN_ACT_LINEAR;
     const int h = L->ih, w = L->iw, c = L->ic;
     if (h < 1 || w < 1) return cnn_layer_err(err, cfg, s, "input is empty");
     if (!s->same && (s->size > h || s->size > w))
@@ -60,7 +61,7 @@ static int conv_uses_sgemm(const CnnLayer *L)
 
 static const CnnLayerOps cnn_conv_layer_ops = {
     .bwd_needs_input = 1,
-    .bwd_needs_output = 1, /* the activation's backward */
+    .bwd_needs_output = 1, /* the activation's backward (not for linear: build says) */
     .build = conv_build,
     .forward = conv_forward,
     .backward = conv_backward,

@@ -16,6 +16,7 @@ static int dense_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o,
     const CnnLayerSpec *s = &L->spec;
     if (s->act == CNN_ACT_GELU) /* its backward needs the input, which this fused form does not keep */
         return cnn_layer_err(err, cfg, s, "activation = gelu needs a layer of its own: type = act, activation = gelu");
+    L->keep_output = s->act != CNN_ACT_LINEAR;
     const size_t nin = (size_t)L->ih * L->iw * L->ic;
     if (nin > (size_t)INT_MAX / 2)
         return cnn_layer_err(err, cfg, s, "has more than 2^30 inputs (the layers before it are too large)");
@@ -59,7 +60,7 @@ static int dense_uses_sgemm(const CnnLayer *L) { return L->dense.algo == CNN_ALG
 static const CnnLayerOps cnn_dense_layer_ops = {
     .flat_output = 1,
     .bwd_needs_input = 1,
-    .bwd_needs_output = 1, /* the activation's backward */
+    .bwd_needs_output = 1, /* the activation's backward (not for linear: build says) */
     .build = dense_build,
     .forward = dense_forward,
     .backward = dense_backward,
