@@ -295,6 +295,38 @@ static void test_arena(void **state)
     cnn_model_free(&m);
 }
 
+/* train.weight_decay: grad += wd * w on conv and dense weights only (and on top of a layer's wl), never on
+ * biases, BatchNorm's gamma and beta or its buffers. */
+static void test_weight_decay_targets(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnModel m;
+    graph_model(&m, &cfg, 4, tu_isa_max());
+    float *g0 = calloc(m.n_params, sizeof(float)), *g1 = calloc(m.n_params, sizeof(float));
+    cnn_model_add_weight_decay(&m, g0, 0.0);
+    cnn_model_add_weight_decay(&m, g1, 0.125);
+    int decayed = 0;
+    for (int t = 0; t < m.n_tensors; t++) {
+        const CnnTensorInfo *ti = &m.tensors[t];
+        const int weights = strstr(ti->name, "/weights") != NULL;
+        decayed += weights;
+        for (size_t j = 0; j < ti->count; j++) {
+            const size_t i = ti->offset + j;
+            const float w = m.params[i];
+            /* fc has wl = 0.01: with the decay its coefficient is 0.01 + 0.125, rounded to float once */
+            const float want0 = ti->wl * w, want1 = weights ? (ti->wl + 0.125f) * w : want0;
+            if (g0[i] != want0 || g1[i] != want1)
+                fail_msg("%s[%zu]: %g and %g, want %g and %g", ti->name, j, (double)g0[i], (double)g1[i], (double)want0,
+                         (double)want1);
+        }
+    }
+    assert_int_equal(decayed, 3); /* c1, c2, fc */
+    free(g0);
+    free(g1);
+    cnn_model_free(&m);
+}
+
 /* configs/resnet20.ini is He et al.'s ResNet-20: 20 layers with weights, 269,722 parameters (option A),
  * and the deeper variants by repeat alone. */
 static void test_resnet20(void **state)
@@ -332,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_buffers),
         cmocka_unit_test(test_graph_same_bits_on_avx2_and_avx512),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_weight_decay_targets),
         cmocka_unit_test(test_resnet20),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
