@@ -18,7 +18,7 @@
 
 #include "cnn/util.h"
 
-#define CNN_MAX_LAYERS 256
+#define CNN_MAX_LAYERS 512
 #define CNN_MAX_INPUTS 8   /* inputs of one layer (add) */
 #define CNN_MAX_TENSORS (2 * CNN_MAX_LAYERS) /* parameter and buffer tensors of a model */
 #define CNN_NAME_LEN 64
