@@ -72,6 +72,12 @@ static void test_bad_graphs(void **state)
                        "must give 10 values per sample");
     expect_build_error(HEAD "[a]\ntype = conv\nfilters = 4\nsize = 3\nactivation = gelu\n[b]\ntype = dense\nunits = 10\n",
                        "g.ini:8: [a]:", "type = act, activation = gelu");
+    /* shapes that do not fit: global pooling of a vector, batchnorm of one value per channel */
+    expect_build_error(HEAD "[a]\ntype = dense\nunits = 12\n[b]\ntype = global_maxpool\n[c]\ntype = dense\nunits = 10\n",
+                       "g.ini:11: [b]:", "its input is 1x1x12 already");
+    expect_build_error("[data]\nformat = cifar10\ndir = d\ncrop = 8\n[train]\nbatch = 4\nsteps = 1\nmicro_batch = 1\n"
+                       "[a]\ntype = global_avgpool\n[b]\ntype = batchnorm\n[c]\ntype = dense\nunits = 10\n",
+                       "g.ini:11: [b]:", "nothing to normalise");
 
     /* a layer whose output nothing takes: a warning, not an error */
     static CnnConfig cfg;

@@ -18,13 +18,17 @@
 #include "cnn/config_keys.h"
 
 #include <math.h>
+#include <stdio.h>
 
 static int batchnorm_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
-    (void)cfg;
     (void)o;
-    (void)err;
     const CnnLayerSpec *s = &L->spec;
+    /* a group of one value per channel has no variance: every output would be beta */
+    if (L->ih * L->iw == 1 && cfg->deterministic && cfg->micro_batch == 1)
+        return cnn_layer_err(err, cfg, s,
+                             "batchnorm of a 1x1 input in groups of train.micro_batch = 1 sample: one value per channel, "
+                             "nothing to normalise (a larger micro_batch, or no batchnorm here)");
     const int c = L->ic;
     CnnTensorDecl gamma = {.what = "gamma", .rank = 1, .dims = {c}, .init = CNN_INIT_CONSTANT, .value = 1.0f};
     CnnTensorDecl beta = {.what = "beta", .rank = 1, .dims = {c}, .init = CNN_INIT_CONSTANT, .value = 0.0f};

@@ -5,9 +5,17 @@
 #include "cnn/config_keys.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
-static int global_build(CnnLayer *L, size_t kept_bytes)
+/* An input of one pixel has nothing to pool: most likely a dense layer's output by mistake. */
+static int global_build(CnnLayer *L, const CnnConfig *cfg, size_t kept_bytes, CnnErr *err)
 {
+    if (L->ih * L->iw == 1) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "global pooling needs an image (h x w x c) to pool; its input is 1x1x%d already",
+                 L->ic);
+        return cnn_layer_err(err, cfg, &L->spec, msg);
+    }
     L->oh = L->ow = 1;
     L->oc = L->ic;
     L->kept_bytes = kept_bytes;
@@ -17,18 +25,14 @@ static int global_build(CnnLayer *L, size_t kept_bytes)
 
 static int global_avgpool_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
-    (void)cfg;
     (void)o;
-    (void)err;
-    return global_build(L, 0);
+    return global_build(L, cfg, 0, err);
 }
 
 static int global_maxpool_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
-    (void)cfg;
     (void)o;
-    (void)err;
-    return global_build(L, sizeof(int32_t));
+    return global_build(L, cfg, sizeof(int32_t), err);
 }
 
 static void global_avgpool_forward(CnnLayer *L, const CnnLayerFwd *f)
