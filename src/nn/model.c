@@ -394,6 +394,12 @@ static void buffer_grads(CnnModel *m, float *grad, float scale, CnnGradMode mode
     }
 }
 
+/* P's gradient += the scratch buffer (a later consumer's part of it), n samples. */
+static void add_scratch(CnnModel *m, CnnLayer *P, int n)
+{
+    m->k->add(P->grad, P->grad, m->scratch, (size_t)n * P->out_size);
+}
+
 double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int *labels, int n, float grad_scale,
                           int *correct, const CnnGradHook *hook)
 {
@@ -455,8 +461,7 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
             b.dins = dins;
             L->ops->backward(L, &b);
             for (int k = 0; k < L->spec.n_in; k++)
-                if (add_to[k] >= 0) m->k->add(m->layers[add_to[k]].grad, m->layers[add_to[k]].grad, m->scratch,
-                                              (size_t)n * m->layers[add_to[k]].out_size);
+                if (add_to[k] >= 0) add_scratch(m, &m->layers[add_to[k]], n);
         } else {
             CNN_ASSERT(L->spec.type == CNN_LAYER_ADD && L->n_decl == 0);
             for (int k = 0; k < L->spec.n_in; k++) {
@@ -466,9 +471,7 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
                 b.din = one[0];
                 b.dins = one;
                 L->ops->backward(L, &b);
-                if (add_to[k] >= 0)
-                    m->k->add(m->layers[add_to[k]].grad, m->layers[add_to[k]].grad, m->scratch,
-                              (size_t)n * m->layers[add_to[k]].out_size);
+                if (add_to[k] >= 0) add_scratch(m, &m->layers[add_to[k]], n);
             }
         }
         if (m->timing) m->layer_time[i][1] += cnn_now() - t0;
