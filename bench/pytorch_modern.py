@@ -14,8 +14,12 @@ ones. Prints one line per network and batch:
     pytorch-bench net=resnet20 batch=128 threads=2 steps=30 img_per_s=... mflop_per_img=242.40 gflops=...
 
 The networks:
-- ResNet-20 as bench/resnet20_ref.py builds it (imported from there), BatchNorm over the whole batch
-  (--bn-group 0; that script's G), its SGD (momentum 0.9, weight decay 1e-4 on the weights).
+- ResNet-20 as bench/resnet20_ref.py builds it (imported from there), with its SGD (momentum 0.9,
+  weight decay 1e-4 on the weights). Its BatchNorm layers (GhostBN) become nn.BatchNorm2d over the whole
+  batch (--bn-group 0, the default): the same function (resnet20_ref.py --check shows GhostBN at G =
+  batch equals it) on PyTorch's own fused kernel; GhostBN's explicit running statistics cost about 30%
+  of the step here. --bn-group G keeps the reference's GhostBN with groups of G (cnn-dist's config
+  normalises over its micro-shards of 32).
 - airbench94's network (Keller Jordan 2024, cifar10-airbench, airbench94.py), its shape and its frozen
   tensors: a 2x2 convolution 3 -> 24 without padding, with bias (the whitening layer; its weight gets no
   gradient), GELU, three blocks of 64, 256, 256 filters (conv3x3 padding 1 no bias -> maxpool 2 ->
@@ -94,10 +98,21 @@ class AirNet(nn.Module):
 # ---------------------------------------------------------------------------------------------------
 # the two networks' training steps
 
+def native_bn(net):
+    """Every GhostBN of a resnet20_ref network -> nn.BatchNorm2d with its channels, eps and momentum."""
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, resnet20_ref.GhostBN):
+                setattr(parent, name, nn.BatchNorm2d(child.c, eps=child.eps, momentum=child.momentum))
+    return net
+
+
 def build(net_name, bn_group):
     """-> (network, optimizer, loss(logits, labels))"""
     if net_name == "resnet20":
         net = resnet20_ref.ResNet(20, bn_group)
+        if bn_group == 0:
+            net = native_bn(net)
         hp = argparse.Namespace(wd=1e-4, lr=0.1, momentum=0.9, nesterov=False)
         opt = resnet20_ref.make_optimizer(net, hp)
         return net, opt, F.cross_entropy
@@ -184,6 +199,16 @@ def check():
     assert sum(p.numel() for p in rn.parameters()) == 269722
     rn_mflop, _ = train_mflop(rn)
     assert 240 < rn_mflop < 245, rn_mflop
+    # the bench's ResNet-20 (nn.BatchNorm2d) computes what the reference's (GhostBN, G = batch) does
+    torch.manual_seed(2)
+    ref = resnet20_ref.ResNet(20, 0).train()
+    torch.manual_seed(2)
+    nat = native_bn(resnet20_ref.ResNet(20, 0)).train()
+    assert not any(isinstance(m, resnet20_ref.GhostBN) for m in nat.modules())
+    assert sum(p.numel() for p in nat.parameters()) == 269722
+    xb = torch.randn(16, 3, 32, 32)
+    assert (ref(xb) - nat(xb)).abs().max() <= 1e-4, "native BatchNorm differs from GhostBN at G = batch"
+    assert (ref.blocks[4].bn2.running_var - nat.blocks[4].bn2.running_var).abs().max() <= 1e-5
     # one step of each: the loss is finite, the trained tensors move, the frozen ones get no gradient
     for name in ("resnet20", "airbench94"):
         torch.manual_seed(1)
@@ -219,11 +244,12 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--bn-group", type=int, default=0,
-                    help="ResNet-20's BatchNorm group (bench/resnet20_ref.py's G; 0 = the batch)")
+                    help="ResNet-20: 0 = nn.BatchNorm2d over the batch; G > 0 = resnet20_ref's GhostBN, "
+                         "groups of G")
     ap.add_argument("--check", action="store_true", help="one small step of each network, checked")
     a = ap.parse_args()
-    if a.threads < 1 or a.steps < 1 or a.warmup < 0:
-        ap.error("--threads and --steps must be >= 1, --warmup >= 0")
+    if a.threads < 1 or a.steps < 1 or a.warmup < 0 or a.bn_group < 0:
+        ap.error("--threads and --steps must be >= 1, --warmup and --bn-group >= 0")
     if a.batch is not None and (a.net is None or a.batch < 1):
         ap.error("--batch needs --net and must be >= 1")
     torch.set_num_threads(a.threads)
