@@ -1,7 +1,8 @@
 /* config: an INI file (parsed by libinih) and --set overrides become a validated CnnConfig.
  *
  * Sections [run], [data], [train] hold the job; every other section is a layer, in file order
- * (Darknet's .cfg idea). Every problem a user can make — unknown section or key, bad value, missing
+ * (Darknet's .cfg idea; a resblock section expands into several), each taking the one before it unless
+ * its `input` key names others: the graph, checked here (names, counts, cycles) and ordered (order[]). Every problem a user can make — unknown section or key, bad value, missing
  * required key, a key that does not belong to the layer's type — is an error naming the file and the
  * line ("configs/x.ini:12: ..."); an override is named as "--set KEY=VALUE". Nothing is
  * warn-and-continue. The canonical text (cnn_config_to_ini) is what checkpoints store: parsing it again
