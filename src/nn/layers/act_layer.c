@@ -8,14 +8,10 @@
 
 static int act_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
-    (void)cfg;
-    (void)o;
-    (void)err;
-    L->flops_fwd = (double)L->ih * L->iw * L->ic;
     /* what backward reads: gelu its input, relu, tanh and sigmoid their output, linear nothing */
     L->keep_input = L->spec.act == CNN_ACT_GELU;
     L->keep_output = L->spec.act != CNN_ACT_GELU && L->spec.act != CNN_ACT_LINEAR;
-    return cnn_layer_build_same_shape(L, 0);
+    return cnn_layer_build_elementwise(L, cfg, o, err);
 }
 
 static void act_forward(CnnLayer *L, const CnnLayerFwd *f)

@@ -77,6 +77,8 @@ const CnnLayerOps *cnn_layer_ops(CnnLayerType t);
 
 /* The build of a layer whose output has its input's shape, keeping kept_bytes per output value. */
 int cnn_layer_build_same_shape(CnnLayer *L, size_t kept_bytes);
+/* The build of an elementwise layer (act, scale): its input's shape, one FLOP per value, nothing kept. */
+int cnn_layer_build_elementwise(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err);
 
 /* Declares the layer's next tensor (build only); returns its index among the layer's tensors. */
 int cnn_layer_declare(CnnLayer *L, const CnnTensorDecl *d);

@@ -3,15 +3,6 @@
 
 #include "cnn/config_keys.h"
 
-static int scale_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
-{
-    (void)cfg;
-    (void)o;
-    (void)err;
-    L->flops_fwd = (double)L->ih * L->iw * L->ic;
-    return cnn_layer_build_same_shape(L, 0);
-}
-
 static void scale_forward(CnnLayer *L, const CnnLayerFwd *f)
 {
     f->k->scale(L->out, f->in, L->spec.factor, (size_t)f->n * L->out_size);
@@ -23,7 +14,7 @@ static void scale_backward(CnnLayer *L, const CnnLayerBwd *b)
 }
 
 static const CnnLayerOps cnn_scale_layer_ops = {
-    .build = scale_build,
+    .build = cnn_layer_build_elementwise,
     .forward = scale_forward,
     .backward = scale_backward,
 };

@@ -65,3 +65,12 @@ void cnn_layer_declare_weights(CnnLayer *L, int rank, const int *dims, int fan_i
         cnn_layer_declare(L, &b);
     }
 }
+
+int cnn_layer_build_elementwise(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
+{
+    (void)cfg;
+    (void)o;
+    (void)err;
+    L->flops_fwd = (double)L->ih * L->iw * L->ic;
+    return cnn_layer_build_same_shape(L, 0);
+}
