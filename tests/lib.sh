@@ -18,10 +18,11 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cnn-e2e-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 TINY="$ROOT/configs/tiny.ini"
-# configs/resnet20.ini made small for the tests: one block per stage, 8/16/16 filters, shortcut A in stage
-# 2 and B in stage 3, batches of 24 in micro-shards (BatchNorm groups) of 4, on the synthetic set
+# configs/resnet20.ini made small for the tests: one block per stage, 16/16/32 filters (so the 3x3
+# layers run Winograd where the CPU has the tiles), shortcut A in stage 2 and B in stage 3, batches of
+# 24 in micro-shards (BatchNorm groups) of 4, on the synthetic set
 RES="$ROOT/configs/resnet20.ini"
-RES_SMALL="--set conv1.filters=8 --set stage1.filters=8 --set stage2.filters=16 --set stage3.filters=16
+RES_SMALL="--set conv1.filters=16 --set stage1.filters=16 --set stage2.filters=16 --set stage3.filters=32
  --set stage1.repeat=1 --set stage2.repeat=1 --set stage3.repeat=1 --set stage3.shortcut=B
  --set train.batch=24 --set train.micro_batch=4 --set train.log_every=2 --set train.eval_every=0
  --set train.checkpoint_every=3 --set train.boundaries=3,5 --set data.prefetch=1 --set data.train=data_batch_1.bin"

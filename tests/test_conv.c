@@ -115,8 +115,9 @@ static void conv_make(Conv *cv, const CnnConvShape *s, CnnConvKernel kernel, Cnn
     if (cv->p.fwd != CNN_ALGO_SGEMM) {
         memset(cv->ws + cv->p.wcopy, 0, (cv->p.wgp - cv->p.wcopy) * 4);
         const size_t mf = (size_t)cnn_algo_winograd_m(cv->p.fwd), mt = (size_t)cnn_algo_winograd_m(cv->p.dgrad);
-        if (mf) memset(cv->ws + cv->p.wp, 0, (mf + 4) * (mf + 4) * s->cin * s->cout * 4);
-        if (mt && s->needs_din) memset(cv->ws + cv->p.wtp, 0, (mt + 4) * (mt + 4) * s->cin * s->cout * 4);
+        const size_t af = mf + (size_t)s->kh - 1, at = mt + (size_t)s->kh - 1;
+        if (mf) memset(cv->ws + cv->p.wp, 0, af * af * s->cin * s->cout * 4);
+        if (mt && s->needs_din) memset(cv->ws + cv->p.wtp, 0, at * at * s->cin * s->cout * 4);
     }
 }
 
@@ -131,17 +132,18 @@ static void check_tiled_workspace(const CnnConvPlan *p)
     const size_t pad_g = s->needs_din ? (size_t)s->n * (s->h + s->kh - 1) * (s->w + s->kw - 1) * s->cout : 0;
     const size_t mf = (size_t)cnn_algo_winograd_m(p->fwd), mt = s->needs_din ? (size_t)cnn_algo_winograd_m(p->dgrad) : 0;
     const size_t pf = (size_t)k->panel_width(s->cout), pt = (size_t)k->panel_width(s->cin);
-    const size_t kf = mf ? (mf + 4) * (mf + 4) * s->cin * s->cout
+    const size_t af = mf + (size_t)s->kh - 1, at = mt + (size_t)s->kh - 1;
+    const size_t kf = mf ? af * af * s->cin * s->cout
                          : (size_t)s->kh * s->kw * s->cin * ((s->cout + pf - 1) / pf * pf);
-    const size_t kt = !s->needs_din ? 0 : mt ? (mt + 4) * (mt + 4) * s->cin * s->cout
+    const size_t kt = !s->needs_din ? 0 : mt ? at * at * s->cin * s->cout
                                               : (size_t)s->kh * s->kw * s->cout * ((s->cin + pt - 1) / pt * pt);
     size_t scratch = 0; /* the larger of the two products' */
     for (int i = 0; i < 2; i++) {
-        const size_t m = i ? mt : mf;
-        const size_t sc = m ? (size_t)p->threads * (m + 4) * (m + 4) * CNN_WINO_TB(m) * (s->cin + s->cout) : 0;
+        const size_t m = i ? mt : mf, a = i ? at : af;
+        const size_t sc = m ? (size_t)p->threads * a * a * CNN_WINO_TB(m, (size_t)s->kh) * (s->cin + s->cout) : 0;
         if (sc > scratch) scratch = sc;
     }
-    const size_t copies = (size_t)((mf > 0) + (mt > 0)) * nw, prods = mf ? (mf + 4) * (mf + 4) * s->cin * s->cout : 0;
+    const size_t copies = (size_t)((mf > 0) + (mt > 0)) * nw, prods = mf ? af * af * s->cin * s->cout : 0;
     const size_t want = pad_in + pad_g + kf + kt + scratch + copies + prods;
     if (!(p->ws_floats >= want && p->ws_floats <= want + 112))
         fail_msg("workspace %zu floats, want %zu (+ alignment)", p->ws_floats, want);
@@ -157,10 +159,11 @@ static void check_against_naive(const Case *c, int expect_chunks, CnnConvKernel 
     const CnnConvPlan *p = &cv.p;
     if (kernel != CNN_CONV_GEMM) {
         assert_true(cnn_conv_direct_applies(&s));
-        const CnnAlgo want = kernel == CNN_CONV_DIRECT                                         ? CNN_ALGO_DIRECT
-                             : kernel == CNN_CONV_WINOGRAD && cnn_conv_winograd_applies(&p->g, 4) ? CNN_ALGO_WINOGRAD4
-                             : cnn_conv_winograd_applies(&p->g, 2)                                ? CNN_ALGO_WINOGRAD
-                                                                                                   : CNN_ALGO_DIRECT;
+        const CnnAlgo want = kernel == CNN_CONV_DIRECT                                          ? CNN_ALGO_DIRECT
+                             : kernel == CNN_CONV_WINOGRAD6 && cnn_conv_winograd_applies(&p->g, 6) ? CNN_ALGO_WINOGRAD6
+                             : kernel != CNN_CONV_WINOGRAD2 && cnn_conv_winograd_applies(&p->g, 4) ? CNN_ALGO_WINOGRAD4
+                             : cnn_conv_winograd_applies(&p->g, 2)                                 ? CNN_ALGO_WINOGRAD
+                                                                                                    : CNN_ALGO_DIRECT;
         assert_int_equal(p->fwd, want);
         check_tiled_workspace(p);
         CnnConvShape first = s;
@@ -305,11 +308,12 @@ static void test_direct_vs_naive(void **state)
     if (!ran) skip(); /* CNN_ISA=generic or a CPU without AVX2 */
 }
 
-/* Winograd F(4x4, 5x5) (run.conv = winograd, where the output sizes are multiples of 4) and F(2x2, 5x5)
- * (winograd2, and winograd elsewhere) for all three products: SAME and VALID, the CIFAR-10 network's
- * conv2, several blocks of tiles across samples; a case where only the forward takes it (8 input
- * channels: the data gradient's 8 outputs are not a multiple of 16), 24 input channels (a 16-lane
- * vector and a half in the transforms), sizes that are multiples of 2 but not 4, and one where neither
+/* Winograd F(4x4, r x r) (run.conv = winograd, where the output sizes are multiples of 4), F(2x2, r x r)
+ * (winograd2, and winograd elsewhere) and F(6x6, 3x3) (winograd6, where the sizes are multiples of 6) for
+ * all three products, 5x5 and 3x3: SAME and VALID, the CIFAR-10 network's conv2, ResNet-20's 3x3 shapes,
+ * several blocks of tiles across samples; a case where only the forward takes it (8 input channels: the
+ * data gradient's 8 outputs are not a multiple of 16), 24 input channels (a 16-lane vector and a half in
+ * the transforms), sizes that are multiples of 2 but not 4, or of 6 but not 4, and one where none
  * applies (an odd output size). */
 static void test_winograd_vs_naive(void **state)
 {
@@ -318,6 +322,9 @@ static void test_winograd_vs_naive(void **state)
         {2, 12, 12, 64, 64, 5, 1, 1}, {3, 6, 8, 16, 32, 5, 1, 1}, {2, 10, 12, 32, 16, 5, 1, 0},
         {2, 6, 6, 8, 16, 5, 1, 1},    {1, 7, 6, 16, 16, 5, 1, 1},  {1, 6, 4, 16, 16, 5, 1, 1},
         {2, 8, 6, 24, 48, 5, 1, 1},   {3, 16, 8, 16, 32, 5, 1, 1}, {2, 12, 16, 8, 16, 5, 1, 0},
+        {2, 12, 12, 64, 64, 3, 1, 1}, {2, 8, 8, 16, 16, 3, 1, 1},  {3, 16, 16, 16, 32, 3, 1, 1},
+        {2, 8, 8, 32, 16, 3, 1, 0},   {2, 6, 6, 8, 16, 3, 1, 1},   {2, 12, 18, 24, 48, 3, 1, 1},
+        {1, 7, 6, 16, 16, 3, 1, 1},   {2, 14, 14, 16, 16, 3, 1, 0},
     };
     int ran = 0;
     TU_FOR_EACH_ISA(isa, k) {
@@ -325,6 +332,7 @@ static void test_winograd_vs_naive(void **state)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             check_against_naive(&cases[i], 0, CNN_CONV_WINOGRAD, isa);
             check_against_naive(&cases[i], 0, CNN_CONV_WINOGRAD2, isa);
+            check_against_naive(&cases[i], 0, CNN_CONV_WINOGRAD6, isa);
         }
         ran++;
     }
@@ -336,7 +344,14 @@ static void test_winograd_vs_naive(void **state)
     assert_false(cnn_conv_winograd_applies(&odd, 2));
     assert_true(cnn_conv_winograd_applies(&cin8, 2));
     assert_false(cnn_conv_winograd_applies(&cin8, 4)); /* 6x6 outputs */
-    assert_false(cnn_conv_winograd_applies(&k3, 2));
+    assert_true(cnn_conv_winograd_applies(&k3, 2));
+    assert_true(cnn_conv_winograd_applies(&k3, 4));
+    assert_true(cnn_conv_winograd_applies(&k3, 6));
+    assert_false(cnn_conv_winograd_applies(&both, 6)); /* F(6x6) is for 3x3 only */
+    const CnnConvdGeom k3x16 = {1, 18, 18, 16, 16, 16, 16, 3, 3}, k7 = {1, 18, 18, 16, 12, 12, 16, 7, 7};
+    assert_true(cnn_conv_winograd_applies(&k3x16, 6)); /* 3x3: edge tiles where 6 does not divide 16 */
+    assert_true(cnn_conv_winograd_applies(&k3x16, 4));
+    assert_false(cnn_conv_winograd_applies(&k7, 2));
 }
 
 /* Runs forward and backward of a planned conv on fixed inputs: out, din, dw (dw starts at 0.125). */

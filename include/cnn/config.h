@@ -51,7 +51,17 @@ typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT, CN
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
 typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE, CNN_LR_PIECEWISE } CnnLrSchedule;
-typedef enum { CNN_CONV_AUTO, CNN_CONV_DIRECT, CNN_CONV_GEMM, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD2 } CnnConvKernel;
+typedef enum {
+    CNN_CONV_AUTO,
+    CNN_CONV_DIRECT,
+    CNN_CONV_GEMM,
+    CNN_CONV_WINOGRAD,
+    CNN_CONV_WINOGRAD2,
+    CNN_CONV_WINOGRAD4,
+    CNN_CONV_WINOGRAD6,
+} CnnConvKernel;
+/* "auto", "direct", "gemm", "winograd", "winograd2", "winograd4", "winograd6" */
+const char *cnn_conv_kernel_name(CnnConvKernel k);
 typedef enum { CNN_PAD_ZERO, CNN_PAD_REFLECT } CnnPadMode;
 
 /* What a key may do between runs and ranks (Redis marks its immutable config keys the same way).

@@ -89,7 +89,7 @@ static void winograd_weights_cached(const CnnConvPlan *p, float *u, float *copy,
     const CnnConvShape *s = &p->s;
     const size_t bytes = (size_t)s->kh * s->kw * s->cin * s->cout * sizeof *w;
     if (memcmp(copy, w, bytes) == 0) return;
-    p->k->winograd_weights(u, w, s->cin, s->cout, flipped, m);
+    p->k->winograd_weights(u, w, s->cin, s->cout, flipped, m, s->kh);
     memcpy(copy, w, bytes);
 }
 

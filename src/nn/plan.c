@@ -6,11 +6,14 @@
 
 #include "cnn/util.h"
 
-static const char *const algo_names[] = {"sgemm", "direct", "winograd", "winograd4", "tiles"};
+static const char *const algo_names[] = {"sgemm", "direct", "winograd", "winograd4", "tiles", "winograd6"};
 
-const char *cnn_algo_name(CnnAlgo a) { return (unsigned)a < 5 ? algo_names[a] : "?"; }
+const char *cnn_algo_name(CnnAlgo a) { return (unsigned)a < 6 ? algo_names[a] : "?"; }
 
-int cnn_algo_winograd_m(CnnAlgo a) { return a == CNN_ALGO_WINOGRAD ? 2 : a == CNN_ALGO_WINOGRAD4 ? 4 : 0; }
+int cnn_algo_winograd_m(CnnAlgo a)
+{
+    return a == CNN_ALGO_WINOGRAD ? 2 : a == CNN_ALGO_WINOGRAD4 ? 4 : a == CNN_ALGO_WINOGRAD6 ? 6 : 0;
+}
 
 int cnn_conv_direct_applies(const CnnConvShape *s)
 {
@@ -19,7 +22,9 @@ int cnn_conv_direct_applies(const CnnConvShape *s)
 
 int cnn_conv_winograd_applies(const CnnConvdGeom *g, int m)
 {
-    return g->kh == 5 && g->kw == 5 && g->oh % m == 0 && g->ow % m == 0 && g->cin % 8 == 0 && g->cout % 16 == 0;
+    if (g->kh != g->kw || g->cin % 8 != 0 || g->cout % 16 != 0) return 0;
+    if (g->kh == 5) return (m == 2 || m == 4) && g->oh % m == 0 && g->ow % m == 0;
+    return g->kh == 3 && (m == 2 || m == 4 || m == 6);
 }
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
@@ -28,19 +33,19 @@ static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
  * panels of the instruction set's width (zero past the last column). */
 static size_t kernel_floats(const CnnKernels *k, const CnnConvdGeom *g, CnnAlgo a)
 {
-    const size_t m = (size_t)cnn_algo_winograd_m(a);
-    if (m) return cnn_mul_size((m + 4) * (m + 4) * (size_t)g->cin, (size_t)g->cout);
+    const size_t m = (size_t)cnn_algo_winograd_m(a), alpha = m + (size_t)g->kh - 1;
+    if (m) return cnn_mul_size(alpha * alpha * (size_t)g->cin, (size_t)g->cout);
     const size_t nr = (size_t)k->panel_width(g->cout);
     return cnn_mul_size((size_t)g->kh * g->kw * g->cin, (g->cout + nr - 1) / nr * nr);
 }
 
 /* The Winograd scratch of `parts` threads: a block's transformed inputs and products (0 if a is not
  * Winograd). */
-static size_t winograd_scratch_floats(CnnAlgo a, int cin, int cout, int parts)
+static size_t winograd_scratch_floats(CnnAlgo a, int r, int cin, int cout, int parts)
 {
-    const size_t m = (size_t)cnn_algo_winograd_m(a);
+    const size_t m = (size_t)cnn_algo_winograd_m(a), alpha = m + (size_t)r - 1;
     if (!m) return 0;
-    return cnn_mul_size((size_t)parts, (m + 4) * (m + 4) * CNN_WINO_TB(m) * ((size_t)cin + (size_t)cout));
+    return cnn_mul_size((size_t)parts, alpha * alpha * CNN_WINO_TB(m, (size_t)r) * ((size_t)cin + (size_t)cout));
 }
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
@@ -56,21 +61,22 @@ static void tiled_layout(CnnConvPlan *p)
     p->wtp = p->wp + round16(kernel_floats(p->k, &p->g, p->fwd));
     p->scratch = p->wtp + (s->needs_din ? round16(kernel_floats(p->k, &p->gt, p->dgrad)) : 0);
     const size_t scratch =
-        max_size(max_size(winograd_scratch_floats(p->fwd, s->cin, s->cout, p->threads),
-                          wino_t ? winograd_scratch_floats(p->dgrad, s->cin, s->cout, p->threads) : 0),
-                 winograd_scratch_floats(p->wgrad, s->cin, s->cout, p->threads));
+        max_size(max_size(winograd_scratch_floats(p->fwd, s->kh, s->cin, s->cout, p->threads),
+                          wino_t ? winograd_scratch_floats(p->dgrad, s->kh, s->cin, s->cout, p->threads) : 0),
+                 winograd_scratch_floats(p->wgrad, s->kh, s->cin, s->cout, p->threads));
     p->wcopy = p->scratch + round16(scratch);
     p->wcopy_t = p->wcopy + (wino ? nw : 0);
     p->wgp = p->wcopy_t + (wino_t ? nw : 0);
-    const size_t mw = (size_t)cnn_algo_winograd_m(p->wgrad);
-    p->ws_floats = p->wgp + (mw ? round16(cnn_mul_size((mw + 4) * (mw + 4) * s->cin, (size_t)s->cout)) : 0);
+    const size_t mw = (size_t)cnn_algo_winograd_m(p->wgrad), aw = mw + (size_t)s->kh - 1;
+    p->ws_floats = p->wgp + (mw ? round16(cnn_mul_size(aw * aw * s->cin, (size_t)s->cout)) : 0);
 }
 
-/* The tiled algorithm for one product's geometry: the largest Winograd tile that applies (F(4x4) only
- * for auto and winograd), else direct. */
+/* The tiled algorithm for one product's geometry: the largest Winograd tile that applies up to the one
+ * asked for (F(6x6) only when asked, F(4x4) for auto and winograd), else direct. */
 static CnnAlgo pick(CnnConvKernel requested, const CnnConvdGeom *g)
 {
     if (requested == CNN_CONV_DIRECT) return CNN_ALGO_DIRECT;
+    if (requested == CNN_CONV_WINOGRAD6 && cnn_conv_winograd_applies(g, 6)) return CNN_ALGO_WINOGRAD6;
     if (requested != CNN_CONV_WINOGRAD2 && cnn_conv_winograd_applies(g, 4)) return CNN_ALGO_WINOGRAD4;
     if (cnn_conv_winograd_applies(g, 2)) return CNN_ALGO_WINOGRAD;
     return CNN_ALGO_DIRECT;
@@ -83,11 +89,9 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
     p->s = *s;
     p->k = cnn_kernels(isa);
     p->threads = threads > 0 ? threads : 1;
-    if ((requested == CNN_CONV_DIRECT || requested == CNN_CONV_WINOGRAD || requested == CNN_CONV_WINOGRAD2) &&
-        !p->k->tiles)
+    if (requested != CNN_CONV_AUTO && requested != CNN_CONV_GEMM && !p->k->tiles)
         return cnn_err(err, "run.conv = %s needs AVX2 and FMA, and the kernels may use only %s here (%s)",
-                       requested == CNN_CONV_DIRECT ? "direct" : requested == CNN_CONV_WINOGRAD ? "winograd" : "winograd2",
-                       cnn_isa_name(isa), cnn_isa_describe(isa));
+                       cnn_conv_kernel_name(requested), cnn_isa_name(isa), cnn_isa_describe(isa));
     const int tiled = p->k->tiles && requested != CNN_CONV_GEMM && cnn_conv_direct_applies(s);
     if (!tiled) {
         p->fwd = p->dgrad = p->wgrad = CNN_ALGO_SGEMM;

@@ -1,5 +1,5 @@
 # A BatchNorm network with residual connections (configs/resnet20.ini made small, lib.sh's RES_SMALL:
-# one block per stage, 8/16/16 filters, both shortcut options) trains to bitwise the same parameters, running statistics
+# one block per stage, 16/16/32 filters, both shortcut options) trains to bitwise the same parameters, running statistics
 # included, on 1, 2 and 3 ranks, across a stop on 2 ranks and a resume on 3, and with the kernels capped
 # at AVX2 on an AVX-512 machine; --eval on the running statistics gives the same on 1 and 2 ranks; fast
 # mode (each rank's slice one BatchNorm group) trains too.
@@ -8,6 +8,10 @@ small=$RES_SMALL
 # shellcheck disable=SC2086
 run 1 $small --set train.steps=6 --set run.out_dir="$WORK/r1" "$RES" >"$WORK/r1.log" 2>&1 || { cat "$WORK/r1.log"; fail "1 rank"; }
 want=$(param_hash "$WORK/r1.log")
+# 16 filters and more: the 3x3 stride-1 layers run Winograd F(4x4, 3x3) wherever the CPU has the tiles
+if grep -q 'kernels avx' "$WORK/r1.log"; then
+    grep -q 'stage1_1_conv1 winograd4, stage1_1_conv2 winograd4' "$WORK/r1.log" || { head -3 "$WORK/r1.log"; fail "no Winograd 3x3"; }
+fi
 [ -n "$want" ] || { cat "$WORK/r1.log"; fail "no parameter hash"; }
 for np in 2 3; do
     # shellcheck disable=SC2086
@@ -21,8 +25,8 @@ import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as f:
     v = f["/params/bn1/moving_variance"][...]
     m = f["/params/stage3_1_projbn/moving_mean"][...]
-    assert v.shape == (8,) and not np.all(v == 1.0), v
-    assert m.shape == (16,) and np.any(m != 0.0), m
+    assert v.shape == (16,) and not np.all(v == 1.0), v
+    assert m.shape == (32,) and np.any(m != 0.0), m
     assert "bn1/moving_mean" not in f["/optimizer/sgd/momentum"], "a buffer has an optimizer slot"
     assert "stage2_1_pad" in f.attrs["config"] and "type = resblock" not in f.attrs["config"]
 PY

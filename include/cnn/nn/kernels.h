@@ -29,11 +29,14 @@ typedef struct {
     int n, ph, pw, cin, oh, ow, cout, kh, kw;
 } CnnConvdGeom;
 
-/* Winograd F(m x m, 5 x 5) (m = 2 or 4) processes tiles in blocks of this many; a block's transformed
- * inputs and products ((m+4)^2 x CNN_WINO_TB(m) x (cin + cout) floats per thread) stay in L2. Blocks
- * whose position stride is a power of two (16 tiles x 64 channels = 4 KB) make the transforms' stores
- * fight over the same cache sets: 16 ran 30-40% slower than 12 on Zen 5. */
-#define CNN_WINO_TB(m) ((m) == 2 ? 24 : 12)
+/* Winograd F(m x m, r x r) processes tiles in blocks of this many; a block's transformed inputs and
+ * products ((m+r-1)^2 x CNN_WINO_TB(m, r) x (cin + cout) floats per thread) stay in L2: 24 for 6 x 6
+ * transform tiles, 12 for 8 x 8, 48 for 4 x 4. Blocks whose position stride is a power of two (16 tiles
+ * x 64 channels = 4 KB) make the transforms' stores fight over the same cache sets: 16 ran 30-40% slower
+ * than 12 on Zen 5. The block size fixes the weight gradient's order of sums, so it is part of the
+ * family's bits. */
+#define CNN_WINO_ALPHA(m, r) ((m) + (r) - 1)
+#define CNN_WINO_TB(m, r) (CNN_WINO_ALPHA(m, r) <= 4 ? 48 : CNN_WINO_ALPHA(m, r) <= 6 ? 24 : 12)
 
 typedef struct CnnKernels {
     CnnIsa isa;
@@ -112,16 +115,17 @@ typedef struct CnnKernels {
      * cout % 16 == 0; threads > 1 split the tiles of dw, each summed over the samples in order. */
     void (*direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
                                int threads, int overwrite);
-    /* Winograd F(m x m, 5 x 5), m = 2 or 4 (plan.h: output sizes multiples of m, cin % 8 == 0,
-     * cout % 16 == 0). u = the transformed HWIO weights w[5][5][cin][cout] in panels; flipped: those of
-     * the data gradient's kernel (input channels cout, output channels cin, flipped in space). */
-    void (*winograd_weights)(float *u, const float *w, int cin, int cout, int flipped, int m);
+    /* Winograd F(m x m, r x r): r = 5 with m = 2 or 4, r = 3 with m = 2, 4 or 6 (plan.h: output sizes
+     * multiples of m, cin % 8 == 0, cout % 16 == 0; the forward and weight gradient take r from g->kh).
+     * u = the transformed HWIO weights w[r][r][cin][cout] in panels; flipped: those of the data
+     * gradient's kernel (input channels cout, output channels cin, flipped in space). */
+    void (*winograd_weights)(float *u, const float *w, int cin, int cout, int flipped, int m, int r);
     /* out = bias (or 0) + the convolution of in_pad with the transformed weights u, on up to `parts`
      * threads with their scratch. */
     void (*winograd_forward)(float *out, const float *in_pad, const float *u, const float *bias,
                              const CnnConvdGeom *g, float *scratch, int parts, int m);
-    /* dw += the weight gradient by Winograd for the same shapes (overwrite: =); p: room for the (m+4)^2
-     * products ((m+4)^2 * cin * cout floats). */
+    /* dw += the weight gradient by Winograd for the same shapes (overwrite: =); p: room for the
+     * alpha^2 products (alpha^2 * cin * cout floats, alpha = m + r - 1). */
     void (*winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
                                  float *scratch, int parts, int overwrite, int m);
     /* Dense layers, n samples: out[n][nout] = b + in[n][nin] x w[nin][nout], w read in place with its

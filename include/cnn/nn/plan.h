@@ -8,15 +8,20 @@
  *   sgemm     im2col + OpenBLAS sgemm (convolutions), OpenBLAS sgemm (dense layers). OpenBLAS picks
  *             its own kernels per CPU (and OPENBLAS_CORETYPE), so its bits follow OpenBLAS's core.
  *   direct    cnn-dist's register-tiled stride-1 convolution (src/nn/kernels/direct.c).
- *   winograd  Winograd F(2x2, 5x5) for 5x5 convolutions (src/nn/kernels/winograd.c), all three products.
- *   winograd4 Winograd F(4x4, 5x5): 6.25x fewer multiplications than direct (2.25x fewer than F(2x2)),
- *             rounding about 1.7x F(2x2)'s; for output sizes that are multiples of 4.
+ *   winograd  Winograd F(2x2, r x r) for 3x3 and 5x5 stride-1 convolutions (src/nn/kernels/winograd.c),
+ *             all three products.
+ *   winograd4 Winograd F(4x4, r x r): 4x (3x3) and 6.25x (5x5) fewer multiplications than direct.
+ *   winograd6 Winograd F(6x6, 3x3): 5.06x fewer; rounding about twice F(4x4)'s.
+ *             5x5 takes output sizes that are multiples of m only (so every 5x5 layer keeps the family,
+ *             and the bits, it always had); 3x3 takes any size, with edge tiles cut by the border.
  *   tiles     cnn-dist's dense-layer products (src/nn/kernels/dense.c).
  * The tiled families need AVX2 + FMA (kernels.h). The rule, from the measurements in bench/RESULTS.md
- * (fastest first on every conv shape of the shipped networks, on the AVX-512 Zen 5 and with AVX2):
- * run.conv = auto (and winograd) takes winograd4 where it applies, else winograd, else direct, else
- * sgemm, for each of the three products; winograd2 stops at F(2x2); dense layers take tiles; on the
- * generic instruction set everything is sgemm.
+ * (fastest first on every conv shape of the shipped networks; 3x3: bench/conv3x3.c on the AVX-512 Zen 4,
+ * where F(4x4) beat direct, F(2x2) and F(6x6) on every 3x3 layer of ResNet-20 and airbench94 but two
+ * within 5%): run.conv = auto (and winograd) takes winograd4 where it applies, else winograd, else
+ * direct, else sgemm, for each of the three products; winograd2 stops at F(2x2), winograd4 at F(4x4),
+ * winograd6 takes F(6x6) where it applies; dense layers take tiles; on the generic instruction set
+ * everything is sgemm.
  * The rule depends on nothing measured at start-up, so a machine and a config always get the same
  * kernels (and bits). */
 #ifndef CNN_NN_PLAN_H
@@ -29,9 +34,16 @@
 #include "cnn/nn/kernels.h"
 #include "cnn/nn/layers.h"
 
-typedef enum { CNN_ALGO_SGEMM, CNN_ALGO_DIRECT, CNN_ALGO_WINOGRAD, CNN_ALGO_WINOGRAD4, CNN_ALGO_TILES } CnnAlgo;
+typedef enum {
+    CNN_ALGO_SGEMM,
+    CNN_ALGO_DIRECT,
+    CNN_ALGO_WINOGRAD,  /* F(2x2, r x r) */
+    CNN_ALGO_WINOGRAD4, /* F(4x4, r x r) */
+    CNN_ALGO_TILES,
+    CNN_ALGO_WINOGRAD6, /* F(6x6, 3x3) */
+} CnnAlgo;
 
-/* "sgemm", "direct", "winograd" (F(2x2, 5x5)), "winograd4" (F(4x4, 5x5)), "tiles" */
+/* "sgemm", "direct", "winograd" (F(2x2)), "winograd4" (F(4x4)), "winograd6" (F(6x6)), "tiles" */
 const char *cnn_algo_name(CnnAlgo a);
 
 struct CnnConvPlan {
@@ -52,10 +64,10 @@ struct CnnConvPlan {
 /* 1 if the direct kernels can compute the shape (stride 1, cout % 16 == 0, not 1x1): the same answer on
  * every instruction set, so the family never depends on the CPU. */
 int cnn_conv_direct_applies(const CnnConvShape *s);
-/* 1 if Winograd F(m x m, 5x5) can compute a padded geometry (5x5, output sizes multiples of m,
- * cin % 8 == 0, cout % 16 == 0). */
+/* 1 if Winograd F(m x m, r x r) can compute a padded geometry (r = 5 with m = 2 or 4, r = 3 with m = 2, 4
+ * or 6; output sizes multiples of m, cin % 8 == 0, cout % 16 == 0). */
 int cnn_conv_winograd_applies(const CnnConvdGeom *g, int m);
-/* m of a Winograd algorithm (2 or 4), 0 for the others. */
+/* m of a Winograd algorithm (2, 4 or 6), 0 for the others. */
 int cnn_algo_winograd_m(CnnAlgo a);
 /* Plans a conv layer. requested: run.conv. An error (direct or winograd asked for on the generic
  * instruction set) is returned in err without the config's file and line, which the caller adds. */

@@ -113,7 +113,7 @@ DECLARE(void, fixed_to_float, (float *, const int64_t *, size_t, double))
 #if HAS_TILES
 DECLARE(void, direct_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, int))
 DECLARE(void, direct_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, int, int))
-DECLARE(void, winograd_weights, (float *, const float *, int, int, int, int))
+DECLARE(void, winograd_weights, (float *, const float *, int, int, int, int, int))
 DECLARE(void, winograd_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, float *,
                                  int, int))
 DECLARE(void, winograd_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, float *, float *,

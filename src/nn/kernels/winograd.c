@@ -1,16 +1,17 @@
-/* winograd: F(2x2, 5x5) and F(4x4, 5x5) for 5x5 stride-1 convolutions with cin % 8 == 0 and
- * cout % 16 == 0, and output sizes that are multiples of 2 (of 4). Each m x m block of outputs comes from
- * the (m+4) x (m+4) block of padded input under it as Y = A^T [ (G g G^T) (.) (B^T d B) ] A:
- * (m+4)^2 multiplications per block and channel pair instead of 25 m^2, 2.8x fewer for m = 2 and 6.25x
- * fewer for m = 4. The matrices are Toom-Cook's for the points 0, 1, -1, 2, -2 (and 1/2, -1/2 for
- * m = 4) and infinity, derived in exact fractions (B^T's entries are exact in float; G's fractions are
- * applied once per step, to the weights). The (m+4)^2 products are small matrix products over the input
- * channels, [tiles][cin] x [cin][cout], on the gemm tiles; tiles go in blocks of CNN_WINO_TB(m). The
- * transforms work on a vector of channels at a time with the same operations on every lane (and a
- * masked vector for the last 8 channels when a 16-lane vector does not fit), so their results do not
- * depend on the vector width either. Rounding (RMS relative error against float64 on a 64-channel
- * layer, a numpy model of the same transforms): 2.2e-6 for F(2x2), 3.7e-6 for F(4x4), against 1.7e-7
- * for a direct sum: far below what training notices. */
+/* winograd: F(m x m, r x r) for stride-1 r x r convolutions, from one implementation (winograd_f.h,
+ * included once per (m, r)): F(2x2, 5x5) and F(4x4, 5x5), F(2x2, 3x3), F(4x4, 3x3) and F(6x6, 3x3), for
+ * cin % 8 == 0, cout % 16 == 0 and output sizes that are multiples of m. Each m x m block of outputs comes
+ * from the alpha x alpha block of padded input under it (alpha = m + r - 1) as
+ * Y = A^T [ (G g G^T) (.) (B^T d B) ] A: alpha^2 multiplications per block and channel pair instead of
+ * r^2 m^2 (5x5: 2.8x fewer for m = 2, 6.25x for m = 4; 3x3: 2.25x, 4x and 5.06x for m = 2, 4, 6). The
+ * matrices are Toom-Cook's (winograd_tables.h: exact fractions, checked exactly by tests/test_winograd.c;
+ * B^T's entries are exact in float, G's fractions are applied once per step, to the weights). The alpha^2
+ * products are small matrix products over the input channels, [tiles][cin] x [cin][cout], on the gemm
+ * tiles; tiles go in blocks of CNN_WINO_TB(m, r). The transforms work on a vector of channels at a time
+ * with the same operations on every lane (and a masked vector for the last 8 channels when a 16-lane
+ * vector does not fit), so their results do not depend on the vector width either. Rounding against
+ * float64: bench/RESULTS.md (5x5, a numpy model: 2.2e-6 RMS for F(2x2), 3.7e-6 for F(4x4), 1.7e-7 for a
+ * direct sum). */
 #include "tiles.h"
 
 #if HAS_TILES
@@ -29,49 +30,11 @@ static inline __attribute__((always_inline)) void stn(float *p, vf v, int n)
         vstore_n(p, v, n);
 }
 
-/* ---- F(2x2, 5x5): points 0, 1, -1, 2, -2, infinity ---- */
-static const float BT_f2[6][6] = {
-    {4.0f, 0.0f, -5.0f, 0.0f, 1.0f, 0.0f},  {0.0f, -4.0f, -4.0f, 1.0f, 1.0f, 0.0f},
-    {0.0f, 4.0f, -4.0f, -1.0f, 1.0f, 0.0f}, {0.0f, -2.0f, -1.0f, 2.0f, 1.0f, 0.0f},
-    {0.0f, 2.0f, -1.0f, -2.0f, 1.0f, 0.0f}, {0.0f, 4.0f, 0.0f, -5.0f, 0.0f, 1.0f},
-};
-static const float G_f2[6][5] = {
-    {1.0f / 4, 0.0f, 0.0f, 0.0f, 0.0f},
-    {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},
-    {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},
-    {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3},
-    {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},
-    {0.0f, 0.0f, 0.0f, 0.0f, 1.0f},
-};
-static const float AT_f2[2][6] = {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f}, {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 1.0f}};
-
-/* ---- F(4x4, 5x5): points 0, 1, -1, 2, -2, 1/2, -1/2, infinity ---- */
-static const float BT_f4[8][8] = {
-    {-1.0f, 0.0f, 21.0f / 4, 0.0f, -21.0f / 4, 0.0f, 1.0f, 0.0f},
-    {0.0f, 1.0f, 1.0f, -17.0f / 4, -17.0f / 4, 1.0f, 1.0f, 0.0f},
-    {0.0f, -1.0f, 1.0f, 17.0f / 4, -17.0f / 4, -1.0f, 1.0f, 0.0f},
-    {0.0f, 1.0f / 2, 1.0f / 4, -5.0f / 2, -5.0f / 4, 2.0f, 1.0f, 0.0f},
-    {0.0f, -1.0f / 2, 1.0f / 4, 5.0f / 2, -5.0f / 4, -2.0f, 1.0f, 0.0f},
-    {0.0f, 2.0f, 4.0f, -5.0f / 2, -5.0f, 1.0f / 2, 1.0f, 0.0f},
-    {0.0f, -2.0f, 4.0f, 5.0f / 2, -5.0f, -1.0f / 2, 1.0f, 0.0f},
-    {0.0f, -1.0f, 0.0f, 21.0f / 4, 0.0f, -21.0f / 4, 0.0f, 1.0f},
-};
-static const float G_f4[8][5] = {
-    {-1.0f, 0.0f, 0.0f, 0.0f, 0.0f},
-    {-2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9},
-    {-2.0f / 9, 2.0f / 9, -2.0f / 9, 2.0f / 9, -2.0f / 9},
-    {1.0f / 90, 1.0f / 45, 2.0f / 45, 4.0f / 45, 8.0f / 45},
-    {1.0f / 90, -1.0f / 45, 2.0f / 45, -4.0f / 45, 8.0f / 45},
-    {32.0f / 45, 16.0f / 45, 8.0f / 45, 4.0f / 45, 2.0f / 45},
-    {32.0f / 45, -16.0f / 45, 8.0f / 45, -4.0f / 45, 2.0f / 45},
-    {0.0f, 0.0f, 0.0f, 0.0f, 1.0f},
-};
-static const float AT_f4[4][8] = {
-    {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},
-    {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 1.0f / 2, -1.0f / 2, 0.0f},
-    {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 1.0f / 4, 1.0f / 4, 0.0f},
-    {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 1.0f / 8, -1.0f / 8, 1.0f},
-};
+#define WT_TYPE float
+#define Q(num, den) ((float)(num) / (float)(den))
+#include "winograd_tables.h"
+#undef Q
+#undef WT_TYPE
 
 typedef struct {
     float *out;
@@ -89,41 +52,81 @@ typedef struct {
 } WinoWgJob;
 
 #define WM 2
-#define WF(name) name##_f2
+#define WR 5
+#define WF(name) name##_m2r5
+#define BT_m2r5 BT_a6
 #include "winograd_f.h"
 #undef WF
+#undef WR
 #undef WM
 
 #define WM 4
-#define WF(name) name##_f4
+#define WR 5
+#define WF(name) name##_m4r5
+#define BT_m4r5 BT_a8
 #include "winograd_f.h"
 #undef WF
+#undef WR
 #undef WM
 
-void KFN(winograd_weights)(float *u, const float *w, int cin, int cout, int flipped, int m)
+#define WM 2
+#define WR 3
+#define WF(name) name##_m2r3
+#define BT_m2r3 BT_a4
+#include "winograd_f.h"
+#undef WF
+#undef WR
+#undef WM
+
+#define WM 4
+#define WR 3
+#define WF(name) name##_m4r3
+#define BT_m4r3 BT_a6
+#include "winograd_f.h"
+#undef WF
+#undef WR
+#undef WM
+
+#define WM 6
+#define WR 3
+#define WF(name) name##_m6r3
+#define BT_m6r3 BT_a8
+#include "winograd_f.h"
+#undef WF
+#undef WR
+#undef WM
+
+/* The five F(m x m, r x r) the plan may choose (cnn_conv_winograd_applies); r comes from the geometry. */
+#define WINO_CHECK(m, r) CNN_ASSERT(((r) == 5 && ((m) == 2 || (m) == 4)) || ((r) == 3 && ((m) == 2 || (m) == 4 || (m) == 6)))
+
+void KFN(winograd_weights)(float *u, const float *w, int cin, int cout, int flipped, int m, int r)
 {
-    if (m == 4)
-        weights_f4(u, w, cin, cout, flipped);
+    WINO_CHECK(m, r);
+    if (r == 5)
+        (m == 4 ? weights_m4r5 : weights_m2r5)(u, w, cin, cout, flipped);
     else
-        weights_f2(u, w, cin, cout, flipped);
+        (m == 6 ? weights_m6r3 : m == 4 ? weights_m4r3 : weights_m2r3)(u, w, cin, cout, flipped);
 }
 
 void KFN(winograd_forward)(float *out, const float *in_pad, const float *u, const float *bias, const CnnConvdGeom *g,
                            float *scratch, int parts, int m)
 {
-    if (m == 4)
-        forward_f4(out, in_pad, u, bias, g, scratch, parts);
+    WINO_CHECK(m, g->kh);
+    if (g->kh == 5)
+        (m == 4 ? forward_m4r5 : forward_m2r5)(out, in_pad, u, bias, g, scratch, parts);
     else
-        forward_f2(out, in_pad, u, bias, g, scratch, parts);
+        (m == 6 ? forward_m6r3 : m == 4 ? forward_m4r3 : forward_m2r3)(out, in_pad, u, bias, g, scratch, parts);
 }
 
 void KFN(winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
                                float *scratch, int parts, int overwrite, int m)
 {
-    if (m == 4)
-        weight_grad_f4(dw, in_pad, dout, g, p, scratch, parts, overwrite);
+    WINO_CHECK(m, g->kh);
+    if (g->kh == 5)
+        (m == 4 ? weight_grad_m4r5 : weight_grad_m2r5)(dw, in_pad, dout, g, p, scratch, parts, overwrite);
     else
-        weight_grad_f2(dw, in_pad, dout, g, p, scratch, parts, overwrite);
+        (m == 6 ? weight_grad_m6r3 : m == 4 ? weight_grad_m4r3 : weight_grad_m2r3)(dw, in_pad, dout, g, p, scratch,
+                                                                                 parts, overwrite);
 }
 
 #endif

@@ -1,13 +1,14 @@
-/* winograd_f: the body of Winograd F(WM x WM, 5 x 5), included by winograd.c once per tile size (WM = 2
- * and WM = 4) with WF(name) naming the functions of that size. Each WM x WM block of outputs comes from
- * the WA x WA block of padded input under it (WA = WM + 4) as Y = A^T [ (G g G^T) (.) (B^T d B) ] A:
- * WA^2 multiplications per block and channel pair instead of 25 WM^2. The transforms are matrix-vector
+/* winograd_f: the body of Winograd F(WM x WM, WR x WR), included by winograd.c once per output tile WM and
+ * kernel size WR, with WF(name) naming the functions and tables of that pair. Each WM x WM block of
+ * outputs comes from the WA x WA block of padded input under it (WA = WM + WR - 1) as
+ * Y = A^T [ (G g G^T) (.) (B^T d B) ] A: WA^2 multiplications per block and channel pair instead of
+ * WR^2 WM^2. The transforms are matrix-vector
  * products over the constant tables below, fully unrolled: zero entries drop out at compile time, +-1
  * entries add or subtract, the others are fused multiply-adds, each output summed in column order. */
 
-#define WA (WM + 4)
+#define WA (WM + WR - 1)
 #define NPOS (WA * WA)
-#define TB CNN_WINO_TB(WM)
+#define TB CNN_WINO_TB(WM, WR)
 
 /* y[i] = sum_j T[i][j] x[j] (transposed: sum_j T[j][i] x[j]) for vectors x[NJ], the table a constant */
 #define WF_MATVEC(y, T, x, NI, NJ, TR)                                                                       \
@@ -40,8 +41,6 @@
         }                                                                                                 \
     } while (0)
 
-/* z[WM + 4] = A u where A = (A^T)^T, and the other transposed products, for this tile size */
-
 /* The kernel's input channels a and output channels b: (cin, cout), or for the data gradient (cout, cin)
  * of the flipped kernel, k[ky][kx][a][b] = w[4-ky][4-kx][b][a]. u[pos][panel][a][nr]: each position's
  * [na][nb] matrix in panels for the gemm tiles. */
@@ -49,28 +48,28 @@ static inline __attribute__((always_inline)) void WF(weights_vec)(float *u, cons
                                                                   int flipped, int a, int b, int n, int nr, int na,
                                                                   int panels)
 {
-    vf k[5][5], t[WA][5];
-    for (int ky = 0; ky < 5; ky++)
-        for (int kx = 0; kx < 5; kx++) {
+    vf k[WR][WR], t[WA][WR];
+    for (int ky = 0; ky < WR; ky++)
+        for (int kx = 0; kx < WR; kx++) {
             if (!flipped) {
-                k[ky][kx] = ldn(w + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)a) * cout + (size_t)b, n);
+                k[ky][kx] = ldn(w + (((size_t)ky * WR + (size_t)kx) * cin + (size_t)a) * cout + (size_t)b, n);
             } else {
-                const size_t tap = (size_t)(4 - ky) * 5 + (size_t)(4 - kx);
+                const size_t tap = (size_t)(WR - 1 - ky) * WR + (size_t)(WR - 1 - kx);
                 const float *src = w + (tap * cin + (size_t)b) * cout + (size_t)a;
                 float gl[VL];
                 for (int l = 0; l < n; l++) gl[l] = src[(size_t)l * cout];
                 k[ky][kx] = ldn(gl, n);
             }
         }
-    for (int kx = 0; kx < 5; kx++) { /* t[.][kx] = G k[.][kx] */
-        vf col[5], out[WA];
-        for (int ky = 0; ky < 5; ky++) col[ky] = k[ky][kx];
-        WF_MATVEC(out, WF(G), col, WA, 5, 0);
+    for (int kx = 0; kx < WR; kx++) { /* t[.][kx] = G k[.][kx] */
+        vf col[WR], out[WA];
+        for (int ky = 0; ky < WR; ky++) col[ky] = k[ky][kx];
+        WF_MATVEC(out, WF(G), col, WA, WR, 0);
         for (int i = 0; i < WA; i++) t[i][kx] = out[i];
     }
     for (int i = 0; i < WA; i++) { /* u[i][.] = G t[i][.] */
         vf out[WA];
-        WF_MATVEC(out, WF(G), t[i], WA, 5, 0);
+        WF_MATVEC(out, WF(G), t[i], WA, WR, 0);
         for (int j = 0; j < WA; j++) {
             const size_t panel = (size_t)(i * WA + j) * panels + (size_t)(b / nr);
             stn(u + (panel * na + (size_t)a) * nr + (size_t)(b % nr), out[j], n);
@@ -91,22 +90,34 @@ static void WF(weights)(float *u, const float *w, int cin, int cout, int flipped
         }
 }
 
+/* Tiles of a geometry: WM x WM blocks of outputs over every sample, the last row and column of blocks cut
+ * by the edge where the output size is not a multiple of WM (edge tiles: their inputs past the padded
+ * input are zeros, their outputs past the edge are not stored, their output gradients there are zeros). */
+static long WF(tiles)(const CnnConvdGeom *g)
+{
+    return (long)g->n * ((g->oh + WM - 1) / WM) * ((g->ow + WM - 1) / WM);
+}
+
 /* Sample and top-left output pixel of tile tt (tiles run over samples, then rows, then columns). */
 static void WF(tile_origin)(const CnnConvdGeom *g, long tt, int *img, int *y0, int *x0)
 {
-    const int tx_n = g->ow / WM, per = tx_n * (g->oh / WM), rem = (int)(tt % per);
+    const int tx_n = (g->ow + WM - 1) / WM, per = tx_n * ((g->oh + WM - 1) / WM), rem = (int)(tt % per);
     *img = (int)(tt / per);
     *y0 = WM * (rem / tx_n);
     *x0 = WM * (rem % tx_n);
 }
 
+static int WF(min)(int a, int b) { return a < b ? a : b; }
+
 /* v[pos][t][c..c+n) = (B^T d B)[pos] of the WA x WA block at base, positions [pos0, pos1). */
 static inline __attribute__((always_inline)) void WF(input_vec)(float *v, const float *base, size_t pw, int cin,
-                                                                int t, int c, int n, int pos0, int pos1)
+                                                                int t, int c, int n, int pos0, int pos1, int rows,
+                                                                int cols)
 {
     vf d[WA], r[WA][WA], col[WA], o[WA];
     for (int i = 0; i < WA; i++) {
-        for (int j = 0; j < WA; j++) d[j] = ldn(base + ((size_t)i * pw + (size_t)j) * cin + c, n);
+        for (int j = 0; j < WA; j++)
+            d[j] = i < rows && j < cols ? ldn(base + ((size_t)i * pw + (size_t)j) * cin + c, n) : vzero();
         WF_MATVEC(r[i], WF(BT), d, WA, WA, 0); /* r[i][j] = (d B)[i][j]: the transform of input row i */
     }
     for (int j = 0; j < WA; j++) {
@@ -125,14 +136,20 @@ static void WF(input)(float *v, const float *in_pad, const CnnConvdGeom *g, long
     int img, y0, x0;
     WF(tile_origin)(g, tt, &img, &y0, &x0);
     const float *base = in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
+    const int rows = WF(min)(WA, g->ph - y0), cols = WF(min)(WA, g->pw - x0);
     int c = 0;
-    for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, VL, pos0, pos1);
-    if (c < cin) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, cin - c, pos0, pos1);
+    if (rows == WA && cols == WA) { /* a whole block: the bounds fold away */
+        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, VL, pos0, pos1, WA, WA);
+        if (c < cin) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, cin - c, pos0, pos1, WA, WA);
+    } else {
+        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, VL, pos0, pos1, rows, cols);
+        if (c < cin) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, cin - c, pos0, pos1, rows, cols);
+    }
 }
 
-/* out[WM x WM block of tile t] = A^T M A (+ bias) for channels [c, c+n) */
+/* out[WM x WM block of tile t] = A^T M A (+ bias) for channels [c, c+n), its first rows x cols outputs */
 static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, const float *m, const float *bias, int ow,
-                                                                 int cout, int t, int c, int n)
+                                                                 int cout, int t, int c, int n, int rows, int cols)
 {
     vf mm[WA], r[WA][WM], col[WA], y[WM];
     for (int i = 0; i < WA; i++) {
@@ -143,7 +160,8 @@ static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, cons
     for (int j = 0; j < WM; j++) {
         for (int i = 0; i < WA; i++) col[i] = r[i][j];
         WF_MATVEC(y, WF(AT), col, WM, WA, 0);
-        for (int i = 0; i < WM; i++) stn(ob + ((size_t)i * ow + (size_t)j) * cout + c, y[i] + b, n);
+        for (int i = 0; i < WM; i++)
+            if (i < rows && j < cols) stn(ob + ((size_t)i * ow + (size_t)j) * cout + c, y[i] + b, n);
     }
 }
 
@@ -153,7 +171,7 @@ static void WF(fwd_part)(void *arg, int part, int parts)
     const CnnConvdGeom *g = job->g;
     const int cin = g->cin, cout = g->cout, nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
     const int panels = cout / nr;
-    const long tiles = (long)g->n * (g->ow / WM) * (g->oh / WM);
+    const long tiles = WF(tiles)(g);
     float *v = job->scratch + (size_t)part * NPOS * TB * (size_t)(cin + cout); /* [NPOS][TB][cin] */
     float *m = v + (size_t)NPOS * TB * cin;                                     /* [NPOS][TB][cout] */
     const int b0 = (int)((long)job->blocks * part / parts), b1 = (int)((long)job->blocks * (part + 1) / parts);
@@ -189,9 +207,15 @@ static void WF(fwd_part)(void *arg, int part, int parts)
             int img, y0, x0;
             WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
             float *ob = job->out + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
+            const int rows = WF(min)(WM, g->oh - y0), cols = WF(min)(WM, g->ow - x0);
             int c = 0;
-            for (; c + VL <= cout; c += VL) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, VL);
-            if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, cout - c);
+            if (rows == WM && cols == WM) {
+                for (; c + VL <= cout; c += VL) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, VL, WM, WM);
+                if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, cout - c, WM, WM);
+            } else {
+                for (; c + VL <= cout; c += VL) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, VL, rows, cols);
+                if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, cout - c, rows, cols);
+            }
         }
     }
 }
@@ -199,7 +223,7 @@ static void WF(fwd_part)(void *arg, int part, int parts)
 static void WF(forward)(float *out, const float *in_pad, const float *u, const float *bias, const CnnConvdGeom *g,
                         float *scratch, int parts)
 {
-    const long tiles = (long)g->n * (g->oh / WM) * (g->ow / WM);
+    const long tiles = WF(tiles)(g);
     const int blocks = (int)((tiles + TB - 1) / TB);
     WinoJob job = {out, in_pad, u, bias, g, scratch, blocks};
     cnn_parallel_run(WF(fwd_part), &job, parts < blocks ? parts : blocks);
@@ -216,7 +240,7 @@ static void WF(wg_part)(void *arg, int part, int parts)
     const WinoWgJob *job = arg;
     const CnnConvdGeom *g = job->g;
     const int cin = g->cin, cout = g->cout, nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
-    const long tiles = (long)g->n * (g->ow / WM) * (g->oh / WM);
+    const long tiles = WF(tiles)(g);
     const int pos0 = NPOS * part / parts, pos1 = NPOS * (part + 1) / parts;
     float *v = job->scratch + (size_t)part * NPOS * TB * (size_t)(cin + cout); /* [NPOS][TB][cin] */
     float *z = v + (size_t)NPOS * TB * cin;                                     /* [NPOS][TB][cout] */
@@ -228,10 +252,12 @@ static void WF(wg_part)(void *arg, int part, int parts)
             WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
             WF(input)(v, job->in_pad, g, t0 + t, t, pos0, pos1); /* V, as in the forward */
             const float *gb = job->dout + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
+            const int rows = WF(min)(WM, g->oh - y0), cols = WF(min)(WM, g->ow - x0); /* past the edge: 0 */
             for (int c = 0; c < cout; c += VL) { /* Z = A dy A^T; cout % 16 == 0 */
                 vf dy[WM], r[WM][WA], col[WM], zc[WA];
                 for (int i = 0; i < WM; i++) {
-                    for (int j = 0; j < WM; j++) dy[j] = vload(gb + ((size_t)i * g->ow + (size_t)j) * cout + c);
+                    for (int j = 0; j < WM; j++)
+                        dy[j] = i < rows && j < cols ? vload(gb + ((size_t)i * g->ow + (size_t)j) * cout + c) : vzero();
                     WF_MATVEC(r[i], WF(AT), dy, WA, WM, 1); /* (dy A^T)[i][.] */
                 }
                 for (int j = 0; j < WA; j++) {
@@ -270,24 +296,24 @@ static void WF(weight_grad)(float *dw, const float *in_pad, const float *dout, c
                             float *scratch, int parts, int overwrite)
 {
     const int cin = g->cin, cout = g->cout;
-    const long tiles = (long)g->n * (g->oh / WM) * (g->ow / WM);
+    const long tiles = WF(tiles)(g);
     WinoWgJob job = {in_pad, dout, g, scratch, p, (int)((tiles + TB - 1) / TB)};
     cnn_parallel_run(WF(wg_part), &job, parts < NPOS ? parts : NPOS);
     /* dw[ky][kx][ci][co] (+)= (G^T P G)[ky][kx], a vector of output channels at a time */
     for (int ci = 0; ci < cin; ci++)
         for (int c = 0; c < cout; c += VL) {
-            vf t[WA][5];
+            vf t[WA][WR];
             for (int i = 0; i < WA; i++) { /* t[i][.] = (P G)[i][.] */
                 vf row[WA];
                 for (int j = 0; j < WA; j++) row[j] = vload(p + ((size_t)(i * WA + j) * cin + (size_t)ci) * cout + c);
-                WF_MATVEC(t[i], WF(G), row, 5, WA, 1);
+                WF_MATVEC(t[i], WF(G), row, WR, WA, 1);
             }
-            for (int kx = 0; kx < 5; kx++) { /* (G^T (P G))[.][kx] */
-                vf col[WA], o[5];
+            for (int kx = 0; kx < WR; kx++) { /* (G^T (P G))[.][kx] */
+                vf col[WA], o[WR];
                 for (int i = 0; i < WA; i++) col[i] = t[i][kx];
-                WF_MATVEC(o, WF(G), col, 5, WA, 1);
-                for (int ky = 0; ky < 5; ky++) {
-                    float *d = dw + (((size_t)ky * 5 + (size_t)kx) * cin + (size_t)ci) * cout + c;
+                WF_MATVEC(o, WF(G), col, WR, WA, 1);
+                for (int ky = 0; ky < WR; ky++) {
+                    float *d = dw + (((size_t)ky * WR + (size_t)kx) * cin + (size_t)ci) * cout + c;
                     vstore(d, (overwrite ? vzero() : vload(d)) + o[ky]);
                 }
             }
