@@ -128,7 +128,11 @@ static void check_tiled_workspace(const CnnConvPlan *p)
     const CnnConvShape *s = &p->s;
     const CnnKernels *k = p->k;
     const size_t nw = (size_t)s->kh * s->kw * s->cin * s->cout;
-    const size_t pad_in = (size_t)s->n * (s->oh + s->kh - 1) * (s->ow + s->kw - 1) * s->cin;
+    /* rows and columns the windows read, or the input's own with its top/left padding, the larger */
+    const int rows = (s->oh - 1) * s->stride + s->kh, cols = (s->ow - 1) * s->stride + s->kw;
+    const size_t ph = (size_t)(rows > s->pad_top + s->h ? rows : s->pad_top + s->h);
+    const size_t pw = (size_t)(cols > s->pad_left + s->w ? cols : s->pad_left + s->w);
+    const size_t pad_in = (size_t)s->n * ph * pw * s->cin;
     const size_t pad_g = s->needs_din ? (size_t)s->n * (s->h + s->kh - 1) * (s->w + s->kw - 1) * s->cout : 0;
     const size_t mf = (size_t)cnn_algo_winograd_m(p->fwd), mt = s->needs_din ? (size_t)cnn_algo_winograd_m(p->dgrad) : 0;
     const size_t pf = (size_t)k->panel_width(s->cout), pt = (size_t)k->panel_width(s->cin);
@@ -293,6 +297,11 @@ static const Case direct_cases[] = {
     {2, 5, 6, 3, 16, 3, 1, 1},   {2, 7, 6, 5, 32, 3, 1, 0},   {3, 4, 5, 20, 16, 2, 1, 1},
     {1, 9, 7, 17, 48, 5, 1, 1},  {2, 3, 3, 16, 16, 3, 1, 0},  {2, 12, 12, 64, 64, 5, 1, 1},
     {2, 24, 24, 3, 64, 5, 1, 1}, {1, 6, 7, 40, 80, 3, 1, 1},
+    /* strided (from 8 input channels): SAME with even and odd sizes, VALID leaving the last input row and
+     * column unread, 5x5, stride 3, and ResNet-20's two downsampling layers */
+    {2, 16, 16, 16, 32, 3, 2, 1}, {2, 15, 13, 16, 16, 3, 2, 1}, {2, 10, 10, 8, 16, 3, 2, 0},
+    {1, 12, 11, 32, 16, 5, 2, 1}, {2, 8, 8, 16, 16, 3, 3, 1},   {2, 32, 32, 16, 32, 3, 2, 1},
+    {2, 16, 16, 32, 64, 3, 2, 1},
 };
 
 static void test_direct_vs_naive(void **state)
@@ -301,8 +310,11 @@ static void test_direct_vs_naive(void **state)
     int ran = 0;
     TU_FOR_EACH_ISA(isa, k) {
         if (!k->tiles) continue; /* generic: only the sgemm family (no FMA) */
-        for (size_t i = 0; i < sizeof direct_cases / sizeof direct_cases[0]; i++)
+        for (size_t i = 0; i < sizeof direct_cases / sizeof direct_cases[0]; i++) {
             check_against_naive(&direct_cases[i], 0, CNN_CONV_DIRECT, isa);
+            if (direct_cases[i].stride > 1) /* the data gradient by Winograd on the dilated dout */
+                check_against_naive(&direct_cases[i], 0, CNN_CONV_WINOGRAD, isa);
+        }
         ran++;
     }
     if (!ran) skip(); /* CNN_ISA=generic or a CPU without AVX2 */
@@ -337,8 +349,8 @@ static void test_winograd_vs_naive(void **state)
         ran++;
     }
     if (!ran) skip();
-    const CnnConvdGeom both = {1, 16, 16, 64, 12, 12, 64, 5, 5}, odd = {1, 11, 10, 16, 7, 6, 16, 5, 5};
-    const CnnConvdGeom cin8 = {1, 10, 10, 8, 6, 6, 16, 5, 5}, k3 = {1, 14, 14, 64, 12, 12, 64, 3, 3};
+    const CnnConvdGeom both = {1, 16, 16, 64, 12, 12, 64, 5, 5, 1}, odd = {1, 11, 10, 16, 7, 6, 16, 5, 5, 1};
+    const CnnConvdGeom cin8 = {1, 10, 10, 8, 6, 6, 16, 5, 5, 1}, k3 = {1, 14, 14, 64, 12, 12, 64, 3, 3, 1};
     assert_true(cnn_conv_winograd_applies(&both, 2));
     assert_true(cnn_conv_winograd_applies(&both, 4));
     assert_false(cnn_conv_winograd_applies(&odd, 2));
@@ -348,7 +360,7 @@ static void test_winograd_vs_naive(void **state)
     assert_true(cnn_conv_winograd_applies(&k3, 4));
     assert_true(cnn_conv_winograd_applies(&k3, 6));
     assert_false(cnn_conv_winograd_applies(&both, 6)); /* F(6x6) is for 3x3 only */
-    const CnnConvdGeom k3x16 = {1, 18, 18, 16, 16, 16, 16, 3, 3}, k7 = {1, 18, 18, 16, 12, 12, 16, 7, 7};
+    const CnnConvdGeom k3x16 = {1, 18, 18, 16, 16, 16, 16, 3, 3, 1}, k7 = {1, 18, 18, 16, 12, 12, 16, 7, 7, 1};
     assert_true(cnn_conv_winograd_applies(&k3x16, 6)); /* 3x3: edge tiles where 6 does not divide 16 */
     assert_true(cnn_conv_winograd_applies(&k3x16, 4));
     assert_false(cnn_conv_winograd_applies(&k7, 2));
@@ -506,7 +518,17 @@ static void test_plan_decisions(void **state)
         assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
         cnn_conv_plan_name(&p, name, sizeof name);
         assert_string_equal(name, "winograd");
-        cnn_conv_shape(&t, 2, 12, 12, 64, 64, 5, 2, 1); /* stride 2 */
+        cnn_conv_shape(&t, 2, 12, 12, 64, 64, 5, 2, 1); /* stride 2: direct, its data gradient on dilated dout */
+        assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_name(&p, name, sizeof name);
+        assert_string_equal(name, "direct fwd+dW, winograd4 dX");
+        cnn_conv_shape(&t, 2, 32, 32, 16, 32, 3, 2, 1); /* ResNet's downsampling 3x3 */
+        assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_name(&p, name, sizeof name);
+        assert_string_equal(name, "direct fwd+dW, winograd4 dX");
+        assert_int_equal(p.g.stride, 2);
+        assert_int_equal(p.g.ph, 33); /* (16 - 1) * 2 + 3 rows read; SAME pads 0 above, 1 below */
+        cnn_conv_shape(&t, 2, 32, 32, 3, 16, 3, 2, 1); /* strided with 3 input channels: as before */
         assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
         assert_int_equal(p.fwd, CNN_ALGO_SGEMM);
         cnn_conv_shape(&t, 2, 12, 12, 64, 24, 5, 1, 1); /* 24 output channels */
@@ -556,17 +578,21 @@ static void test_gradcheck(void **state)
         {2, 4, 5, 3, 2, 1, 1, 1}, {2, 6, 6, 2, 3, 1, 2, 1}, {3, 6, 5, 2, 3, 2, 2, 1},
         /* the tiled kernels, where the instruction set has them; the last with Winograd throughout */
         {2, 5, 4, 3, 16, 3, 1, 1}, {1, 6, 5, 18, 32, 3, 1, 0}, {1, 6, 4, 16, 16, 5, 1, 1}, {1, 8, 4, 16, 16, 5, 1, 1},
+        /* 3x3: F(4x4) whole tiles, F(4x4) with edge tiles, stride 2 (direct, its dX Winograd on dilated dout) */
+        {1, 8, 8, 16, 16, 3, 1, 1}, {1, 7, 9, 8, 16, 3, 1, 1}, {1, 7, 7, 16, 16, 3, 2, 1},
     };
-    const size_t n_plain = 6;
+    const CnnAlgo want_fwd[] = {CNN_ALGO_DIRECT, CNN_ALGO_DIRECT,    CNN_ALGO_WINOGRAD, CNN_ALGO_WINOGRAD4,
+                                CNN_ALGO_WINOGRAD4, CNN_ALGO_WINOGRAD4, CNN_ALGO_DIRECT};
+    const size_t n_plain = 6, n_all = sizeof cases / sizeof cases[0];
     TU_FOR_EACH_ISA(isa, k) {
-        const size_t n_cases = k->tiles ? 10 : n_plain;
+        const size_t n_cases = k->tiles ? n_all : n_plain;
         for (size_t t = 0; t < n_cases; t++) {
             const Case *c = &cases[t];
             GradCtx g;
             cnn_conv_shape(&g.s, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
             conv_make(&g.cv, &g.s, t < n_plain ? CNN_CONV_GEMM : CNN_CONV_AUTO, isa, 1);
-            if (t >= n_plain)
-                assert_int_equal(g.cv.p.fwd, c->k != 5 ? CNN_ALGO_DIRECT : c->h % 4 ? CNN_ALGO_WINOGRAD : CNN_ALGO_WINOGRAD4);
+            if (t >= n_plain) assert_int_equal(g.cv.p.fwd, want_fwd[t - n_plain]);
+            if (t == n_all - 1) assert_int_equal(g.cv.p.dgrad, CNN_ALGO_WINOGRAD4);
             size_t nin = (size_t)g.s.n * g.s.h * g.s.w * g.s.cin, nout = (size_t)g.s.n * g.s.oh * g.s.ow * g.s.cout;
             size_t nw = (size_t)g.s.kh * g.s.kw * g.s.cin * g.s.cout;
             g.in = malloc(nin * 4), g.w = malloc(nw * 4), g.b = malloc((size_t)g.s.cout * 4);

@@ -1,7 +1,7 @@
 /* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (shape.h), run as its
  * plan says (plan.h).
  *
- * The tiled kernels (src/nn/kernels/: direct and Winograd, stride 1) read a zero-padded NHWC copy of
+ * The tiled kernels (src/nn/kernels/: direct, any stride, and Winograd) read a zero-padded NHWC copy of
  * the input in place and keep an output tile in registers for the whole reduction. Why not im2col +
  * OpenBLAS: on this network's shapes (64 output channels) OpenBLAS 0.3.21 reached 35-57 GFLOP/s per
  * core on a Zen 3 core whose FMA units peak at ~140, and spent a fifth of its cycles packing the im2col
@@ -58,6 +58,21 @@ static void pack_flipped(float *wp, const float *w, int kh, int kw, int cin, int
                     }
                 }
             }
+}
+
+/* dst[n][ph][pw][c] = src[n][h][w][c] with its pixel (y, x) at (top + y * dil, left + x * dil), zeros
+ * elsewhere: padding, and for dil > 1 the dilation that makes a strided conv's data gradient a stride-1
+ * conv. */
+static void pad_dilated(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left,
+                        int dil)
+{
+    CNN_ASSERT(top >= 0 && left >= 0 && top + (h - 1) * dil < ph && left + (w - 1) * dil < pw);
+    memset(dst, 0, (size_t)n * ph * pw * c * sizeof *dst);
+    for (int j = 0; j < n; j++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                memcpy(dst + (((size_t)j * ph + (size_t)(top + y * dil)) * pw + (size_t)(left + x * dil)) * c,
+                       src + (((size_t)j * h + y) * w + x) * c, (size_t)c * sizeof *dst);
 }
 
 /* dst[n][ph][pw][c] = src[n][h][w][c] placed at (top, left), zeros elsewhere. */
@@ -128,9 +143,14 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
         p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads, overwrite);
     if (!din) return;
     CNN_ASSERT(s->needs_din);
-    /* din = the stride-1 conv of dout, padded by k-1-pad before, with the flipped, transposed kernel */
-    pad_images(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
-               s->kw - 1 - s->pad_left);
+    /* din = the stride-1 conv of dout (dilated by the stride), padded by k-1-pad before, with the flipped,
+     * transposed kernel */
+    if (s->stride == 1)
+        pad_images(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
+                   s->kw - 1 - s->pad_left);
+    else
+        pad_dilated(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
+                    s->kw - 1 - s->pad_left, s->stride);
     const int mt = cnn_algo_winograd_m(p->dgrad);
     if (mt) {
         winograd_weights_cached(p, ws + p->wtp, ws + p->wcopy_t, w, 1, mt);

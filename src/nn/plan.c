@@ -17,12 +17,16 @@ int cnn_algo_winograd_m(CnnAlgo a)
 
 int cnn_conv_direct_applies(const CnnConvShape *s)
 {
-    return s->stride == 1 && s->cout % 16 == 0 && !(s->kh == 1 && s->kw == 1);
+    if (s->cout % 16 != 0 || (s->kh == 1 && s->kw == 1)) return 0;
+    /* strided: from 8 input channels (ResNet's downsampling layers). The strided layers of configs that
+     * existed before (configs/tiny.ini's 3-channel conv1) keep im2col + OpenBLAS and so their bits, and
+     * the checkpoints they wrote resume bit for bit. */
+    return s->stride == 1 || s->cin % 8 == 0;
 }
 
 int cnn_conv_winograd_applies(const CnnConvdGeom *g, int m)
 {
-    if (g->kh != g->kw || g->cin % 8 != 0 || g->cout % 16 != 0) return 0;
+    if (g->stride != 1 || g->kh != g->kw || g->cin % 8 != 0 || g->cout % 16 != 0) return 0;
     if (g->kh == 5) return (m == 2 || m == 4) && g->oh % m == 0 && g->ow % m == 0;
     return g->kh == 3 && (m == 2 || m == 4 || m == 6);
 }
@@ -98,8 +102,13 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
         p->ws_floats = cnn_conv_gemm_workspace(s);
         return 0;
     }
-    p->g = (CnnConvdGeom){s->n, s->oh + s->kh - 1, s->ow + s->kw - 1, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw};
-    p->gt = (CnnConvdGeom){s->n, s->h + s->kh - 1, s->w + s->kw - 1, s->cout, s->h, s->w, s->cin, s->kh, s->kw};
+    /* the padded input holds every row a window reads, and every input row (a VALID stride may leave the
+     * last ones unread); the data gradient is a stride-1 conv of dout dilated by the stride */
+    const int st = s->stride, rows = (s->oh - 1) * st + s->kh, cols = (s->ow - 1) * st + s->kw;
+    const int ph = rows > s->pad_top + s->h ? rows : s->pad_top + s->h;
+    const int pw = cols > s->pad_left + s->w ? cols : s->pad_left + s->w;
+    p->g = (CnnConvdGeom){s->n, ph, pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw, st};
+    p->gt = (CnnConvdGeom){s->n, s->h + s->kh - 1, s->w + s->kw - 1, s->cout, s->h, s->w, s->cin, s->kh, s->kw, 1};
     p->fwd = p->wgrad = pick(requested, &p->g);
     p->dgrad = s->needs_din ? pick(requested, &p->gt) : CNN_ALGO_DIRECT;
     tiled_layout(p);

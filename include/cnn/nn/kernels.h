@@ -23,10 +23,11 @@
 #include "cnn/cpu.h"
 #include "cnn/nn/layers.h"
 
-/* A stride-1 convolution: in_pad[n][ph][pw][cin] -> out[n][oh][ow][cout] with a kh x kw kernel,
- * ph = oh + kh - 1, pw = ow + kw - 1 (the input already zero-padded). */
+/* A convolution: in_pad[n][ph][pw][cin] -> out[n][oh][ow][cout] with a kh x kw kernel and a stride,
+ * ph >= (oh - 1) * stride + kh, pw >= (ow - 1) * stride + kw (the input already zero-padded). Winograd
+ * takes stride 1 only; the direct kernels any stride. */
 typedef struct {
-    int n, ph, pw, cin, oh, ow, cout, kh, kw;
+    int n, ph, pw, cin, oh, ow, cout, kh, kw, stride;
 } CnnConvdGeom;
 
 /* Winograd F(m x m, r x r) processes tiles in blocks of this many; a block's transformed inputs and

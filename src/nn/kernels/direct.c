@@ -1,5 +1,5 @@
-/* direct: stride-1 convolutions computed straight from a zero-padded NHWC copy of the input, with no
- * im2col matrix and no GEMM packing (conv.c says why). Both run on the tiles of tiles.h:
+/* direct: convolutions of any stride computed straight from a zero-padded NHWC copy of the input, with
+ * no im2col matrix and no GEMM packing (conv.c says why). Both run on the tiles of tiles.h:
  *  - forward / data gradient: R output pixels x one panel of output channels; each step of the
  *    reduction broadcasts one input value per pixel and loads the panel's weights. In NHWC the kw*cin
  *    inputs under one kernel row are contiguous, so the reduction is kh runs of kw*cin steps.
@@ -31,6 +31,7 @@ static void fwd_part(void *arg, int part, int parts)
     const FwdJob *job = arg;
     const CnnConvdGeom *g = job->g;
     const int cin = g->cin, cout = g->cout, ow = g->ow, pw = g->pw, kh = g->kh;
+    const size_t st = (size_t)g->stride;
     const size_t npix = (size_t)g->oh * ow, rowstride = (size_t)pw * cin;
     const int klen = g->kw * cin, K = kh * klen, nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
     const int panels = (cout + nr - 1) / nr;
@@ -57,7 +58,7 @@ static void fwd_part(void *arg, int part, int parts)
                     const float *px[TILE_R_MAX];
                     float *po[TILE_R_MAX];
                     for (int r = 0; r < R; r++) {
-                        px[r] = ii + ((y + (size_t)ky) * (size_t)pw + x) * (size_t)cin;
+                        px[r] = ii + ((st * y + (size_t)ky) * (size_t)pw + st * x) * (size_t)cin;
                         po[r] = oi + (p0 + (size_t)r) * (size_t)cout + (size_t)q * nr;
                         if (++x == (size_t)ow) x = 0, y++;
                     }
@@ -109,8 +110,8 @@ static void wgrad_part(void *arg, int part, int parts)
                                    .nc = nr,
                                    .zero = job->overwrite && img == 0,
                                    .a = ai + (size_t)ky * arow + (size_t)j0,
-                                   .arow = arow,
-                                   .acol = (size_t)cin,
+                                   .arow = arow * (size_t)g->stride,
+                                   .acol = (size_t)cin * (size_t)g->stride,
                                    .g = gi + q,
                                    .grow = (size_t)g->ow * cout,
                                    .gcol = (size_t)cout,
