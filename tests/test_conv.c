@@ -132,9 +132,12 @@ static void check_tiled_workspace(const CnnConvPlan *p)
     const int rows = (s->oh - 1) * s->stride + s->kh, cols = (s->ow - 1) * s->stride + s->kw;
     const size_t ph = (size_t)(rows > s->pad_top + s->h ? rows : s->pad_top + s->h);
     const size_t pw = (size_t)(cols > s->pad_left + s->w ? cols : s->pad_left + s->w);
-    const size_t pad_in = (size_t)s->n * ph * pw * s->cin;
-    const size_t pad_g = s->needs_din ? (size_t)s->n * (s->h + s->kh - 1) * (s->w + s->kw - 1) * s->cout : 0;
     const size_t mf = (size_t)cnn_algo_winograd_m(p->fwd), mt = s->needs_din ? (size_t)cnn_algo_winograd_m(p->dgrad) : 0;
+    /* Winograd reads the tensors unpadded: copies for the direct kernels and a strided dX's dilated dout */
+    const size_t pad_in = mf ? 0 : (size_t)s->n * ph * pw * s->cin;
+    const size_t pad_g = s->needs_din && (!mt || s->stride > 1)
+                             ? (size_t)s->n * (s->h + s->kh - 1) * (s->w + s->kw - 1) * s->cout
+                             : 0;
     const size_t pf = (size_t)k->panel_width(s->cout), pt = (size_t)k->panel_width(s->cin);
     const size_t af = mf + (size_t)s->kh - 1, at = mt + (size_t)s->kh - 1;
     const size_t kf = mf ? af * af * s->cin * s->cout
@@ -349,8 +352,10 @@ static void test_winograd_vs_naive(void **state)
         ran++;
     }
     if (!ran) skip();
-    const CnnConvdGeom both = {1, 16, 16, 64, 12, 12, 64, 5, 5, 1}, odd = {1, 11, 10, 16, 7, 6, 16, 5, 5, 1};
-    const CnnConvdGeom cin8 = {1, 10, 10, 8, 6, 6, 16, 5, 5, 1}, k3 = {1, 14, 14, 64, 12, 12, 64, 3, 3, 1};
+    const CnnConvdGeom both = {1, 16, 16, 64, 12, 12, 64, 5, 5, 1, 16, 16, 0, 0};
+    const CnnConvdGeom odd = {1, 11, 10, 16, 7, 6, 16, 5, 5, 1, 11, 10, 0, 0};
+    const CnnConvdGeom cin8 = {1, 10, 10, 8, 6, 6, 16, 5, 5, 1, 10, 10, 0, 0};
+    const CnnConvdGeom k3 = {1, 14, 14, 64, 12, 12, 64, 3, 3, 1, 14, 14, 0, 0};
     assert_true(cnn_conv_winograd_applies(&both, 2));
     assert_true(cnn_conv_winograd_applies(&both, 4));
     assert_false(cnn_conv_winograd_applies(&odd, 2));
@@ -360,7 +365,8 @@ static void test_winograd_vs_naive(void **state)
     assert_true(cnn_conv_winograd_applies(&k3, 4));
     assert_true(cnn_conv_winograd_applies(&k3, 6));
     assert_false(cnn_conv_winograd_applies(&both, 6)); /* F(6x6) is for 3x3 only */
-    const CnnConvdGeom k3x16 = {1, 18, 18, 16, 16, 16, 16, 3, 3, 1}, k7 = {1, 18, 18, 16, 12, 12, 16, 7, 7, 1};
+    const CnnConvdGeom k3x16 = {1, 18, 18, 16, 16, 16, 16, 3, 3, 1, 18, 18, 0, 0};
+    const CnnConvdGeom k7 = {1, 18, 18, 16, 12, 12, 16, 7, 7, 1, 18, 18, 0, 0};
     assert_true(cnn_conv_winograd_applies(&k3x16, 6)); /* 3x3: edge tiles where 6 does not divide 16 */
     assert_true(cnn_conv_winograd_applies(&k3x16, 4));
     assert_false(cnn_conv_winograd_applies(&k7, 2));

@@ -114,12 +114,12 @@ static void tiled_forward(float *out, float *ws, const float *in, const float *w
     const CnnConvShape *s = &p->s;
     CnnConvdGeom g = p->g;
     g.n = n;
-    pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
     const int m = cnn_algo_winograd_m(p->fwd);
-    if (m) {
+    if (m) { /* reads in itself, the padding implied */
         winograd_weights_cached(p, ws + p->wp, ws + p->wcopy, w, 0, m);
-        p->k->winograd_forward(out, ws + p->in_pad, ws + p->wp, b, &g, ws + p->scratch, p->threads, m);
+        p->k->winograd_forward(out, in, ws + p->wp, b, &g, ws + p->scratch, p->threads, m);
     } else {
+        pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
         pack_panels(ws + p->wp, w, s->kh * s->kw * s->cin, s->cout, p->k->panel_width(s->cout));
         p->k->direct_forward(out, ws + p->in_pad, ws + p->wp, b, &g, p->threads);
     }
@@ -135,26 +135,31 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
     g.n = gt.n = n;
     const int overwrite = mode == CNN_GRAD_OVERWRITE;
     add_column_sums(db, dout, (size_t)n * s->oh * s->ow, s->cout, mode);
-    if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
-    if (cnn_algo_winograd_m(p->wgrad))
-        p->k->winograd_weight_grad(dw, ws + p->in_pad, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite,
+    if (cnn_algo_winograd_m(p->wgrad)) {
+        p->k->winograd_weight_grad(dw, in, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite,
                                    cnn_algo_winograd_m(p->wgrad));
-    else
+    } else {
+        if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
         p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads, overwrite);
+    }
     if (!din) return;
     CNN_ASSERT(s->needs_din);
     /* din = the stride-1 conv of dout (dilated by the stride), padded by k-1-pad before, with the flipped,
      * transposed kernel */
-    if (s->stride == 1)
-        pad_images(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
-                   s->kw - 1 - s->pad_left);
-    else
+    const int mt = cnn_algo_winograd_m(p->dgrad);
+    const float *src = dout; /* Winograd at stride 1 reads dout itself (plan.c: gt) */
+    if (s->stride > 1) {
         pad_dilated(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
                     s->kw - 1 - s->pad_left, s->stride);
-    const int mt = cnn_algo_winograd_m(p->dgrad);
+        src = ws + p->dout_pad;
+    } else if (!mt) {
+        pad_images(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
+                   s->kw - 1 - s->pad_left);
+        src = ws + p->dout_pad;
+    }
     if (mt) {
         winograd_weights_cached(p, ws + p->wtp, ws + p->wcopy_t, w, 1, mt);
-        p->k->winograd_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, ws + p->scratch, p->threads, mt);
+        p->k->winograd_forward(din, src, ws + p->wtp, NULL, &gt, ws + p->scratch, p->threads, mt);
     } else {
         pack_flipped(ws + p->wtp, w, s->kh, s->kw, s->cin, s->cout, p->k->panel_width(s->cin));
         p->k->direct_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, p->threads);

@@ -59,9 +59,12 @@ static void tiled_layout(CnnConvPlan *p)
     const CnnConvShape *s = &p->s;
     const size_t n = (size_t)s->n, nw = round16((size_t)s->kh * s->kw * s->cin * s->cout);
     const int wino = cnn_algo_winograd_m(p->fwd) > 0, wino_t = s->needs_din && cnn_algo_winograd_m(p->dgrad) > 0;
+    /* padded copies only for the direct kernels and the dilated dout of a strided data gradient: Winograd
+     * reads the unpadded tensors (the forward and the weight gradient always share their family) */
+    const int copy_in = !wino, copy_dout = s->needs_din && (!wino_t || s->stride > 1);
     p->in_pad = 0;
-    p->dout_pad = p->in_pad + round16(cnn_mul_size(n, (size_t)p->g.ph * p->g.pw * s->cin));
-    p->wp = p->dout_pad + (s->needs_din ? round16(cnn_mul_size(n, (size_t)p->gt.ph * p->gt.pw * s->cout)) : 0);
+    p->dout_pad = p->in_pad + (copy_in ? round16(cnn_mul_size(n, (size_t)p->g.ph * p->g.pw * s->cin)) : 0);
+    p->wp = p->dout_pad + (copy_dout ? round16(cnn_mul_size(n, (size_t)p->gt.ph * p->gt.pw * s->cout)) : 0);
     p->wtp = p->wp + round16(kernel_floats(p->k, &p->g, p->fwd));
     p->scratch = p->wtp + (s->needs_din ? round16(kernel_floats(p->k, &p->gt, p->dgrad)) : 0);
     const size_t scratch =
@@ -107,8 +110,13 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
     const int st = s->stride, rows = (s->oh - 1) * st + s->kh, cols = (s->ow - 1) * st + s->kw;
     const int ph = rows > s->pad_top + s->h ? rows : s->pad_top + s->h;
     const int pw = cols > s->pad_left + s->w ? cols : s->pad_left + s->w;
-    p->g = (CnnConvdGeom){s->n, ph, pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw, st};
-    p->gt = (CnnConvdGeom){s->n, s->h + s->kh - 1, s->w + s->kw - 1, s->cout, s->h, s->w, s->cin, s->kh, s->kw, 1};
+    p->g = (CnnConvdGeom){s->n, ph, pw, s->cin, s->oh, s->ow, s->cout, s->kh, s->kw, st,
+                          s->h, s->w, s->pad_top, s->pad_left};
+    /* stride 1: dout itself at (kh-1-top, kw-1-left); strided: the dilated copy fills the frame */
+    const int tph = s->h + s->kh - 1, tpw = s->w + s->kw - 1;
+    p->gt = st == 1 ? (CnnConvdGeom){s->n, tph, tpw, s->cout, s->h, s->w, s->cin, s->kh, s->kw, 1,
+                                     s->oh, s->ow, s->kh - 1 - s->pad_top, s->kw - 1 - s->pad_left}
+                    : (CnnConvdGeom){s->n, tph, tpw, s->cout, s->h, s->w, s->cin, s->kh, s->kw, 1, tph, tpw, 0, 0};
     p->fwd = p->wgrad = pick(requested, &p->g);
     p->dgrad = s->needs_din ? pick(requested, &p->gt) : CNN_ALGO_DIRECT;
     tiled_layout(p);

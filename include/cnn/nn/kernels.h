@@ -23,11 +23,13 @@
 #include "cnn/cpu.h"
 #include "cnn/nn/layers.h"
 
-/* A convolution: in_pad[n][ph][pw][cin] -> out[n][oh][ow][cout] with a kh x kw kernel and a stride,
- * ph >= (oh - 1) * stride + kh, pw >= (ow - 1) * stride + kw (the input already zero-padded). Winograd
- * takes stride 1 only; the direct kernels any stride. */
+/* A convolution: in[n][h][w][cin] seen at (top, left) of a zero-padded frame [ph][pw] -> out[n][oh][ow][cout]
+ * with a kh x kw kernel and a stride, ph >= (oh - 1) * stride + kh, pw >= (ow - 1) * stride + kw. The direct
+ * kernels (any stride) read a padded copy in_pad[n][ph][pw][cin] and ignore h, w, top, left; Winograd
+ * (stride 1) reads the unpadded input through them, so nothing copies the padding. */
 typedef struct {
     int n, ph, pw, cin, oh, ow, cout, kh, kw, stride;
+    int h, w, top, left;
 } CnnConvdGeom;
 
 /* Winograd F(m x m, r x r) processes tiles in blocks of this many; a block's transformed inputs and
@@ -121,13 +123,13 @@ typedef struct CnnKernels {
      * u = the transformed HWIO weights w[r][r][cin][cout] in panels; flipped: those of the data
      * gradient's kernel (input channels cout, output channels cin, flipped in space). */
     void (*winograd_weights)(float *u, const float *w, int cin, int cout, int flipped, int m, int r);
-    /* out = bias (or 0) + the convolution of in_pad with the transformed weights u, on up to `parts`
-     * threads with their scratch. */
-    void (*winograd_forward)(float *out, const float *in_pad, const float *u, const float *bias,
+    /* out = bias (or 0) + the convolution of the unpadded input in (g->h, g->w, g->top, g->left) with the
+     * transformed weights u, on up to `parts` threads with their scratch. */
+    void (*winograd_forward)(float *out, const float *in, const float *u, const float *bias,
                              const CnnConvdGeom *g, float *scratch, int parts, int m);
     /* dw += the weight gradient by Winograd for the same shapes (overwrite: =); p: room for the
      * alpha^2 products (alpha^2 * cin * cout floats, alpha = m + r - 1). */
-    void (*winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
+    void (*winograd_weight_grad)(float *dw, const float *in, const float *dout, const CnnConvdGeom *g, float *p,
                                  float *scratch, int parts, int overwrite, int m);
     /* Dense layers, n samples: out[n][nout] = b + in[n][nin] x w[nin][nout], w read in place with its
      * row stride ldw >= nout rounded up to the panel (ldw > nout: a padded copy). */

@@ -53,9 +53,11 @@ struct CnnConvPlan {
     CnnAlgo fwd, dgrad, wgrad; /* the three products (dgrad unused when !s.needs_din) */
     size_t ws_floats;        /* workspace the layer needs */
     /* the tiled kernels' workspace, [in_pad][dout_pad][wp][wtp][scratch][wcopy][wcopy_t][wgp] (offsets in
-     * floats, 16-float aligned): padded copies of the input and of dout, the forward's and the data
-     * gradient's weights (packed in panels, or Winograd-transformed), the Winograd scratch, the weights
-     * each transform was made from, and the weight gradient's 36 products */
+     * floats, 16-float aligned): padded copies of the input and of dout (for the direct kernels, and
+     * the dilated dout of a strided data gradient; empty where Winograd reads the tensor itself), the
+     * forward's and the data gradient's weights (packed in panels, or Winograd-transformed), the
+     * Winograd scratch, the weights each transform was made from, and the weight gradient's alpha^2
+     * products */
     CnnConvdGeom g;          /* forward: padded input -> output */
     CnnConvdGeom gt;         /* data gradient: padded dout -> din, flipped kernel */
     size_t in_pad, dout_pad, wp, wtp, scratch, wcopy, wcopy_t, wgp;

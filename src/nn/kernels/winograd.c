@@ -38,14 +38,14 @@ static inline __attribute__((always_inline)) void stn(float *p, vf v, int n)
 
 typedef struct {
     float *out;
-    const float *in_pad, *u, *bias;
+    const float *in, *u, *bias;
     const CnnConvdGeom *g;
     float *scratch;
     int blocks;
 } WinoJob;
 
 typedef struct {
-    const float *in_pad, *dout;
+    const float *in, *dout;
     const CnnConvdGeom *g;
     float *scratch, *p;
     int blocks;
@@ -108,24 +108,24 @@ void KFN(winograd_weights)(float *u, const float *w, int cin, int cout, int flip
         (m == 6 ? weights_m6r3 : m == 4 ? weights_m4r3 : weights_m2r3)(u, w, cin, cout, flipped);
 }
 
-void KFN(winograd_forward)(float *out, const float *in_pad, const float *u, const float *bias, const CnnConvdGeom *g,
+void KFN(winograd_forward)(float *out, const float *in, const float *u, const float *bias, const CnnConvdGeom *g,
                            float *scratch, int parts, int m)
 {
     WINO_CHECK(m, g->kh);
     if (g->kh == 5)
-        (m == 4 ? forward_m4r5 : forward_m2r5)(out, in_pad, u, bias, g, scratch, parts);
+        (m == 4 ? forward_m4r5 : forward_m2r5)(out, in, u, bias, g, scratch, parts);
     else
-        (m == 6 ? forward_m6r3 : m == 4 ? forward_m4r3 : forward_m2r3)(out, in_pad, u, bias, g, scratch, parts);
+        (m == 6 ? forward_m6r3 : m == 4 ? forward_m4r3 : forward_m2r3)(out, in, u, bias, g, scratch, parts);
 }
 
-void KFN(winograd_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
+void KFN(winograd_weight_grad)(float *dw, const float *in, const float *dout, const CnnConvdGeom *g, float *p,
                                float *scratch, int parts, int overwrite, int m)
 {
     WINO_CHECK(m, g->kh);
     if (g->kh == 5)
-        (m == 4 ? weight_grad_m4r5 : weight_grad_m2r5)(dw, in_pad, dout, g, p, scratch, parts, overwrite);
+        (m == 4 ? weight_grad_m4r5 : weight_grad_m2r5)(dw, in, dout, g, p, scratch, parts, overwrite);
     else
-        (m == 6 ? weight_grad_m6r3 : m == 4 ? weight_grad_m4r3 : weight_grad_m2r3)(dw, in_pad, dout, g, p, scratch,
+        (m == 6 ? weight_grad_m6r3 : m == 4 ? weight_grad_m4r3 : weight_grad_m2r3)(dw, in, dout, g, p, scratch,
                                                                                  parts, overwrite);
 }
 

@@ -109,15 +109,19 @@ static void WF(tile_origin)(const CnnConvdGeom *g, long tt, int *img, int *y0, i
 
 static int WF(min)(int a, int b) { return a < b ? a : b; }
 
-/* v[pos][t][c..c+n) = (B^T d B)[pos] of the WA x WA block at base, positions [pos0, pos1). */
-static inline __attribute__((always_inline)) void WF(input_vec)(float *v, const float *base, size_t pw, int cin,
-                                                                int t, int c, int n, int pos0, int pos1, int rows,
-                                                                int cols)
+/* v[pos][t][c..c+n) = (B^T d B)[pos] of the WA x WA block whose row i, column j is
+ * img[origin + (i * w + j) * cin] for i in [r0, r1), j in [c0, c1) and zero elsewhere (the padding, and
+ * past the edge), positions [pos0, pos1). */
+static inline __attribute__((always_inline)) void WF(input_vec)(float *v, const float *img, ptrdiff_t origin, int w,
+                                                                int cin, int t, int c, int n, int pos0, int pos1,
+                                                                int r0, int r1, int c0, int c1)
 {
     vf d[WA], r[WA][WA], col[WA], o[WA];
     for (int i = 0; i < WA; i++) {
         for (int j = 0; j < WA; j++)
-            d[j] = i < rows && j < cols ? ldn(base + ((size_t)i * pw + (size_t)j) * cin + c, n) : vzero();
+            d[j] = i >= r0 && i < r1 && j >= c0 && j < c1
+                       ? ldn(img + origin + ((ptrdiff_t)i * w + j) * cin + c, n)
+                       : vzero();
         WF_MATVEC(r[i], WF(BT), d, WA, WA, 0); /* r[i][j] = (d B)[i][j]: the transform of input row i */
     }
     for (int j = 0; j < WA; j++) {
@@ -130,20 +134,26 @@ static inline __attribute__((always_inline)) void WF(input_vec)(float *v, const 
     }
 }
 
-static void WF(input)(float *v, const float *in_pad, const CnnConvdGeom *g, long tt, int t, int pos0, int pos1)
+static int WF(max)(int a, int b) { return a > b ? a : b; }
+
+/* The transformed input block of tile tt, read from the unpadded input (g->h x g->w at (g->top, g->left)
+ * of the padded frame): the padding is never written anywhere. */
+static void WF(input)(float *v, const float *in, const CnnConvdGeom *g, long tt, int t, int pos0, int pos1)
 {
-    const int cin = g->cin;
+    const int cin = g->cin, w = g->w;
     int img, y0, x0;
     WF(tile_origin)(g, tt, &img, &y0, &x0);
-    const float *base = in_pad + (((size_t)img * g->ph + (size_t)y0) * g->pw + (size_t)x0) * cin;
-    const int rows = WF(min)(WA, g->ph - y0), cols = WF(min)(WA, g->pw - x0);
+    const int y = y0 - g->top, x = x0 - g->left; /* the block's corner in the input, maybe outside */
+    const int r0 = WF(max)(0, -y), r1 = WF(min)(WA, g->h - y), c0 = WF(max)(0, -x), c1 = WF(min)(WA, w - x);
+    const float *base = in + (size_t)img * g->h * w * cin;
+    const ptrdiff_t origin = ((ptrdiff_t)y * w + x) * cin;
     int c = 0;
-    if (rows == WA && cols == WA) { /* a whole block: the bounds fold away */
-        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, VL, pos0, pos1, WA, WA);
-        if (c < cin) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, cin - c, pos0, pos1, WA, WA);
+    if (r0 == 0 && r1 == WA && c0 == 0 && c1 == WA) { /* inside the input: the bounds fold away */
+        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, origin, w, cin, t, c, VL, pos0, pos1, 0, WA, 0, WA);
+        if (c < cin) WF(input_vec)(v, base, origin, w, cin, t, c, cin - c, pos0, pos1, 0, WA, 0, WA);
     } else {
-        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, VL, pos0, pos1, rows, cols);
-        if (c < cin) WF(input_vec)(v, base, (size_t)g->pw, cin, t, c, cin - c, pos0, pos1, rows, cols);
+        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, origin, w, cin, t, c, VL, pos0, pos1, r0, r1, c0, c1);
+        if (c < cin) WF(input_vec)(v, base, origin, w, cin, t, c, cin - c, pos0, pos1, r0, r1, c0, c1);
     }
 }
 
@@ -178,7 +188,7 @@ static void WF(fwd_part)(void *arg, int part, int parts)
     for (int blk = b0; blk < b1; blk++) {
         const long t0 = (long)blk * TB;
         const int nt = tiles - t0 < TB ? (int)(tiles - t0) : TB;
-        for (int t = 0; t < nt; t++) WF(input)(v, job->in_pad, g, t0 + t, t, 0, NPOS);
+        for (int t = 0; t < nt; t++) WF(input)(v, job->in, g, t0 + t, t, 0, NPOS);
         /* the products M[pos] = V[pos] x U[pos] */
         for (int pos = 0; pos < NPOS; pos++)
             for (int q = 0; q < panels; q++) {
@@ -220,12 +230,12 @@ static void WF(fwd_part)(void *arg, int part, int parts)
     }
 }
 
-static void WF(forward)(float *out, const float *in_pad, const float *u, const float *bias, const CnnConvdGeom *g,
+static void WF(forward)(float *out, const float *in, const float *u, const float *bias, const CnnConvdGeom *g,
                         float *scratch, int parts)
 {
     const long tiles = WF(tiles)(g);
     const int blocks = (int)((tiles + TB - 1) / TB);
-    WinoJob job = {out, in_pad, u, bias, g, scratch, blocks};
+    WinoJob job = {out, in, u, bias, g, scratch, blocks};
     cnn_parallel_run(WF(fwd_part), &job, parts < blocks ? parts : blocks);
 }
 
@@ -250,7 +260,7 @@ static void WF(wg_part)(void *arg, int part, int parts)
         for (int t = 0; t < nt; t++) {
             int img, y0, x0;
             WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
-            WF(input)(v, job->in_pad, g, t0 + t, t, pos0, pos1); /* V, as in the forward */
+            WF(input)(v, job->in, g, t0 + t, t, pos0, pos1); /* V, as in the forward */
             const float *gb = job->dout + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
             const int rows = WF(min)(WM, g->oh - y0), cols = WF(min)(WM, g->ow - x0); /* past the edge: 0 */
             for (int c = 0; c < cout; c += VL) { /* Z = A dy A^T; cout % 16 == 0 */
@@ -292,12 +302,12 @@ static void WF(wg_part)(void *arg, int part, int parts)
     }
 }
 
-static void WF(weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, float *p,
+static void WF(weight_grad)(float *dw, const float *in, const float *dout, const CnnConvdGeom *g, float *p,
                             float *scratch, int parts, int overwrite)
 {
     const int cin = g->cin, cout = g->cout;
     const long tiles = WF(tiles)(g);
-    WinoWgJob job = {in_pad, dout, g, scratch, p, (int)((tiles + TB - 1) / TB)};
+    WinoWgJob job = {in, dout, g, scratch, p, (int)((tiles + TB - 1) / TB)};
     cnn_parallel_run(WF(wg_part), &job, parts < NPOS ? parts : NPOS);
     /* dw[ky][kx][ci][co] (+)= (G^T P G)[ky][kx], a vector of output channels at a time */
     for (int ci = 0; ci < cin; ci++)
