@@ -553,12 +553,18 @@ static void test_multi_chunk(void **state)
      * so 23 samples take chunks of 10, 10, 3. */
     const Case c = {23, 32, 32, 16, 4, 5, 1, 1};
     CnnConvShape s;
+    CnnConvPlan p;
+    CnnErr err;
     cnn_conv_shape(&s, c.n, c.h, c.w, c.cin, c.cout, c.k, c.stride, c.same);
-    assert_int_equal(cnn_conv_gemm_workspace(&s), 10 * 409600 + 5 * 5 * 16 * 4);
+    assert_int_equal(cnn_conv_plan(&p, &s, CNN_CONV_GEMM, CNN_ISA_GENERIC, 1, &err), 0);
+    assert_int_equal(p.gemm_chunk, 10);
+    assert_int_equal(p.ws_floats, 10 * 409600 + 5 * 5 * 16 * 4);
     check_against_naive(&c, 3, CNN_CONV_GEMM, CNN_ISA_GENERIC);
     /* a single huge sample still gets a workspace of one sample */
     cnn_conv_shape(&s, 3, 64, 64, 64, 8, 5, 1, 1);
-    assert_int_equal(cnn_conv_gemm_workspace(&s), (size_t)64 * 64 * 25 * 64 + 5 * 5 * 64 * 8);
+    assert_int_equal(cnn_conv_plan(&p, &s, CNN_CONV_GEMM, CNN_ISA_GENERIC, 1, &err), 0);
+    assert_int_equal(p.gemm_chunk, 1);
+    assert_int_equal(p.ws_floats, (size_t)64 * 64 * 25 * 64 + 5 * 5 * 64 * 8);
 }
 
 /* ---- central differences ---- */

@@ -11,7 +11,7 @@
  *
  * Otherwise forward is im2col + one sgemm per chunk of samples: the column matrix has one row per
  * output pixel, [ky][kx][cin] along the row, which is exactly the row order of the HWIO weights seen as
- * a [kh*kw*cin][cout] matrix. Chunks keep the workspace near WS_TARGET floats whatever the batch. A 1x1
+ * a [kh*kw*cin][cout] matrix. Chunks (plan.c) keep the workspace near 16 MB whatever the batch. A 1x1
  * kernel with stride 1 needs no im2col: the input already is the column matrix. */
 #include "cnn/nn/layers.h"
 
@@ -20,10 +20,6 @@
 #include "cnn/nn/gemm.h"
 #include "cnn/nn/plan.h"
 #include "cnn/util.h"
-
-/* Floats of im2col workspace to aim for (16 MB): big enough for efficient sgemm, small enough to stay
- * out of the way of the activations. */
-#define WS_TARGET ((size_t)4 << 20)
 
 /* ---- the tiled kernels ---- */
 
@@ -114,7 +110,7 @@ static void tiled_forward(float *out, float *ws, const float *in, const float *w
     const CnnConvShape *s = &p->s;
     CnnConvdGeom g = p->g;
     g.n = n;
-    const int m = cnn_algo_winograd_m(p->fwd);
+    const int m = p->fwd_m;
     if (m) { /* reads in itself, the padding implied */
         winograd_weights_cached(p, ws + p->wp, ws + p->wcopy, w, 0, m);
         p->k->winograd_forward(out, in, ws + p->wp, b, &g, ws + p->scratch, p->threads, m);
@@ -135,9 +131,8 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
     g.n = gt.n = n;
     const int overwrite = mode == CNN_GRAD_OVERWRITE;
     add_column_sums(db, dout, (size_t)n * s->oh * s->ow, s->cout, mode);
-    if (cnn_algo_winograd_m(p->wgrad)) {
-        p->k->winograd_weight_grad(dw, in, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite,
-                                   cnn_algo_winograd_m(p->wgrad));
+    if (p->wgrad_m) {
+        p->k->winograd_weight_grad(dw, in, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite, p->wgrad_m);
     } else {
         if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
         p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads, overwrite);
@@ -146,7 +141,7 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
     CNN_ASSERT(s->needs_din);
     /* din = the stride-1 conv of dout (dilated by the stride), padded by k-1-pad before, with the flipped,
      * transposed kernel */
-    const int mt = cnn_algo_winograd_m(p->dgrad);
+    const int mt = p->dgrad_m;
     const float *src = dout; /* Winograd at stride 1 reads dout itself (plan.c: gt) */
     if (s->stride > 1) {
         pad_dilated(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
@@ -165,25 +160,6 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
         p->k->direct_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, p->threads);
     }
 }
-
-/* The input is the column matrix: [n*h*w][cin] == [n*oh*ow][1*1*cin]. */
-static int conv_is_direct(const CnnConvShape *s)
-{
-    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_top == 0 && s->pad_left == 0;
-}
-
-/* Floats of one sample's column matrix [oh*ow][kh*kw*cin]. */
-static size_t cols_per_sample(const CnnConvShape *s)
-{
-    return cnn_mul_size(cnn_mul_size((size_t)s->oh * (size_t)s->ow, (size_t)s->kh * (size_t)s->kw),
-                        (size_t)s->cin);
-}
-
-/* The data gradient of a stride-1 conv is itself a stride-1 conv: of dout (oh x ow x cout, padded by
- * k-1-pad on each side) with the kernel flipped in space and cin/cout swapped. Lowering it like the
- * forward (im2col + one sgemm) replaces the sgemm into a [rows][kh*kw*cin] matrix plus a scatter-add
- * col2im, which reads and writes every input pixel kh*kw times, by a gather and the same FLOPs. */
-static int conv_transposable(const CnnConvShape *s) { return s->stride == 1 && !conv_is_direct(s); }
 
 static void transposed_shape(CnnConvShape *t, const CnnConvShape *s, int ns)
 {
@@ -213,37 +189,6 @@ static void flip_weights(float *wt, const float *w, const CnnConvShape *s)
             for (int ci = 0; ci < cin; ci++)
                 for (int co = 0; co < cout; co++) dst[(size_t)co * cin + ci] = src[(size_t)ci * cout + co];
         }
-}
-
-/* Floats per sample that a chunk of the workspace must hold: forward columns, or the transposed
- * conv's columns (h*w rows of kh*kw*cout) when backward uses it. */
-static size_t ws_per_sample(const CnnConvShape *s)
-{
-    size_t per = cols_per_sample(s);
-    if (conv_transposable(s)) {
-        size_t t = cnn_mul_size(cnn_mul_size((size_t)s->h * (size_t)s->w, (size_t)s->kh * (size_t)s->kw),
-                                (size_t)s->cout);
-        if (t > per) per = t;
-    }
-    return per;
-}
-
-/* Samples per chunk. */
-static int conv_chunk(const CnnConvShape *s)
-{
-    size_t per = ws_per_sample(s);
-    size_t c = per ? WS_TARGET / per : (size_t)s->n;
-    if (c < 1) c = 1;
-    if (c > (size_t)s->n) c = (size_t)s->n;
-    return (int)c;
-}
-
-size_t cnn_conv_gemm_workspace(const CnnConvShape *s)
-{
-    if (s->n <= 0) return 0;
-    if (conv_is_direct(s)) return 0;
-    size_t flipped = conv_transposable(s) ? (size_t)s->kh * s->kw * s->cin * s->cout : 0;
-    return cnn_mul_size((size_t)conv_chunk(s), ws_per_sample(s)) + flipped;
 }
 
 /* cols[ns*oh*ow][kh*kw*cin] from in[ns][h][w][cin], zeros where the window hangs over the padding.
@@ -311,13 +256,14 @@ static void col2im(float *din, const float *cols, int ns, const CnnConvShape *s)
     }
 }
 
-/* s: the planned shape (its n sized the workspace); n <= s->n samples */
+/* p: the plan (its shape's n sized the workspace and the chunks); n <= p->s.n samples */
 static void gemm_forward(float *out, float *ws, const float *in, const float *w, const float *b,
-                         const CnnConvShape *s, int n)
+                         const CnnConvPlan *p, int n)
 {
+    const CnnConvShape *s = &p->s;
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
-    const int direct = conv_is_direct(s);
-    const int chunk = direct ? n : conv_chunk(s);
+    const int direct = p->gemm_in_place;
+    const int chunk = direct ? n : p->gemm_chunk;
     const size_t pix = (size_t)s->oh * s->ow;
     for (int j0 = 0; j0 < n; j0 += chunk) {
         const int ns = n - j0 < chunk ? n - j0 : chunk;
@@ -343,7 +289,7 @@ void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, co
 {
     CNN_ASSERT(n > 0 && n <= p->s.n); /* the workspace was sized for p->s.n */
     if (p->fwd == CNN_ALGO_SGEMM)
-        gemm_forward(out, ws, in, w, b, &p->s, n);
+        gemm_forward(out, ws, in, w, b, p, n);
     else
         tiled_forward(out, ws, in, w, b, p, n);
 }
@@ -367,19 +313,20 @@ static void add_column_sums(float *db, const float *dout, size_t rows, int c, Cn
 
 int cnn_conv_keeps_input(const CnnConvPlan *p, int n)
 {
-    return p->fwd != CNN_ALGO_SGEMM || (!conv_is_direct(&p->s) && conv_chunk(&p->s) >= n);
+    return p->fwd != CNN_ALGO_SGEMM || (!p->gemm_in_place && p->gemm_chunk >= n);
 }
 
 static void gemm_backward(float *din, float *dw, float *db, float *ws, const float *dout, const float *in,
-                          const float *w, const CnnConvShape *s, int n, int cols_ready, CnnGradMode mode)
+                          const float *w, const CnnConvPlan *p, int n, int cols_ready, CnnGradMode mode)
 {
+    const CnnConvShape *s = &p->s;
     const int K = s->kh * s->kw * s->cin, cout = s->cout;
-    const int direct = conv_is_direct(s);
-    const int chunk = direct ? n : conv_chunk(s);
+    const int direct = p->gemm_in_place;
+    const int chunk = direct ? n : p->gemm_chunk;
     const size_t pix = (size_t)s->oh * s->ow, img_len = (size_t)s->h * s->w * s->cin;
     add_column_sums(db, dout, (size_t)n * pix, cout, mode);
-    const int transposed = din && conv_transposable(s);
-    float *wt = transposed ? ws + (size_t)chunk * ws_per_sample(s) : NULL;
+    const int transposed = din && p->gemm_transposed;
+    float *wt = transposed ? ws + (size_t)chunk * p->gemm_per_sample : NULL;
     if (transposed) flip_weights(wt, w, s);
     for (int j0 = 0; j0 < n; j0 += chunk) {
         const int ns = n - j0 < chunk ? n - j0 : chunk;
@@ -421,7 +368,7 @@ void cnn_conv_backward(float *din, float *dw, float *db, float *ws, const float 
 {
     CNN_ASSERT(n > 0 && n <= p->s.n);
     if (p->fwd == CNN_ALGO_SGEMM)
-        gemm_backward(din, dw, db, ws, dout, in, w, &p->s, n, input_ready, mode);
+        gemm_backward(din, dw, db, ws, dout, in, w, p, n, input_ready, mode);
     else
         tiled_backward(din, dw, db, ws, dout, in, w, p, n, input_ready, mode);
 }

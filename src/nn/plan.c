@@ -31,6 +31,66 @@ int cnn_conv_winograd_applies(const CnnConvdGeom *g, int m)
     return g->kh == 3 && (m == 2 || m == 4 || m == 6);
 }
 
+/* ---- the im2col + sgemm lowering's layout (conv.c runs it from these plan fields) ---- */
+
+/* Floats of im2col workspace to aim for (16 MB): big enough for efficient sgemm, small enough to stay
+ * out of the way of the activations. */
+#define WS_TARGET ((size_t)4 << 20)
+
+/* The input is the column matrix: [n*h*w][cin] == [n*oh*ow][1*1*cin]. */
+static int conv_is_direct(const CnnConvShape *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_top == 0 && s->pad_left == 0;
+}
+
+/* Floats of one sample's column matrix [oh*ow][kh*kw*cin]. */
+static size_t cols_per_sample(const CnnConvShape *s)
+{
+    return cnn_mul_size(cnn_mul_size((size_t)s->oh * (size_t)s->ow, (size_t)s->kh * (size_t)s->kw),
+                        (size_t)s->cin);
+}
+
+/* The data gradient of a stride-1 conv is itself a stride-1 conv: of dout (oh x ow x cout, padded by
+ * k-1-pad on each side) with the kernel flipped in space and cin/cout swapped. Lowering it like the
+ * forward (im2col + one sgemm) replaces the sgemm into a [rows][kh*kw*cin] matrix plus a scatter-add
+ * col2im, which reads and writes every input pixel kh*kw times, by a gather and the same FLOPs. */
+static int conv_transposable(const CnnConvShape *s) { return s->stride == 1 && !conv_is_direct(s); }
+
+/* Floats per sample that a chunk of the workspace must hold: forward columns, or the transposed
+ * conv's columns (h*w rows of kh*kw*cout) when backward uses it. */
+static size_t ws_per_sample(const CnnConvShape *s)
+{
+    size_t per = cols_per_sample(s);
+    if (conv_transposable(s)) {
+        size_t t = cnn_mul_size(cnn_mul_size((size_t)s->h * (size_t)s->w, (size_t)s->kh * (size_t)s->kw),
+                                (size_t)s->cout);
+        if (t > per) per = t;
+    }
+    return per;
+}
+
+/* Samples per chunk. */
+static int conv_chunk(const CnnConvShape *s)
+{
+    size_t per = ws_per_sample(s);
+    size_t c = per ? WS_TARGET / per : (size_t)s->n;
+    if (c < 1) c = 1;
+    if (c > (size_t)s->n) c = (size_t)s->n;
+    return (int)c;
+}
+
+static void gemm_layout(CnnConvPlan *p)
+{
+    const CnnConvShape *s = &p->s;
+    p->gemm_in_place = conv_is_direct(s);
+    p->gemm_transposed = conv_transposable(s);
+    p->gemm_per_sample = ws_per_sample(s);
+    p->gemm_chunk = conv_chunk(s);
+    if (s->n <= 0 || p->gemm_in_place) return;
+    const size_t flipped = p->gemm_transposed ? (size_t)s->kh * s->kw * s->cin * s->cout : 0;
+    p->ws_floats = cnn_mul_size((size_t)p->gemm_chunk, p->gemm_per_sample) + flipped;
+}
+
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 /* Floats of the weights as a tiled kernel for geometry g wants them: Winograd-transformed, or packed in
@@ -101,8 +161,8 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
                        cnn_conv_kernel_name(requested), cnn_isa_name(isa), cnn_isa_describe(isa));
     const int tiled = p->k->tiles && requested != CNN_CONV_GEMM && cnn_conv_direct_applies(s);
     if (!tiled) {
-        p->fwd = p->dgrad = p->wgrad = CNN_ALGO_SGEMM;
-        p->ws_floats = cnn_conv_gemm_workspace(s);
+        p->fwd = p->dgrad = p->wgrad = CNN_ALGO_SGEMM; /* the m fields stay 0 */
+        gemm_layout(p);
         return 0;
     }
     /* the padded input holds every row a window reads, and every input row (a VALID stride may leave the
@@ -119,6 +179,9 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
                     : (CnnConvdGeom){s->n, tph, tpw, s->cout, s->h, s->w, s->cin, s->kh, s->kw, 1, tph, tpw, 0, 0};
     p->fwd = p->wgrad = pick(requested, &p->g);
     p->dgrad = s->needs_din ? pick(requested, &p->gt) : CNN_ALGO_DIRECT;
+    p->fwd_m = cnn_algo_winograd_m(p->fwd);
+    p->dgrad_m = cnn_algo_winograd_m(p->dgrad);
+    p->wgrad_m = cnn_algo_winograd_m(p->wgrad);
     tiled_layout(p);
     return 0;
 }

@@ -22,8 +22,6 @@ typedef enum { CNN_GRAD_ACCUMULATE, CNN_GRAD_OVERWRITE } CnnGradMode;
 typedef struct CnnConvPlan CnnConvPlan;
 typedef struct CnnDensePlan CnnDensePlan;
 
-/* Floats of workspace the im2col + sgemm lowering needs (the im2col matrix, or a chunk of it). */
-size_t cnn_conv_gemm_workspace(const CnnConvShape *s);
 /* out = conv(in, w) + b (no activation) for n <= p->s.n samples; ws: p->ws_floats floats. */
 void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b, const CnnConvPlan *p,
                       int n);

@@ -51,6 +51,12 @@ struct CnnConvPlan {
     const CnnKernels *k;     /* the instruction set's kernels */
     int threads;             /* threads the tiled kernels may use; the workspace is sized for them */
     CnnAlgo fwd, dgrad, wgrad; /* the three products (dgrad unused when !s.needs_din) */
+    int fwd_m, dgrad_m, wgrad_m; /* their Winograd tile m (0: not Winograd), what conv.c runs */
+    /* sgemm: the input is already the column matrix (1x1, stride 1, no padding); the data gradient is
+     * lowered as a transposed stride-1 conv; floats per sample of a chunk's columns; samples per chunk */
+    int gemm_in_place, gemm_transposed;
+    size_t gemm_per_sample;
+    int gemm_chunk;
     size_t ws_floats;        /* workspace the layer needs */
     /* the tiled kernels' workspace, [in_pad][dout_pad][wp][wtp][scratch][wcopy][wcopy_t][wgp] (offsets in
      * floats, 16-float aligned): padded copies of the input and of dout (for the direct kernels, and
