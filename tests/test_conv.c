@@ -140,14 +140,14 @@ static void check_tiled_workspace(const CnnConvPlan *p)
                              : 0;
     const size_t pf = (size_t)k->panel_width(s->cout), pt = (size_t)k->panel_width(s->cin);
     const size_t af = mf + (size_t)s->kh - 1, at = mt + (size_t)s->kh - 1;
-    const size_t kf = mf ? af * af * s->cin * s->cout
-                         : (size_t)s->kh * s->kw * s->cin * ((s->cout + pf - 1) / pf * pf);
-    const size_t kt = !s->needs_din ? 0 : mt ? at * at * s->cin * s->cout
-                                              : (size_t)s->kh * s->kw * s->cout * ((s->cin + pt - 1) / pt * pt);
+    /* output channels in whole panels: the forward's cout, the data gradient's cin */
+    const size_t cols_f = (s->cout + pf - 1) / pf * pf, cols_t = (s->cin + pt - 1) / pt * pt;
+    const size_t kf = mf ? af * af * s->cin * cols_f : (size_t)s->kh * s->kw * s->cin * cols_f;
+    const size_t kt = !s->needs_din ? 0 : mt ? at * at * s->cout * cols_t : (size_t)s->kh * s->kw * s->cout * cols_t;
     size_t scratch = 0; /* the larger of the two products' */
     for (int i = 0; i < 2; i++) {
-        const size_t m = i ? mt : mf, a = i ? at : af;
-        const size_t sc = m ? (size_t)p->threads * a * a * CNN_WINO_TB(m, (size_t)s->kh) * (s->cin + s->cout) : 0;
+        const size_t m = i ? mt : mf, a = i ? at : af, chans = i ? s->cout + cols_t : s->cin + cols_f;
+        const size_t sc = m ? (size_t)p->threads * a * a * CNN_WINO_TB(m, (size_t)s->kh) * chans : 0;
         if (sc > scratch) scratch = sc;
     }
     const size_t copies = (size_t)((mf > 0) + (mt > 0)) * nw, prods = mf ? af * af * s->cin * s->cout : 0;
@@ -534,6 +534,10 @@ static void test_plan_decisions(void **state)
         assert_string_equal(name, "direct fwd+dW, winograd4 dX");
         assert_int_equal(p.g.stride, 2);
         assert_int_equal(p.g.ph, 33); /* (16 - 1) * 2 + 3 rows read; SAME pads 0 above, 1 below */
+        cnn_conv_shape(&t, 2, 31, 31, 24, 64, 3, 1, 1); /* airbench's first 3x3: a data gradient of 24 channels */
+        assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_name(&p, name, sizeof name);
+        assert_string_equal(name, "winograd4");
         cnn_conv_shape(&t, 2, 32, 32, 3, 16, 3, 2, 1); /* strided with 3 input channels: as before */
         assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
         assert_int_equal(p.fwd, CNN_ALGO_SGEMM);

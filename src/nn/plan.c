@@ -24,12 +24,16 @@ int cnn_conv_direct_applies(const CnnConvShape *s)
     return s->stride == 1 || s->cin % 8 == 0;
 }
 
-int cnn_conv_winograd_applies(const CnnConvdGeom *g, int m)
+/* cout_mult: 16 for a layer's forward and weight gradient, 8 for a data gradient (whose products the
+ * Winograd forward computes in padded panels; the weight gradient has no such padding) */
+static int winograd_fits(const CnnConvdGeom *g, int m, int cout_mult)
 {
-    if (g->stride != 1 || g->kh != g->kw || g->cin % 8 != 0 || g->cout % 16 != 0) return 0;
+    if (g->stride != 1 || g->kh != g->kw || g->cin % 8 != 0 || g->cout % cout_mult != 0) return 0;
     if (g->kh == 5) return (m == 2 || m == 4) && g->oh % m == 0 && g->ow % m == 0;
     return g->kh == 3 && (m == 2 || m == 4 || m == 6);
 }
+
+int cnn_conv_winograd_applies(const CnnConvdGeom *g, int m) { return winograd_fits(g, m, 16); }
 
 /* ---- the im2col + sgemm lowering's layout (conv.c runs it from these plan fields) ---- */
 
@@ -98,18 +102,19 @@ static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 static size_t kernel_floats(const CnnKernels *k, const CnnConvdGeom *g, CnnAlgo a)
 {
     const size_t m = (size_t)cnn_algo_winograd_m(a), alpha = m + (size_t)g->kh - 1;
-    if (m) return cnn_mul_size(alpha * alpha * (size_t)g->cin, (size_t)g->cout);
-    const size_t nr = (size_t)k->panel_width(g->cout);
-    return cnn_mul_size((size_t)g->kh * g->kw * g->cin, (g->cout + nr - 1) / nr * nr);
+    const size_t nr = (size_t)k->panel_width(g->cout), cols = (g->cout + nr - 1) / nr * nr;
+    if (m) return cnn_mul_size(alpha * alpha * (size_t)g->cin, cols);
+    return cnn_mul_size((size_t)g->kh * g->kw * g->cin, cols);
 }
 
-/* The Winograd scratch of `parts` threads: a block's transformed inputs and products (0 if a is not
- * Winograd). */
-static size_t winograd_scratch_floats(CnnAlgo a, int r, int cin, int cout, int parts)
+/* The Winograd scratch of `parts` threads for geometry g: a block's transformed inputs and products, these
+ * in whole panels (0 if a is not Winograd). */
+static size_t winograd_scratch_floats(const CnnKernels *k, CnnAlgo a, const CnnConvdGeom *g, int parts)
 {
-    const size_t m = (size_t)cnn_algo_winograd_m(a), alpha = m + (size_t)r - 1;
+    const size_t m = (size_t)cnn_algo_winograd_m(a), r = (size_t)g->kh, alpha = m + r - 1;
     if (!m) return 0;
-    return cnn_mul_size((size_t)parts, alpha * alpha * CNN_WINO_TB(m, (size_t)r) * ((size_t)cin + (size_t)cout));
+    const size_t nr = (size_t)k->panel_width(g->cout), cols = (g->cout + nr - 1) / nr * nr;
+    return cnn_mul_size((size_t)parts, alpha * alpha * CNN_WINO_TB(m, r) * ((size_t)g->cin + cols));
 }
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
@@ -128,9 +133,9 @@ static void tiled_layout(CnnConvPlan *p)
     p->wtp = p->wp + round16(kernel_floats(p->k, &p->g, p->fwd));
     p->scratch = p->wtp + (s->needs_din ? round16(kernel_floats(p->k, &p->gt, p->dgrad)) : 0);
     const size_t scratch =
-        max_size(max_size(winograd_scratch_floats(p->fwd, s->kh, s->cin, s->cout, p->threads),
-                          wino_t ? winograd_scratch_floats(p->dgrad, s->kh, s->cin, s->cout, p->threads) : 0),
-                 winograd_scratch_floats(p->wgrad, s->kh, s->cin, s->cout, p->threads));
+        max_size(max_size(winograd_scratch_floats(p->k, p->fwd, &p->g, p->threads),
+                          wino_t ? winograd_scratch_floats(p->k, p->dgrad, &p->gt, p->threads) : 0),
+                 winograd_scratch_floats(p->k, p->wgrad, &p->g, p->threads));
     p->wcopy = p->scratch + round16(scratch);
     p->wcopy_t = p->wcopy + (wino ? nw : 0);
     p->wgp = p->wcopy_t + (wino_t ? nw : 0);
@@ -139,13 +144,16 @@ static void tiled_layout(CnnConvPlan *p)
 }
 
 /* The tiled algorithm for one product's geometry: the largest Winograd tile that applies up to the one
- * asked for (F(6x6) only when asked, F(4x4) for auto and winograd), else direct. */
-static CnnAlgo pick(CnnConvKernel requested, const CnnConvdGeom *g)
+ * asked for (F(6x6) only when asked, F(4x4) for auto and winograd), else direct. dgrad: the data
+ * gradient, whose output channels may be a multiple of 8 only, for 3x3 (airbench's 24 whitening channels;
+ * 5x5 keeps the rule it always had, and so its bits). */
+static CnnAlgo pick(CnnConvKernel requested, const CnnConvdGeom *g, int dgrad)
 {
+    const int mult = dgrad && g->kh == 3 ? 8 : 16;
     if (requested == CNN_CONV_DIRECT) return CNN_ALGO_DIRECT;
-    if (requested == CNN_CONV_WINOGRAD6 && cnn_conv_winograd_applies(g, 6)) return CNN_ALGO_WINOGRAD6;
-    if (requested != CNN_CONV_WINOGRAD2 && cnn_conv_winograd_applies(g, 4)) return CNN_ALGO_WINOGRAD4;
-    if (cnn_conv_winograd_applies(g, 2)) return CNN_ALGO_WINOGRAD;
+    if (requested == CNN_CONV_WINOGRAD6 && winograd_fits(g, 6, mult)) return CNN_ALGO_WINOGRAD6;
+    if (requested != CNN_CONV_WINOGRAD2 && winograd_fits(g, 4, mult)) return CNN_ALGO_WINOGRAD4;
+    if (winograd_fits(g, 2, mult)) return CNN_ALGO_WINOGRAD;
     return CNN_ALGO_DIRECT;
 }
 
@@ -177,8 +185,8 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
     p->gt = st == 1 ? (CnnConvdGeom){s->n, tph, tpw, s->cout, s->h, s->w, s->cin, s->kh, s->kw, 1,
                                      s->oh, s->ow, s->kh - 1 - s->pad_top, s->kw - 1 - s->pad_left}
                     : (CnnConvdGeom){s->n, tph, tpw, s->cout, s->h, s->w, s->cin, s->kh, s->kw, 1, tph, tpw, 0, 0};
-    p->fwd = p->wgrad = pick(requested, &p->g);
-    p->dgrad = s->needs_din ? pick(requested, &p->gt) : CNN_ALGO_DIRECT;
+    p->fwd = p->wgrad = pick(requested, &p->g, 0);
+    p->dgrad = s->needs_din ? pick(requested, &p->gt, 1) : CNN_ALGO_DIRECT;
     p->fwd_m = cnn_algo_winograd_m(p->fwd);
     p->dgrad_m = cnn_algo_winograd_m(p->dgrad);
     p->wgrad_m = cnn_algo_winograd_m(p->wgrad);

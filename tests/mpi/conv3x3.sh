@@ -1,6 +1,6 @@
 # The airbench94 network's shape (bench/airbench94-net.ini made small: 16/32/32 filters, batches of 24 in
 # micro-shards of 4) on the 3x3 kernels: Winograd F(4x4, 3x3) with edge tiles (31x31, 15x15, 7x7 and 3x3
-# outputs, none a multiple of 4) in all three products (b1_conv1's data gradient, of 24 channels, direct),
+# outputs, none a multiple of 4) in all three products (b1_conv1's data gradient has 24 output channels),
 # GELU, BatchNorm without scale,
 # max pooling, the whitening 2x2 conv. Trains to bitwise the same parameters on 1, 2 and 3 ranks, with the
 # kernels capped at AVX2 on an AVX-512 machine, and with F(2x2) everywhere against F(6x6) everywhere only
@@ -15,11 +15,10 @@ run 1 $small --set run.out_dir="$WORK/r1" "$AB" >"$WORK/r1.log" 2>&1 || { cat "$
 want=$(param_hash "$WORK/r1.log")
 [ -n "$want" ] || { cat "$WORK/r1.log"; fail "no parameter hash"; }
 if grep -q 'kernels avx' "$WORK/r1.log"; then
-    for l in b1_conv2 b2_conv1 b2_conv2 b3_conv1 b3_conv2; do
+    # b1_conv1's data gradient has 24 output channels: Winograd in padded panels
+    for l in b1_conv1 b1_conv2 b2_conv1 b2_conv2 b3_conv1 b3_conv2; do
         grep -q "${l} winograd4," "$WORK/r1.log" || { head -3 "$WORK/r1.log"; fail "$l: not Winograd F(4x4) in all products"; }
     done
-    # its data gradient has 24 outputs, no multiple of 16: the direct kernels there
-    grep -q "b1_conv1 winograd4 fwd+dW, direct dX" "$WORK/r1.log" || { head -3 "$WORK/r1.log"; fail "b1_conv1's kernels"; }
 fi
 for np in 2 3; do
     # shellcheck disable=SC2086

@@ -16,6 +16,8 @@
 
 #if HAS_TILES
 
+#include <string.h>
+
 #include "cnn/nn/parallel.h"
 #include "cnn/util.h"
 

@@ -77,10 +77,17 @@ static inline __attribute__((always_inline)) void WF(weights_vec)(float *u, cons
     }
 }
 
+/* Output channels nb not a multiple of the panel (24 on AVX-512: one panel of 32) leave the panels' last
+ * columns zero: the products there are computed and never read. */
 static void WF(weights)(float *u, const float *w, int cin, int cout, int flipped)
 {
-    const int na = flipped ? cout : cin, nb = flipped ? cin : cout, nr = tile_panel(nb), panels = nb / nr;
-    CNN_ASSERT(nb % 16 == 0 && nb % nr == 0);
+    const int na = flipped ? cout : cin, nb = flipped ? cin : cout, nr = tile_panel(nb), panels = (nb + nr - 1) / nr;
+    CNN_ASSERT(nb % 8 == 0);
+    if (nb % nr)
+        for (int pos = 0; pos < NPOS; pos++)
+            for (int a = 0; a < na; a++)
+                memset(u + (((size_t)pos * panels + (size_t)(panels - 1)) * na + (size_t)a) * nr + (size_t)(nb % nr), 0,
+                       (size_t)(nr - nb % nr) * sizeof *u);
     for (int a = 0; a < na; a++)
         for (int b = 0; b < nb; b += VL) {
             if (nb - b >= VL)
@@ -159,11 +166,12 @@ static void WF(input)(float *v, const float *in, const CnnConvdGeom *g, long tt,
 
 /* out[WM x WM block of tile t] = A^T M A (+ bias) for channels [c, c+n), its first rows x cols outputs */
 static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, const float *m, const float *bias, int ow,
-                                                                 int cout, int t, int c, int n, int rows, int cols)
+                                                                 int cout, int ldm, int t, int c, int n, int rows,
+                                                                 int cols)
 {
     vf mm[WA], r[WA][WM], col[WA], y[WM];
     for (int i = 0; i < WA; i++) {
-        for (int j = 0; j < WA; j++) mm[j] = ldn(m + ((size_t)(i * WA + j) * TB + (size_t)t) * cout + c, n);
+        for (int j = 0; j < WA; j++) mm[j] = ldn(m + ((size_t)(i * WA + j) * TB + (size_t)t) * ldm + c, n);
         WF_MATVEC(r[i], WF(AT), mm, WM, WA, 0);
     }
     const vf b = bias ? ldn(bias + c, n) : vzero();
@@ -180,10 +188,10 @@ static void WF(fwd_part)(void *arg, int part, int parts)
     const WinoJob *job = arg;
     const CnnConvdGeom *g = job->g;
     const int cin = g->cin, cout = g->cout, nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
-    const int panels = cout / nr;
+    const int panels = (cout + nr - 1) / nr, ldm = panels * nr; /* ldm > cout: (data gradient) panel padding */
     const long tiles = WF(tiles)(g);
-    float *v = job->scratch + (size_t)part * NPOS * TB * (size_t)(cin + cout); /* [NPOS][TB][cin] */
-    float *m = v + (size_t)NPOS * TB * cin;                                     /* [NPOS][TB][cout] */
+    float *v = job->scratch + (size_t)part * NPOS * TB * (size_t)(cin + ldm); /* [NPOS][TB][cin] */
+    float *m = v + (size_t)NPOS * TB * cin;                                    /* [NPOS][TB][ldm] */
     const int b0 = (int)((long)job->blocks * part / parts), b1 = (int)((long)job->blocks * (part + 1) / parts);
     for (int blk = b0; blk < b1; blk++) {
         const long t0 = (long)blk * TB;
@@ -206,7 +214,7 @@ static void WF(fwd_part)(void *arg, int part, int parts)
                     float *po[TILE_R_MAX];
                     for (int r = 0; r < R; r++) {
                         px[r] = v + ((size_t)pos * TB + (size_t)(i0 + r)) * cin;
-                        po[r] = m + ((size_t)pos * TB + (size_t)(i0 + r)) * cout + (size_t)q * nr;
+                        po[r] = m + ((size_t)pos * TB + (size_t)(i0 + r)) * ldm + (size_t)q * nr;
                     }
                     gt.a = px;
                     gt.c = po;
@@ -220,11 +228,12 @@ static void WF(fwd_part)(void *arg, int part, int parts)
             const int rows = WF(min)(WM, g->oh - y0), cols = WF(min)(WM, g->ow - x0);
             int c = 0;
             if (rows == WM && cols == WM) {
-                for (; c + VL <= cout; c += VL) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, VL, WM, WM);
-                if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, cout - c, WM, WM);
+                for (; c + VL <= cout; c += VL) WF(output_vec)(ob, m, job->bias, g->ow, cout, ldm, t, c, VL, WM, WM);
+                if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, ldm, t, c, cout - c, WM, WM);
             } else {
-                for (; c + VL <= cout; c += VL) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, VL, rows, cols);
-                if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, t, c, cout - c, rows, cols);
+                for (; c + VL <= cout; c += VL)
+                    WF(output_vec)(ob, m, job->bias, g->ow, cout, ldm, t, c, VL, rows, cols);
+                if (c < cout) WF(output_vec)(ob, m, job->bias, g->ow, cout, ldm, t, c, cout - c, rows, cols);
             }
         }
     }
@@ -306,6 +315,7 @@ static void WF(weight_grad)(float *dw, const float *in, const float *dout, const
                             float *scratch, int parts, int overwrite)
 {
     const int cin = g->cin, cout = g->cout;
+    CNN_ASSERT(cout % 16 == 0);
     const long tiles = WF(tiles)(g);
     WinoWgJob job = {in, dout, g, scratch, p, (int)((tiles + TB - 1) / TB)};
     cnn_parallel_run(WF(wg_part), &job, parts < NPOS ? parts : NPOS);
