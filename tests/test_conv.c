@@ -144,10 +144,11 @@ static void check_tiled_workspace(const CnnConvPlan *p)
     const size_t cols_f = (s->cout + pf - 1) / pf * pf, cols_t = (s->cin + pt - 1) / pt * pt;
     const size_t kf = mf ? af * af * s->cin * cols_f : (size_t)s->kh * s->kw * s->cin * cols_f;
     const size_t kt = !s->needs_din ? 0 : mt ? at * at * s->cout * cols_t : (size_t)s->kh * s->kw * s->cout * cols_t;
-    size_t scratch = 0; /* the larger of the two products' */
-    for (int i = 0; i < 2; i++) {
-        const size_t m = i ? mt : mf, a = i ? at : af, chans = i ? s->cout + cols_t : s->cin + cols_f;
-        const size_t sc = m ? (size_t)p->threads * a * a * CNN_WINO_TB(m, (size_t)s->kh) * chans : 0;
+    size_t scratch = 0; /* the largest of the three products' (the weight gradient's blocks may be larger) */
+    for (int i = 0; i < 3; i++) {
+        const size_t m = i == 1 ? mt : mf, a = i == 1 ? at : af, chans = i == 1 ? s->cout + cols_t : s->cin + cols_f;
+        const size_t tb = i == 2 ? CNN_WINO_TBW(m, (size_t)s->kh, s->cin, s->cout) : CNN_WINO_TB(m, (size_t)s->kh);
+        const size_t sc = m ? (size_t)p->threads * a * a * tb * chans : 0;
         if (sc > scratch) scratch = sc;
     }
     const size_t copies = (size_t)((mf > 0) + (mt > 0)) * nw, prods = mf ? af * af * s->cin * s->cout : 0;

@@ -108,13 +108,14 @@ static size_t kernel_floats(const CnnKernels *k, const CnnConvdGeom *g, CnnAlgo 
 }
 
 /* The Winograd scratch of `parts` threads for geometry g: a block's transformed inputs and products, these
- * in whole panels (0 if a is not Winograd). */
-static size_t winograd_scratch_floats(const CnnKernels *k, CnnAlgo a, const CnnConvdGeom *g, int parts)
+ * in whole panels (0 if a is not Winograd); wgrad: the weight gradient's blocks (CNN_WINO_TBW). */
+static size_t winograd_scratch_floats(const CnnKernels *k, CnnAlgo a, const CnnConvdGeom *g, int parts, int wgrad)
 {
     const size_t m = (size_t)cnn_algo_winograd_m(a), r = (size_t)g->kh, alpha = m + r - 1;
     if (!m) return 0;
     const size_t nr = (size_t)k->panel_width(g->cout), cols = (g->cout + nr - 1) / nr * nr;
-    return cnn_mul_size((size_t)parts, alpha * alpha * CNN_WINO_TB(m, r) * ((size_t)g->cin + cols));
+    const size_t tb = wgrad ? CNN_WINO_TBW(m, r, g->cin, g->cout) : CNN_WINO_TB(m, r);
+    return cnn_mul_size((size_t)parts, alpha * alpha * tb * ((size_t)g->cin + cols));
 }
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
@@ -133,9 +134,9 @@ static void tiled_layout(CnnConvPlan *p)
     p->wtp = p->wp + round16(kernel_floats(p->k, &p->g, p->fwd));
     p->scratch = p->wtp + (s->needs_din ? round16(kernel_floats(p->k, &p->gt, p->dgrad)) : 0);
     const size_t scratch =
-        max_size(max_size(winograd_scratch_floats(p->k, p->fwd, &p->g, p->threads),
-                          wino_t ? winograd_scratch_floats(p->k, p->dgrad, &p->gt, p->threads) : 0),
-                 winograd_scratch_floats(p->k, p->wgrad, &p->g, p->threads));
+        max_size(max_size(winograd_scratch_floats(p->k, p->fwd, &p->g, p->threads, 0),
+                          wino_t ? winograd_scratch_floats(p->k, p->dgrad, &p->gt, p->threads, 0) : 0),
+                 winograd_scratch_floats(p->k, p->wgrad, &p->g, p->threads, 1));
     p->wcopy = p->scratch + round16(scratch);
     p->wcopy_t = p->wcopy + (wino ? nw : 0);
     p->wgp = p->wcopy_t + (wino_t ? nw : 0);

@@ -40,6 +40,13 @@ typedef struct {
  * family's bits. */
 #define CNN_WINO_ALPHA(m, r) ((m) + (r) - 1)
 #define CNN_WINO_TB(m, r) (CNN_WINO_ALPHA(m, r) <= 4 ? 48 : CNN_WINO_ALPHA(m, r) <= 6 ? 24 : 12)
+/* The weight gradient's blocks: each block adds its tiles' products into all alpha^2 x cin x cout sums
+ * P, so wide 3x3 layers (cin x cout >= 128 x 128: 2.4 MB of P at 64 x 256, far past L2) take blocks of 48
+ * to pass over P fewer times (bench/conv3x3, airbench's three 256-channel weight gradients, two rounds
+ * alternated on a Zen 4 core: 126-199 GFLOP/s with 24, 171-203 with 48); 5x5 keeps CNN_WINO_TB, and so
+ * its bits. */
+#define CNN_WINO_TBW(m, r, cin, cout) \
+    ((r) == 3 && (size_t)(cin) * (size_t)(cout) >= 16384 ? 48 : CNN_WINO_TB(m, r))
 
 typedef struct CnnKernels {
     CnnIsa isa;

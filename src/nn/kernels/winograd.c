@@ -50,7 +50,7 @@ typedef struct {
     const float *in, *dout;
     const CnnConvdGeom *g;
     float *scratch, *p;
-    int blocks;
+    int blocks, tb; /* tb: tiles per block (CNN_WINO_TBW) */
 } WinoWgJob;
 
 #define WM 2

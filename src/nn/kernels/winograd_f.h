@@ -119,9 +119,9 @@ static int WF(min)(int a, int b) { return a < b ? a : b; }
 /* v[pos][t][c..c+n) = (B^T d B)[pos] of the WA x WA block whose row i, column j is
  * img[origin + (i * w + j) * cin] for i in [r0, r1), j in [c0, c1) and zero elsewhere (the padding, and
  * past the edge), positions [pos0, pos1). */
-static inline __attribute__((always_inline)) void WF(input_vec)(float *v, const float *img, ptrdiff_t origin, int w,
-                                                                int cin, int t, int c, int n, int pos0, int pos1,
-                                                                int r0, int r1, int c0, int c1)
+static inline __attribute__((always_inline)) void WF(input_vec)(float *v, int tb, const float *img, ptrdiff_t origin,
+                                                                int w, int cin, int t, int c, int n, int pos0,
+                                                                int pos1, int r0, int r1, int c0, int c1)
 {
     vf d[WA], r[WA][WA], col[WA], o[WA];
     for (int i = 0; i < WA; i++) {
@@ -136,7 +136,7 @@ static inline __attribute__((always_inline)) void WF(input_vec)(float *v, const 
         WF_MATVEC(o, WF(BT), col, WA, WA, 0); /* (B^T d B)[i][j] */
         for (int i = 0; i < WA; i++) {
             const int pos = i * WA + j;
-            if (pos >= pos0 && pos < pos1) stn(v + ((size_t)pos * TB + (size_t)t) * cin + c, o[i], n);
+            if (pos >= pos0 && pos < pos1) stn(v + ((size_t)pos * (size_t)tb + (size_t)t) * cin + c, o[i], n);
         }
     }
 }
@@ -145,7 +145,7 @@ static int WF(max)(int a, int b) { return a > b ? a : b; }
 
 /* The transformed input block of tile tt, read from the unpadded input (g->h x g->w at (g->top, g->left)
  * of the padded frame): the padding is never written anywhere. */
-static void WF(input)(float *v, const float *in, const CnnConvdGeom *g, long tt, int t, int pos0, int pos1)
+static void WF(input)(float *v, int tb, const float *in, const CnnConvdGeom *g, long tt, int t, int pos0, int pos1)
 {
     const int cin = g->cin, w = g->w;
     int img, y0, x0;
@@ -156,11 +156,11 @@ static void WF(input)(float *v, const float *in, const CnnConvdGeom *g, long tt,
     const ptrdiff_t origin = ((ptrdiff_t)y * w + x) * cin;
     int c = 0;
     if (r0 == 0 && r1 == WA && c0 == 0 && c1 == WA) { /* inside the input: the bounds fold away */
-        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, origin, w, cin, t, c, VL, pos0, pos1, 0, WA, 0, WA);
-        if (c < cin) WF(input_vec)(v, base, origin, w, cin, t, c, cin - c, pos0, pos1, 0, WA, 0, WA);
+        for (; c + VL <= cin; c += VL) WF(input_vec)(v, tb, base, origin, w, cin, t, c, VL, pos0, pos1, 0, WA, 0, WA);
+        if (c < cin) WF(input_vec)(v, tb, base, origin, w, cin, t, c, cin - c, pos0, pos1, 0, WA, 0, WA);
     } else {
-        for (; c + VL <= cin; c += VL) WF(input_vec)(v, base, origin, w, cin, t, c, VL, pos0, pos1, r0, r1, c0, c1);
-        if (c < cin) WF(input_vec)(v, base, origin, w, cin, t, c, cin - c, pos0, pos1, r0, r1, c0, c1);
+        for (; c + VL <= cin; c += VL) WF(input_vec)(v, tb, base, origin, w, cin, t, c, VL, pos0, pos1, r0, r1, c0, c1);
+        if (c < cin) WF(input_vec)(v, tb, base, origin, w, cin, t, c, cin - c, pos0, pos1, r0, r1, c0, c1);
     }
 }
 
@@ -196,7 +196,7 @@ static void WF(fwd_part)(void *arg, int part, int parts)
     for (int blk = b0; blk < b1; blk++) {
         const long t0 = (long)blk * TB;
         const int nt = tiles - t0 < TB ? (int)(tiles - t0) : TB;
-        for (int t = 0; t < nt; t++) WF(input)(v, job->in, g, t0 + t, t, 0, NPOS);
+        for (int t = 0; t < nt; t++) WF(input)(v, TB, job->in, g, t0 + t, t, 0, NPOS);
         /* the products M[pos] = V[pos] x U[pos] */
         for (int pos = 0; pos < NPOS; pos++)
             for (int q = 0; q < panels; q++) {
@@ -260,16 +260,16 @@ static void WF(wg_part)(void *arg, int part, int parts)
     const CnnConvdGeom *g = job->g;
     const int cin = g->cin, cout = g->cout, nr = tile_panel(cout), nv = nr / VL, mr = tile_rows(nv);
     const long tiles = WF(tiles)(g);
-    const int pos0 = NPOS * part / parts, pos1 = NPOS * (part + 1) / parts;
-    float *v = job->scratch + (size_t)part * NPOS * TB * (size_t)(cin + cout); /* [NPOS][TB][cin] */
-    float *z = v + (size_t)NPOS * TB * cin;                                     /* [NPOS][TB][cout] */
+    const int pos0 = NPOS * part / parts, pos1 = NPOS * (part + 1) / parts, tb = job->tb;
+    float *v = job->scratch + (size_t)part * NPOS * (size_t)tb * (size_t)(cin + cout); /* [NPOS][tb][cin] */
+    float *z = v + (size_t)NPOS * (size_t)tb * cin;                                     /* [NPOS][tb][cout] */
     for (int blk = 0; blk < job->blocks; blk++) {
-        const long t0 = (long)blk * TB;
-        const int nt = tiles - t0 < TB ? (int)(tiles - t0) : TB;
+        const long t0 = (long)blk * tb;
+        const int nt = tiles - t0 < tb ? (int)(tiles - t0) : tb;
         for (int t = 0; t < nt; t++) {
             int img, y0, x0;
             WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
-            WF(input)(v, job->in, g, t0 + t, t, pos0, pos1); /* V, as in the forward */
+            WF(input)(v, tb, job->in, g, t0 + t, t, pos0, pos1); /* V, as in the forward */
             const float *gb = job->dout + (((size_t)img * g->oh + (size_t)y0) * g->ow + (size_t)x0) * cout;
             const int rows = WF(min)(WM, g->oh - y0), cols = WF(min)(WM, g->ow - x0); /* past the edge: 0 */
             for (int c = 0; c < cout; c += VL) { /* Z = A dy A^T; cout % 16 == 0 */
@@ -284,7 +284,7 @@ static void WF(wg_part)(void *arg, int part, int parts)
                     WF_MATVEC(zc, WF(AT), col, WA, WM, 1); /* (A dy A^T)[.][j] */
                     for (int i = 0; i < WA; i++) {
                         const int pos = i * WA + j;
-                        if (pos >= pos0 && pos < pos1) vstore(z + ((size_t)pos * TB + (size_t)t) * cout + c, zc[i]);
+                        if (pos >= pos0 && pos < pos1) vstore(z + ((size_t)pos * (size_t)tb + (size_t)t) * cout + c, zc[i]);
                     }
                 }
             }
@@ -298,10 +298,10 @@ static void WF(wg_part)(void *arg, int part, int parts)
                                            .ldc = (size_t)cout,
                                            .nc = nr,
                                            .zero = blk == 0, /* P starts at the first block's sums */
-                                           .a = v + (size_t)pos * TB * cin + c0,
+                                           .a = v + (size_t)pos * (size_t)tb * cin + c0,
                                            .arow = 0,
                                            .acol = (size_t)cin,
-                                           .g = z + (size_t)pos * TB * cout + q,
+                                           .g = z + (size_t)pos * (size_t)tb * cout + q,
                                            .grow = 0,
                                            .gcol = (size_t)cout,
                                            .oh = 1,
@@ -317,7 +317,8 @@ static void WF(weight_grad)(float *dw, const float *in, const float *dout, const
     const int cin = g->cin, cout = g->cout;
     CNN_ASSERT(cout % 16 == 0);
     const long tiles = WF(tiles)(g);
-    WinoWgJob job = {in, dout, g, scratch, p, (int)((tiles + TB - 1) / TB)};
+    const int tb = CNN_WINO_TBW(WM, WR, cin, cout);
+    WinoWgJob job = {in, dout, g, scratch, p, (int)((tiles + tb - 1) / tb), tb};
     cnn_parallel_run(WF(wg_part), &job, parts < NPOS ? parts : NPOS);
     /* dw[ky][kx][ci][co] (+)= (G^T P G)[ky][kx], a vector of output channels at a time */
     for (int ci = 0; ci < cin; ci++)
