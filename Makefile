@@ -103,7 +103,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -fsanitize=fuzzer $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a
+$(BUILD)/bench/%: bench/%.c bench/timing.h $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< $(BUILD)/src/comm_serial.o $(BUILD)/libcnn.a -o $@ $(LDLIBS)
 

@@ -17,20 +17,9 @@
 #include "cnn/nn/plan.h"
 #include "cnn/rng.h"
 #include "cnn/util.h"
+#include "timing.h"
 
 static double min_secs = 0.2;
-
-#define TIME_IT(secs, call)                                                                            \
-    do {                                                                                               \
-        call;                                                                                          \
-        int reps_ = 0;                                                                                 \
-        double t0_ = cnn_now(), t_;                                                                    \
-        do {                                                                                           \
-            call;                                                                                      \
-            reps_++;                                                                                   \
-        } while ((t_ = cnn_now() - t0_) < min_secs);                                                   \
-        (secs) = t_ / reps_;                                                                           \
-    } while (0)
 
 typedef struct {
     const char *net, *name;
@@ -155,11 +144,11 @@ int main(int argc, char **argv)
             float *ws = cnn_aligned((p.ws_floats ? p.ws_floats : 1) * 4);
             memset(ws, 0, p.ws_floats * 4);
             double tf, tw, tb;
-            TIME_IT(tf, cnn_conv_forward(out, ws, in, w, NULL, &p, l->n));
+            TIME_IT(tf, min_secs, cnn_conv_forward(out, ws, in, w, NULL, &p, l->n));
             const double ef = rel_err(out, ref, nout);
-            TIME_IT(tw, cnn_conv_backward(NULL, dw, db, ws, dout, in, w, &p, l->n, 0, CNN_GRAD_OVERWRITE));
+            TIME_IT(tw, min_secs, cnn_conv_backward(NULL, dw, db, ws, dout, in, w, &p, l->n, 0, CNN_GRAD_OVERWRITE));
             const double ew = rel_err(dw, refw, nw);
-            TIME_IT(tb, cnn_conv_backward(din, dw, db, ws, dout, in, w, &p, l->n, 0, CNN_GRAD_OVERWRITE));
+            TIME_IT(tb, min_secs, cnn_conv_backward(din, dw, db, ws, dout, in, w, &p, l->n, 0, CNN_GRAD_OVERWRITE));
             tb = tb > tw ? tb - tw : tb;
             const int chosen = autop.fwd == p.fwd && autop.wgrad == p.wgrad && autop.dgrad == p.dgrad;
             char cf[32], cw[32], cb[32];

@@ -16,19 +16,7 @@
 #include "cnn/nn/layers.h"
 #include "cnn/nn/plan.h"
 #include "cnn/util.h"
-
-/* Seconds per call, timed over at least 0.25 s after one warm-up call. */
-#define TIME_IT(secs, call)                                                                            \
-    do {                                                                                               \
-        call;                                                                                          \
-        int reps_ = 0;                                                                                 \
-        double t0_ = cnn_now(), t_;                                                                    \
-        do {                                                                                           \
-            call;                                                                                      \
-            reps_++;                                                                                   \
-        } while ((t_ = cnn_now() - t0_) < 0.25);                                                       \
-        (secs) = t_ / reps_;                                                                           \
-    } while (0)
+#include "timing.h"
 
 enum { N = 16 };
 
@@ -55,11 +43,11 @@ static double time_conv(int hw, int cin, int cout, Op op, CnnConvKernel kernel, 
     double secs = 0, base = 0;
     cnn_conv_forward(out, ws, in, w, b, &p, N); /* the cached Winograd weights are made once per step */
     switch (op) {
-    case OP_FWD: TIME_IT(secs, cnn_conv_forward(out, ws, in, w, b, &p, N)); break;
-    case OP_DW: TIME_IT(secs, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE)); break;
+    case OP_FWD: TIME_IT(secs, 0.25, cnn_conv_forward(out, ws, in, w, b, &p, N)); break;
+    case OP_DW: TIME_IT(secs, 0.25, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE)); break;
     case OP_DX:
-        TIME_IT(secs, cnn_conv_backward(din, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE));
-        TIME_IT(base, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE));
+        TIME_IT(secs, 0.25, cnn_conv_backward(din, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE));
+        TIME_IT(base, 0.25, cnn_conv_backward(NULL, dw, db, ws, out, in, w, &p, N, 1, CNN_GRAD_OVERWRITE));
         secs = secs > base ? secs - base : secs;
         break;
     }
@@ -81,11 +69,11 @@ static double time_dense(int nin, int nout, Op op, CnnIsa isa)
     for (size_t j = 0; j < (size_t)N * nout; j++) out[j] = (float)(j % 7) * 0.01f;
     double secs = 0, base = 0;
     switch (op) {
-    case OP_FWD: TIME_IT(secs, cnn_dense_forward(out, ws, in, w, b, &p, N)); break;
-    case OP_DW: TIME_IT(secs, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE)); break;
+    case OP_FWD: TIME_IT(secs, 0.25, cnn_dense_forward(out, ws, in, w, b, &p, N)); break;
+    case OP_DW: TIME_IT(secs, 0.25, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE)); break;
     case OP_DX:
-        TIME_IT(secs, cnn_dense_backward(din, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE));
-        TIME_IT(base, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE));
+        TIME_IT(secs, 0.25, cnn_dense_backward(din, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE));
+        TIME_IT(base, 0.25, cnn_dense_backward(NULL, dw, db, ws, out, in, w, &p, N, CNN_GRAD_OVERWRITE));
         secs = secs > base ? secs - base : secs;
         break;
     }
