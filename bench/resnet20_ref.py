@@ -6,8 +6,14 @@ depend on the number of ranks. Debian's python3-torch (1.13) and python3-numpy.
 
     bench/resnet20_ref.py --data /tmp/cifar/cifar-10-batches-bin [--depth 20|56] [--bn-group G]
         [--steps 64000] [--boundaries 32000,48000] [--threads N] [--seed S] [--eval-every K]
-        [--save PATH.npz]
+        [--save PATH.npz] [--checkpoint PATH.pt [--checkpoint-every K]]
     bench/resnet20_ref.py --check         # unit checks + 3 steps on random data, no --data needed
+
+--checkpoint PATH.pt: the whole training state (step, parameters, BN statistics, SGD momentum, the data
+stream's permutation and position, the generator of order and augmentation) written every K steps
+(default 2,000), at the end, and on SIGTERM or SIGINT (then it exits); a run given an existing PATH.pt
+resumes from it, so the 64k-step reference can be spread over several sittings. The resumed run takes the
+same steps as an uninterrupted one (--check shows 3 + 3 steps equal to 6, on the same thread count).
 
 Network: conv3x3 16 (no bias) -> BN -> ReLU; three stages of n basic blocks (depth = 6n + 2: n = 3 for
 ResNet-20, 9 for ResNet-56), 16/32/64 filters, the first block of stages 2 and 3 with stride 2; block =
@@ -32,6 +38,7 @@ Evaluation: the 10,000 test images, normalised, no augmentation, BN with the run
 import argparse
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -258,16 +265,42 @@ def save_npz(net, path, step):
 # ---------------------------------------------------------------------------------------------------
 # training
 
+def save_state(path, step, net, opt, stream, gen):
+    """The whole training state, written to PATH.tmp and renamed: a crash leaves the previous one."""
+    state = {"step": step, "net": net.state_dict(), "opt": opt.state_dict(), "perm": stream.perm,
+             "pos": stream.pos, "gen": gen.get_state()}
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_state(path, net, opt, stream, gen):
+    state = torch.load(path)
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["opt"])
+    stream.perm, stream.pos = state["perm"], state["pos"]
+    gen.set_state(state["gen"])
+    return state["step"]
+
+
 def train(a, xtr, ytr, xte, yte, log=print):
     torch.manual_seed(a.seed)                       # initialisation
     gen = torch.Generator().manual_seed(a.seed)     # epoch order and augmentation
     net = ResNet(a.depth, a.bn_group)
     opt = make_optimizer(net, a)
     stream = Stream(xtr.shape[0], a.batch, gen)
+    first = 0
+    ckpt = getattr(a, "checkpoint", None)
+    if ckpt and os.path.exists(ckpt):
+        first = load_state(ckpt, net, opt, stream, gen)
+        log(f"resumed from step {first} ({ckpt})", flush=True)
+    stop = []
+    if ckpt:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.append(1))
     t_start = time.perf_counter()
     t_train, seen, loss_sum, loss_n = 0.0, 0, 0.0, 0
     acc = float("nan")
-    for step in range(a.steps):
+    for step in range(first, a.steps):
         t0 = time.perf_counter()
         lr = lr_at(step, a)
         for grp in opt.param_groups:
@@ -292,6 +325,11 @@ def train(a, xtr, ytr, xte, yte, log=print):
         elif done == a.report_at:   # an early speed reading, no evaluation, nothing reset
             log(f"step {done} lr {lr:g} train_loss {loss_sum / loss_n:.4f} "
                 f"img/s {seen / t_train:.1f}", flush=True)
+        if ckpt and (done % a.checkpoint_every == 0 or done == a.steps or stop):
+            save_state(ckpt, done, net, opt, stream, gen)
+            if stop and done < a.steps:
+                log(f"stopped by a signal after step {done}; state in {ckpt}; run again to resume", flush=True)
+                sys.exit(0)
     wall = time.perf_counter() - t_start
     return net, acc, wall
 
@@ -401,6 +439,17 @@ def check(a):
         z = np.load(p)
         assert "blocks.0.bn1.running_var" in z and "fc.bias" in z and int(z["step"]) == 3
         assert np.array_equal(z["conv1.weight"], net.conv1.weight.detach().numpy())
+        # 7. a checkpoint after 3 steps and a resume to 6 give the parameters of 6 steps straight
+        a.steps, a.checkpoint, a.checkpoint_every = 6, None, 3
+        straight, _, _ = train(a, xtr, ytr, xte, yte, log=lambda *x, **k: None)
+        a.checkpoint = os.path.join(d, "s.pt")
+        a.steps = 3
+        train(a, xtr, ytr, xte, yte, log=lambda *x, **k: None)
+        a.steps = 6
+        resumed, _, _ = train(a, xtr, ytr, xte, yte, log=lambda *x, **k: None)
+        for (k, v), (k2, v2) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+            assert k == k2 and torch.equal(v, v2), f"resume: {k} differs from the uninterrupted run"
+        a.checkpoint = None
     print(f"check: ok (ghost BN = BatchNorm2d at G = batch, groups apart at G < batch, shortcut A, "
           f"parameter counts, augmentation, 3 steps of ResNet-{a.depth} with G = {a.bn_group or a.batch} "
           f"in {time.perf_counter() - t0:.1f} s)")
@@ -424,6 +473,9 @@ def main():
     ap.add_argument("--report-at", type=int, default=100,
                     help="also print train loss and img/s after this step (no evaluation)")
     ap.add_argument("--save", help="PATH.npz: parameters and BN statistics at the end")
+    ap.add_argument("--checkpoint", help="PATH.pt: the training state, written every --checkpoint-every "
+                    "steps, at the end and on SIGTERM/SIGINT; resumed from when it exists")
+    ap.add_argument("--checkpoint-every", type=int, default=2000)
     ap.add_argument("--check", action="store_true", help="self-test on random data")
     a = ap.parse_args()
     a.bounds = [int(b) for b in a.boundaries.split(",") if b.strip()]
