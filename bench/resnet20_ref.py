@@ -144,22 +144,23 @@ class GhostBN(nn.Module):
         if n % g:
             raise ValueError(f"batch {n} is not a multiple of the BN group {g}")
         k = n // g
-        # the running statistics, by the rule above (no autograd)
-        with torch.no_grad():
-            xd = x.detach().reshape(k, g, c, h * w)
-            gmean = xd.mean(dim=(1, 3))                                 # k x c
-            gvar = xd.var(dim=(1, 3), unbiased=True)                    # k x c
-            m = self.momentum
-            self.running_mean.mul_(1 - m).add_(gmean.mean(0), alpha=m)
-            self.running_var.mul_(1 - m).add_(gvar.mean(0), alpha=m)
         # the normalisation: group j's channel ch becomes channel j*c + ch of a g-sample batch, so that
-        # PyTorch's own batch_norm kernel (forward and backward) normalises each (group, channel) apart
+        # PyTorch's own batch_norm kernel (forward and backward) normalises each (group, channel) apart.
+        # Its running statistics at momentum 1 are exactly each group's mean and unbiased variance,
+        # which the rule above then averages (no second pass over x for the statistics).
+        gmean, gvar = torch.zeros(k * c), torch.ones(k * c)
         if k == 1:
-            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
-        xr = x.reshape(k, g, c, h, w).transpose(0, 1).reshape(g, k * c, h, w)
-        y = F.batch_norm(xr, None, None, self.weight.repeat(k), self.bias.repeat(k), True, 0.0,
-                         self.eps)
-        return y.reshape(g, k, c, h, w).transpose(0, 1).reshape(n, c, h, w)
+            y = F.batch_norm(x, gmean, gvar, self.weight, self.bias, True, 1.0, self.eps)
+        else:
+            xr = x.reshape(k, g, c, h, w).transpose(0, 1).reshape(g, k * c, h, w)
+            y = F.batch_norm(xr, gmean, gvar, self.weight.repeat(k), self.bias.repeat(k), True, 1.0,
+                             self.eps)
+            y = y.reshape(g, k, c, h, w).transpose(0, 1).reshape(n, c, h, w)
+        with torch.no_grad():
+            m = self.momentum
+            self.running_mean.mul_(1 - m).add_(gmean.view(k, c).mean(0), alpha=m)
+            self.running_var.mul_(1 - m).add_(gvar.view(k, c).mean(0), alpha=m)
+        return y
 
 
 def conv3x3(cin, cout, stride):
