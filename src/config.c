@@ -101,6 +101,7 @@ static const KeySpec train_keys[] = {
     NUM(RECIPE, "beta2", K_DOUBLE, CFG(beta2), 0, 1, 0, 1),
     NUM(RECIPE, "epsilon", K_DOUBLE, CFG(epsilon), 0, INF, 1, 0),
     NUM(RECIPE, "weight_decay", K_DOUBLE, CFG(weight_decay), 0, INF, 0, 0),
+    NUM(RECIPE, "label_smoothing", K_DOUBLE, CFG(label_smoothing), 0, 1, 0, 1),
     ENUMK(TUNABLE, "lr_schedule", CFG(lr_schedule), cnn_config_schedules),
     NUM(TUNABLE, "decay_rate", K_DOUBLE, CFG(decay_rate), 0, INF, 0, 0),
     NUM(TUNABLE, "decay_steps", K_LONG, CFG(decay_steps), 0, INF, 0, 0),

@@ -275,6 +275,7 @@ static void assert_cfg_equal(const CnnConfig *a, const CnnConfig *b)
     assert_int_equal(a->nesterov, b->nesterov);
     assert_true(a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon);
     assert_true(a->weight_decay == b->weight_decay);
+    assert_true(a->label_smoothing == b->label_smoothing);
     assert_int_equal(a->lr_schedule, b->lr_schedule);
     assert_true(a->decay_rate == b->decay_rate);
     assert_int_equal(a->decay_steps, b->decay_steps);
@@ -348,12 +349,14 @@ static void test_round_trip(void **state)
                          "train.deterministic=no",   "train.micro_batch=8",
                          "train.eval_batch=100",     "conv1.activation=tanh",
                          "local4.activation=sigmoid", "local3.init=normal", "run.conv=gemm",
-                         "train.nesterov=true",      "train.weight_decay=0.00051234567890123"};
+                         "train.nesterov=true",      "train.weight_decay=0.00051234567890123",
+                         "train.label_smoothing=0.2"};
     CnnConfig c;
     load_ok(&c, "configs/cifar10.ini", ovr, (int)(sizeof ovr / sizeof ovr[0]));
     assert_true(c.seed == UINT64_MAX);
     assert_int_equal(c.nesterov, 1);
     assert_true(c.weight_decay == 0.00051234567890123);
+    assert_true(c.label_smoothing == 0.2);
     char *text = cnn_config_to_ini(&c);
     assert_non_null(strstr(text, "\npad = 0\npad_mode = zero\n")); /* the defaults: off */
     free(text);
@@ -567,6 +570,8 @@ static void test_overrides(void **state)
     expect_error(base_text, o5, 1, "--set c1.filters=many:", "filters");
     const char *o6[] = {"fc.filters=3"};
     expect_error(base_text, o6, 1, "--set fc.filters=3:", "filters");
+    const char *o8[] = {"train.label_smoothing=1"}; /* every target would be uniform */
+    expect_error(base_text, o8, 1, "--set train.label_smoothing=1:", "label_smoothing");
     const char *o7[] = {"c1.type=dense"}; /* now c1 lacks units and has conv keys */
     expect_error(base_text, o7, 1, "bad.ini:9:", "filters");
     /* A file error is reported before overrides are looked at. */
@@ -890,6 +895,7 @@ static const struct {
     {"data.mean", CNN_KEY_RECIPE},          {"data.std", CNN_KEY_RECIPE},
     {"train.optimizer", CNN_KEY_RECIPE},    {"train.momentum", CNN_KEY_RECIPE},
     {"train.nesterov", CNN_KEY_RECIPE},     {"train.weight_decay", CNN_KEY_RECIPE},
+    {"train.label_smoothing", CNN_KEY_RECIPE},
     {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
     {"train.epsilon", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
     {"train.micro_batch", CNN_KEY_RECIPE},
@@ -918,7 +924,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 22 + 18 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 22 + 19 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -959,7 +965,7 @@ static void test_key_classes(void **state)
     assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.brightness, "
                              "data.contrast, data.standardize, data.mean, data.std, train.batch, train.optimizer, "
                              "train.momentum, train.nesterov, train.beta1, train.beta2, train.epsilon, "
-                             "train.weight_decay, train.deterministic, train.micro_batch");
+                             "train.weight_decay, train.label_smoothing, train.deterministic, train.micro_batch");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
     assert_string_equal(buf, "run.conv, data.test, train.steps, train.epochs, train.lr, train.lr_schedule, "
                              "train.decay_rate, train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
@@ -1034,6 +1040,7 @@ static const struct {
     {"train.beta2", {"train.beta2=0.99"}},
     {"train.epsilon", {"train.epsilon=1e-7"}},
     {"train.weight_decay", {"train.weight_decay=5e-4"}},
+    {"train.label_smoothing", {"train.label_smoothing=0.2"}},
     {"train.deterministic", {"train.deterministic=false"}},
     {"train.micro_batch", {"train.micro_batch=8"}},
 

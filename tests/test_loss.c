@@ -1,5 +1,6 @@
 /* loss: softmax cross entropy by hand, against a naive double formula, stable for logits of +-1000,
- * argmax ties to the lowest index, and central differences of the returned sum. */
+ * argmax ties to the lowest index, and central differences of the returned sum; label smoothing by hand,
+ * against -sum q log softmax, and by central differences. */
 #include "testutil.h"
 
 #include "cnn/nn/layers.h"
@@ -80,12 +81,13 @@ typedef struct {
     float *logits;
     int *labels;
     int n, k;
+    float smoothing;
 } Ctx;
 
 static double xent_loss(void *p)
 {
     Ctx *g = p;
-    return cnn_softmax_xent(NULL, g->logits, g->labels, g->n, g->k, 1.0f, NULL);
+    return cnn_softmax_xent_smoothed(NULL, g->logits, g->labels, g->n, g->k, g->smoothing, 1.0f, NULL);
 }
 
 static void test_gradcheck(void **state)
@@ -95,10 +97,50 @@ static void test_gradcheck(void **state)
     int labels[6] = {0, 3, 9, 4, 4, 7};
     tu_fill_uniform(logits, 60, -4, 4, 2);
     logits[13] = 60.0f; /* one confident row, in the range where float softmax would lose digits */
-    Ctx g = {logits, labels, 6, 10};
+    Ctx g = {logits, labels, 6, 10, 0.0f};
     tu_poison(d, 60);
     cnn_softmax_xent(d, logits, labels, 6, 10, 1.0f, NULL);
     tu_gradcheck(xent_loss, &g, logits, d, 60, 60, 1e-3f, 1e-4, 1e-3, "xent dlogits");
+    g.smoothing = 0.2f; /* airbench94's */
+    tu_poison(d, 60);
+    cnn_softmax_xent_smoothed(d, logits, labels, 6, 10, 0.2f, 1.0f, NULL);
+    tu_gradcheck(xent_loss, &g, logits, d, 60, 60, 1e-3f, 1e-4, 1e-3, "smoothed xent dlogits");
+}
+
+static void test_label_smoothing(void **state)
+{
+    (void)state;
+    /* s = 0.5, k = 2: targets 0.75 / 0.25. Row 0: [0 0], label 0: softmax [0.5 0.5], loss log 2 - 0,
+     * grad [-0.25 0.25]. Row 1: [ln 3, 0], label 1: targets [0.25 0.75], softmax [0.75 0.25],
+     * loss log 4 - 0.25 ln 3, grad [0.5 -0.5]; grad_scale 2 doubles both. */
+    const float logits[4] = {0, 0, (float)log(3.0), 0};
+    const int labels[2] = {0, 1};
+    float d[4];
+    int correct = -1;
+    tu_poison(d, 4);
+    double loss = cnn_softmax_xent_smoothed(d, logits, labels, 2, 2, 0.5f, 2.0f, &correct);
+    tu_assert_close(loss, log(2.0) + log(4.0) - 0.25 * log(3.0), 1e-6, 1e-6, "loss", 0);
+    const double want[4] = {-0.5, 0.5, 1.0, -1.0};
+    for (int i = 0; i < 4; i++) tu_assert_close(d[i], want[i], 1e-6, 1e-6, "dlogits", (size_t)i);
+    assert_int_equal(correct, 1); /* argmax does not depend on the targets */
+    /* against -sum_c q_c log softmax_c on random rows, s = 0.2 */
+    enum { N = 7, K = 10 };
+    float l[N * K], g[N * K];
+    int y[N] = {0, 9, 3, 3, 5, 1, 8};
+    tu_fill_uniform(l, N * K, -6, 6, 11);
+    double got = cnn_softmax_xent_smoothed(g, l, y, N, K, 0.2f, 1.0f, NULL), want_sum = 0;
+    for (int i = 0; i < N; i++) {
+        double z = 0;
+        for (int c = 0; c < K; c++) z += exp((double)l[i * K + c]);
+        for (int c = 0; c < K; c++) {
+            const double p = exp((double)l[i * K + c]) / z, q = (c == y[i] ? 0.8 : 0.0) + 0.2 / K;
+            want_sum -= q * log(p);
+            tu_assert_close(g[i * K + c], p - q, 1e-6, 1e-6, "smoothed dlogits", (size_t)(i * K + c));
+        }
+    }
+    tu_assert_close(got, want_sum, 1e-9, 1e-9, "smoothed loss", 0);
+    /* it is not the unsmoothed loss */
+    assert_true(fabs(got - cnn_softmax_xent(NULL, l, y, N, K, 1.0f, NULL)) > 0.1);
 }
 
 int main(void)
@@ -109,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_large_logits),
         cmocka_unit_test(test_vs_naive),
         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_label_smoothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

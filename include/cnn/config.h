@@ -167,6 +167,7 @@ typedef struct {
     double beta1, beta2, epsilon; /* adam (0.9, 0.999, 1e-8) */
     double weight_decay;        /* 0 = off. Read here only: the model applies it per tensor, skipping biases
                                    and BatchNorm parameters */
+    double label_smoothing;     /* 0 = off: the loss's targets are (1 - s) onehot + s / num_classes */
     CnnLrSchedule lr_schedule;
     double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha);
                                    piecewise: the factor at each boundary */

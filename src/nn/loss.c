@@ -1,6 +1,7 @@
-/* loss: softmax cross entropy over logits[n][k] with integer labels, the sum of the per-row losses in
- * double. Each row subtracts its max before exponentiating and sums in double, so logits of +-1000 give
- * a finite loss and an exact softmax (log-sum-exp). Also counts argmax hits (ties: lowest index). */
+/* loss: softmax cross entropy over logits[n][k] with integer labels (or their label-smoothed targets),
+ * the sum of the per-row losses in double. Each row subtracts its max before exponentiating and sums in
+ * double, so logits of +-1000 give a finite loss and an exact softmax (log-sum-exp). Also counts argmax
+ * hits (ties: lowest index). */
 #include "cnn/nn/layers.h"
 
 #include <math.h>
@@ -9,6 +10,12 @@
 
 double cnn_softmax_xent(float *dlogits, const float *logits, const int *labels, int n, int k,
                         float grad_scale, int *correct)
+{
+    return cnn_softmax_xent_smoothed(dlogits, logits, labels, n, k, 0.0f, grad_scale, correct);
+}
+
+double cnn_softmax_xent_smoothed(float *dlogits, const float *logits, const int *labels, int n, int k,
+                                 float smoothing, float grad_scale, int *correct)
 {
     CNN_ASSERT(k > 0);
     double total = 0;
@@ -24,13 +31,28 @@ double cnn_softmax_xent(float *dlogits, const float *logits, const int *labels, 
         const double mx = (double)l[best];
         double sum = 0;
         for (int c = 0; c < k; c++) sum += exp((double)l[c] - mx);
-        /* loss = log(sum exp(l)) - l[y] = log(sum) + mx - l[y] */
-        total += log(sum) + mx - (double)l[y];
+        if (smoothing == 0.0f) {
+            /* loss = log(sum exp(l)) - l[y] = log(sum) + mx - l[y] */
+            total += log(sum) + mx - (double)l[y];
+            if (dlogits) {
+                float *d = dlogits + (size_t)i * k;
+                for (int c = 0; c < k; c++) {
+                    double p = exp((double)l[c] - mx) / sum;
+                    d[c] = (float)((p - (c == y)) * (double)grad_scale);
+                }
+            }
+            continue;
+        }
+        /* q_c = (1 - s) [c == y] + s / k; loss = log(sum) + mx - sum_c q_c l_c */
+        const double s = (double)smoothing, off = s / k, on = 1.0 - s + off;
+        double ql = 0;
+        for (int c = 0; c < k; c++) ql += (c == y ? on : off) * (double)l[c];
+        total += log(sum) + mx - ql;
         if (dlogits) {
             float *d = dlogits + (size_t)i * k;
             for (int c = 0; c < k; c++) {
                 double p = exp((double)l[c] - mx) / sum;
-                d[c] = (float)((p - (c == y)) * (double)grad_scale);
+                d[c] = (float)((p - (c == y ? on : off)) * (double)grad_scale);
             }
         }
     }

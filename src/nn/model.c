@@ -270,6 +270,7 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
     m->in_w = cfg->crop > 0 ? cfg->crop : cfg->width;
     m->in_c = cfg->channels;
     m->num_classes = cfg->num_classes;
+    m->label_smoothing = (float)cfg->label_smoothing;
     if (cfg->crop > 0 && (cfg->crop > cfg->height || cfg->crop > cfg->width))
         return cnn_err(err, "%s: [data] crop %d is larger than the %dx%d images", cfg->path, cfg->crop,
                        cfg->height, cfg->width);
@@ -406,8 +407,8 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
     CNN_ASSERT(n == m->batch);
     CnnLayer *last = output_layer(m);
     float *dlogits = last->needs_grad ? last->grad : m->arena; /* no gradient wanted: only the loss */
-    double loss = cnn_softmax_xent(last->needs_grad ? dlogits : NULL, last->out, labels, n, last->oc, grad_scale,
-                                   correct);
+    double loss = cnn_softmax_xent_smoothed(last->needs_grad ? dlogits : NULL, last->out, labels, n, last->oc,
+                                            m->label_smoothing, grad_scale, correct);
     if (m->n_params > m->n_trainable) {
         buffer_grads(m, grad, grad_scale, mode);
         if (hook) hook->ready(hook->ctx, m->n_trainable, m->n_params - m->n_trainable);

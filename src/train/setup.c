@@ -314,7 +314,7 @@ void run_evaluate(Run *r, double *loss, double *acc)
         }
         const float *logits = cnn_model_forward(m, x, b - a, 0, 0, NULL);
         int correct = 0;
-        double l = cnn_softmax_xent(NULL, logits, y, b - a, m->num_classes, 1.0f, &correct);
+        double l = cnn_softmax_xent_smoothed(NULL, logits, y, b - a, m->num_classes, m->label_smoothing, 1.0f, &correct);
         sums[0] += llrint(l * CNN_LOSS_SCALE);
         sums[1] += correct;
     }

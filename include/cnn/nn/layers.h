@@ -64,5 +64,10 @@ void cnn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_
  * label (ties: the lowest index). */
 double cnn_softmax_xent(float *dlogits, const float *logits, const int *labels, int n, int k,
                         float grad_scale, int *correct);
+/* The same against label-smoothed targets q = (1 - s) onehot + s / k (Szegedy et al. 2016; PyTorch's
+ * CrossEntropyLoss(label_smoothing = s)): per row log-sum-exp - sum_c q_c logit_c, dlogits (softmax - q) *
+ * grad_scale. s = 0 is cnn_softmax_xent, bit for bit. */
+double cnn_softmax_xent_smoothed(float *dlogits, const float *logits, const int *labels, int n, int k,
+                                 float smoothing, float grad_scale, int *correct);
 
 #endif

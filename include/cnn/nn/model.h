@@ -115,6 +115,7 @@ typedef struct {
     const CnnKernels *k;        /* the kernels of isa */
     CnnModelMemory mem;
     int in_h, in_w, in_c, num_classes;
+    float label_smoothing;   /* train.label_smoothing: the training loss's and the evaluation loss's */
     size_t n_params;            /* trainable and buffers */
     size_t n_trainable;         /* params[0 .. n_trainable): what the optimizer updates */
     float *params, *grads;      /* one block each, n_params floats */
