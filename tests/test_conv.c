@@ -401,20 +401,24 @@ static void run_conv(const Case *c, CnnConvKernel kernel, CnnIsa isa, int thread
 }
 
 /* The tiled kernels give bitwise the same forward, data and weight gradients on 1 and 3 threads, and on
- * AVX2 and AVX-512 (each output is one lane's own chain in a fixed order, kernels.h): the CIFAR-10
- * network's conv1 and conv2, a 48-channel case (AVX-512: 3-vector panels; AVX2: 16-column ones), a
- * Winograd case with several blocks of tiles and 24 input channels (a half vector on AVX-512). */
+ * AVX2 and AVX-512 (each output is one lane's own chain in a fixed order, kernels.h), for every family
+ * (direct, F(2x2), F(4x4), F(6x6)): the CIFAR-10 network's conv1 and conv2, a 48-channel case (AVX-512:
+ * 3-vector panels; AVX2: 16-column ones), a Winograd case with several blocks of tiles and 24 input
+ * channels (a half vector on AVX-512), and the 3x3 cases listed. */
 static void test_tiles_bitwise(void **state)
 {
     (void)state;
     static const Case cases[] = {
         {3, 24, 24, 3, 64, 5, 1, 1}, {4, 12, 12, 64, 64, 5, 1, 1}, {5, 6, 5, 32, 48, 5, 1, 1},
         {6, 6, 6, 24, 48, 5, 1, 1},  {5, 8, 8, 24, 48, 5, 1, 1},
+        /* 3x3: ResNet's shape, edge tiles with a 24-channel data gradient (panels of 24 on AVX2, one
+         * padded panel of 32 on AVX-512), a wide layer whose weight gradient takes blocks of 48 */
+        {4, 16, 16, 16, 32, 3, 1, 1}, {3, 15, 15, 24, 64, 3, 1, 1}, {2, 16, 16, 128, 128, 3, 1, 1},
     };
-    const CnnConvKernel kernels[3] = {CNN_CONV_DIRECT, CNN_CONV_WINOGRAD2, CNN_CONV_WINOGRAD};
+    const CnnConvKernel kernels[4] = {CNN_CONV_DIRECT, CNN_CONV_WINOGRAD2, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD6};
     if (!cnn_kernels(tu_isa_max())->tiles) skip();
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
-        for (int kk = 0; kk < 3; kk++) {
+        for (int kk = 0; kk < 4; kk++) {
             const Case *c = &cases[ci];
             const size_t nin = (size_t)c->n * c->h * c->w * c->cin, nout = (size_t)c->n * c->h * c->w * c->cout;
             const size_t nw = (size_t)c->k * c->k * c->cin * c->cout;
