@@ -5,24 +5,40 @@
 
 #include "cnn/nn/layers.h"
 
-static void test_hand(void **state)
+/* The two rows below with label smoothing s, grad_scale scale: loss, dlogits and hits against by-hand
+ * values. */
+static void check_hand(float smoothing, float scale, double want_loss, const double want[4])
 {
-    (void)state;
-    /* row 0: [0 0], label 0 -> log 2, grad [-0.5 0.5]; row 1: [ln 3, 0], label 1 -> log 4,
-     * softmax [0.75 0.25] -> grad [0.75 -0.75]; grad_scale 0.5 halves both. */
     const float logits[4] = {0, 0, (float)log(3.0), 0};
     const int labels[2] = {0, 1};
     float d[4];
     int correct = -1;
     tu_poison(d, 4);
-    double loss = cnn_softmax_xent(d, logits, labels, 2, 2, 0.5f, &correct);
-    tu_assert_close(loss, log(2.0) + log(4.0), 1e-6, 1e-6, "loss", 0);
-    const double want[4] = {-0.25, 0.25, 0.375, -0.375};
+    double loss = cnn_softmax_xent_smoothed(d, logits, labels, 2, 2, smoothing, scale, &correct);
+    tu_assert_close(loss, want_loss, 1e-6, 1e-6, "loss", 0);
     for (int i = 0; i < 4; i++) tu_assert_close(d[i], want[i], 1e-6, 1e-6, "dlogits", (size_t)i);
-    /* row 0 is a tie (0, 0): argmax is index 0 = label -> correct; row 1's argmax 0 != 1 */
+    /* row 0 is a tie (0, 0): argmax is index 0 = label -> correct; row 1's argmax 0 != 1; the targets
+     * do not matter */
     assert_int_equal(correct, 1);
     /* NULL dlogits and correct are allowed */
-    tu_assert_close(cnn_softmax_xent(NULL, logits, labels, 2, 2, 1.0f, NULL), loss, 1e-12, 0, "loss", 1);
+    tu_assert_close(cnn_softmax_xent_smoothed(NULL, logits, labels, 2, 2, smoothing, 1.0f, NULL), loss, 1e-12, 0,
+                    "loss", 1);
+    if (smoothing == 0.0f) /* the plain entry point is the same function at s = 0 */
+        tu_assert_close(cnn_softmax_xent(NULL, logits, labels, 2, 2, 1.0f, NULL), loss, 0, 0, "loss", 2);
+}
+
+static void test_hand(void **state)
+{
+    (void)state;
+    /* row 0: [0 0], label 0 -> log 2, grad [-0.5 0.5]; row 1: [ln 3, 0], label 1 -> log 4,
+     * softmax [0.75 0.25] -> grad [0.75 -0.75]; grad_scale 0.5 halves both. */
+    const double plain[4] = {-0.25, 0.25, 0.375, -0.375};
+    check_hand(0.0f, 0.5f, log(2.0) + log(4.0), plain);
+    /* s = 0.5, k = 2: targets 0.75 / 0.25. Row 0: softmax [0.5 0.5], loss log 2 - 0, grad [-0.25 0.25].
+     * Row 1: targets [0.25 0.75], softmax [0.75 0.25], loss log 4 - 0.25 ln 3, grad [0.5 -0.5];
+     * grad_scale 2 doubles both. */
+    const double smooth[4] = {-0.5, 0.5, 1.0, -1.0};
+    check_hand(0.5f, 2.0f, log(2.0) + log(4.0) - 0.25 * log(3.0), smooth);
 }
 
 static void test_ties_lowest_index(void **state)
@@ -110,19 +126,6 @@ static void test_gradcheck(void **state)
 static void test_label_smoothing(void **state)
 {
     (void)state;
-    /* s = 0.5, k = 2: targets 0.75 / 0.25. Row 0: [0 0], label 0: softmax [0.5 0.5], loss log 2 - 0,
-     * grad [-0.25 0.25]. Row 1: [ln 3, 0], label 1: targets [0.25 0.75], softmax [0.75 0.25],
-     * loss log 4 - 0.25 ln 3, grad [0.5 -0.5]; grad_scale 2 doubles both. */
-    const float logits[4] = {0, 0, (float)log(3.0), 0};
-    const int labels[2] = {0, 1};
-    float d[4];
-    int correct = -1;
-    tu_poison(d, 4);
-    double loss = cnn_softmax_xent_smoothed(d, logits, labels, 2, 2, 0.5f, 2.0f, &correct);
-    tu_assert_close(loss, log(2.0) + log(4.0) - 0.25 * log(3.0), 1e-6, 1e-6, "loss", 0);
-    const double want[4] = {-0.5, 0.5, 1.0, -1.0};
-    for (int i = 0; i < 4; i++) tu_assert_close(d[i], want[i], 1e-6, 1e-6, "dlogits", (size_t)i);
-    assert_int_equal(correct, 1); /* argmax does not depend on the targets */
     /* against -sum_c q_c log softmax_c on random rows, s = 0.2 */
     enum { N = 7, K = 10 };
     float l[N * K], g[N * K];
