@@ -27,7 +27,10 @@ static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const conv_names[] = {"auto", "direct", "gemm", "winograd", "winograd2", "winograd4", "winograd6", NULL};
 
-const char *cnn_conv_kernel_name(CnnConvKernel k) { return (unsigned)k < 7 ? conv_names[k] : "?"; }
+const char *cnn_conv_kernel_name(CnnConvKernel k)
+{
+    return (unsigned)k < sizeof conv_names / sizeof *conv_names - 1 ? conv_names[k] : "?";
+}
 const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", "piecewise", NULL};
 static const char *const pad_mode_names[] = {"zero", "reflect", NULL}; /* by CnnPadMode */
 

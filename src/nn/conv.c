@@ -1,8 +1,9 @@
 /* conv: 2-D convolution in NHWC with HWIO weights, TensorFlow's SAME/VALID rule (shape.h), run as its
  * plan says (plan.h).
  *
- * The tiled kernels (src/nn/kernels/: direct, any stride, and Winograd) read a zero-padded NHWC copy of
- * the input in place and keep an output tile in registers for the whole reduction. Why not im2col +
+ * The tiled kernels (src/nn/kernels/: direct, any stride, and Winograd) keep an output tile in registers
+ * for the whole reduction; the direct kernels read a zero-padded NHWC copy of the input in place,
+ * Winograd the input itself (the padding implied by the geometry). Why not im2col +
  * OpenBLAS: on this network's shapes (64 output channels) OpenBLAS 0.3.21 reached 35-57 GFLOP/s per
  * core on a Zen 3 core whose FMA units peak at ~140, and spent a fifth of its cycles packing the im2col
  * matrix that had just been written (bench/RESULTS.md). Their workspace holds the padded copies of the
@@ -57,24 +58,21 @@ static void pack_flipped(float *wp, const float *w, int kh, int kw, int cin, int
 }
 
 /* dst[n][ph][pw][c] = src[n][h][w][c] with its pixel (y, x) at (top + y * dil, left + x * dil), zeros
- * elsewhere: padding, and for dil > 1 the dilation that makes a strided conv's data gradient a stride-1
- * conv. */
-static void pad_dilated(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left,
-                        int dil)
+ * elsewhere: the padding, and for dil > 1 the dilation that makes a strided conv's data gradient a
+ * stride-1 conv. */
+static void pad_images(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left,
+                       int dil)
 {
     CNN_ASSERT(top >= 0 && left >= 0 && top + (h - 1) * dil < ph && left + (w - 1) * dil < pw);
-    memset(dst, 0, (size_t)n * ph * pw * c * sizeof *dst);
-    for (int j = 0; j < n; j++)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                memcpy(dst + (((size_t)j * ph + (size_t)(top + y * dil)) * pw + (size_t)(left + x * dil)) * c,
-                       src + (((size_t)j * h + y) * w + x) * c, (size_t)c * sizeof *dst);
-}
-
-/* dst[n][ph][pw][c] = src[n][h][w][c] placed at (top, left), zeros elsewhere. */
-static void pad_images(float *dst, const float *src, int n, int h, int w, int c, int ph, int pw, int top, int left)
-{
-    CNN_ASSERT(top >= 0 && left >= 0 && top + h <= ph && left + w <= pw);
+    if (dil > 1) {
+        memset(dst, 0, (size_t)n * ph * pw * c * sizeof *dst);
+        for (int j = 0; j < n; j++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    memcpy(dst + (((size_t)j * ph + (size_t)(top + y * dil)) * pw + (size_t)(left + x * dil)) * c,
+                           src + (((size_t)j * h + y) * w + x) * c, (size_t)c * sizeof *dst);
+        return;
+    }
     /* only the border is zeroed: the interior is copied over anyway */
     const size_t row = (size_t)w * c, prow = (size_t)pw * c, lpad = (size_t)left * c;
     const size_t rpad = prow - lpad - row;
@@ -115,7 +113,7 @@ static void tiled_forward(float *out, float *ws, const float *in, const float *w
         winograd_weights_cached(p, ws + p->wp, ws + p->wcopy, w, 0, m);
         p->k->winograd_forward(out, in, ws + p->wp, b, &g, ws + p->scratch, p->threads, m);
     } else {
-        pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
+        pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left, 1);
         pack_panels(ws + p->wp, w, s->kh * s->kw * s->cin, s->cout, p->k->panel_width(s->cout));
         p->k->direct_forward(out, ws + p->in_pad, ws + p->wp, b, &g, p->threads);
     }
@@ -134,7 +132,7 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
     if (p->wgrad_m) {
         p->k->winograd_weight_grad(dw, in, dout, &g, ws + p->wgp, ws + p->scratch, p->threads, overwrite, p->wgrad_m);
     } else {
-        if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left);
+        if (!pad_ready) pad_images(ws + p->in_pad, in, n, s->h, s->w, s->cin, g.ph, g.pw, s->pad_top, s->pad_left, 1);
         p->k->direct_weight_grad(dw, ws + p->in_pad, dout, &g, p->threads, overwrite);
     }
     if (!din) return;
@@ -143,13 +141,9 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
      * transposed kernel */
     const int mt = p->dgrad_m;
     const float *src = dout; /* Winograd at stride 1 reads dout itself (plan.c: gt) */
-    if (s->stride > 1) {
-        pad_dilated(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
-                    s->kw - 1 - s->pad_left, s->stride);
-        src = ws + p->dout_pad;
-    } else if (!mt) {
+    if (s->stride > 1 || !mt) {
         pad_images(ws + p->dout_pad, dout, n, s->oh, s->ow, s->cout, gt.ph, gt.pw, s->kh - 1 - s->pad_top,
-                   s->kw - 1 - s->pad_left);
+                   s->kw - 1 - s->pad_left, s->stride);
         src = ws + p->dout_pad;
     }
     if (mt) {
@@ -157,7 +151,7 @@ static void tiled_backward(float *din, float *dw, float *db, float *ws, const fl
         p->k->winograd_forward(din, src, ws + p->wtp, NULL, &gt, ws + p->scratch, p->threads, mt);
     } else {
         pack_flipped(ws + p->wtp, w, s->kh, s->kw, s->cin, s->cout, p->k->panel_width(s->cin));
-        p->k->direct_forward(din, ws + p->dout_pad, ws + p->wtp, NULL, &gt, p->threads);
+        p->k->direct_forward(din, src, ws + p->wtp, NULL, &gt, p->threads);
     }
 }
 

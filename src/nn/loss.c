@@ -31,19 +31,8 @@ double cnn_softmax_xent_smoothed(float *dlogits, const float *logits, const int 
         const double mx = (double)l[best];
         double sum = 0;
         for (int c = 0; c < k; c++) sum += exp((double)l[c] - mx);
-        if (smoothing == 0.0f) {
-            /* loss = log(sum exp(l)) - l[y] = log(sum) + mx - l[y] */
-            total += log(sum) + mx - (double)l[y];
-            if (dlogits) {
-                float *d = dlogits + (size_t)i * k;
-                for (int c = 0; c < k; c++) {
-                    double p = exp((double)l[c] - mx) / sum;
-                    d[c] = (float)((p - (c == y)) * (double)grad_scale);
-                }
-            }
-            continue;
-        }
-        /* q_c = (1 - s) [c == y] + s / k; loss = log(sum) + mx - sum_c q_c l_c */
+        /* q_c = (1 - s) [c == y] + s / k; loss = log(sum) + mx - sum_c q_c l_c. At s = 0 the targets are
+         * exactly 1 and 0, so the sum is l[y] and the gradient p - [c == y], bit for bit. */
         const double s = (double)smoothing, off = s / k, on = 1.0 - s + off;
         double ql = 0;
         for (int c = 0; c < k; c++) ql += (c == y ? on : off) * (double)l[c];

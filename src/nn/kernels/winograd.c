@@ -1,7 +1,8 @@
 /* winograd: F(m x m, r x r) for stride-1 r x r convolutions, from one implementation (winograd_f.h,
  * included once per (m, r)): F(2x2, 5x5) and F(4x4, 5x5), F(2x2, 3x3), F(4x4, 3x3) and F(6x6, 3x3), for
- * cin % 8 == 0, cout % 16 == 0 and output sizes that are multiples of m. Each m x m block of outputs comes
- * from the alpha x alpha block of padded input under it (alpha = m + r - 1) as
+ * cin % 8 == 0 and cout % 8 == 0 (the plan asks 16 for weight gradients and 5x5 output sizes that are
+ * multiples of m; 3x3 tiles are cut by the edge). Each m x m block of outputs comes from the
+ * alpha x alpha block of the padded input under it (alpha = m + r - 1; read from the unpadded input) as
  * Y = A^T [ (G g G^T) (.) (B^T d B) ] A: alpha^2 multiplications per block and channel pair instead of
  * r^2 m^2 (5x5: 2.8x fewer for m = 2, 6.25x for m = 4; 3x3: 2.25x, 4x and 5.06x for m = 2, 4, 6). The
  * matrices are Toom-Cook's (winograd_tables.h: exact fractions, checked exactly by tests/test_winograd.c;
