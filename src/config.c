@@ -21,7 +21,9 @@
 /* ---- names ---------------------------------------------------------------------------------- */
 
 const char *const cnn_config_act_names[] = {"linear", "relu", "tanh", "sigmoid", "gelu", NULL};
-const char *const cnn_config_init_names[] = {"truncated_normal", "normal", "constant", "he_normal", NULL};
+const char *const cnn_config_init_names[] = {"truncated_normal", "normal", "constant", "he_normal",
+                                              "uniform",          "dirac",  "whiten",   NULL};
+const char *const cnn_config_trainable_names[] = {"true", "false", "biases", NULL}; /* by CnnTrainable */
 const char *const cnn_config_padding_names[] = {"valid", "same", NULL}; /* index = CnnLayerSpec.same */
 static const char *const format_names[] = {"cifar10", "idx", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
@@ -31,7 +33,9 @@ const char *cnn_conv_kernel_name(CnnConvKernel k)
 {
     return (unsigned)k < sizeof conv_names / sizeof *conv_names - 1 ? conv_names[k] : "?";
 }
-const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", "piecewise", NULL};
+const char *const cnn_config_schedules[] = {"constant", "exponential", "cosine", "piecewise", "linear", NULL};
+static const char *const flip_mode_names[] = {"random", "alternate", NULL}; /* by CnnFlipMode */
+static const char *const decay_on_names[] = {"weights", "all", NULL};       /* by CnnDecayOn */
 static const char *const pad_mode_names[] = {"zero", "reflect", NULL}; /* by CnnPadMode */
 
 const char *cnn_layer_type_name(CnnLayerType t)
@@ -83,6 +87,7 @@ static const KeySpec data_keys[] = {
     NUM(RECIPE, "pad", K_INT, CFG(pad), 0, INF, 0, 0),   /* training only: the network sees the full size */
     ENUMK(RECIPE, "pad_mode", CFG(pad_mode), pad_mode_names),
     NUM(RECIPE, "flip", K_BOOL, CFG(flip), 0, 1, 0, 0),
+    ENUMK(RECIPE, "flip_mode", CFG(flip_mode), flip_mode_names),
     NUM(RECIPE, "brightness", K_FLOAT, CFG(brightness), 0, INF, 0, 0),
     {"contrast", RECIPE, K_CONTRAST, CFG(contrast_lo), 0, INF, 0, 0, NULL, 0, 0},
     NUM(RECIPE, "standardize", K_BOOL, CFG(standardize), 0, 1, 0, 0),
@@ -90,6 +95,7 @@ static const KeySpec data_keys[] = {
     LIST(RECIPE, "std", K_FLOATS, CFG(std), CFG(n_std), CNN_MAX_NORM_CHANNELS, 0, INF, 1, 0),
     NUM(LOCAL, "prefetch", K_INT, CFG(prefetch), 0, INF, 0, 0),
     STRK(LOCAL, "class_names", CFG(class_names)), /* for --predict; "" = batches.meta.txt or numbers */
+    NUM(TUNABLE, "tta", K_INT, CFG(tta), 0, 2, 0, 0), /* evaluation only */
 };
 
 static const KeySpec train_keys[] = {
@@ -121,6 +127,14 @@ static const KeySpec train_keys[] = {
     NUM(TUNABLE, "eval_batch", K_INT, CFG(eval_batch), 1, INF, 0, 0),
     NUM(TUNABLE, "bucket_kb", K_DOUBLE, CFG(bucket_kb), 0, INF, 0, 0),
     NUM(TUNABLE, "ema", K_DOUBLE, CFG(ema), 0, 1, 0, 1), /* evaluation only: training is the same either way */
+    ENUMK(RECIPE, "weight_decay_on", CFG(weight_decay_on), decay_on_names),
+    NUM(RECIPE, "drop_last", K_BOOL, CFG(drop_last), 0, 1, 0, 0),
+    NUM(RECIPE, "lookahead", K_DOUBLE, CFG(lookahead), 0, 1, 0, 1),
+    NUM(RECIPE, "lookahead_every", K_LONG, CFG(lookahead_every), 1, INF, 0, 0),
+    NUM(RECIPE, "lookahead_power", K_DOUBLE, CFG(lookahead_power), 0, INF, 0, 0),
+    NUM(RECIPE, "lookahead_start", K_DOUBLE, CFG(lookahead_start), 0, INF, 0, 0),
+    LIST(TUNABLE, "knots", K_FLOATS, CFG(knots), CFG(n_knots), CNN_MAX_BOUNDARIES, 0, 1, 0, 0),
+    LIST(TUNABLE, "knot_values", K_FLOATS, CFG(knot_values), CFG(n_knot_values), CNN_MAX_BOUNDARIES, 0, INF, 0, 0),
 };
 
 void cnn_layer_type_inputs(CnnLayerType t, int *lo, int *hi)
@@ -145,7 +159,8 @@ long cnn_config_steps(const CnnConfig *cfg, long n_train)
 {
     if (cfg->steps > 0) return cfg->steps;
     CNN_ASSERT(cfg->epochs > 0 && n_train > 0 && cfg->batch > 0);
-    const double x = cfg->epochs * (double)n_train / (double)cfg->batch, whole = floor(x);
+    const double per_epoch = cfg->drop_last ? (double)(n_train / cfg->batch) : (double)n_train / (double)cfg->batch;
+    const double x = cfg->epochs * per_epoch, whole = floor(x);
     return (long)(x - whole <= 1e-9 * x ? whole : ceil(x));
 }
 

@@ -17,6 +17,7 @@
 #include "cnn/io/image.h"
 #include "cnn/nn/model.h"
 #include "cnn/train.h"
+#include "cnn/tta.h"
 
 #define PREDICT_BATCH 64
 #define NAME_LEN 64
@@ -27,6 +28,7 @@ typedef struct {
     CnnModel model;
     char (*names)[NAME_LEN]; /* [num_classes] */
     float *x;                /* [PREDICT_BATCH][crop h][crop w][c] */
+    float *logits;           /* [PREDICT_BATCH][num_classes] */
 } Predictor;
 
 /* The network of cfg with the checkpoint's parameters (the network must be the checkpoint's). */
@@ -157,15 +159,12 @@ static void classify(Predictor *p, const CnnDataset *ds, const char *file, int b
 {
     CnnAugment aug;
     cnn_augment_init(&aug, p->cfg, ds);
-    const size_t per = (size_t)aug.out_h * aug.out_w * aug.c;
     for (int i0 = 0; i0 < ds->n; i0 += PREDICT_BATCH) {
         const int n = ds->n - i0 < PREDICT_BATCH ? ds->n - i0 : PREDICT_BATCH;
-        int pos[PREDICT_BATCH];
-        for (int j = 0; j < n; j++) {
-            cnn_augment_eval(&aug, p->x + (size_t)j * per, ds->images[i0 + j]);
-            pos[j] = j;
-        }
-        const float *logits = cnn_model_forward(&p->model, p->x, n, 0, 0, pos);
+        const uint8_t *imgs[PREDICT_BATCH];
+        for (int j = 0; j < n; j++) imgs[j] = ds->images[i0 + j];
+        const float *logits = p->logits;
+        cnn_tta_logits(&p->model, &aug, imgs, n, p->cfg->tta, p->x, p->logits, NULL); /* data.tta's views */
         for (int j = 0; j < n; j++)
             report(p, file, batch_file ? i0 + j : -1, batch_file ? ds->labels[i0 + j] : 0,
                    logits + (size_t)j * p->cfg->num_classes);
@@ -231,6 +230,7 @@ int cnn_predict_run(const CnnConfig *cfg, const CnnPredictOpts *o)
     class_names(&p);
     const int side_h = cfg->crop ? cfg->crop : cfg->height, side_w = cfg->crop ? cfg->crop : cfg->width;
     p.x = cnn_malloc((size_t)PREDICT_BATCH * side_h * side_w * cfg->channels * sizeof(float));
+    p.logits = cnn_malloc((size_t)PREDICT_BATCH * cfg->num_classes * sizeof(float));
     int rc = CNN_EXIT_OK;
     for (int i = 0; i < o->n_files; i++) {
         if (predict_file(&p, o->files[i], &err) == 0) continue;
@@ -239,6 +239,7 @@ int cnn_predict_run(const CnnConfig *cfg, const CnnPredictOpts *o)
         rc = CNN_EXIT_ERROR;
     }
     free(p.x);
+    free(p.logits);
     free(p.names);
     cnn_model_free(&p.model);
     return rc;

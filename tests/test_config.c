@@ -899,6 +899,10 @@ static const struct {
     {"train.beta1", CNN_KEY_RECIPE},        {"train.beta2", CNN_KEY_RECIPE},
     {"train.epsilon", CNN_KEY_RECIPE},      {"train.deterministic", CNN_KEY_RECIPE},
     {"train.micro_batch", CNN_KEY_RECIPE},
+    {"data.flip_mode", CNN_KEY_RECIPE},     {"train.weight_decay_on", CNN_KEY_RECIPE},
+    {"train.drop_last", CNN_KEY_RECIPE},    {"train.lookahead", CNN_KEY_RECIPE},
+    {"train.lookahead_every", CNN_KEY_RECIPE}, {"train.lookahead_power", CNN_KEY_RECIPE},
+    {"train.lookahead_start", CNN_KEY_RECIPE},
 
     {"data.test", CNN_KEY_TUNABLE},         {"train.steps", CNN_KEY_TUNABLE},
     {"train.epochs", CNN_KEY_TUNABLE},      {"train.boundaries", CNN_KEY_TUNABLE},
@@ -910,6 +914,8 @@ static const struct {
     {"train.eval_batch", CNN_KEY_TUNABLE},  {"train.bucket_kb", CNN_KEY_TUNABLE},
     {"train.ema", CNN_KEY_TUNABLE},
     {"run.conv", CNN_KEY_TUNABLE},
+    {"data.tta", CNN_KEY_TUNABLE},          {"train.knots", CNN_KEY_TUNABLE},
+    {"train.knot_values", CNN_KEY_TUNABLE},
 
     {"run.name", CNN_KEY_LOCAL},            {"run.out_dir", CNN_KEY_LOCAL},
     {"run.threads", CNN_KEY_LOCAL},         {"run.stall_timeout", CNN_KEY_LOCAL},
@@ -924,7 +930,7 @@ static void test_key_classes(void **state)
     char name[128];
     CnnKeyClass cls;
     int n = cnn_config_key_count(), n_fixed = 0, n_layer = 0, found[N_FIXED_CLASSES] = {0};
-    assert_int_equal(N_FIXED_CLASSES, 6 + 22 + 19 + 5);
+    assert_int_equal(N_FIXED_CLASSES, 6 + 29 + 22 + 5);
     for (int i = 0; i < n; i++) {
         cls = CNN_KEY_UNSET;
         if (!cnn_config_key_at(i, name, sizeof name, &cls)) fail_msg("no key %d of %d", i, n);
@@ -944,9 +950,10 @@ static void test_key_classes(void **state)
     }
     assert_int_equal(n_fixed, N_FIXED_CLASSES);
     for (int j = 0; j < N_FIXED_CLASSES; j++) assert_int_equal(found[j], 1);
-    /* conv 12, maxpool 4, avgpool 4, lrn 5, dense 9, dropout 2, add 1, act 2, batchnorm 5, global_avgpool 1,
-     * global_maxpool 1, scale 2, pad_channels 2 */
-    assert_int_equal(n_layer, 50);
+    /* conv 17 (with trainable, train_until_epoch, lr_scale, whiten_images, whiten_epsilon), maxpool 4, avgpool 4,
+     * lrn 5, dense 12 (with the three training keys), dropout 2, add 1, act 2, batchnorm 8 (the same three),
+     * global_avgpool 1, global_maxpool 1, scale 2, pad_channels 2 */
+    assert_int_equal(n_layer, 61);
     assert_null(cnn_config_key_at(n, name, sizeof name, &cls));
     assert_null(cnn_config_key_at(-1, name, sizeof name, &cls));
     assert_string_equal(cnn_config_key_at(0, name, sizeof name, NULL), "run.name");
@@ -962,15 +969,17 @@ static void test_key_classes(void **state)
     cnn_config_keys_of_class(CNN_KEY_LOCAL, buf, sizeof buf);
     assert_string_equal(buf, "run.name, run.out_dir, run.threads, run.stall_timeout, data.dir, data.prefetch, data.class_names");
     cnn_config_keys_of_class(CNN_KEY_RECIPE, buf, sizeof buf);
-    assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.brightness, "
-                             "data.contrast, data.standardize, data.mean, data.std, train.batch, train.optimizer, "
-                             "train.momentum, train.nesterov, train.beta1, train.beta2, train.epsilon, "
-                             "train.weight_decay, train.label_smoothing, train.deterministic, train.micro_batch");
+    assert_string_equal(buf, "run.seed, data.format, data.train, data.pad, data.pad_mode, data.flip, data.flip_mode, "
+                             "data.brightness, data.contrast, data.standardize, data.mean, data.std, train.batch, "
+                             "train.optimizer, train.momentum, train.nesterov, train.beta1, train.beta2, train.epsilon, "
+                             "train.weight_decay, train.label_smoothing, train.deterministic, train.micro_batch, "
+                             "train.weight_decay_on, train.drop_last, train.lookahead, train.lookahead_every, "
+                             "train.lookahead_power, train.lookahead_start");
     cnn_config_keys_of_class(CNN_KEY_TUNABLE, buf, sizeof buf);
-    assert_string_equal(buf, "run.conv, data.test, train.steps, train.epochs, train.lr, train.lr_schedule, "
+    assert_string_equal(buf, "run.conv, data.test, data.tta, train.steps, train.epochs, train.lr, train.lr_schedule, "
                              "train.decay_rate, train.decay_steps, train.boundaries, train.staircase, train.warmup_steps, train.log_every, "
                              "train.eval_every, train.checkpoint_every, train.keep, train.eval_batch, "
-                             "train.bucket_kb, train.ema");
+                             "train.bucket_kb, train.ema, train.knots, train.knot_values");
     cnn_config_keys_of_class(CNN_KEY_NETWORK, buf, sizeof buf);
     const char *net = "data.height, data.width, data.channels, data.num_classes, data.crop, conv.filters, ";
     assert_int_equal(strncmp(buf, net, strlen(net)), 0);
@@ -1043,6 +1052,13 @@ static const struct {
     {"train.label_smoothing", {"train.label_smoothing=0.2"}},
     {"train.deterministic", {"train.deterministic=false"}},
     {"train.micro_batch", {"train.micro_batch=8"}},
+    {"data.flip_mode", {"data.flip_mode=alternate"}},
+    {"train.weight_decay_on", {"train.weight_decay_on=all"}},
+    {"train.drop_last", {"train.drop_last=true"}},
+    {"train.lookahead", {"train.lookahead=0.95"}},
+    {"train.lookahead_every", {"train.lookahead_every=7"}},
+    {"train.lookahead_power", {"train.lookahead_power=2"}},
+    {"train.lookahead_start", {"train.lookahead_start=3"}},
 
     {"data.test", {"data.test=data_batch_5.bin"}},
     {"train.steps", {"train.steps=5"}},
@@ -1061,6 +1077,9 @@ static const struct {
     {"train.eval_batch", {"train.eval_batch=100"}},
     {"train.bucket_kb", {"train.bucket_kb=0"}},
     {"run.conv", {"run.conv=gemm"}},
+    {"data.tta", {"data.tta=2"}},
+    {"train.knots", {"train.lr_schedule=linear", "train.knots=0, 0.5", "train.knot_values=1, 0.1"}},
+    {"train.knot_values", {"train.lr_schedule=linear", "train.knots=0, 1", "train.knot_values=1, 0.1"}},
 
     {"run.name", {"run.name=other"}},
     {"run.out_dir", {"run.out_dir=/tmp/elsewhere"}},

@@ -25,7 +25,7 @@
 #define CNN_NAME_LEN 64
 #define CNN_PATH_LEN 1024
 #define CNN_INPUT_LEN 256
-#define CNN_MAX_BOUNDARIES 16 /* train.boundaries */
+#define CNN_MAX_BOUNDARIES 16 /* train.boundaries, train.knots */
 #define CNN_MAX_NORM_CHANNELS 4 /* data.mean, data.std */
 
 typedef enum {
@@ -47,10 +47,22 @@ typedef enum {
 
 /* new values go at the end: the config hashes and checkpoints hold these numbers */
 typedef enum { CNN_ACT_LINEAR, CNN_ACT_RELU, CNN_ACT_TANH, CNN_ACT_SIGMOID, CNN_ACT_GELU } CnnActivation;
-typedef enum { CNN_INIT_TRUNCATED_NORMAL, CNN_INIT_NORMAL, CNN_INIT_CONSTANT, CNN_INIT_HE_NORMAL } CnnInitKind;
+typedef enum {
+    CNN_INIT_TRUNCATED_NORMAL,
+    CNN_INIT_NORMAL,
+    CNN_INIT_CONSTANT,
+    CNN_INIT_HE_NORMAL,
+    CNN_INIT_UNIFORM,   /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for Conv2d and Linear */
+    CNN_INIT_DIRAC,     /* conv: the first min(cin, cout) filters pass their channel through, the rest uniform */
+    CNN_INIT_WHITEN,    /* conv: the whitening of the training images' patches (src/nn/whiten.c) */
+} CnnInitKind;
+/* a layer's `trainable`: which of its tensors the optimizer updates */
+typedef enum { CNN_TRAIN_ALL, CNN_TRAIN_NONE, CNN_TRAIN_BIASES } CnnTrainable;
+typedef enum { CNN_FLIP_RANDOM, CNN_FLIP_ALTERNATE } CnnFlipMode;
+typedef enum { CNN_DECAY_WEIGHTS, CNN_DECAY_ALL } CnnDecayOn;
 typedef enum { CNN_DATA_CIFAR10, CNN_DATA_IDX } CnnDataFormat;
 typedef enum { CNN_OPT_ADAM, CNN_OPT_SGD } CnnOptimizerKind;
-typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE, CNN_LR_PIECEWISE } CnnLrSchedule;
+typedef enum { CNN_LR_CONSTANT, CNN_LR_EXPONENTIAL, CNN_LR_COSINE, CNN_LR_PIECEWISE, CNN_LR_LINEAR } CnnLrSchedule;
 typedef enum {
     CNN_CONV_AUTO,
     CNN_CONV_DIRECT,
@@ -117,6 +129,11 @@ typedef struct {
     int bn_scale, bn_center;/* batchnorm: gamma, beta */
     float factor;           /* scale */
     int channels;           /* pad_channels: output channels */
+    CnnTrainable trainable; /* conv, dense, batchnorm: which tensors are trained (default all) */
+    float train_until_epoch;/* > 0: its tensors train only in epochs before this one (whitening's bias) */
+    float lr_scale;         /* its gradients times this before weight decay and the optimizer (default 1) */
+    int whiten_images;      /* init = whiten: the training images whose patches it whitens (5000) */
+    float whiten_epsilon;   /* init = whiten: added to each eigenvalue (5e-4) */
     char input[CNN_INPUT_LEN]; /* the `input` key as written; "" = the section before */
     int n_in;               /* resolved inputs: indices into CnnConfig.layers, -1 = the image */
     int in[CNN_MAX_INPUTS];
@@ -147,6 +164,9 @@ typedef struct {
                                    (torchvision's RandomCrop(size, padding)); eval: the image; 0 = off */
     CnnPadMode pad_mode;        /* zero (default) or reflect (numpy's 'reflect': the edge pixel once) */
     int flip;                   /* random horizontal flip */
+    CnnFlipMode flip_mode;      /* random: p = 1/2 per sample and epoch; alternate: drawn once per sample (its
+                                   epoch-0 draw), reversed in every odd epoch (airbench) */
+    int tta;                    /* evaluation's test-time augmentation: 0 none, 1 mirror, 2 mirror + translations */
     float brightness;           /* max |delta| on 0..255 pixels; 0 = off */
     float contrast_lo, contrast_hi; /* "contrast = 0.2, 1.8"; both 0 = off */
     int standardize;            /* per-image standardization; if 0, pixels are scaled to [0, 1] */
@@ -168,6 +188,16 @@ typedef struct {
     double weight_decay;        /* 0 = off. Read here only: the model applies it per tensor, skipping biases
                                    and BatchNorm parameters */
     double label_smoothing;     /* 0 = off: the loss's targets are (1 - s) onehot + s / num_classes */
+    CnnDecayOn weight_decay_on; /* weights (conv and dense weights) or all (every trained tensor) */
+    int drop_last;              /* 1: each epoch is floor(n / batch) whole batches of its permutation */
+    double lookahead;           /* > 0: lookahead's decay per step (airbench: 0.95); 0 = off */
+    long lookahead_every;       /* steps between lookahead updates (5) */
+    double lookahead_power;     /* the decay's ramp: decay^every * (step / steps)^power (3) */
+    double lookahead_start;     /* the epoch lookahead starts in (0) */
+    float knots[CNN_MAX_BOUNDARIES];      /* lr_schedule linear: fractions of the run's steps, increasing */
+    int n_knots;
+    float knot_values[CNN_MAX_BOUNDARIES]; /* lr_schedule linear: the multipliers of lr at the knots */
+    int n_knot_values;
     CnnLrSchedule lr_schedule;
     double decay_rate;          /* exponential: lr * decay_rate^(step/decay_steps); cosine: final lr fraction (alpha);
                                    piecewise: the factor at each boundary */

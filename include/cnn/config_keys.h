@@ -56,7 +56,8 @@ typedef struct CnnLayerTypeDesc {
 const CnnLayerTypeDesc *cnn_layer_type_desc(CnnLayerType t);
 
 /* Names of the enums that layer keys take (src/config.c), NULL-terminated. */
-extern const char *const cnn_config_act_names[], *const cnn_config_init_names[], *const cnn_config_padding_names[];
+extern const char *const cnn_config_act_names[], *const cnn_config_init_names[], *const cnn_config_padding_names[],
+    *const cnn_config_trainable_names[];
 
 /* Writing key tables. Layer keys are all NETWORK: they define the model. */
 #define CNN_K_INF HUGE_VAL
@@ -76,5 +77,10 @@ extern const char *const cnn_config_act_names[], *const cnn_config_init_names[],
         CNN_K_NUM(CNN_KEY_NETWORK, "bias", K_FLOAT, CNN_K_LAY(bias_init), -CNN_K_INF, CNN_K_INF, 0, 0),         \
         CNN_K_NUM(CNN_KEY_NETWORK, "wl", K_FLOAT, CNN_K_LAY(wl), 0, CNN_K_INF, 0, 0)
 #define CNN_K_USE_BIAS CNN_K_NUM(CNN_KEY_NETWORK, "use_bias", K_BOOL, CNN_K_LAY(use_bias), 0, 1, 0, 0)
+/* what of a layer's tensors the optimizer trains, until which epoch, and at which learning-rate scale */
+#define CNN_K_TRAINING_KEYS                                                                                      \
+    CNN_K_ENUM(CNN_KEY_NETWORK, "trainable", CNN_K_LAY(trainable), cnn_config_trainable_names),                 \
+        CNN_K_NUM(CNN_KEY_NETWORK, "train_until_epoch", K_FLOAT, CNN_K_LAY(train_until_epoch), 0, CNN_K_INF, 0, 0), \
+        CNN_K_NUM(CNN_KEY_NETWORK, "lr_scale", K_FLOAT, CNN_K_LAY(lr_scale), 0, CNN_K_INF, 1, 0)
 
 #endif

@@ -61,6 +61,9 @@ void cnn_config_layer_defaults(CnnLayerSpec *l, CnnLayerType t)
     l->init = CNN_INIT_TRUNCATED_NORMAL;
     l->stddev = 0.05f; /* Keras' TruncatedNormal default; the shipped configs set their own */
     l->use_bias = 1;
+    l->lr_scale = 1.0f;
+    l->whiten_images = 5000;    /* airbench94's */
+    l->whiten_epsilon = 5e-4f;
     if (LAYER_KEYS(t)->defaults) LAYER_KEYS(t)->defaults(l);
 }
 
@@ -146,6 +149,8 @@ static void config_defaults(CnnConfig *cfg)
     cfg->micro_batch = 16;
     cfg->eval_batch = 32;
     cfg->bucket_kb = 1024;
+    cfg->lookahead_every = 5;
+    cfg->lookahead_power = 3;
 }
 
 /* The config file's base name without its extension. */
@@ -300,6 +305,22 @@ static int check_schedule(const Doc *d, const Section *train, const CnnConfig *c
         if (!(cfg->decay_rate > 0.0))
             return cnn_config_fail(d->err, key_where(d, train, "decay_rate", where, sizeof where),
                                    "lr_schedule piecewise needs decay_rate > 0 (the factor at each boundary)");
+        return 0;
+    }
+    if (cfg->lr_schedule == CNN_LR_LINEAR || cfg->n_knots || cfg->n_knot_values) {
+        if (cfg->n_knots < 2 || cfg->n_knots != cfg->n_knot_values)
+            return cnn_config_fail(d->err, key_where(d, train, "knots", where, sizeof where),
+                                   "lr_schedule linear needs knots (fractions of the run's steps) and knot_values (the "
+                                   "multipliers of lr there), two or more of each and as many of one as of the other, "
+                                   "e.g. 'knots = 0, 0.23, 1' and 'knot_values = 0.2, 1, 0.07'");
+        for (int i = 1; i < cfg->n_knots; i++)
+            if (cfg->knots[i] <= cfg->knots[i - 1])
+                return cnn_config_fail(d->err, key_where(d, train, "knots", where, sizeof where),
+                                       "knots must be strictly increasing fractions: %g follows %g",
+                                       (double)cfg->knots[i], (double)cfg->knots[i - 1]);
+        if (cfg->lr_schedule != CNN_LR_LINEAR)
+            return cnn_config_fail(d->err, key_where(d, train, "knots", where, sizeof where),
+                                   "knots and knot_values belong to lr_schedule = linear");
         return 0;
     }
     if (cfg->lr_schedule != CNN_LR_CONSTANT && cfg->decay_steps <= 0)
@@ -636,6 +657,7 @@ static int check_optimizer(const Doc *d, const Section *train, const CnnConfig *
     if (cfg->nesterov && cfg->optimizer != CNN_OPT_SGD)
         return cnn_config_fail(d->err, key_where(d, train, "nesterov", where, sizeof where),
                                "nesterov = true needs optimizer = sgd (Nesterov momentum is an SGD method)");
+
     return 0;
 }
 
@@ -685,6 +707,28 @@ static int apply_layers(const Doc *d, CnnConfig *cfg)
     return 0;
 }
 
+/* The keys that say how a layer trains, against the recipe: lr_scale needs SGD; data.flip_mode alternate
+ * needs flips. */
+static int check_layer_training(const Doc *d, const Fixed *fx, const CnnConfig *cfg)
+{
+    char where[CNN_PATH_LEN + 64];
+    for (int i = 0; i < cfg->n_layers; i++)
+        if (cfg->layers[i].lr_scale != 1.0f && cfg->optimizer != CNN_OPT_SGD)
+            return cnn_config_fail(d->err, key_where(d, fx->s[FIXED_TRAIN], "optimizer", where, sizeof where),
+                                   "layer [%s] has lr_scale = %g, which needs optimizer = sgd (Adam's steps do not "
+                                   "scale with its gradients)",
+                                   cfg->layers[i].name, (double)cfg->layers[i].lr_scale);
+    if (cfg->tta > 0 && cfg->crop > 0 && cfg->crop > cfg->height - 2)
+        return cnn_config_fail(d->err, key_where(d, fx->s[FIXED_DATA], "tta", where, sizeof where),
+                               "tta's views move the central crop by one pixel: crop must be at most the image's "
+                               "size less 2 (crop %d of %dx%d)",
+                               cfg->crop, cfg->height, cfg->width);
+    if (cfg->flip_mode == CNN_FLIP_ALTERNATE && !cfg->flip)
+        return cnn_config_fail(d->err, key_where(d, fx->s[FIXED_DATA], "flip_mode", where, sizeof where),
+                               "flip_mode = alternate needs flip = true");
+    return 0;
+}
+
 static int interpret(const Doc *d, CnnConfig *cfg)
 {
     Fixed fx;
@@ -696,9 +740,9 @@ static int interpret(const Doc *d, CnnConfig *cfg)
     config_defaults(cfg);
     if (apply_fixed_sections(d, &fx, cfg) || check_length(d, &fx) || run_defaults(d, &fx, cfg) ||
         data_defaults(d, &fx, cfg) || check_schedule(d, fx.s[FIXED_TRAIN], cfg) ||
-        check_optimizer(d, fx.s[FIXED_TRAIN], cfg))
+        check_optimizer(d, fx.s[FIXED_TRAIN], cfg) || apply_layers(d, cfg))
         return -1;
-    return apply_layers(d, cfg);
+    return check_layer_training(d, &fx, cfg);
 }
 
 int cnn_config_parse(CnnConfig *cfg, const char *text, const char *name, const char *const *overrides,

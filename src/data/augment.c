@@ -44,6 +44,7 @@ void cnn_augment_init(CnnAugment *a, const CnnConfig *cfg, const CnnDataset *ds)
     if (a->pad > 0 && (cfg->crop > 0 || a->pad > side || (a->pad_reflect && a->pad >= side)))
         CNN_DIE("data.pad %d does not fit the %dx%d images (or comes with data.crop)", a->pad, ds->h, ds->w);
     a->flip = cfg->flip != 0;
+    a->flip_alternate = a->flip && cfg->flip_mode == CNN_FLIP_ALTERNATE;
     a->brightness = cfg->brightness;
     if (cfg->contrast_lo == 0.0f && cfg->contrast_hi == 0.0f) {
         a->contrast_lo = a->contrast_hi = 1.0f; /* off: factor 1 */
@@ -73,6 +74,11 @@ void cnn_augment_draw(const CnnAugment *a, long epoch, long index, CnnAugmentPar
     p->ox = (int)cnn_rng_below(&r, (uint32_t)(a->in_w - a->out_w + 1));
     float u = cnn_rng_uniform(&r);
     p->flip = a->flip && u < 0.5f;
+    if (a->flip_alternate) { /* the sample's epoch-0 draw, reversed in odd epochs */
+        CnnAugmentParams first;
+        if (epoch != 0) cnn_augment_draw(a, 0, index, &first);
+        p->flip = (epoch == 0 ? p->flip : first.flip) ^ (int)(epoch & 1);
+    }
     p->delta = cnn_rng_range(&r, -a->brightness, a->brightness);
     p->factor = cnn_rng_range(&r, a->contrast_lo, a->contrast_hi);
     if (a->pad > 0) { /* after the five (the two above are 0 then: no crop beside pad) */
@@ -234,6 +240,19 @@ void cnn_augment_train(const CnnAugment *a, float *out, const uint8_t *img, long
     CnnAugmentParams p;
     cnn_augment_draw(a, epoch, index, &p);
     cnn_augment_apply(a, out, img, &p);
+}
+
+void cnn_augment_view(const CnnAugment *a, float *out, const uint8_t *img, int dy, int dx, int flip)
+{
+    CnnAugment b = *a;
+    if (b.pad < 1) { /* a frame one pixel wider, for the shifted windows */
+        b.pad = 1;
+        if (b.crop > 0) b.pad = 0; /* a central crop smaller than the image shifts inside it */
+    }
+    b.pad_reflect = 1;
+    CnnAugmentParams p = {(b.in_h + 2 * b.pad - b.out_h) / 2 + dy, (b.in_w + 2 * b.pad - b.out_w) / 2 + dx, flip, 0.0f,
+                          1.0f};
+    cnn_augment_apply(&b, out, img, &p);
 }
 
 void cnn_augment_eval(const CnnAugment *a, float *out, const uint8_t *img)

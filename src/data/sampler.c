@@ -17,11 +17,14 @@ void cnn_sampler_init(CnnSampler *s, uint64_t seed, int n, int batch)
     s->seed = seed;
     s->n = n;
     s->batch = batch;
+    s->per_epoch = 0;
     for (int k = 0; k < 2; k++) {
         s->cached_epoch[k] = -1;
         s->perm[k] = cnn_malloc(cnn_mul_size((size_t)n, sizeof *s->perm[k]));
     }
 }
+
+void cnn_sampler_drop_last(CnnSampler *s, int on) { s->per_epoch = on ? s->n / s->batch : 0; }
 
 void cnn_sampler_free(CnnSampler *s)
 {
@@ -63,6 +66,7 @@ void cnn_sampler_get(CnnSampler *s, long step, int lo, int hi, int *indices, lon
     CNN_ASSERT(step >= 0 && 0 <= lo && lo <= hi && hi <= s->batch);
     /* 64-bit positions: step * B stays far below 2^63 for any real run. */
     int64_t pos = (int64_t)step * s->batch + lo;
+    if (s->per_epoch > 0) pos = (int64_t)(step / s->per_epoch) * s->n + (int64_t)(step % s->per_epoch) * s->batch + lo;
     long epoch = (long)(pos / s->n);
     int off = (int)(pos % s->n);
     int i = 0, count = hi - lo;
@@ -81,6 +85,7 @@ void cnn_sampler_get(CnnSampler *s, long step, int lo, int hi, int *indices, lon
 
 long cnn_sampler_epoch(const CnnSampler *s, long step)
 {
+    if (s->per_epoch > 0) return step / s->per_epoch;
     return (long)((int64_t)step * s->batch / s->n);
 }
 

@@ -382,6 +382,10 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
         snprintf(obj, sizeof obj, "/ema/%s", d->tensors[i].name);
         if (write_tensor(f, obj, &d->tensors[i], d->ema) < 0) return -1;
     }
+    for (int i = 0; d->lookahead && i < d->n_tensors; i++) {
+        snprintf(obj, sizeof obj, "/lookahead/%s", d->tensors[i].name);
+        if (write_tensor(f, obj, &d->tensors[i], d->lookahead) < 0) return -1;
+    }
     g = H5Gcreate2(f, "/state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return -1;
     rc = attr_write_i64(g, "sampler_step", meta->step) < 0 ||
@@ -479,6 +483,7 @@ static int read_meta_open(const char *path, hid_t f, CnnCkptMeta *meta, CnnErr *
     free(opt);
     if (!ok) return -1;
     meta->has_ema = link_exists(f, "/ema");
+    meta->has_lookahead = link_exists(f, "/lookahead");
     /* what trained it: optional, files of older versions do not say */
     static const struct {
         const char *name;
@@ -582,6 +587,10 @@ int cnn_ckpt_read(const char *path, CnnCkptMeta *meta, const CnnCkptData *d, Cnn
     for (int i = 0; rc == 0 && d->ema && meta->has_ema && i < d->n_tensors; i++) {
         snprintf(obj, sizeof obj, "/ema/%s", d->tensors[i].name);
         rc = read_tensor(path, f, obj, &d->tensors[i], d->ema, "", err);
+    }
+    for (int i = 0; rc == 0 && d->lookahead && meta->has_lookahead && i < d->n_tensors; i++) {
+        snprintf(obj, sizeof obj, "/lookahead/%s", d->tensors[i].name);
+        rc = read_tensor(path, f, obj, &d->tensors[i], d->lookahead, "", err);
     }
     if (f >= 0) H5Fclose(f);
     cnn_h5_restore(&g);

@@ -68,6 +68,8 @@ static const Col eval_cols[] = {
 };
 static const Stream train_stream = {"/train", train_cols, 7, sizeof(CnnTrainRow)};
 static const Stream eval_stream = {"/eval", eval_cols, 3, sizeof(EvalRow)};
+/* data.tta's evaluations (the same columns); only in logs of runs that have them */
+static const Stream tta_stream = {"/eval_tta", eval_cols, 3, sizeof(EvalRow)};
 
 /* The rows of one stream: n structs of the stream's row_size. */
 typedef struct {
@@ -81,7 +83,7 @@ struct CnnMetrics {
     int world_size;
     char started[64]; /* when the log began (kept across resumes), ISO 8601 UTC */
     char producer[512]; /* what wrote it (version.h), "" = not said */
-    Rows train, eval;
+    Rows train, eval, tta;
     int dirty; /* rows or attrs not yet in the file under path */
 };
 
@@ -191,6 +193,7 @@ static int write_contents(hid_t f, const CnnMetrics *m)
     if (cnn_h5_attr_write_str(f, "started", m->started) < 0) return -1;
     if (m->producer[0] && cnn_h5_attr_write_str(f, "producer", m->producer) < 0) return -1;
     if (write_stream(f, &train_stream, &m->train) < 0) return -1;
+    if (m->tta.n && write_stream(f, &tta_stream, &m->tta) < 0) return -1;
     return write_stream(f, &eval_stream, &m->eval);
 }
 
@@ -350,6 +353,8 @@ static int load(CnnMetrics *m, long resume_step, CnnErr *err)
     } else {
         rc = load_stream(f, m->path, &train_stream, resume_step, &m->train, err);
         if (rc == 0) rc = load_stream(f, m->path, &eval_stream, resume_step, &m->eval, err);
+        if (rc == 0 && H5Lexists(f, tta_stream.group, H5P_DEFAULT) > 0)
+            rc = load_stream(f, m->path, &tta_stream, resume_step, &m->tta, err);
         if (rc == 0) load_started(f, m->started, sizeof m->started);
         H5Fclose(f);
     }
@@ -375,6 +380,7 @@ static void metrics_free(CnnMetrics *m)
     free(m->config);
     free(m->train.p);
     free(m->eval.p);
+    free(m->tta.p);
     free(m);
 }
 
@@ -431,16 +437,26 @@ int cnn_metrics_train(CnnMetrics *m, const CnnTrainRow *row, CnnErr *err)
     return 0;
 }
 
-int cnn_metrics_eval(CnnMetrics *m, long step, double loss, double accuracy, CnnErr *err)
+static int push_eval(CnnMetrics *m, Rows *rows, const Stream *s, long step, double loss, double accuracy, CnnErr *err)
 {
-    long last = rows_last_step(&m->eval, &eval_stream);
+    long last = rows_last_step(rows, s);
     if (step < last)
-        return cnn_err(err, "%s: eval row for step %ld after step %ld (steps must not go back)",
-                       m->path, step, last);
+        return cnn_err(err, "%s: %s row for step %ld after step %ld (steps must not go back)", m->path, s->group + 1,
+                       step, last);
     EvalRow r = {step, loss, accuracy};
-    rows_push(&m->eval, &eval_stream, &r);
+    rows_push(rows, s, &r);
     m->dirty = 1;
     return 0;
+}
+
+int cnn_metrics_eval(CnnMetrics *m, long step, double loss, double accuracy, CnnErr *err)
+{
+    return push_eval(m, &m->eval, &eval_stream, step, loss, accuracy, err);
+}
+
+int cnn_metrics_eval_tta(CnnMetrics *m, long step, double loss, double accuracy, CnnErr *err)
+{
+    return push_eval(m, &m->tta, &tta_stream, step, loss, accuracy, err);
 }
 
 int cnn_metrics_flush(CnnMetrics *m, CnnErr *err)

@@ -107,8 +107,12 @@ static int place_tensors(CnnModel *m, const CnnConfig *cfg, CnnErr *err)
                 ti->count = decl_count(d);
                 ti->layer = i;
                 ti->buffer = d->buffer;
-                ti->decay = d->decay;
+                const CnnTrainable tr = L->spec.trainable;
+                ti->frozen = !d->buffer && (tr == CNN_TRAIN_NONE || (tr == CNN_TRAIN_BIASES && !d->bias));
+                ti->decay = d->decay || (!d->buffer && cfg->weight_decay_on == CNN_DECAY_ALL);
                 ti->wl = d->wl;
+                ti->until_epoch = L->spec.train_until_epoch;
+                ti->lr_scale = L->spec.lr_scale > 0.0f ? L->spec.lr_scale : 1.0f;
                 L->tensor[t] = m->n_tensors++;
                 off += ti->count;
             }
@@ -318,6 +322,18 @@ void cnn_model_free(CnnModel *m)
     memset(m, 0, sizeof *m);
 }
 
+/* HWIO weights w[kh][kw][cin][cout]: filter o < cin passes channel o through its centre tap (PyTorch's
+ * nn.init.dirac_ on the first cin filters; the centre of an even size is size / 2, as there). */
+static void dirac(float *w, const int *dims)
+{
+    const int kh = dims[0], kw = dims[1], cin = dims[2], cout = dims[3];
+    for (int y = 0; y < kh; y++)
+        for (int x = 0; x < kw; x++)
+            for (int i = 0; i < cin; i++)
+                for (int o = 0; o < cout && o < cin; o++)
+                    w[(((size_t)y * kw + x) * cin + i) * cout + o] = y == kh / 2 && x == kw / 2 && i == o ? 1.0f : 0.0f;
+}
+
 /* Layer i's tensors from (seed, CNN_RNG_INIT, i) (i: the layer's place in the config), in the order it
  * declared them; constants draw nothing, so conv and dense weights take the stream's first draws. */
 void cnn_model_init_params(CnnModel *m, uint64_t seed)
@@ -333,14 +349,21 @@ void cnn_model_init_params(CnnModel *m, uint64_t seed)
             const CnnTensorInfo *ti = &m->tensors[L->tensor[t]];
             float *w = m->params + ti->offset;
             const float he = (float)sqrt(2.0 / (double)(d->fan_in > 0 ? d->fan_in : 1));
+            const float bound = (float)(1.0 / sqrt((double)(d->fan_in > 0 ? d->fan_in : 1)));
             for (size_t j = 0; j < ti->count; j++) {
                 switch (d->init) {
                 case CNN_INIT_TRUNCATED_NORMAL: w[j] = cnn_rng_truncated_normal(&r, d->stddev); break;
                 case CNN_INIT_NORMAL: w[j] = cnn_rng_normal(&r) * d->stddev; break;
                 case CNN_INIT_CONSTANT: w[j] = d->value; break;
                 case CNN_INIT_HE_NORMAL: w[j] = cnn_rng_normal(&r) * he; break;
+                case CNN_INIT_UNIFORM:
+                case CNN_INIT_DIRAC:   /* drawn like uniform, then the identity part overwritten below */
+                case CNN_INIT_WHITEN:  /* until the training images set it (cnn_whiten_init) */
+                    w[j] = (2.0f * cnn_rng_uniform(&r) - 1.0f) * bound;
+                    break;
                 }
             }
+            if (d->init == CNN_INIT_DIRAC && d->rank == 4) dirac(w, d->dims);
         }
     }
 }
@@ -514,6 +537,33 @@ double cnn_model_weight_loss(const CnnModel *m)
         total += (double)t->wl * s * 0.5;
     }
     return total;
+}
+
+void cnn_model_scale_grads(const CnnModel *m, float *grad)
+{
+    for (int i = 0; i < m->n_trainable_tensors; i++) {
+        const CnnTensorInfo *t = &m->tensors[i];
+        if (t->lr_scale == 1.0f) continue;
+        float *g = grad + t->offset;
+        for (size_t j = 0; j < t->count; j++) g[j] *= t->lr_scale;
+    }
+}
+
+int cnn_model_trained_ranges(const CnnModel *m, double epoch, size_t *ranges)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_trainable_tensors; i++) {
+        const CnnTensorInfo *t = &m->tensors[i];
+        if (t->frozen || (t->until_epoch > 0.0f && epoch >= (double)t->until_epoch) || t->count == 0) continue;
+        if (n > 0 && ranges[2 * n - 2] + ranges[2 * n - 1] == t->offset) {
+            ranges[2 * n - 1] += t->count;
+        } else {
+            ranges[2 * n] = t->offset;
+            ranges[2 * n + 1] = t->count;
+            n++;
+        }
+    }
+    return n;
 }
 
 void cnn_model_add_weight_decay(const CnnModel *m, float *grad, double weight_decay)

@@ -35,16 +35,25 @@ void cnn_optim_free(CnnOptim *o)
 
 void cnn_optim_step(CnnOptim *o, float *params, const float *grad, double lr)
 {
+    const size_t all[2] = {0, o->n};
+    cnn_optim_step_ranges(o, params, grad, lr, all, 1);
+}
+
+void cnn_optim_step_ranges(CnnOptim *o, float *params, const float *grad, double lr, const size_t *ranges, int n)
+{
     o->t++;
-    if (o->kind == CNN_OPT_ADAM) {
-        double t = (double)o->t;
-        double lr_t = lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t));
-        o->k->adam_update(params, o->m, o->v, grad, o->n, (float)o->beta1, (float)o->beta2, (float)lr_t,
-                          (float)o->epsilon);
-    } else if (o->nesterov) {
-        o->k->nesterov_update(params, o->m, grad, o->n, (float)o->momentum, (float)lr);
-    } else {
-        o->k->momentum_update(params, o->m, grad, o->n, (float)o->momentum, (float)lr);
+    const double t = (double)o->t;
+    const double lr_t = o->kind == CNN_OPT_ADAM ? lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)) : lr;
+    for (int i = 0; i < n; i++) {
+        const size_t a = ranges[2 * i], c = ranges[2 * i + 1];
+        CNN_ASSERT(a + c <= o->n);
+        if (o->kind == CNN_OPT_ADAM)
+            o->k->adam_update(params + a, o->m + a, o->v + a, grad + a, c, (float)o->beta1, (float)o->beta2,
+                              (float)lr_t, (float)o->epsilon);
+        else if (o->nesterov)
+            o->k->nesterov_update(params + a, o->m + a, grad + a, c, (float)o->momentum, (float)lr);
+        else
+            o->k->momentum_update(params + a, o->m + a, grad + a, c, (float)o->momentum, (float)lr);
     }
 }
 
@@ -67,8 +76,8 @@ const char *cnn_optim_name(const CnnOptim *o)
     return o->kind == CNN_OPT_ADAM ? "adam" : "sgd";
 }
 
-/* The schedule without warm-up, at 0-based step s >= 0. */
-static double schedule(const CnnConfig *cfg, long s)
+/* The schedule without warm-up, at 0-based step s >= 0 of a run of `total` steps. */
+static double schedule(const CnnConfig *cfg, long s, long total)
 {
     switch (cfg->lr_schedule) {
     case CNN_LR_CONSTANT:
@@ -85,6 +94,20 @@ static double schedule(const CnnConfig *cfg, long s)
         double frac = (double)(s < cfg->decay_steps ? s : cfg->decay_steps) / (double)cfg->decay_steps;
         return cfg->lr * ((1.0 - alpha) * 0.5 * (1.0 + cos(M_PI * frac)) + alpha);
     }
+    case CNN_LR_LINEAR: {
+        /* knots at floor(k_i * total) steps (airbench's int(0.23 * total)), linear between them, flat
+         * outside; where two knots fall on one step the later segment holds */
+        const int n = cfg->n_knots;
+        double x0 = floor((double)cfg->knots[0] * (double)total), v0 = cfg->knot_values[0];
+        if ((double)s <= x0) return cfg->lr * v0;
+        for (int i = 1; i < n; i++) {
+            const double x1 = floor((double)cfg->knots[i] * (double)total), v1 = cfg->knot_values[i];
+            if ((double)s < x1) return cfg->lr * (v0 + (v1 - v0) * ((double)s - x0) / (x1 - x0));
+            x0 = x1;
+            v0 = v1;
+        }
+        return cfg->lr * v0;
+    }
     case CNN_LR_PIECEWISE: {
         int passed = 0;
         while (passed < cfg->n_boundaries && cfg->boundaries[passed] <= s) passed++;
@@ -94,12 +117,14 @@ static double schedule(const CnnConfig *cfg, long s)
     CNN_DIE("unknown lr_schedule %d", (int)cfg->lr_schedule);
 }
 
-double cnn_lr_at(const CnnConfig *cfg, long step)
+double cnn_lr_at(const CnnConfig *cfg, long step) { return cnn_lr_at_run(cfg, step, cfg->steps); }
+
+double cnn_lr_at_run(const CnnConfig *cfg, long step, long total)
 {
     long w = cfg->warmup_steps;
     if (step < 0) step = 0;
-    if (w > 0 && step < w) return schedule(cfg, 0) * (double)(step + 1) / (double)w;
-    return schedule(cfg, w > 0 ? step - w : step);
+    if (w > 0 && step < w) return schedule(cfg, 0, total - w) * (double)(step + 1) / (double)w;
+    return schedule(cfg, w > 0 ? step - w : step, total - w);
 }
 
 void cnn_ema_update(float *ema, const float *params, size_t n, double decay, long t)

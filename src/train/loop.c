@@ -73,6 +73,8 @@ typedef struct {
     CnnMetrics *metrics;        /* rank 0 */
     int io_failed;              /* rank 0: writing metrics failed (said once) */
     double t_start, t_log;
+    double t_launch;            /* when cnn_train_run began: data, model, whitening and all */
+    CnnEval last;               /* the final evaluation (last.tta < 0: none ran) */
     int64_t log_loss, log_correct; /* since the last progress line */
     long log_steps;
 } Loop;
@@ -133,12 +135,13 @@ static void log_progress(Run *r, Loop *lp, long done, double lr, const CnnStepSt
     double acc = (double)lp->log_correct / ((double)lp->log_steps * r->B);
     double ips = (double)lp->log_steps * r->B / (now - lp->t_log);
     double eta = (double)(lp->steps - done) * (now - lp->t_start) / (double)(done - lp->step0);
-    long epoch = (long)((double)done * r->B / r->train.n);
-    char etas[32];
+    long epoch = cnn_sampler_epoch(&r->sampler, done);
+    char etas[32], took[32];
     human_time(etas, sizeof etas, eta);
+    human_time(took, sizeof took, now - lp->t_launch);
     if (r->rank == 0) {
-        printf("%sstep %ld/%ld  epoch %ld  loss %.4f  acc %.4f  lr %.3g  %.0f img/s  ETA %s%s", lp->tty ? "\r" : "", done,
-               lp->steps, epoch, loss, acc, lr, ips, etas, lp->tty ? "   " : "\n");
+        printf("%sstep %ld/%ld  epoch %ld  loss %.4f  acc %.4f  lr %.3g  %.0f img/s  %s  ETA %s%s", lp->tty ? "\r" : "",
+               done, lp->steps, epoch, loss, acc, lr, ips, took, etas, lp->tty ? "   " : "\n");
         fflush(stdout);
         CnnTrainRow row = {done, epoch, loss, acc, lr, ips, now - lp->t_start};
         CnnErr err;
@@ -150,17 +153,23 @@ static void log_progress(Run *r, Loop *lp, long done, double lr, const CnnStepSt
     lp->log_steps = 0;
 }
 
+/* Every eval_every steps and at the end; data.tta's views at the end only (they cost 2 or 6 forwards). */
 static void maybe_evaluate(Run *r, Loop *lp, long done)
 {
     if (!((r->cfg->eval_every > 0 && done % r->cfg->eval_every == 0) || done == lp->steps)) return;
-    double el, ea;
-    run_evaluate(r, &el, &ea);
+    CnnEval ev;
+    run_evaluate(r, done == lp->steps ? r->cfg->tta : 0, &ev);
+    if (done == lp->steps) lp->last = ev;
     if (r->rank != 0) return;
-    printf("%seval step %ld: test loss %.4f  test accuracy %.4f (%d images%s)\n", lp->tty ? "\n" : "", done, el, ea,
-           r->test.n, r->ema ? ", averaged parameters" : "");
+    char tta[96] = "";
+    if (ev.tta) snprintf(tta, sizeof tta, "; with TTA level %d: test loss %.4f  test accuracy %.4f", ev.tta, ev.tta_loss, ev.tta_acc);
+    printf("%seval step %ld: test loss %.4f  test accuracy %.4f%s (%d images%s)\n", lp->tty ? "\n" : "", done, ev.loss,
+           ev.acc, tta, r->test.n, r->ema ? ", averaged parameters" : "");
     fflush(stdout);
     CnnErr err;
-    if (!lp->io_failed && (cnn_metrics_eval(lp->metrics, done, el, ea, &err) || cnn_metrics_flush(lp->metrics, &err)))
+    if (!lp->io_failed && (cnn_metrics_eval(lp->metrics, done, ev.loss, ev.acc, &err) ||
+                           (ev.tta && cnn_metrics_eval_tta(lp->metrics, done, ev.tta_loss, ev.tta_acc, &err)) ||
+                           cnn_metrics_flush(lp->metrics, &err)))
         metrics_failed(lp, &err);
 }
 
@@ -188,7 +197,7 @@ static int end_of_step(Run *r, Loop *lp, long done, double lr, int *stop)
 /* Steps step0 .. steps-1, or until NaN, a signal or a failed write. */
 static int train_steps(Run *r, Loop *lp)
 {
-    double lr = cnn_lr_at(r->cfg, lp->step0);
+    double lr = cnn_lr_at_run(r->cfg, lp->step0, lp->steps);
     int rc = CNN_EXIT_OK;
     long step;
     for (step = lp->step0; step < lp->steps; step++) {
@@ -232,7 +241,7 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     Run *r = cnn_calloc(1, sizeof *r);
     CnnErr err;
     int rc = CNN_EXIT_ERROR;
-    Loop lp = {.tty = progress_on_terminal()};
+    Loop lp = {.tty = progress_on_terminal(), .t_launch = cnn_now(), .last = {.tta = -1}};
     if (run_setup(r, cfg, 1, &err)) goto out; /* run_setup said why */
     lp.steps = r->steps; /* train.steps, or what train.epochs gives on this training set */
     if ((lp.step0 = start_or_resume(r, opts->resume)) < 0) goto out;
@@ -247,6 +256,13 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     if (r->size > 1) cnn_watchdog_start(cfg->stall_timeout); /* one process has no one to wait for */
     rc = train_steps(r, &lp);
     cnn_watchdog_stop();
+    if (rc == CNN_EXIT_OK && lp.last.tta >= 0 && r->rank == 0) {
+        char took[32], tta[64] = "";
+        human_time(took, sizeof took, cnn_now() - lp.t_launch);
+        if (lp.last.tta) snprintf(tta, sizeof tta, ", %.4f with TTA level %d", lp.last.tta_acc, lp.last.tta);
+        cnn_info("done: %ld steps, test accuracy %.4f%s; %s from the start (%.1f s: data, initialisation, training, "
+                 "evaluation)", lp.steps, lp.last.acc, tta, took, cnn_now() - lp.t_launch);
+    }
 out:
     if (lp.metrics) cnn_metrics_close(lp.metrics);
     run_free(r);
@@ -268,10 +284,14 @@ int cnn_eval_run(const CnnConfig *cfg, const char *ckpt, int raw)
         if (step < 0) {
             rc = CNN_EXIT_ERROR;
         } else {
-            double loss, acc;
-            run_evaluate(r, &loss, &acc);
-            cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f (%d images, %d rank%s, %s)", ckpt, step, loss,
-                     acc, r->test.n, r->size, r->size > 1 ? "s" : "",
+            CnnEval ev;
+            run_evaluate(r, cfg->tta, &ev);
+            char tta[96] = "";
+            if (ev.tta)
+                snprintf(tta, sizeof tta, "; with TTA level %d: test loss %.4f  test accuracy %.4f", ev.tta, ev.tta_loss,
+                         ev.tta_acc);
+            cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f%s (%d images, %d rank%s, %s)", ckpt, step,
+                     ev.loss, ev.acc, tta, r->test.n, r->size, r->size > 1 ? "s" : "",
                      r->ema ? "averaged parameters; --raw for the trained ones" : "trained parameters");
         }
     }

@@ -49,6 +49,15 @@ static float *ema_target(Run *r, int file_has_it)
     return r->ema;
 }
 
+/* Where a checkpoint's lookahead copy goes: training with train.lookahead reads it (--eval needs only the
+ * parameters, which lookahead has already made the copy at every epoch's end). NULL: not read. */
+static float *lookahead_target(Run *r, int file_has_it)
+{
+    if (!file_has_it || r->eval_only || !(r->cfg->lookahead > 0)) return NULL;
+    if (!r->lookahead) r->lookahead = cnn_malloc(r->model.n_params * sizeof(float));
+    return r->lookahead;
+}
+
 /* The optimizer slots a resume reads and sends to every rank: none for --eval and --predict, which need
  * the parameters only (so a checkpoint trained with another optimizer, a --set on the training command
  * line, evaluates under any config of the same network). */
@@ -72,6 +81,7 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
         snprintf(path, pn, "%s", resume);
         if (cnn_ckpt_read_meta(path, meta, err) || check_resume_config(r->cfg, meta, path, !r->eval_only, err)) return -1;
         d.ema = ema_target(r, meta->has_ema);
+        d.lookahead = lookahead_target(r, meta->has_lookahead);
         cnn_ckpt_meta_free(meta);
         if (cnn_ckpt_read(path, meta, &d, err)) return -1;
         *have = 1;
@@ -88,6 +98,7 @@ static int rank0_read_resume(Run *r, const char *resume, CnnCkptMeta *meta, char
         }
         if (check_resume_config(r->cfg, meta, path, !r->eval_only, err)) return -1;
         d.ema = ema_target(r, meta->has_ema);
+        d.lookahead = lookahead_target(r, meta->has_lookahead);
         cnn_ckpt_meta_free(meta);
         if (cnn_ckpt_read(path, meta, &d, &e)) {
             cnn_warn("skipping checkpoint %s: %s", path, e.msg);
@@ -148,7 +159,8 @@ long resume_all(Run *r, const char *resume)
     cnn_comm_bcast(&have, sizeof have, 0);
     if (!have) {
         /* failed reads may have touched the buffers: start clean */
-        cnn_model_init_params(m, r->cfg->seed);
+        CnnErr ierr;
+        if (run_init_params(r, &ierr)) return -1; /* said */
         memset(r->optim.m, 0, m->n_trainable * sizeof(float));
         if (r->optim.v) memset(r->optim.v, 0, m->n_trainable * sizeof(float));
         if (r->ema) run_ema_reset(r);
@@ -172,6 +184,15 @@ long resume_all(Run *r, const char *resume)
     } else if (ema[1] && !r->eval_only) {
         run_ema_reset(r);
         cnn_info("%s holds no averaged parameters: train.ema's average starts here from its parameters", path);
+    }
+    int la = meta.has_lookahead && r->lookahead; /* rank 0 read it */
+    cnn_comm_bcast(&la, sizeof la, 0);
+    if (la) {
+        if (!r->lookahead) r->lookahead = cnn_malloc(m->n_params * sizeof(float));
+        cnn_comm_bcast(r->lookahead, m->n_params * sizeof(float), 0);
+    } else if (r->lookahead) { /* a failed read of a later file may have left one */
+        free(r->lookahead);
+        r->lookahead = NULL;
     }
     cnn_info("resumed from step %ld (%s, written by %d rank%s%s)", hdr[0], path, meta.world_size,
              meta.world_size == 1 ? "" : "s", ema[0] ? "; with its averaged parameters" : "");
@@ -205,6 +226,7 @@ int save_checkpoint(Run *r, long step, double lr, CnnErr *err)
                      .params = m->params};
     d.n_slots = cnn_optim_slots(&r->optim, d.slot_names, d.slots);
     d.ema = r->ema;
+    d.lookahead = r->lookahead;
     char path[CNN_PATH_LEN + 64];
     int rc = cnn_ckpt_write(r->cfg->out_dir, &meta, &d, r->cfg->keep, path, sizeof path, err);
     if (rc == 0) cnn_info("checkpoint %s", path);

@@ -48,6 +48,8 @@ typedef struct {
     float *ema;                 /* train.ema's average (training), or a checkpoint's (--eval); NULL: none.
                                    Evaluation runs on it when it is there */
     float *ema_swap;            /* the trained parameters while evaluation runs on the average */
+    float *lookahead;           /* train.lookahead's copy of every parameter and buffer, once it has started;
+                                   NULL before (and without lookahead) */
     char *config_text;          /* canonical INI text after overrides, for checkpoints and metrics */
     CnnIsa isa;                 /* the kernels' instruction set, agreed by all ranks */
     char producer[512];         /* version.h's line, for checkpoints and metrics (set once by run_setup) */
@@ -58,6 +60,8 @@ typedef struct {
  * and returns -1 (on every rank) if anything fails. */
 int run_setup(Run *r, const CnnConfig *cfg, int need_train, CnnErr *err);
 void run_free(Run *r);
+/* The parameters from the seed, then the init = whiten layers' from the training images (when loaded). */
+int run_init_params(Run *r, CnnErr *err);
 /* Starts feeding batches step0 .. steps-1 (the prefetch ring, or in place when data.prefetch = 0). */
 void run_start_data(Run *r, long step0, long steps);
 /* One training step: this rank's part of batch `step`, the global gradient, weight decay, the optimizer
@@ -65,9 +69,15 @@ void run_start_data(Run *r, long step0, long steps);
 int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where);
 /* train.ema's average := the parameters (allocated on first use). */
 void run_ema_reset(Run *r);
+/* What an evaluation gives: the plain figures, and with test-time augmentation (tta > 0) those too. */
+typedef struct {
+    double loss, acc;
+    int tta;
+    double tta_loss, tta_acc;
+} CnnEval;
 /* The test set in fixed chunks of eval_batch, chunks spread over ranks, sums exact; on the average
- * (r->ema) when there is one. */
-void run_evaluate(Run *r, double *loss, double *acc);
+ * (r->ema) when there is one; with data.tta's views at level tta (0: none). */
+void run_evaluate(Run *r, int tta, CnnEval *ev);
 /* Any rank's failure becomes every rank's (the failing ranks print why), so nobody is left in a
  * collective. */
 int agree_fail(int failed, const CnnErr *err);

@@ -9,6 +9,8 @@
 
 #include "cnn/comm.h"
 #include "cnn/nn/gemm.h"
+#include "cnn/nn/whiten.h"
+#include "cnn/tta.h"
 #include "cnn/util.h"
 #include "cnn/version.h"
 #include "run.h"
@@ -67,6 +69,44 @@ static int load_data(Run *r, int need_train, CnnErr *err)
     return -1;
 }
 
+/* init = whiten layers: their weights from the first whiten_images training images as evaluation
+ * prepares them (normalised, not augmented), computed on rank 0 and sent to all (LAPACK's sums may differ
+ * between CPUs; the broadcast makes every rank count give the same weights). */
+static int whiten_layers(Run *r, CnnErr *err)
+{
+    CnnModel *m = &r->model;
+    int failed = 0;
+    for (int i = 0; i < m->n_layers && !failed; i++) {
+        CnnLayer *L = &m->layers[i];
+        if (L->spec.type != CNN_LAYER_CONV || L->spec.init != CNN_INIT_WHITEN) continue;
+        const CnnTensorInfo *t = &m->tensors[L->tensor[0]];
+        float *w = m->params + t->offset;
+        if (r->rank == 0) {
+            const int k = L->spec.size, D = k * k * L->ic, n = L->spec.whiten_images < r->train.n ? L->spec.whiten_images : r->train.n;
+            const size_t per = (size_t)m->in_h * m->in_w * m->in_c;
+            double *sum = cnn_calloc((size_t)D * D, sizeof *sum);
+            float *img = cnn_malloc(per * sizeof *img);
+            for (int j = 0; j < n; j++) {
+                cnn_augment_eval(&r->aug_test, img, r->train.images[j]);
+                cnn_whiten_add(sum, img, m->in_h, m->in_w, m->in_c, k);
+            }
+            const double count = (double)n * (m->in_h - k + 1) * (m->in_w - k + 1);
+            failed = cnn_whiten_filters(sum, count, D, L->spec.whiten_epsilon, w, err) != 0;
+            free(sum);
+            free(img);
+        }
+        if (agree_fail(failed, err)) return -1;
+        cnn_comm_bcast(w, t->count * sizeof(float), 0);
+    }
+    return 0;
+}
+
+int run_init_params(Run *r, CnnErr *err)
+{
+    cnn_model_init_params(&r->model, r->cfg->seed);
+    return r->train.n > 0 ? whiten_layers(r, err) : 0;
+}
+
 /* Model (for the most samples a forward gets here), parameters, optimizer, gradsync, batch buffers. */
 static int build_model(Run *r, int need_train, CnnErr *err)
 {
@@ -82,15 +122,16 @@ static int build_model(Run *r, int need_train, CnnErr *err)
         if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
         return -1;
     }
-    cnn_model_init_params(&r->model, cfg->seed);
-    if (need_train && cfg->ema > 0) run_ema_reset(r);
-    cnn_optim_init(&r->optim, cfg, r->model.n_trainable, r->model.k);
-    r->sync = cnn_gradsync_create(cfg, &r->model, r->rank, r->size);
+    cnn_augment_init(&r->aug_test, cfg, &r->test);
     if (need_train) {
         cnn_augment_init(&r->aug_train, cfg, &r->train);
         cnn_sampler_init(&r->sampler, cfg->seed, r->train.n, r->B);
+        cnn_sampler_drop_last(&r->sampler, cfg->drop_last);
     }
-    cnn_augment_init(&r->aug_test, cfg, &r->test);
+    if (run_init_params(r, err)) return -1;
+    if (need_train && cfg->ema > 0) run_ema_reset(r);
+    cnn_optim_init(&r->optim, cfg, r->model.n_trainable, r->model.k);
+    r->sync = cnn_gradsync_create(cfg, &r->model, r->rank, r->size);
     int n = r->hi - r->lo;
     r->idx_buf = cnn_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
     r->epoch_buf = cnn_malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
@@ -211,6 +252,7 @@ void run_free(Run *r)
     free(r->config_text);
     free(r->ema);
     free(r->ema_swap);
+    free(r->lookahead);
     cnn_gradsync_free(r->sync);
     free(r->idx_buf);
     free(r->epoch_buf);
@@ -251,6 +293,34 @@ void run_start_data(Run *r, long step0, long steps)
     }
 }
 
+/* train.lookahead after step `step` (airbench94's): from epoch lookahead_start on, every lookahead_every
+ * steps, the first time a copy of every parameter and buffer, later the copy moves towards them,
+ * copy += (1 - rho) (params - copy) with rho = lookahead^every * (done / steps)^power, and the parameters
+ * become the copy; at the end of each epoch (and of the run) the parameters become the copy again. */
+static void lookahead_step(Run *r, long step)
+{
+    const CnnConfig *cfg = r->cfg;
+    CnnModel *m = &r->model;
+    if (!(cfg->lookahead > 0)) return;
+    const long done = step + 1, epoch = cnn_sampler_epoch(&r->sampler, step);
+    const size_t bytes = m->n_params * sizeof(float);
+    if ((double)epoch >= cfg->lookahead_start && done % cfg->lookahead_every == 0) {
+        if (!r->lookahead) {
+            r->lookahead = cnn_malloc(bytes);
+            memcpy(r->lookahead, m->params, bytes);
+        } else {
+            const double rho = pow(cfg->lookahead, (double)cfg->lookahead_every) *
+                               pow((double)done / (double)r->steps, cfg->lookahead_power);
+            const float a = (float)(1.0 - rho);
+            float *la = r->lookahead;
+            for (size_t i = 0; i < m->n_params; i++) la[i] += a * (m->params[i] - la[i]);
+            memcpy(m->params, la, bytes);
+        }
+    }
+    if (r->lookahead && (cnn_sampler_epoch(&r->sampler, done) > epoch || done == r->steps))
+        memcpy(m->params, r->lookahead, bytes);
+}
+
 int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where)
 {
     CnnModel *m = &r->model;
@@ -271,13 +341,17 @@ int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where
     if (r->prefetch) cnn_prefetch_release(r->prefetch);
     double t_opt = cnn_now();
     cnn_model_update_buffers(m, m->grads);
+    cnn_model_scale_grads(m, m->grads);
     cnn_model_add_weight_decay(m, m->grads, r->cfg->weight_decay);
-    *lr = cnn_lr_at(r->cfg, step);
-    cnn_optim_step(&r->optim, m->params, m->grads, *lr);
+    *lr = cnn_lr_at_run(r->cfg, step, r->steps);
+    size_t ranges[2 * CNN_MAX_TENSORS];
+    const int nr = cnn_model_trained_ranges(m, (double)cnn_sampler_epoch(&r->sampler, step), ranges);
+    cnn_optim_step_ranges(&r->optim, m->params, m->grads, *lr, ranges, nr);
     if (r->ema) { /* the average of what is trained; buffers (running statistics) as they are */
         cnn_ema_update(r->ema, m->params, m->n_trainable, r->cfg->ema, r->optim.t);
         memcpy(r->ema + m->n_trainable, m->params + m->n_trainable, (m->n_params - m->n_trainable) * sizeof(float));
     }
+    lookahead_step(r, step);
     r->t_opt += cnn_now() - t_opt;
     return 0;
 }
@@ -290,7 +364,7 @@ void run_ema_reset(Run *r)
 }
 
 /* On the average when there is one (the trained parameters are put back after). */
-void run_evaluate(Run *r, double *loss, double *acc)
+void run_evaluate(Run *r, int tta, CnnEval *ev)
 {
     CnnModel *m = &r->model;
     if (r->ema) {
@@ -302,26 +376,37 @@ void run_evaluate(Run *r, double *loss, double *acc)
     if (E > m->max_batch) E = m->max_batch;
     int n = r->test.n, chunks = (n + E - 1) / E, c0, c1;
     cnn_sampler_slice(chunks, r->rank, r->size, &c0, &c1);
-    size_t per = (size_t)m->in_h * m->in_w * m->in_c;
+    size_t per = (size_t)m->in_h * m->in_w * m->in_c, k = (size_t)m->num_classes;
     float *x = cnn_aligned(cnn_mul_size((size_t)E, per * sizeof(float)));
+    float *plain = cnn_malloc((size_t)E * k * sizeof(float)), *avg = cnn_malloc((size_t)E * k * sizeof(float));
+    const uint8_t **imgs = cnn_malloc((size_t)E * sizeof *imgs);
     int *y = cnn_malloc((size_t)E * sizeof(int));
-    int64_t sums[2] = {0, 0};
+    int64_t sums[4] = {0, 0, 0, 0}; /* loss and correct: plain, with TTA */
     for (int c = c0; c < c1; c++) {
         int a = c * E, b = a + E < n ? a + E : n;
         for (int i = a; i < b; i++) {
-            cnn_augment_eval(&r->aug_test, x + (size_t)(i - a) * per, r->test.images[i]);
+            imgs[i - a] = r->test.images[i];
             y[i - a] = r->test.labels[i];
         }
-        const float *logits = cnn_model_forward(m, x, b - a, 0, 0, NULL);
-        int correct = 0;
-        double l = cnn_softmax_xent_smoothed(NULL, logits, y, b - a, m->num_classes, m->label_smoothing, 1.0f, &correct);
-        sums[0] += llrint(l * CNN_LOSS_SCALE);
-        sums[1] += correct;
+        cnn_tta_logits(m, &r->aug_test, imgs, b - a, tta, x, avg, plain);
+        for (int v = 0; v < (tta > 0 ? 2 : 1); v++) {
+            int correct = 0;
+            double l = cnn_softmax_xent_smoothed(NULL, v ? avg : plain, y, b - a, m->num_classes, m->label_smoothing,
+                                                 1.0f, &correct);
+            sums[2 * v] += llrint(l * CNN_LOSS_SCALE);
+            sums[2 * v + 1] += correct;
+        }
     }
     free(x);
+    free(plain);
+    free(avg);
+    free(imgs);
     free(y);
-    cnn_comm_sum_i64(sums, 2);
+    cnn_comm_sum_i64(sums, 4);
     if (r->ema) memcpy(m->params, r->ema_swap, m->n_params * sizeof(float));
-    *loss = (double)sums[0] / CNN_LOSS_SCALE / n;
-    *acc = (double)sums[1] / n;
+    ev->loss = (double)sums[0] / CNN_LOSS_SCALE / n;
+    ev->acc = (double)sums[1] / n;
+    ev->tta = tta > 0 ? tta : 0;
+    ev->tta_loss = (double)sums[2] / CNN_LOSS_SCALE / n;
+    ev->tta_acc = (double)sums[3] / n;
 }

@@ -25,6 +25,7 @@ typedef struct {
     CnnPixelLayout layout;      /* source layout */
     int out_h, out_w;           /* after crop (= in_h, in_w when crop is 0) */
     int crop, flip;
+    int flip_alternate;         /* data.flip_mode = alternate: epoch 0's draw, reversed in odd epochs */
     int pad, pad_reflect;       /* data.pad (0 = off; crop is 0 then) and data.pad_mode = reflect */
     float brightness, contrast_lo, contrast_hi;
     int standardize;
@@ -37,12 +38,17 @@ void cnn_augment_init(CnnAugment *a, const CnnConfig *cfg, const CnnDataset *ds)
 /* out: [out_h][out_w][c]. */
 void cnn_augment_train(const CnnAugment *a, float *out, const uint8_t *img, long epoch, long index);
 void cnn_augment_eval(const CnnAugment *a, float *out, const uint8_t *img);
+/* Evaluation's window moved by (dy, dx) pixels (|dy|, |dx| <= 1) and mirrored if flip, the pixels beyond
+ * the image reflected about its edge: the views of test-time augmentation (data.tta, airbench94's). A crop
+ * must leave a pixel on every side (data.crop <= size - 2). */
+void cnn_augment_view(const CnnAugment *a, float *out, const uint8_t *img, int dy, int dx, int flip);
 
 /* The two halves of cnn_augment_train, exposed for tests: the draws of one sample, and the
  * deterministic transform they parameterise (eval is apply with the central crop, no flip, delta 0,
  * factor 1). Draw order from (CNN_RNG_AUGMENT, epoch, index), always all five so one option does not
  * shift another's values: oy = below(in_h - out_h + 1), ox = below(in_w - out_w + 1),
- * flip = uniform < 0.5 (0 if flips are off), delta = range(-brightness, brightness),
+ * flip = uniform < 0.5 (0 if flips are off; with data.flip_mode = alternate, epoch 0's value of this draw
+ * for the sample, negated in odd epochs), delta = range(-brightness, brightness),
  * factor = range(contrast_lo, contrast_hi) (1 if contrast is off); then, only with data.pad = P,
  * oy = below(2P + 1), ox = below(2P + 1) in place of the first two (which are 0: no crop beside pad),
  * so the five keep their values. (oy, ox) is the window's top-left corner in the padded image

@@ -6,6 +6,7 @@
  *                           buffers (moving_mean, moving_variance)
  *   /optimizer/<opt>/<slot>/<layer>/<tensor>   the trainable tensors'; attr t on /optimizer/<opt>
  *   /ema/<layer>/<tensor>   train.ema's average (when on)
+ *   /lookahead/<layer>/<tensor>  train.lookahead's copy (once it has started)
  *   /state                  attrs sampler_step, samples_seen, lr (what exact continuation needs)
  * Datasets are chunked with the Fletcher32 checksum filter, so a corrupted byte is an error on read.
  * A write goes to <dir>/ckpt-<step>.h5.tmp, is fsync'd, renamed to ckpt-<step>.h5, and the directory
@@ -43,6 +44,7 @@ typedef struct {
     char openblas_core[32];
     char producer[512];     /* version.h's line: cnn-dist's version and the libraries' ("" in older files) */
     int has_ema;            /* the file holds /ema (train.ema's averaged parameters) */
+    int has_lookahead;      /* the file holds /lookahead (train.lookahead's copy) */
 } CnnCkptMeta;
 
 /* The parameters and optimizer slots, each a flat array carved by the same tensor list. */
@@ -57,6 +59,7 @@ typedef struct {
     float *slots[4];
     float *ema;             /* train.ema's average, carved like params: written to /ema/<layer>/...; read
                                when the file has it (meta->has_ema), else left as it is. NULL: none */
+    float *lookahead;       /* train.lookahead's copy, the same way under /lookahead (meta->has_lookahead) */
 } CnnCkptData;
 
 /* "<dir>/ckpt-<step>.h5" into buf. */

@@ -1,6 +1,7 @@
 /* metrics: rank 0's log of training and evaluation, <out_dir>/metrics.h5:
  *   /train/{step, epoch, loss, accuracy, lr, images_per_sec, wall_s}   one row per log interval
  *   /eval/{step, loss, accuracy}                                        one row per evaluation
+ *   /eval_tta/{step, loss, accuracy}    the same with data.tta's test-time augmentation (only if any)
  *   root attrs: config, world_size, started
  * Each column is a 1-D chunked dataset of unlimited size (step, epoch: int64; the rest float64).
  *
@@ -33,6 +34,7 @@ void cnn_metrics_set_producer(CnnMetrics *m, const char *producer);
  * file). */
 int cnn_metrics_train(CnnMetrics *m, const CnnTrainRow *row, CnnErr *err);
 int cnn_metrics_eval(CnnMetrics *m, long step, double loss, double accuracy, CnnErr *err);
+int cnn_metrics_eval_tta(CnnMetrics *m, long step, double loss, double accuracy, CnnErr *err);
 /* Writes the snapshot if anything changed since the last one; on failure the rows stay pending. */
 int cnn_metrics_flush(CnnMetrics *m, CnnErr *err);
 /* Flushes (a failure is a warning) and frees. */

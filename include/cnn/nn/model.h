@@ -25,8 +25,13 @@ typedef struct {
     int layer;      /* index into CnnModel.layers */
     int buffer;     /* 1: not trained; its gradient slot carries what the step adds to it (a layer's buffer
                      * ops say what), summed exactly like gradients, so it stays the same on every rank */
-    int decay;      /* 1: train.weight_decay applies (conv and dense weights) */
+    int decay;      /* 1: train.weight_decay applies (conv and dense weights; every trained tensor with
+                     * train.weight_decay_on = all) */
     float wl;       /* weight loss wl * sum(w^2) / 2 of the layer's `wl` key (0: none) */
+    int frozen;     /* 1: trainable in the layout (its gradient is computed and summed) but never updated: the
+                     * layer's `trainable` leaves it out */
+    float until_epoch; /* > 0: updated only in epochs before this (the layer's train_until_epoch) */
+    float lr_scale; /* its gradient times this before decay and the optimizer (the layer's lr_scale) */
 } CnnTensorInfo;
 
 /* What a layer type's build declares of one tensor: its name under the layer, shape, whether it is a
@@ -35,6 +40,7 @@ typedef struct {
     const char *what;   /* "weights", "biases", "gamma", ... */
     int rank, dims[4];
     int buffer, decay;
+    int bias;           /* a bias (conv's and dense's biases, batchnorm's beta): trained with trainable = biases */
     float wl;
     CnnInitKind init;   /* truncated_normal, normal (stddev), constant (value), he_normal (fan_in) */
     float stddev, value;
@@ -180,6 +186,12 @@ void cnn_model_update_buffers(CnnModel *m, const float *grad);
 double cnn_model_weight_loss(const CnnModel *m);
 /* grad += (wl + weight_decay) * w for every tensor with wl > 0, or decay set and weight_decay > 0 */
 void cnn_model_add_weight_decay(const CnnModel *m, float *grad, double weight_decay);
+/* grad *= lr_scale for every tensor whose layer sets one (before weight decay) */
+void cnn_model_scale_grads(const CnnModel *m, float *grad);
+/* The ranges (offset, count) of the parameter block the optimizer updates in a step of `epoch`: the
+ * trainable tensors that are not frozen, nor past their until_epoch, adjacent ones merged. Writes at most
+ * CNN_MAX_TENSORS pairs into ranges; returns how many. One range [0, n_trainable) when all train. */
+int cnn_model_trained_ranges(const CnnModel *m, double epoch, size_t *ranges);
 /* Hash of the parameter bytes. */
 uint64_t cnn_model_params_hash(const CnnModel *m);
 /* The --summary table. */

@@ -13,6 +13,9 @@
  *                alpha = decay_rate
  *   piecewise:   lr * decay_rate^k, k = the number of train.boundaries <= s (PyTorch's MultiStepLR with
  *                milestones = boundaries, gamma = decay_rate; tf.train.piecewise_constant with those values)
+ *   linear:      lr * the piecewise-linear interpolation of knot_values at steps floor(knots[i] * total),
+ *                flat before the first and after the last (airbench94's triangle: knots 0, 0.23, 1 and
+ *                values 0.2, 1, 0.07)
  * With warmup_steps W > 0 the rate rises linearly, lr_at(s) = sched(0) * (s + 1) / W for s < W, and
  * the schedule then runs on s - W. */
 #ifndef CNN_OPTIM_H
@@ -38,10 +41,15 @@ void cnn_optim_init(CnnOptim *o, const CnnConfig *cfg, size_t n, const CnnKernel
 void cnn_optim_free(CnnOptim *o);
 /* One update of params[n] with grad[n] at learning rate lr. */
 void cnn_optim_step(CnnOptim *o, float *params, const float *grad, double lr);
+/* The same update of the n ranges (offset, count) pairs in ranges[2n] only (what is trained this step);
+ * the others and their slots stay as they are, as PyTorch skips a parameter without a gradient. */
+void cnn_optim_step_ranges(CnnOptim *o, float *params, const float *grad, double lr, const size_t *ranges, int n);
 /* Slot names and arrays for checkpoints: adam has "m", "v"; sgd has "momentum". */
 int cnn_optim_slots(const CnnOptim *o, const char **names, float **arrays);
 const char *cnn_optim_name(const CnnOptim *o);
-double cnn_lr_at(const CnnConfig *cfg, long step);
+double cnn_lr_at(const CnnConfig *cfg, long step); /* a run of train.steps steps */
+/* At step `step` of a run of `total` steps (lr_schedule linear places its knots by it). */
+double cnn_lr_at_run(const CnnConfig *cfg, long step, long total);
 
 /* train.ema: the moving average of the parameters that evaluation uses, TensorFlow's
  * ExponentialMovingAverage with num_updates: after the optimizer's update number t (1, 2, ...),

@@ -31,7 +31,7 @@ static int batchnorm_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts
                              "nothing to normalise (a larger micro_batch, or no batchnorm here)");
     const int c = L->ic;
     CnnTensorDecl gamma = {.what = "gamma", .rank = 1, .dims = {c}, .init = CNN_INIT_CONSTANT, .value = 1.0f};
-    CnnTensorDecl beta = {.what = "beta", .rank = 1, .dims = {c}, .init = CNN_INIT_CONSTANT, .value = 0.0f};
+    CnnTensorDecl beta = {.what = "beta", .rank = 1, .dims = {c}, .bias = 1, .init = CNN_INIT_CONSTANT, .value = 0.0f};
     CnnTensorDecl mean = {.what = "moving_mean", .rank = 1, .dims = {c}, .buffer = 1, .init = CNN_INIT_CONSTANT};
     CnnTensorDecl var = {.what = "moving_variance", .rank = 1, .dims = {c}, .buffer = 1, .init = CNN_INIT_CONSTANT,
                          .value = 1.0f};
@@ -117,6 +117,7 @@ static const KeySpec batchnorm_keys[] = {
     CNN_K_NUM(CNN_KEY_NETWORK, "epsilon", K_FLOAT, CNN_K_LAY(epsilon), 0, CNN_K_INF, 1, 0),
     CNN_K_NUM(CNN_KEY_NETWORK, "scale", K_BOOL, CNN_K_LAY(bn_scale), 0, 1, 0, 0),
     CNN_K_NUM(CNN_KEY_NETWORK, "center", K_BOOL, CNN_K_LAY(bn_center), 0, 1, 0, 0),
+    CNN_K_TRAINING_KEYS,
 };
 
 static void batchnorm_defaults(CnnLayerSpec *l) /* PyTorch's BatchNorm2d */

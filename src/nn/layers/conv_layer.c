@@ -6,6 +6,7 @@
 #include "cnn/config_keys.h"
 
 #include "cnn/nn/plan.h"
+#include "cnn/nn/whiten.h"
 
 static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
 {
@@ -14,6 +15,13 @@ static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, 
         return cnn_layer_err(err, cfg, s, "activation = gelu needs a layer of its own: type = act, activation = gelu");
     L->keep_output = s->act != CNN_ACT_LINEAR;
     const int h = L->ih, w = L->iw, c = L->ic;
+    if (s->init == CNN_INIT_WHITEN &&
+        (s->n_in != 1 || s->in[0] != -1 || s->stride != 1 || s->same || s->filters != 2 * s->size * s->size * c ||
+         s->size * s->size * c > CNN_WHITEN_MAX_DIM))
+        return cnn_layer_err(err, cfg, s,
+                             "init = whiten needs a conv on the image itself (input = input, or the first layer), "
+                             "stride 1, padding = valid and filters = 2 x size x size x channels (each whitening "
+                             "direction and its negative)");
     if (h < 1 || w < 1) return cnn_layer_err(err, cfg, s, "input is empty");
     if (!s->same && (s->size > h || s->size > w))
         return cnn_layer_err(err, cfg, s, "VALID kernel is larger than its input");
@@ -77,8 +85,11 @@ static const KeySpec conv_keys[] = {
     CNN_K_WEIGHT_KEYS,
     CNN_K_INPUT,
     CNN_K_USE_BIAS,
+    CNN_K_TRAINING_KEYS,
+    CNN_K_NUM(CNN_KEY_NETWORK, "whiten_images", K_INT, CNN_K_LAY(whiten_images), 1, CNN_K_INF, 0, 0),
+    CNN_K_NUM(CNN_KEY_NETWORK, "whiten_epsilon", K_FLOAT, CNN_K_LAY(whiten_epsilon), 0, CNN_K_INF, 0, 0),
 };
 
 const CnnLayerTypeDesc cnn_conv_layer = {
-    "conv", {conv_keys, CNN_K_COUNT(conv_keys), {"filters", "size"}, CNN_K_COUNT(conv_keys) - 2, NULL, 1, 1},
+    "conv", {conv_keys, CNN_K_COUNT(conv_keys), {"filters", "size"}, CNN_K_COUNT(conv_keys) - 7 /* from input on */, NULL, 1, 1},
     &cnn_conv_layer_ops};

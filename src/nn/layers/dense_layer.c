@@ -16,6 +16,8 @@ static int dense_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o,
     const CnnLayerSpec *s = &L->spec;
     if (s->act == CNN_ACT_GELU) /* its backward needs the input, which this fused form does not keep */
         return cnn_layer_err(err, cfg, s, "activation = gelu needs a layer of its own: type = act, activation = gelu");
+    if (s->init == CNN_INIT_DIRAC || s->init == CNN_INIT_WHITEN)
+        return cnn_layer_err(err, cfg, s, "init = dirac and init = whiten are for conv layers");
     L->keep_output = s->act != CNN_ACT_LINEAR;
     const size_t nin = (size_t)L->ih * L->iw * L->ic;
     if (nin > (size_t)INT_MAX / 2)
@@ -73,8 +75,9 @@ static const KeySpec dense_keys[] = {
     CNN_K_WEIGHT_KEYS,
     CNN_K_INPUT,
     CNN_K_USE_BIAS,
+    CNN_K_TRAINING_KEYS,
 };
 
 const CnnLayerTypeDesc cnn_dense_layer = {
-    "dense", {dense_keys, CNN_K_COUNT(dense_keys), {"units", NULL}, CNN_K_COUNT(dense_keys) - 2, NULL, 1, 1},
+    "dense", {dense_keys, CNN_K_COUNT(dense_keys), {"units", NULL}, CNN_K_COUNT(dense_keys) - 5 /* from input on */, NULL, 1, 1},
     &cnn_dense_layer_ops};

@@ -60,7 +60,7 @@ void cnn_layer_declare_weights(CnnLayer *L, int rank, const int *dims, int fan_i
     for (int i = 0; i < rank; i++) w.dims[i] = dims[i];
     cnn_layer_declare(L, &w);
     if (s->use_bias) {
-        CnnTensorDecl b = {.what = "biases", .rank = 1, .dims = {cout}, .init = CNN_INIT_CONSTANT,
+        CnnTensorDecl b = {.what = "biases", .rank = 1, .dims = {cout}, .bias = 1, .init = CNN_INIT_CONSTANT,
                            .value = s->bias_init};
         cnn_layer_declare(L, &b);
     }
