@@ -594,6 +594,92 @@ static void test_existing_draws_pinned(void **state)
     }
 }
 
+
+/* cnn_augment_view (test-time augmentation): the evaluation window moved by one pixel, pixels beyond
+ * the edge reflected, mirrored on request, by hand on a 3x4 image; with zero padding in the config
+ * too (the views always reflect), without any padding, and in a central crop. */
+static void test_tta_views_by_hand(void **state)
+{
+    (void)state;
+    static const uint8_t img[12] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
+    static const struct {
+        int dy, dx, flip;
+        uint8_t want[12];
+    } cases[] = {
+        {0, 0, 0, {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120}},
+        {0, 0, 1, {40, 30, 20, 10, 80, 70, 60, 50, 120, 110, 100, 90}},
+        /* up-left: row -1 is row 1, column -1 is column 1 */
+        {-1, -1, 0, {60, 50, 60, 70, 20, 10, 20, 30, 60, 50, 60, 70}},
+        {-1, -1, 1, {70, 60, 50, 60, 30, 20, 10, 20, 70, 60, 50, 60}},
+        /* down-right: row 3 is row 1, column 4 is column 2 */
+        {1, 1, 0, {60, 70, 80, 70, 100, 110, 120, 110, 60, 70, 80, 70}},
+    };
+    CnnDataset ds = fake_ds(3, 4, 1, CNN_LAYOUT_HWC);
+    for (int mode = 0; mode < 3; mode++) { /* no pad, pad 2 zero, pad 2 reflect */
+        CnnConfig cfg = plain_cfg();
+        cfg.pad = mode ? 2 : 0;
+        cfg.pad_mode = mode == 2 ? CNN_PAD_REFLECT : CNN_PAD_ZERO;
+        CnnAugment a;
+        cnn_augment_init(&a, &cfg, &ds);
+        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+            float out[12];
+            tu_poison(out, 12);
+            cnn_augment_view(&a, out, img, cases[t].dy, cases[t].dx, cases[t].flip);
+            for (int i = 0; i < 12; i++)
+                tu_assert_close(out[i], cases[t].want[i] / 255.0, 1e-7, 0, "view", (size_t)mode * 1000 + t * 100 + (size_t)i);
+        }
+    }
+    /* a 2x2 central crop of the 4x4 image 0..15: the window at (1, 1) moves inside the image */
+    uint8_t sq[16];
+    for (int i = 0; i < 16; i++) sq[i] = (uint8_t)i;
+    CnnDataset ds4 = fake_ds(4, 4, 1, CNN_LAYOUT_HWC);
+    CnnConfig cfg = plain_cfg();
+    cfg.crop = 2;
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds4);
+    float out[4];
+    cnn_augment_view(&a, out, sq, -1, -1, 0);
+    static const uint8_t ul[4] = {0, 1, 4, 5};
+    for (int i = 0; i < 4; i++) tu_assert_close(out[i], ul[i] / 255.0, 1e-7, 0, "crop view", (size_t)i);
+    cnn_augment_view(&a, out, sq, 1, 1, 1);
+    static const uint8_t dr[4] = {11, 10, 15, 14};
+    for (int i = 0; i < 4; i++) tu_assert_close(out[i], dr[i] / 255.0, 1e-7, 0, "crop view flipped", (size_t)i);
+}
+
+/* data.flip_mode = alternate: a sample's flip in epoch e is its epoch-0 draw, reversed when e is odd;
+ * about half the samples flip in epoch 0; the other draws (the offsets) stay per epoch. */
+static void test_alternate_flips(void **state)
+{
+    (void)state;
+    CnnDataset ds = fake_ds(32, 32, 3, CNN_LAYOUT_CHW);
+    CnnConfig cfg = plain_cfg();
+    cfg.flip = 1;
+    cfg.pad = 2;
+    CnnAugment rnd, alt;
+    cnn_augment_init(&rnd, &cfg, &ds);
+    cfg.flip_mode = CNN_FLIP_ALTERNATE;
+    cnn_augment_init(&alt, &cfg, &ds);
+    int flipped0 = 0, offsets_differ = 0;
+    for (long i = 0; i < 1000; i++) {
+        CnnAugmentParams p0, r0;
+        cnn_augment_draw(&alt, 0, i, &p0);
+        cnn_augment_draw(&rnd, 0, i, &r0);
+        assert_int_equal(p0.flip, r0.flip); /* epoch 0 is the random draw itself */
+        flipped0 += p0.flip;
+        for (long e = 1; e < 6; e++) {
+            CnnAugmentParams pe, re;
+            cnn_augment_draw(&alt, e, i, &pe);
+            cnn_augment_draw(&rnd, e, i, &re);
+            assert_int_equal(pe.flip, p0.flip ^ (int)(e & 1));
+            assert_int_equal(pe.oy, re.oy);
+            assert_int_equal(pe.ox, re.ox);
+            offsets_differ += pe.oy != p0.oy || pe.ox != p0.ox;
+        }
+    }
+    assert_in_range(flipped0, 450, 550);
+    assert_true(offsets_differ > 4500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +694,8 @@ int main(void)
         cmocka_unit_test(test_train_matches_reference),
         cmocka_unit_test(test_deterministic_and_draws),
         cmocka_unit_test(test_existing_draws_pinned),
+        cmocka_unit_test(test_tta_views_by_hand),
+        cmocka_unit_test(test_alternate_flips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

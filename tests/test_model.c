@@ -6,6 +6,8 @@
 
 #include "cnn/config.h"
 #include "cnn/nn/model.h"
+#include "cnn/rng.h"
+#include "cnn/tta.h"
 
 static void load(CnnConfig *cfg, const char *path)
 {
@@ -274,6 +276,146 @@ static void test_instruction_sets_agree(void **state)
     }
 }
 
+
+/* A small airbench-like network from text: a whitening-shaped conv on the image with trainable = biases
+ * until epoch 2, a dirac conv, batchnorm with lr_scale 4, a uniform dense head. */
+static const char *training_keys_ini =
+    "[data]\nformat = cifar10\ndir = .\n[train]\nbatch = 8\nsteps = 1\noptimizer = sgd\n"
+    "weight_decay = 0.01\nweight_decay_on = all\n"
+    "[w]\ntype = conv\nfilters = 24\nsize = 2\npadding = valid\ninit = whiten\ntrainable = biases\n"
+    "train_until_epoch = 2\n"
+    "[c]\ntype = conv\nfilters = 32\nsize = 3\npadding = same\nuse_bias = false\ninit = dirac\n"
+    "[bn]\ntype = batchnorm\nscale = false\nlr_scale = 4\n"
+    "[g]\ntype = global_avgpool\n[d]\ntype = dense\nunits = 10\ninit = uniform\nuse_bias = false\n";
+
+/* trainable, train_until_epoch, lr_scale and weight_decay_on = all reach the tensors; the trained ranges
+ * leave the frozen weights out and the bias out from epoch 2; dirac and uniform initialisers by hand. */
+static void test_training_keys(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnErr err;
+    if (cnn_config_parse(&cfg, training_keys_ini, "t.ini", NULL, 0, &err)) fail_msg("%s", err.msg);
+    CnnModel m;
+    const CnnModelOpts o = cnn_model_opts_local(2);
+    assert_int_equal(cnn_model_build(&m, &cfg, &o, &err), 0);
+    cnn_model_init_params(&m, 3);
+    /* tensors: w/weights, w/biases, c/weights, bn/beta, d/weights, then the buffers */
+    assert_string_equal(m.tensors[0].name, "w/weights");
+    assert_true(m.tensors[0].frozen && !m.tensors[1].frozen && !m.tensors[2].frozen);
+    assert_true(m.tensors[1].until_epoch == 2.0f && m.tensors[2].until_epoch == 0.0f);
+    assert_string_equal(m.tensors[3].name, "bn/beta");
+    assert_true(m.tensors[3].lr_scale == 4.0f && m.tensors[2].lr_scale == 1.0f);
+    for (int i = 0; i < m.n_trainable_tensors; i++) assert_true(m.tensors[i].decay); /* weight_decay_on = all */
+    size_t r[2 * CNN_MAX_TENSORS];
+    const size_t w_n = 2 * 2 * 3 * 24, b_off = w_n;
+    assert_int_equal(cnn_model_trained_ranges(&m, 1.0, r), 1); /* the bias and all after it */
+    assert_true(r[0] == b_off && r[1] == m.n_trainable - b_off);
+    assert_int_equal(cnn_model_trained_ranges(&m, 2.0, r), 1); /* epoch 2: the bias is out too */
+    assert_true(r[0] == b_off + 24 && r[1] == m.n_trainable - b_off - 24);
+    /* lr_scale multiplies bn's gradient only */
+    float *g = calloc(m.n_params, sizeof *g);
+    for (size_t i = 0; i < m.n_params; i++) g[i] = 1.0f;
+    cnn_model_scale_grads(&m, g);
+    for (int t = 0; t < m.n_tensors; t++)
+        for (size_t j = 0; j < m.tensors[t].count; j++)
+            assert_true(g[m.tensors[t].offset + j] == (t == 3 ? 4.0f : 1.0f));
+    free(g);
+    /* dirac: filter o < 24 of c passes channel o (centre tap 1, the rest 0); filters 24..31 uniform in
+     * +-1/sqrt(3 * 3 * 24) */
+    const float *cw = m.params + m.tensors[2].offset, bound = 1.0f / sqrtf(216.0f);
+    int nonzero = 0;
+    for (int y = 0; y < 3; y++)
+        for (int x = 0; x < 3; x++)
+            for (int i = 0; i < 24; i++)
+                for (int f = 0; f < 32; f++) {
+                    const float v = cw[((y * 3 + x) * 24 + i) * 32 + f];
+                    if (f < 24) assert_true(v == (y == 1 && x == 1 && i == f ? 1.0f : 0.0f));
+                    else {
+                        assert_true(fabsf(v) <= bound);
+                        nonzero += v != 0.0f;
+                    }
+                }
+    assert_true(nonzero > 9 * 24 * 8 - 4);
+    const float *dw = m.params + m.tensors[4].offset, db = 1.0f / sqrtf(32.0f);
+    float mx = 0;
+    for (int i = 0; i < 320; i++) mx = fmaxf(mx, fabsf(dw[i]));
+    assert_true(mx <= db && mx > 0.8f * db);
+    cnn_model_free(&m);
+    /* the keys' errors name the line */
+    static CnnConfig bad;
+    const char *dense_dirac = "[data]\nformat = cifar10\ndir = .\n[train]\nbatch = 8\nsteps = 1\n"
+                              "[d]\ntype = dense\nunits = 10\ninit = dirac\n";
+    if (cnn_config_parse(&bad, dense_dirac, "b.ini", NULL, 0, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(cnn_model_build(&m, &bad, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "b.ini:7"));
+    const char *whiten_same = "[data]\nformat = cifar10\ndir = .\n[train]\nbatch = 8\nsteps = 1\n"
+                              "[w]\ntype = conv\nfilters = 24\nsize = 2\npadding = same\ninit = whiten\n"
+                              "[d]\ntype = dense\nunits = 10\n";
+    if (cnn_config_parse(&bad, whiten_same, "b.ini", NULL, 0, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(cnn_model_build(&m, &bad, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "init = whiten needs"));
+    const char *adam_scale = "[data]\nformat = cifar10\ndir = .\n[train]\nbatch = 8\nsteps = 1\n"
+                             "[d]\ntype = dense\nunits = 10\nlr_scale = 2\n";
+    assert_int_equal(cnn_config_parse(&bad, adam_scale, "b.ini", NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "lr_scale"));
+}
+
+/* test-time augmentation: level 2's logits are 1/4 f(x) + 1/4 f(mirror x) + 1/8 of f at the image moved
+ * up-left and down-right by one pixel (edges reflected) and at their mirrors, each view built here by
+ * hand from the raw pixels; level 1 the first two at 1/2; level 0 the plain logits; bitwise. */
+static void test_tta_logits(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnErr err;
+    if (cnn_config_parse(&cfg, training_keys_ini, "t.ini", NULL, 0, &err)) fail_msg("%s", err.msg);
+    cfg.n_mean = cfg.n_std = 3;
+    for (int c = 0; c < 3; c++) {
+        cfg.mean[c] = 0.5f;
+        cfg.std[c] = 0.25f;
+    }
+    CnnModel m;
+    const CnnModelOpts o = cnn_model_opts_local(2);
+    assert_int_equal(cnn_model_build(&m, &cfg, &o, &err), 0);
+    cnn_model_init_params(&m, 9);
+    enum { H = 32, W = 32, C = 3, P = H * W * C, K = 10 };
+    CnnDataset ds = {.h = H, .w = W, .c = C, .layout = CNN_LAYOUT_HWC};
+    CnnAugment a;
+    cnn_augment_init(&a, &cfg, &ds);
+    static uint8_t img[2][P], view[P];
+    CnnRng r;
+    cnn_rng_init(&r, 4, CNN_RNG_TEST, 3, 0);
+    for (int i = 0; i < 2 * P; i++) img[i / P][i % P] = (uint8_t)cnn_rng_u32(&r);
+    const uint8_t *imgs[2] = {img[0], img[1]};
+    static float x[2 * P], got[3][2 * K], plain[2 * K], want[2 * K], f[6][2 * K];
+    for (int level = 0; level <= 2; level++) cnn_tta_logits(&m, &a, imgs, 2, level, x, got[level], level == 2 ? plain : NULL);
+    static const int views[6][3] = {{0, 0, 0}, {0, 0, 1}, {-1, -1, 0}, {-1, -1, 1}, {1, 1, 0}, {1, 1, 1}};
+    for (int v = 0; v < 6; v++) {
+        for (int j = 0; j < 2; j++) {
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++) {
+                    int sy = y + views[v][0], sx = (views[v][2] ? W - 1 - xx : xx) + views[v][1];
+                    sy = sy < 0 ? -sy : sy >= H ? 2 * (H - 1) - sy : sy;
+                    sx = sx < 0 ? -sx : sx >= W ? 2 * (W - 1) - sx : sx;
+                    for (int c = 0; c < C; c++) view[(y * W + xx) * C + c] = img[j][(sy * W + sx) * C + c];
+                }
+            cnn_augment_eval(&a, x + (size_t)j * P, view);
+        }
+        memcpy(f[v], cnn_model_forward(&m, x, 2, 0, 0, NULL), sizeof f[v]);
+    }
+    for (int i = 0; i < 2 * K; i++) {
+        assert_true(got[0][i] == f[0][i] && plain[i] == f[0][i]);
+        assert_true(got[1][i] == f[0][i] * 0.5f + f[1][i] * 0.5f);
+        want[i] = f[0][i] * 0.25f;
+        want[i] += f[1][i] * 0.25f;
+        for (int v = 2; v < 6; v++) want[i] += f[v][i] * 0.125f;
+        assert_true(got[2][i] == want[i]);
+        assert_true(got[2][i] != got[0][i]); /* the views differ */
+    }
+    cnn_model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +426,8 @@ int main(void)
         cmocka_unit_test(test_shard_gradients_sum_to_batch_gradient),
         cmocka_unit_test(test_direct_and_gemm_convs_agree),
         cmocka_unit_test(test_instruction_sets_agree),
+        cmocka_unit_test(test_training_keys),
+        cmocka_unit_test(test_tta_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

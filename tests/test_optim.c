@@ -387,6 +387,68 @@ static void test_schedules(void **state)
         tu_assert_close(cnn_lr_at(&pw, ws[i]), wwant[i], 0, 1e-14, "piecewise warm", (size_t)ws[i]);
 }
 
+
+/* lr_schedule = linear: airbench94's triangle over its 476 steps (knots 0, 0.23, 1 at steps 0, 109, 476;
+ * values 0.2, 1, 0.07), by hand; flat outside the knots; warm-up shifts it as the others. */
+static void test_linear_schedule(void **state)
+{
+    (void)state;
+    CnnConfig c;
+    base_cfg(&c);
+    c.lr = 1.5;
+    c.lr_schedule = CNN_LR_LINEAR;
+    c.n_knots = c.n_knot_values = 3;
+    const float knots[3] = {0.0f, 0.23f, 1.0f}, vals[3] = {0.2f, 1.0f, 0.07f};
+    memcpy(c.knots, knots, sizeof knots);
+    memcpy(c.knot_values, vals, sizeof vals);
+    const long s[] = {0, 1, 54, 108, 109, 110, 300, 475, 476, 600};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        const double v0 = (double)vals[0], v1 = (double)vals[1], v2 = (double)vals[2];
+        const double want = s[i] <= 109 ? v0 + (v1 - v0) * (double)s[i] / 109.0
+                                        : s[i] >= 476 ? v2 : v1 + (v2 - v1) * (double)(s[i] - 109) / 367.0;
+        tu_assert_close(cnn_lr_at_run(&c, s[i], 476), 1.5 * want, 0, 1e-14, "triangle", (size_t)s[i]);
+    }
+    /* knots that floor to one step: the later segment holds from there */
+    tu_assert_close(cnn_lr_at_run(&c, 0, 4), 1.5 * 1.0, 0, 1e-14, "short run", 0); /* floor(0.23 * 4) = 0 */
+    tu_assert_close(cnn_lr_at_run(&c, 2, 4), 1.5 * (1.0 + ((double)0.07f - 1.0) * 0.5), 0, 1e-7, "short run", 2);
+}
+
+/* cnn_optim_step_ranges: only the ranges move (parameters and slots); the others keep their bits; the
+ * step count advances once. */
+static void test_step_ranges(void **state)
+{
+    (void)state;
+    TU_FOR_EACH_ISA(isa, k) {
+        CnnConfig c;
+        base_cfg(&c);
+        c.optimizer = CNN_OPT_SGD;
+        c.momentum = 0.5;
+        c.nesterov = 1;
+        float p[40], q[40], g[40];
+        for (int i = 0; i < 40; i++) {
+            p[i] = q[i] = 0.1f * (float)i;
+            g[i] = 1.0f + 0.01f * (float)i;
+        }
+        CnnOptim a, b;
+        cnn_optim_init(&a, &c, 40, k);
+        cnn_optim_init(&b, &c, 40, k);
+        const size_t ranges[4] = {3, 17, 25, 10}; /* [3, 20) and [25, 35) */
+        cnn_optim_step_ranges(&a, p, g, 0.1, ranges, 2);
+        cnn_optim_step(&b, q, g, 0.1);
+        assert_int_equal(a.t, 1);
+        for (int i = 0; i < 40; i++) {
+            const int in = (i >= 3 && i < 20) || (i >= 25 && i < 35);
+            if (in) {
+                assert_true(p[i] == q[i] && a.m[i] == b.m[i]);
+            } else {
+                assert_true(p[i] == 0.1f * (float)i && a.m[i] == 0.0f);
+            }
+        }
+        cnn_optim_free(&a);
+        cnn_optim_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +460,8 @@ int main(void)
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_ema),
+        cmocka_unit_test(test_linear_schedule),
+        cmocka_unit_test(test_step_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,49 @@ static void test_fast(void **state)
     cnn_sampler_free(&s);
 }
 
+
+/* train.drop_last: epoch e is floor(n / B) whole batches, the first floor(n / B) * B positions of the
+ * stream's permutation of e (the same permutation as without drop_last); the rest of it is never used;
+ * batches never straddle; the epoch of step s is s / floor(n / B). n = 50, B = 16: 3 batches, 2 dropped. */
+static void test_drop_last(void **state)
+{
+    (void)state;
+    const int n = 50, B = 16, S = n / B;
+    CnnSampler plain, dl;
+    cnn_sampler_init(&plain, 77, n, B);
+    cnn_sampler_init(&dl, 77, n, B);
+    cnn_sampler_drop_last(&dl, 1);
+    int perm[64], idx[16];
+    long ep[16];
+    for (int e = 0; e < 4; e++) {
+        /* epoch e's permutation from the plain stream: positions e * n .. (e + 1) * n */
+        for (int p = 0; p < n; p++) {
+            long pos = (long)e * n + p;
+            cnn_sampler_get(&plain, pos / B, (int)(pos % B), (int)(pos % B) + 1, &perm[p], NULL);
+        }
+        for (int b = 0; b < S; b++) {
+            const long step = (long)e * S + b;
+            assert_int_equal(cnn_sampler_epoch(&dl, step), e);
+            cnn_sampler_get(&dl, step, 3, 16, idx, ep); /* a rank's slice [3, 16) */
+            for (int j = 0; j < 13; j++) {
+                assert_int_equal(idx[j], perm[b * B + 3 + j]);
+                assert_int_equal(ep[j], e);
+            }
+        }
+    }
+    /* off again: the plain stream */
+    cnn_sampler_drop_last(&dl, 0);
+    assert_int_equal(cnn_sampler_epoch(&dl, 3), 3 * B / n);
+    /* B > n: no whole batch, so it stays off */
+    CnnSampler big;
+    cnn_sampler_init(&big, 1, 10, 16);
+    cnn_sampler_drop_last(&big, 1);
+    assert_int_equal(big.per_epoch, 0);
+    cnn_sampler_free(&big);
+    cnn_sampler_free(&plain);
+    cnn_sampler_free(&dl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_epochs_differ),
         cmocka_unit_test(test_slice),
         cmocka_unit_test(test_fast),
+        cmocka_unit_test(test_drop_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,17 +96,15 @@ static double schedule(const CnnConfig *cfg, long s, long total)
     }
     case CNN_LR_LINEAR: {
         /* knots at floor(k_i * total) steps (airbench's int(0.23 * total)), linear between them, flat
-         * outside; where two knots fall on one step the later segment holds */
+         * outside; where two knots fall on one step the later segment holds (as airbench's triangle) */
         const int n = cfg->n_knots;
-        double x0 = floor((double)cfg->knots[0] * (double)total), v0 = cfg->knot_values[0];
-        if ((double)s <= x0) return cfg->lr * v0;
-        for (int i = 1; i < n; i++) {
-            const double x1 = floor((double)cfg->knots[i] * (double)total), v1 = cfg->knot_values[i];
-            if ((double)s < x1) return cfg->lr * (v0 + (v1 - v0) * ((double)s - x0) / (x1 - x0));
-            x0 = x1;
-            v0 = v1;
-        }
-        return cfg->lr * v0;
+        int i = -1; /* the last knot at or before s */
+        while (i + 1 < n && floor((double)cfg->knots[i + 1] * (double)total) <= (double)s) i++;
+        if (i < 0) return cfg->lr * (double)cfg->knot_values[0];
+        if (i == n - 1) return cfg->lr * (double)cfg->knot_values[n - 1];
+        const double x0 = floor((double)cfg->knots[i] * (double)total), x1 = floor((double)cfg->knots[i + 1] * (double)total);
+        const double v0 = cfg->knot_values[i], v1 = cfg->knot_values[i + 1];
+        return cfg->lr * (v0 + (v1 - v0) * ((double)s - x0) / (x1 - x0));
     }
     case CNN_LR_PIECEWISE: {
         int passed = 0;
