@@ -26,6 +26,15 @@ RES_SMALL="--set conv1.filters=16 --set stage1.filters=16 --set stage2.filters=1
  --set stage1.repeat=1 --set stage2.repeat=1 --set stage3.repeat=1 --set stage3.shortcut=B
  --set train.batch=24 --set train.micro_batch=4 --set train.log_every=2 --set train.eval_every=0
  --set train.checkpoint_every=3 --set train.boundaries=3,5 --set data.prefetch=1 --set data.train=data_batch_1.bin"
+# configs/airbench94.ini made small (tests/mpi/airbench.sh): 16/32/32 filters, batches of 48 in BatchNorm
+# groups of 8, whitening from 100 images, 5.5 epochs of 13 whole batches on data_batch_1.bin's 640 images
+# (72 steps), lookahead from epoch 1 every 2 steps, the whitening bias trained in epochs 0-1
+AB="$ROOT/configs/airbench94.ini"
+AB_SMALL="--set b1_conv1.filters=16 --set b1_conv2.filters=16 --set b2_conv1.filters=32 --set b2_conv2.filters=32
+ --set b3_conv1.filters=32 --set b3_conv2.filters=32 --set train.batch=48 --set train.micro_batch=8
+ --set train.eval_batch=8 --set data.train=data_batch_1.bin --set whiten.whiten_images=100
+ --set train.epochs=5.5 --set train.log_every=2 --set train.eval_every=0 --set train.lookahead_start=1
+ --set train.lookahead_every=2 --set whiten.train_until_epoch=2"
 
 # run NP [cnn-dist args...]: cnn-dist on NP ranks (1 = no mpirun), tiny config on the synthetic data.
 run() {

@@ -5,7 +5,7 @@
 #     them), and the gradients cross the hosts' links;
 #   - the start line names each host with its ranks and threads, and how the data set is held;
 #   - 2 hosts x 2 ranks and 3 hosts x 1 rank give bitwise the parameters of 1 rank, and so does a
-#     BatchNorm network with residual connections on 2 hosts;
+#     BatchNorm network with residual connections on 2 hosts, and the airbench94 recipe on 3;
 #   - SIGUSR1 on one host only: the job stops at an agreed step with one checkpoint, exit 75, and
 #     resuming on another layout (3 hosts x 1 rank) ends bitwise equal to an uninterrupted run;
 #   - a host lost mid-run (every process on it killed): mpirun ends nonzero, no process is left on any
@@ -106,6 +106,16 @@ hrun $H1:2,$H2:1 3 $RES_SMALL --set train.steps=6 --set run.out_dir="$WORK/rn3" 
     { cat "$WORK/rn3.log"; fail "the BatchNorm network on 2 hosts"; }
 [ "$(param_hash "$WORK/rn3.log")" = "$(param_hash "$WORK/rn1.log")" ] ||
     fail "the BatchNorm network: 2 hosts (2 + 1 ranks) $(param_hash "$WORK/rn3.log"), 1 rank $(param_hash "$WORK/rn1.log")"
+# the airbench94 recipe (lib.sh's AB_SMALL) for 2 epochs, 26 steps: whitening init on rank 0 sent to the
+# other hosts, lookahead from epoch 1; the parameters bitwise those of 1 rank
+# shellcheck disable=SC2086
+run 1 $AB_SMALL --set train.epochs=2 --set run.out_dir="$WORK/ab1" "$AB" >"$WORK/ab1.log" 2>&1 ||
+    { cat "$WORK/ab1.log"; fail "airbench94 on 1 rank"; }
+# shellcheck disable=SC2086
+hrun $H1:1,$H2:1,$H3:1 3 $AB_SMALL --set train.epochs=2 --set run.out_dir="$WORK/ab3" "$AB" >"$WORK/ab3.log" 2>&1 ||
+    { cat "$WORK/ab3.log"; fail "airbench94 on 3 hosts"; }
+[ -n "$(param_hash "$WORK/ab1.log")" ] && [ "$(param_hash "$WORK/ab3.log")" = "$(param_hash "$WORK/ab1.log")" ] ||
+    fail "airbench94: 3 hosts $(param_hash "$WORK/ab3.log"), 1 rank $(param_hash "$WORK/ab1.log")"
 echo "3 hosts x 1 rank: bitwise as 1 rank"
 
 # SIGUSR1 to the ranks of one host (as a scheduler preempting that node), then resume on 3 hosts x 1 to

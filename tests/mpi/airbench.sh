@@ -1,17 +1,12 @@
-# configs/airbench94.ini made small (16/32/32 filters, batches of 48 in BatchNorm groups of 8, 640
-# synthetic images: 13 whole batches an epoch, 5.5 epochs = 72 steps; lookahead from epoch 1 every 2
-# steps, the whitening bias trained in epochs 0-1): whitening init, the frozen whitening weights, lookahead,
+# configs/airbench94.ini made small (lib.sh's AB_SMALL: 16/32/32 filters, batches of 48 in BatchNorm groups
+# of 8, 640 synthetic images: 13 whole batches an epoch, 5.5 epochs = 72 steps; lookahead from epoch 1
+# every 2 steps, the whitening bias trained in epochs 0-1): whitening init, the frozen whitening weights, lookahead,
 # label smoothing, alternating flips, lr_scale, the linear schedule and TTA in one run. Bitwise the same
 # parameters on 1, 2, 3, 4 and 8 ranks, with the kernels capped at AVX2, and across a resume in the middle
 # of epoch 1 (lookahead's copy in the checkpoint, the bias still training, flips reversed); each piece
 # changes the result when it is turned off; the whitening weights stay as initialised.
 . "$(dirname "$0")/../lib.sh"
-AB="$ROOT/configs/airbench94.ini"
-small="--set b1_conv1.filters=16 --set b1_conv2.filters=16 --set b2_conv1.filters=32 --set b2_conv2.filters=32
- --set b3_conv1.filters=32 --set b3_conv2.filters=32 --set train.batch=48 --set train.micro_batch=8
- --set train.eval_batch=8 --set data.train=data_batch_1.bin --set whiten.whiten_images=100
- --set train.epochs=5.5 --set train.log_every=2 --set train.eval_every=0 --set train.lookahead_start=1
- --set train.lookahead_every=2 --set whiten.train_until_epoch=2 --set train.checkpoint_every=11 --set train.keep=10"
+small="$AB_SMALL --set train.checkpoint_every=11 --set train.keep=10"
 # shellcheck disable=SC2086
 run 1 $small --set run.out_dir="$WORK/r1" "$AB" >"$WORK/r1.log" 2>&1 || { cat "$WORK/r1.log"; fail "1 rank"; }
 want=$(param_hash "$WORK/r1.log")
