@@ -45,6 +45,11 @@ typedef struct {
  * to pass over P fewer times (bench/conv3x3, airbench's three 256-channel weight gradients, two rounds
  * alternated on a Zen 4 core: 126-199 GFLOP/s with 24, 171-203 with 48); 5x5 keeps CNN_WINO_TB, and so
  * its bits. */
+/* The forward products' reduction runs in blocks of this many input channels: 64 of a 64-column panel
+ * are 16 KB, which stay in a 32 KB L1 across the block's tiles. */
+#ifndef CNN_WINO_KC
+#define CNN_WINO_KC 64
+#endif
 #define CNN_WINO_TBW(m, r, cin, cout) \
     ((r) == 3 && (size_t)(cin) * (size_t)(cout) >= 16384 ? 48 : CNN_WINO_TB(m, r))
 
