@@ -51,6 +51,23 @@ with h5py.File(d + "/ckpt-33.h5", "r") as x, h5py.File(d + "/ckpt-44.h5", "r") a
 with h5py.File(d + "/metrics.h5", "r") as m:
     assert list(m["eval_tta/step"][:]) == [72], list(m["eval_tta/step"][:])
 PY
+# --eval prints both figures, equal to the training's final ones; with data.tta=0 only the plain one;
+# --predict's logits with data.tta=2 are the level-2 average (not the plain logits)
+CK="$WORK/r1/ckpt-72.h5"
+# shellcheck disable=SC2086
+run 2 --eval "$CK" $small "$AB" >"$WORK/ev.log" 2>&1 || { cat "$WORK/ev.log"; fail "--eval"; }
+tr=$(grep -o 'test accuracy [0-9.]*; with TTA level 2: test loss [0-9.]*  test accuracy [0-9.]*' "$WORK/r1.log")
+[ -n "$tr" ] || fail "no final evaluation with TTA in the run's log"
+grep -q "$tr" "$WORK/ev.log" || { cat "$WORK/ev.log"; fail "--eval differs from the run's final evaluation ($tr)"; }
+# shellcheck disable=SC2086
+run 1 --eval "$CK" $small --set data.tta=0 "$AB" >"$WORK/ev0.log" 2>&1 || fail "--eval with data.tta=0"
+! grep -q "with TTA" "$WORK/ev0.log" || fail "--eval with data.tta=0 still augments"
+for l in 0 2; do
+    # shellcheck disable=SC2086
+    "$BIN" --predict "$CK" --json $small --set data.dir="$SYNTH" --set data.tta=$l "$AB" "$SYNTH/test_batch.bin"         >"$WORK/p$l.jsonl" 2>/dev/null || fail "--predict with data.tta=$l"
+done
+[ "$(wc -l <"$WORK/p2.jsonl")" = 200 ] || fail "--predict: not 200 lines"
+! cmp -s "$WORK/p0.jsonl" "$WORK/p2.jsonl" || fail "--predict: data.tta=2 gave the plain logits"
 # each piece moves the parameters
 for off in "train.lookahead=0" "data.flip_mode=random" "whiten.init=uniform" "b1_bn1.lr_scale=1" "train.drop_last=false"; do
     # shellcheck disable=SC2086
