@@ -41,17 +41,18 @@ typedef struct {
 #define CNN_WINO_ALPHA(m, r) ((m) + (r) - 1)
 #define CNN_WINO_TB(m, r) (CNN_WINO_ALPHA(m, r) <= 4 ? 48 : CNN_WINO_ALPHA(m, r) <= 6 ? 24 : 12)
 /* The weight gradient's blocks: each block adds its tiles' products into all alpha^2 x cin x cout sums
- * P, so wide 3x3 layers (cin x cout >= 128 x 128: 2.4 MB of P at 64 x 256, far past L2) take blocks of 48
- * to pass over P fewer times (bench/conv3x3, airbench's three 256-channel weight gradients, two rounds
- * alternated on a Zen 4 core: 126-199 GFLOP/s with 24, 171-203 with 48); 5x5 keeps CNN_WINO_TB, and so
- * its bits. */
-/* The forward products' reduction runs in blocks of this many input channels: 64 of a 64-column panel
- * are 16 KB, which stay in a 32 KB L1 across the block's tiles. */
-#ifndef CNN_WINO_KC
-#define CNN_WINO_KC 64
+ * P, so wide 3x3 layers take longer blocks to pass over P fewer times: 48 tiles from cin x cout >= 128 x
+ * 128 (2.4 MB of P at 64 x 256, far past L2), 96 from 256 x 256 (9.4 MB). Measured with bench/conv3x3 on
+ * airbench's layers, a Zen 4 core, rounds alternated: 24 -> 48 took its 256-channel weight gradients from
+ * 126-199 to 171-203 GFLOP/s; 48 -> 96 took b2_conv2's from 155-189 to 188-208 and b3_conv1's from 164-187 to
+ * 185-246 (b2_conv1's, 64 x 256, was no faster: 161-214 either way). 5x5 keeps CNN_WINO_TB, and its bits. */
+#ifndef CNN_WINO_TB_WIDE
+#define CNN_WINO_TB_WIDE 96
 #endif
-#define CNN_WINO_TBW(m, r, cin, cout) \
-    ((r) == 3 && (size_t)(cin) * (size_t)(cout) >= 16384 ? 48 : CNN_WINO_TB(m, r))
+#define CNN_WINO_TBW(m, r, cin, cout)                                                                           \
+    ((r) == 3 && (size_t)(cin) * (size_t)(cout) >= 65536   ? CNN_WINO_TB_WIDE                                  \
+     : (r) == 3 && (size_t)(cin) * (size_t)(cout) >= 16384 ? 48                                                \
+                                                            : CNN_WINO_TB(m, r))
 
 typedef struct CnnKernels {
     CnnIsa isa;

@@ -197,33 +197,30 @@ static void WF(fwd_part)(void *arg, int part, int parts)
         const long t0 = (long)blk * TB;
         const int nt = tiles - t0 < TB ? (int)(tiles - t0) : TB;
         for (int t = 0; t < nt; t++) WF(input)(v, TB, job->in, g, t0 + t, t, 0, NPOS);
-        /* the products M[pos] = V[pos] x U[pos], the reduction in blocks of CNN_WINO_KC input channels so
-         * that a block of U's panel stays in L1 for all the tiles; each sum continues in its register from
-         * where the last block stored it, in the same order, so the blocks do not change a bit */
+        /* the products M[pos] = V[pos] x U[pos] */
         for (int pos = 0; pos < NPOS; pos++)
-            for (int q = 0; q < panels; q++)
-                for (int k0 = 0; k0 < cin; k0 += CNN_WINO_KC) {
-                    GemmTile gt = {.astep = 0,
-                                   .rows = 1,
-                                   .klen = cin - k0 < CNN_WINO_KC ? cin - k0 : CNN_WINO_KC,
-                                   .b = job->u + ((size_t)pos * panels + (size_t)q) * cin * nr + (size_t)k0 * nr,
-                                   .ldb = (size_t)nr,
-                                   .nc = nr,
-                                   .acc = k0 > 0,
-                                   .bias = NULL};
-                    for (int i0 = 0; i0 < nt; i0 += mr) {
-                        const int R = nt - i0 < mr ? nt - i0 : mr;
-                        const float *px[TILE_R_MAX];
-                        float *po[TILE_R_MAX];
-                        for (int r = 0; r < R; r++) {
-                            px[r] = v + ((size_t)pos * TB + (size_t)(i0 + r)) * cin + k0;
-                            po[r] = m + ((size_t)pos * TB + (size_t)(i0 + r)) * ldm + (size_t)q * nr;
-                        }
-                        gt.a = px;
-                        gt.c = po;
-                        gemm_tile(R, nv, &gt);
+            for (int q = 0; q < panels; q++) {
+                GemmTile gt = {.astep = 0,
+                               .rows = 1,
+                               .klen = cin,
+                               .b = job->u + ((size_t)pos * panels + (size_t)q) * cin * nr,
+                               .ldb = (size_t)nr,
+                               .nc = nr,
+                               .acc = 0,
+                               .bias = NULL};
+                for (int i0 = 0; i0 < nt; i0 += mr) {
+                    const int R = nt - i0 < mr ? nt - i0 : mr;
+                    const float *px[TILE_R_MAX];
+                    float *po[TILE_R_MAX];
+                    for (int r = 0; r < R; r++) {
+                        px[r] = v + ((size_t)pos * TB + (size_t)(i0 + r)) * cin;
+                        po[r] = m + ((size_t)pos * TB + (size_t)(i0 + r)) * ldm + (size_t)q * nr;
                     }
+                    gt.a = px;
+                    gt.c = po;
+                    gemm_tile(R, nv, &gt);
                 }
+            }
         for (int t = 0; t < nt; t++) { /* Y = A^T M A (+ bias) */
             int img, y0, x0;
             WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
