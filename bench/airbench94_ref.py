@@ -3,7 +3,7 @@
 
 Keller Jordan's airbench94.py (2024; github.com/KellerJordan/cifar10-airbench; "94% on CIFAR-10 in 3.29
 seconds on a single GPU"), ported to the CPU so that cnn-dist's airbench94 network
-(bench/airbench94-net.ini) and recipe can be compared with it: the same network, initialisation,
+and recipe (configs/airbench94.ini) can be compared with it: the same network, initialisation,
 optimiser, schedules, augmentation, lookahead and test-time augmentation. Debian's python3-torch (1.13)
 and python3-numpy; no torchvision.
 

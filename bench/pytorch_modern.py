@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """pytorch_modern.py: PyTorch's training-step speed on the two "modern" networks of `make bench`, the
-PyTorch column beside cnn-dist's rows for configs/resnet20.ini and bench/airbench94-net.ini.
+PyTorch column beside cnn-dist's rows for configs/resnet20.ini and configs/airbench94.ini.
 
     bench/pytorch_modern.py [--threads N] [--net resnet20|airbench94] [--batch B] [--steps S]
         [--warmup W]

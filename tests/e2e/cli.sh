@@ -5,12 +5,12 @@
 grep -q '1068298 parameters' "$WORK/sum" || { cat "$WORK/sum"; fail "CIFAR-10 network should have 1068298 parameters"; }
 grep -q '36.94 MFLOP forward, 105.30 MFLOP training' "$WORK/sum" || { cat "$WORK/sum"; fail "FLOPs line"; }
 grep -q '^local3 .* 2304\?.*885120' "$WORK/sum" || grep -q 'local3.*885120' "$WORK/sum" || fail "local3 params"
-# make bench's airbench94 network (bench/airbench94-net.ini): PyTorch's shapes (MaxPool2d floors, as a
-# VALID max-pool does) and bench/pytorch_modern.py's parameters (+ the 288 whitening weights it freezes)
-"$BIN" --summary "$ROOT/bench/airbench94-net.ini" >"$WORK/air" || { cat "$WORK/air"; fail "--summary airbench94-net.ini"; }
+# the airbench94 network (configs/airbench94.ini): PyTorch's shapes (MaxPool2d floors, as a VALID
+# max-pool does) and bench/pytorch_modern.py's parameters (+ the 288 whitening weights it freezes)
+"$BIN" --summary "$ROOT/configs/airbench94.ini" >"$WORK/air" || { cat "$WORK/air"; fail "--summary airbench94.ini"; }
 for want in '^whiten .* 31x31x24 ' '^b1_pool .* 15x15x64 ' '^b2_pool .* 7x7x256 ' '^b3_pool .* 3x3x256 ' \
     '^pool .* 1x1x256 ' '^logits .* 10 .* 2560 ' '^total: 1971640 parameters'; do
-    grep -q "$want" "$WORK/air" || { cat "$WORK/air"; fail "airbench94-net.ini: no line matching $want"; }
+    grep -q "$want" "$WORK/air" || { cat "$WORK/air"; fail "airbench94.ini: no line matching $want"; }
 done
 "$BIN" --set conv1.filters=32 --summary "$ROOT/configs/cifar10.ini" | grep -q 'conv1 .* 12x12x32\|conv1 .*24x24x32' ||
     fail "--set did not change conv1"

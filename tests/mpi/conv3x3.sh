@@ -1,14 +1,13 @@
-# The airbench94 network's shape (bench/airbench94-net.ini made small: 16/32/32 filters, batches of 24 in
+# The airbench94 network (configs/airbench94.ini made small: 16/32/32 filters, batches of 24 in
 # micro-shards of 4) on the 3x3 kernels: Winograd F(4x4, 3x3) with edge tiles (31x31, 15x15, 7x7 and 3x3
 # outputs, none a multiple of 4) in all three products (b1_conv1's data gradient has 24 output channels),
 # GELU, BatchNorm without scale, max pooling, the whitening 2x2 conv, label smoothing 0.2. Trains to
 # bitwise the same parameters on 1, 2 and 3 ranks and with the kernels capped at AVX2 on an AVX-512
 # machine; F(2x2) and F(6x6) everywhere train the same network to other bits and a loss within 1%.
 . "$(dirname "$0")/../lib.sh"
-AB="$ROOT/bench/airbench94-net.ini"
 small="--set b1_conv1.filters=16 --set b1_conv2.filters=16 --set b2_conv1.filters=32 --set b2_conv2.filters=32
  --set b3_conv1.filters=32 --set b3_conv2.filters=32 --set train.batch=24 --set train.micro_batch=4
- --set train.log_every=2 --set train.steps=4 --set data.dir=$SYNTH --set data.train=data_batch_1.bin
+ --set train.log_every=2 --set train.epochs=0.15 --set data.dir=$SYNTH --set data.train=data_batch_1.bin
  --set train.label_smoothing=0.2"
 # shellcheck disable=SC2086
 run 1 $small --set run.out_dir="$WORK/r1" "$AB" >"$WORK/r1.log" 2>&1 || { cat "$WORK/r1.log"; fail "1 rank"; }
