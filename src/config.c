@@ -148,6 +148,9 @@ void cnn_layer_type_inputs(CnnLayerType t, int *lo, int *hi)
  * FIXED_DATA, FIXED_TRAIN). */
 #define COUNT(a) CNN_K_COUNT(a)
 
+_Static_assert(COUNT(run_keys) <= MAX_TABLE && COUNT(data_keys) <= MAX_TABLE && COUNT(train_keys) <= MAX_TABLE,
+               "a fixed section has more keys than MAX_TABLE (config/internal.h)");
+
 /* the fixed sections' tables */
 const FixedKeys cnn_config_fixed[N_FIXED] = {
     {"run", run_keys, COUNT(run_keys), {NULL, NULL}},

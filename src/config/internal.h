@@ -20,7 +20,7 @@
 
 #define N_LAYER_TYPES CNN_LAYER_TYPES
 #define N_FIXED 3
-#define MAX_TABLE 32 /* more than any table has keys */
+#define MAX_TABLE 64 /* more than any table has keys (config.c asserts it for the fixed ones) */
 #define MAX_LIST 16  /* the most values a list key (K_LONGS, K_FLOATS) takes */
 
 /* A fixed section's table. */

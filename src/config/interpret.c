@@ -109,6 +109,7 @@ static int apply_layer(const Doc *d, const Section *s, CnnLayerSpec *l)
     l->line = s->line;
     const LayerKeys *lk = LAYER_KEYS(type);
     unsigned char seen[MAX_TABLE] = {0};
+    CNN_ASSERT(lk->n <= MAX_TABLE);
     snprintf(what, sizeof what, "%s layer [%s]", cnn_layer_type_name((CnnLayerType)type), s->name);
     for (int j = 0; j < s->n; j++) {
         const Entry *e = &s->e[j];
