@@ -128,7 +128,7 @@ asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="$(ASAN_SAN)" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests build-asan --unit-only
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 CNN_TEST_LIGHT=1 \
 		scripts/run-tests build-asan --mpi-only
 
 # Coverage-guided fuzzing (clang's libFuzzer, with ASan and UBSan) of what reads untrusted input: the

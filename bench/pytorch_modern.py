@@ -47,52 +47,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import resnet20_ref  # noqa: E402  (bench/resnet20_ref.py: the ResNet-20 reference's network)
+from airbench94_ref import Net as AirNet  # noqa: E402  (bench/airbench94_ref.py: airbench94's network)
 
 # the rows of `make bench`: network, batch
 DEFAULT_RUNS = (("resnet20", 128), ("airbench94", 256), ("airbench94", 1024))
-
-
-# ---------------------------------------------------------------------------------------------------
-# airbench94's network
-
-class AirBlock(nn.Module):
-    """conv3x3 -> maxpool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU: cin x H x W -> cout x H/2 x W/2."""
-
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-        self.norm1 = air_bn(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.norm2 = air_bn(cout)
-
-    def forward(self, x):
-        x = F.gelu(self.norm1(F.max_pool2d(self.conv1(x), 2)))
-        return F.gelu(self.norm2(self.conv2(x)))
-
-
-def air_bn(c):
-    """airbench's BatchNorm: epsilon 1e-12, its momentum 0.6 = PyTorch's 0.4, gamma frozen at 1."""
-    bn = nn.BatchNorm2d(c, eps=1e-12, momentum=0.4)
-    bn.weight.requires_grad_(False)
-    return bn
-
-
-class AirNet(nn.Module):
-    def __init__(self, widths=(64, 256, 256)):
-        super().__init__()
-        self.whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)     # 32x32 -> 31x31
-        self.whiten.weight.requires_grad_(False)
-        blocks, cin = [], 24
-        for w in widths:                                            # 31 -> 15 -> 7 -> 3
-            blocks.append(AirBlock(cin, w))
-            cin = w
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Linear(cin, 10, bias=False)
-
-    def forward(self, x):
-        x = self.blocks(F.gelu(self.whiten(x)))
-        x = F.max_pool2d(x, 3).flatten(1)                           # 3x3 -> 1x1
-        return self.head(x) * (1.0 / 9.0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -176,7 +134,7 @@ def check():
     net = AirNet().to(memory_format=torch.channels_last)
     shapes = []
     hs = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
-          for m in (net.whiten, *net.blocks)]
+          for m in (net.whiten, *net.groups)]
     x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     out = net(x)
     for h in hs:
