@@ -82,7 +82,8 @@ static int whiten_layers(Run *r, CnnErr *err)
         const CnnTensorInfo *t = &m->tensors[L->tensor[0]];
         float *w = m->params + t->offset;
         if (r->rank == 0) {
-            const int k = L->spec.size, D = k * k * L->ic, n = L->spec.whiten_images < r->train.n ? L->spec.whiten_images : r->train.n;
+            const int k = L->spec.size, D = k * k * L->ic;
+            const int n = L->spec.whiten_images < r->train.n ? L->spec.whiten_images : r->train.n;
             const size_t per = (size_t)m->in_h * m->in_w * m->in_c;
             double *sum = cnn_calloc((size_t)D * D, sizeof *sum);
             float *img = cnn_malloc(per * sizeof *img);
