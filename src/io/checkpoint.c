@@ -341,6 +341,29 @@ static void prune(const char *dir, int keep, long just_written)
 
 /* ---- write ---- */
 
+/* A full copy of the parameters carved by d's tensors (train.ema's average, lookahead's copy) under
+ * group/<layer>/<tensor>; nothing when copy is NULL. */
+static int write_copy(hid_t f, const char *group, const CnnCkptData *d, const float *copy)
+{
+    char obj[512];
+    for (int i = 0; copy && i < d->n_tensors; i++) {
+        snprintf(obj, sizeof obj, "%s/%s", group, d->tensors[i].name);
+        if (write_tensor(f, obj, &d->tensors[i], copy) < 0) return -1;
+    }
+    return 0;
+}
+
+static int read_copy(const char *path, hid_t f, const char *group, const CnnCkptData *d, float *copy, CnnErr *err)
+{
+    char obj[512];
+    int rc = 0;
+    for (int i = 0; rc == 0 && copy && i < d->n_tensors; i++) {
+        snprintf(obj, sizeof obj, "%s/%s", group, d->tensors[i].name);
+        rc = read_tensor(path, f, obj, &d->tensors[i], copy, "", err);
+    }
+    return rc;
+}
+
 static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d)
 {
     char obj[512];
@@ -378,14 +401,7 @@ static int write_contents(hid_t f, const CnnCkptMeta *meta, const CnnCkptData *d
             if (write_tensor(f, obj, &d->tensors[i], d->slots[s]) < 0) return -1;
         }
     }
-    for (int i = 0; d->ema && i < d->n_tensors; i++) {
-        snprintf(obj, sizeof obj, "/ema/%s", d->tensors[i].name);
-        if (write_tensor(f, obj, &d->tensors[i], d->ema) < 0) return -1;
-    }
-    for (int i = 0; d->lookahead && i < d->n_tensors; i++) {
-        snprintf(obj, sizeof obj, "/lookahead/%s", d->tensors[i].name);
-        if (write_tensor(f, obj, &d->tensors[i], d->lookahead) < 0) return -1;
-    }
+    if (write_copy(f, "/ema", d, d->ema) < 0 || write_copy(f, "/lookahead", d, d->lookahead) < 0) return -1;
     g = H5Gcreate2(f, "/state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return -1;
     rc = attr_write_i64(g, "sampler_step", meta->step) < 0 ||
@@ -584,14 +600,8 @@ int cnn_ckpt_read(const char *path, CnnCkptMeta *meta, const CnnCkptData *d, Cnn
             rc = read_tensor(path, f, obj, &d->tensors[i], d->slots[s], hint, err);
         }
     }
-    for (int i = 0; rc == 0 && d->ema && meta->has_ema && i < d->n_tensors; i++) {
-        snprintf(obj, sizeof obj, "/ema/%s", d->tensors[i].name);
-        rc = read_tensor(path, f, obj, &d->tensors[i], d->ema, "", err);
-    }
-    for (int i = 0; rc == 0 && d->lookahead && meta->has_lookahead && i < d->n_tensors; i++) {
-        snprintf(obj, sizeof obj, "/lookahead/%s", d->tensors[i].name);
-        rc = read_tensor(path, f, obj, &d->tensors[i], d->lookahead, "", err);
-    }
+    if (rc == 0 && meta->has_ema) rc = read_copy(path, f, "/ema", d, d->ema, err);
+    if (rc == 0 && meta->has_lookahead) rc = read_copy(path, f, "/lookahead", d, d->lookahead, err);
     if (f >= 0) H5Fclose(f);
     cnn_h5_restore(&g);
     if (rc < 0) cnn_ckpt_meta_free(meta);

@@ -153,6 +153,15 @@ static void log_progress(Run *r, Loop *lp, long done, double lr, const CnnStepSt
     lp->log_steps = 0;
 }
 
+/* "; with TTA level L: test loss X  test accuracy Y" when the evaluation had TTA, else "". */
+static const char *tta_text(const CnnEval *ev, char *buf, size_t n)
+{
+    buf[0] = 0;
+    if (ev->tta > 0)
+        snprintf(buf, n, "; with TTA level %d: test loss %.4f  test accuracy %.4f", ev->tta, ev->tta_loss, ev->tta_acc);
+    return buf;
+}
+
 /* Every eval_every steps and at the end; data.tta's views at the end only (they cost 2 or 6 forwards). */
 static void maybe_evaluate(Run *r, Loop *lp, long done)
 {
@@ -161,10 +170,9 @@ static void maybe_evaluate(Run *r, Loop *lp, long done)
     run_evaluate(r, done == lp->steps ? r->cfg->tta : 0, &ev);
     if (done == lp->steps) lp->last = ev;
     if (r->rank != 0) return;
-    char tta[96] = "";
-    if (ev.tta) snprintf(tta, sizeof tta, "; with TTA level %d: test loss %.4f  test accuracy %.4f", ev.tta, ev.tta_loss, ev.tta_acc);
+    char tta[96];
     printf("%seval step %ld: test loss %.4f  test accuracy %.4f%s (%d images%s)\n", lp->tty ? "\n" : "", done, ev.loss,
-           ev.acc, tta, r->test.n, r->ema ? ", averaged parameters" : "");
+           ev.acc, tta_text(&ev, tta, sizeof tta), r->test.n, r->ema ? ", averaged parameters" : "");
     fflush(stdout);
     CnnErr err;
     if (!lp->io_failed && (cnn_metrics_eval(lp->metrics, done, ev.loss, ev.acc, &err) ||
@@ -257,11 +265,12 @@ int cnn_train_run(const CnnConfig *cfg, const CnnTrainOpts *opts)
     rc = train_steps(r, &lp);
     cnn_watchdog_stop();
     if (rc == CNN_EXIT_OK && lp.last.tta >= 0 && r->rank == 0) {
+        const double wall = cnn_now() - lp.t_launch;
         char took[32], tta[64] = "";
-        human_time(took, sizeof took, cnn_now() - lp.t_launch);
+        human_time(took, sizeof took, wall);
         if (lp.last.tta) snprintf(tta, sizeof tta, ", %.4f with TTA level %d", lp.last.tta_acc, lp.last.tta);
         cnn_info("done: %ld steps, test accuracy %.4f%s; %s from the start (%.1f s: data, initialisation, training, "
-                 "evaluation)", lp.steps, lp.last.acc, tta, took, cnn_now() - lp.t_launch);
+                 "evaluation)", lp.steps, lp.last.acc, tta, took, wall);
     }
 out:
     if (lp.metrics) cnn_metrics_close(lp.metrics);
@@ -286,12 +295,9 @@ int cnn_eval_run(const CnnConfig *cfg, const char *ckpt, int raw)
         } else {
             CnnEval ev;
             run_evaluate(r, cfg->tta, &ev);
-            char tta[96] = "";
-            if (ev.tta)
-                snprintf(tta, sizeof tta, "; with TTA level %d: test loss %.4f  test accuracy %.4f", ev.tta, ev.tta_loss,
-                         ev.tta_acc);
+            char tta[96];
             cnn_info("%s (step %ld): test loss %.4f  test accuracy %.4f%s (%d images, %d rank%s, %s)", ckpt, step,
-                     ev.loss, ev.acc, tta, r->test.n, r->size, r->size > 1 ? "s" : "",
+                     ev.loss, ev.acc, tta_text(&ev, tta, sizeof tta), r->test.n, r->size, r->size > 1 ? "s" : "",
                      r->ema ? "averaged parameters; --raw for the trained ones" : "trained parameters");
         }
     }
