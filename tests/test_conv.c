@@ -306,6 +306,11 @@ static const Case direct_cases[] = {
     {2, 16, 16, 16, 32, 3, 2, 1}, {2, 15, 13, 16, 16, 3, 2, 1}, {2, 10, 10, 8, 16, 3, 2, 0},
     {1, 12, 11, 32, 16, 5, 2, 1}, {2, 8, 8, 16, 16, 3, 3, 1},   {2, 32, 32, 16, 32, 3, 2, 1},
     {2, 16, 16, 32, 64, 3, 2, 1},
+    /* output channels a multiple of 8 but not of 16 (a masked last panel on AVX-512): airbench's 2x2
+     * whitening conv (3 -> 24, VALID), 40 filters over 5x5; and 1x1 kernels, stride 1 and 2 (ResNet's
+     * projection shortcut, option B) */
+    {2, 32, 32, 3, 24, 2, 1, 0}, {2, 9, 7, 16, 40, 5, 1, 1}, {2, 6, 7, 16, 24, 1, 1, 1},
+    {2, 16, 16, 16, 32, 1, 2, 1}, {3, 9, 9, 8, 8, 1, 2, 0},
 };
 
 static void test_direct_vs_naive(void **state)
@@ -414,13 +419,18 @@ static void test_tiles_bitwise(void **state)
         /* 3x3: ResNet's shape, edge tiles with a 24-channel data gradient (panels of 24 on AVX2, one
          * padded panel of 32 on AVX-512), a wide layer whose weight gradient takes blocks of 48 */
         {4, 16, 16, 16, 32, 3, 1, 1}, {3, 15, 15, 24, 64, 3, 1, 1}, {2, 16, 16, 128, 128, 3, 1, 1},
+        /* airbench's whitening conv (24 filters: AVX2 panels of 8, one masked panel of 32 on AVX-512), 40
+         * filters, and ResNet's 1x1 projection of stride 2: the direct tiles under every family */
+        {3, 32, 32, 3, 24, 2, 1, 0}, {2, 8, 8, 16, 40, 3, 1, 1}, {3, 16, 16, 16, 32, 1, 2, 1},
     };
     const CnnConvKernel kernels[4] = {CNN_CONV_DIRECT, CNN_CONV_WINOGRAD2, CNN_CONV_WINOGRAD, CNN_CONV_WINOGRAD6};
     if (!cnn_kernels(tu_isa_max())->tiles) skip();
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int kk = 0; kk < 4; kk++) {
             const Case *c = &cases[ci];
-            const size_t nin = (size_t)c->n * c->h * c->w * c->cin, nout = (size_t)c->n * c->h * c->w * c->cout;
+            CnnConvShape sh;
+            cnn_conv_shape(&sh, c->n, c->h, c->w, c->cin, c->cout, c->k, c->stride, c->same);
+            const size_t nin = (size_t)c->n * c->h * c->w * c->cin, nout = (size_t)c->n * sh.oh * sh.ow * c->cout;
             const size_t nw = (size_t)c->k * c->k * c->cin * c->cout;
             float *o1 = malloc(nout * 4), *i1 = malloc(nin * 4), *w1 = malloc(nw * 4);
             float *o2 = malloc(nout * 4), *i2 = malloc(nin * 4), *w2 = malloc(nw * 4);
@@ -547,11 +557,27 @@ static void test_plan_decisions(void **state)
         cnn_conv_shape(&t, 2, 32, 32, 3, 16, 3, 2, 1); /* strided with 3 input channels: as before */
         assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
         assert_int_equal(p.fwd, CNN_ALGO_SGEMM);
-        cnn_conv_shape(&t, 2, 12, 12, 64, 24, 5, 1, 1); /* 24 output channels */
+        cnn_conv_shape(&t, 2, 12, 12, 64, 24, 5, 1, 1); /* 24 output channels: direct, not Winograd */
+        assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_name(&p, name, sizeof name);
+        assert_string_equal(name, "direct fwd+dW, winograd4 dX");
+        cnn_conv_shape(&t, 2, 32, 32, 3, 24, 2, 1, 0); /* airbench's whitening conv */
+        t.needs_din = 0;
+        assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_name(&p, name, sizeof name);
+        assert_string_equal(name, "direct");
+        cnn_conv_shape(&t, 2, 12, 12, 64, 20, 3, 1, 1); /* 20 output channels: OpenBLAS */
         assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_DIRECT, isa, 1, &err), 0);
         assert_int_equal(p.fwd, CNN_ALGO_SGEMM);
-        cnn_conv_shape(&t, 2, 12, 12, 64, 64, 1, 1, 1); /* 1x1: the input is already the column matrix */
+        cnn_conv_shape(&t, 2, 12, 12, 64, 64, 1, 1, 1); /* 1x1, stride 1 and 2: direct */
         assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_name(&p, name, sizeof name);
+        assert_string_equal(name, "direct");
+        cnn_conv_shape(&t, 2, 32, 32, 16, 32, 1, 2, 1);
+        assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_name(&p, name, sizeof name);
+        assert_string_equal(name, "direct");
+        assert_int_equal(cnn_conv_plan(&p, &t, CNN_CONV_GEMM, isa, 1, &err), 0); /* still to be asked for */
         assert_int_equal(p.fwd, CNN_ALGO_SGEMM);
     }
 }

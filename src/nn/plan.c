@@ -17,7 +17,11 @@ int cnn_algo_winograd_m(CnnAlgo a)
 
 int cnn_conv_direct_applies(const CnnConvShape *s)
 {
-    if (s->cout % 16 != 0 || (s->kh == 1 && s->kw == 1)) return 0;
+    /* filters a multiple of 8 (AVX2's vector; AVX-512 masks the last panel's lanes: airbench's 24-filter
+     * whitening conv), any kernel size, 1x1 included (ResNet's projection shortcuts): cnn-dist's own tiles,
+     * whose sums are in one order on every CPU, where OpenBLAS's sgemm rounds as its kernel for the CPU
+     * does */
+    if (s->cout % 8 != 0) return 0;
     /* strided: from 8 input channels (ResNet's downsampling layers). The strided layers of configs that
      * existed before (configs/tiny.ini's 3-channel conv1) keep im2col + OpenBLAS and so their bits, and
      * the checkpoints they wrote resume bit for bit. */

@@ -12,6 +12,10 @@ for want in '^whiten .* 31x31x24 ' '^b1_pool .* 15x15x64 ' '^b2_pool .* 7x7x256 
     '^pool .* 1x1x256 ' '^logits .* 10 .* 2560 ' '^total: 1971640 parameters'; do
     grep -q "$want" "$WORK/air" || { cat "$WORK/air"; fail "airbench94.ini: no line matching $want"; }
 done
+# its 24-filter whitening conv runs on cnn-dist's tiles (the same bits on every CPU), not OpenBLAS
+if grep -q '^kernels: avx' "$WORK/air"; then
+    grep -q '^whiten .* direct$' "$WORK/air" || { cat "$WORK/air"; fail "airbench94.ini: whiten not on the direct tiles"; }
+fi
 "$BIN" --set conv1.filters=32 --summary "$ROOT/configs/cifar10.ini" | grep -q 'conv1 .* 12x12x32\|conv1 .*24x24x32' ||
     fail "--set did not change conv1"
 # the kernel column follows run.conv: gemm always lowers to im2col + sgemm; direct and winograd, where the

@@ -94,7 +94,8 @@ static void wgrad_part(void *arg, int part, int parts)
     const int cin = g->cin, cout = g->cout, klen = g->kw * cin;
     const int nr = tile_panel(cout), nv = nr / VL;
     /* rows per tile: the fewest tiles of at most tile_rows, evened out (conv1: 15 = 5 + 5 + 5, not 6 + 6 + 3) */
-    const int jt = (klen + tile_rows(nv) - 1) / tile_rows(nv), mr = (klen + jt - 1) / jt, panels = cout / nr;
+    const int jt = (klen + tile_rows(nv) - 1) / tile_rows(nv), mr = (klen + jt - 1) / jt;
+    const int panels = (cout + nr - 1) / nr;
     const long tiles = (long)g->kh * jt * panels;
     const long t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
     const size_t arow = (size_t)g->pw * cin;
@@ -107,7 +108,7 @@ static void wgrad_part(void *arg, int part, int parts)
             const int R = klen - j0 < mr ? klen - j0 : mr;
             const ReduceTile rt = {.c = job->dw + ((size_t)ky * klen + (size_t)j0) * cout + (size_t)q,
                                    .ldc = (size_t)cout,
-                                   .nc = nr,
+                                   .nc = cout - q < nr ? cout - q : nr, /* the last panel may be partial */
                                    .zero = job->overwrite && img == 0,
                                    .a = ai + (size_t)ky * arow + (size_t)j0,
                                    .arow = arow * (size_t)g->stride,
@@ -125,7 +126,7 @@ static void wgrad_part(void *arg, int part, int parts)
 void KFN(direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g, int threads,
                              int overwrite)
 {
-    CNN_ASSERT(g->cout % 16 == 0);
+    CNN_ASSERT(g->cout % 8 == 0);
     WgradJob job = {dw, in_pad, dout, g, overwrite};
     cnn_parallel_run(wgrad_part, &job, threads);
 }

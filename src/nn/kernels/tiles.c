@@ -46,6 +46,32 @@ static inline __attribute__((always_inline)) void gemm_tile_body(const int R, co
         }
 }
 
+/* The reduce tile's sum over the pixels. masked: G's rows end at nc (a layer whose channels are not a
+ * multiple of the panel: the whitening conv's 24), so its last vectors are loaded under a mask, not read
+ * past the tensor; the lanes past nc are never stored. */
+static inline __attribute__((always_inline)) void reduce_pixels(const int R, const int NV, const ReduceTile *t,
+                                                                vf c[TILE_R_MAX][TILE_NV_MAX], const int masked)
+{
+    for (int oy = 0; oy < t->oh; oy++) {
+        const float *ar = t->a + (size_t)oy * t->arow;
+        const float *gr = t->g + (size_t)oy * t->grow;
+        for (int ox = 0; ox < t->ow; ox++, ar += t->acol, gr += t->gcol) {
+            vf gv[TILE_NV_MAX];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                const int n = t->nc - v * VL;
+                gv[v] = !masked || n >= VL ? vload(gr + v * VL) : n > 0 ? vload_n(gr + v * VL, n) : vzero();
+            }
+#pragma GCC unroll 12
+            for (int r = 0; r < R; r++) {
+                const vf x = vbcast(ar + r);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++) c[r][v] = vfma(x, gv[v], c[r][v]);
+            }
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void reduce_tile_body(const int R, const int NV, const ReduceTile *t)
 {
     vf c[TILE_R_MAX][TILE_NV_MAX];
@@ -58,21 +84,10 @@ static inline __attribute__((always_inline)) void reduce_tile_body(const int R, 
             const float *src = t->c + (size_t)r * t->ldc + v * VL;
             c[r][v] = t->zero ? vzero() : full || n >= VL ? vload(src) : n > 0 ? vload_n(src, n) : vzero();
         }
-    for (int oy = 0; oy < t->oh; oy++) {
-        const float *ar = t->a + (size_t)oy * t->arow;
-        const float *gr = t->g + (size_t)oy * t->grow;
-        for (int ox = 0; ox < t->ow; ox++, ar += t->acol, gr += t->gcol) {
-            vf gv[TILE_NV_MAX];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) gv[v] = vload(gr + v * VL);
-#pragma GCC unroll 12
-            for (int r = 0; r < R; r++) {
-                const vf x = vbcast(ar + r);
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; v++) c[r][v] = vfma(x, gv[v], c[r][v]);
-            }
-        }
-    }
+    if (full)
+        reduce_pixels(R, NV, t, c, 0);
+    else
+        reduce_pixels(R, NV, t, c, 1);
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
