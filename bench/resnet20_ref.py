@@ -156,6 +156,11 @@ class GhostBN(nn.Module):
             y = F.batch_norm(xr, gmean, gvar, self.weight.repeat(k), self.bias.repeat(k), True, 1.0,
                              self.eps)
             y = y.reshape(g, k, c, h, w).transpose(0, 1).reshape(n, c, h, w)
+            # back in x's memory format: the reshapes leave y contiguous, and Debian's PyTorch 1.13 computes
+            # F.gelu's gradient wrongly on CPU for a contiguous input whose output gradient is channels_last
+            # (what the next channels_last conv gives): airbench94's port went to NaN at step 3 that way
+            if x.is_contiguous(memory_format=torch.channels_last):
+                y = y.contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             m = self.momentum
             self.running_mean.mul_(1 - m).add_(gmean.view(k, c).mean(0), alpha=m)
@@ -393,6 +398,17 @@ def check(a):
     assert torch.allclose(gb.running_var, 0.9 + 0.1 * gv, atol=1e-5)
     # and it is not ordinary BN
     assert (y - F.batch_norm(x, None, None, gb.weight, gb.bias, True, 0.0, 1e-5)).abs().max() > 0.1
+    # 2b. channels_last in, channels_last out, and GELU's gradient through it right (airbench94's port:
+    #     PyTorch 1.13's CPU gelu backward is wrong for a contiguous input under a channels_last gradient)
+    xc = torch.randn(64, 8, 3, 3).contiguous(memory_format=torch.channels_last).requires_grad_()
+    gb = GhostBN(8, 16)
+    yc = gb(xc)
+    assert yc.is_contiguous(memory_format=torch.channels_last), "ghost BN dropped channels_last"
+    up = torch.randn(64, 8, 3, 3).contiguous(memory_format=torch.channels_last)
+    (F.gelu(yc) * up).sum().backward()
+    xd = xc.detach().contiguous().requires_grad_()             # every tensor contiguous: computed right
+    (F.gelu(GhostBN(8, 16)(xd)) * up.contiguous()).sum().backward()
+    assert (xc.grad - xd.grad).abs().max() <= 1e-5, "GELU's gradient through ghost BN is wrong"
     # 3. shortcut option A
     xs = torch.randn(2, 16, 8, 8)
     s = shortcut_a(xs, 32)

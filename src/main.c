@@ -97,7 +97,7 @@ static int summary(const CnnConfig *cfg)
 {
     CnnModel m;
     CnnErr err;
-    CnnModelOpts o = {1, CNN_ISA_GENERIC, 1, 0};
+    CnnModelOpts o = {1, CNN_ISA_GENERIC, 1, 0, 0};
     if (cnn_cpu_isa(&o.isa, NULL, &err) || cnn_model_build(&m, cfg, &o, &err)) {
         fprintf(stderr, "cnn-dist: %s\n", err.msg);
         return CNN_EXIT_ERROR;

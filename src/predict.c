@@ -34,7 +34,7 @@ typedef struct {
 /* The network of cfg with the checkpoint's parameters (the network must be the checkpoint's). */
 static int load_model(Predictor *p, CnnErr *err)
 {
-    CnnModelOpts mo = {PREDICT_BATCH, CNN_ISA_GENERIC, 1, 0};
+    CnnModelOpts mo = {PREDICT_BATCH, CNN_ISA_GENERIC, 1, 0, 0};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     mo.threads = cores > 0 ? (int)cores : 1;
     if (cnn_cpu_isa(&mo.isa, NULL, err) || cnn_model_build(&p->model, p->cfg, &mo, err)) return -1;

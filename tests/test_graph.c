@@ -141,7 +141,7 @@ static void model_of(CnnModel *m, CnnConfig *cfg, const char *text, int cap, Cnn
 {
     parse(cfg, text);
     CnnErr err;
-    const CnnModelOpts o = {cap, isa, 1, 0};
+    const CnnModelOpts o = {cap, isa, 1, 0, 0};
     if (cnn_model_build(m, cfg, &o, &err)) fail_msg("%s", err.msg);
     cnn_model_init_params(m, 5);
     /* batchnorm's gamma and beta away from 1 and 0, so their gradients mix into everything */
@@ -297,6 +297,89 @@ static void test_graph_same_bits_on_avx2_and_avx512(void **state)
     cnn_model_free(&b);
 }
 
+/* Fusion (model.c): a batchnorm whose only reader is the relu or gelu right after it computes both. Here
+ * bn1 -> r1 (relu) and bn3 -> g3 (gelu, with no gamma) fuse; bn2 does not (two readers: its act and the
+ * add), nor bn4 (its act is tanh), nor bn5 (its act comes after another layer). The fused model gives
+ * bitwise the unfused one's logits (training and evaluation), loss, gradients and running statistics,
+ * the act layers' inputs normalised, so of both signs; the arena is no larger. */
+static const char *const FUSE_GRAPH = HEAD
+    "[c1]\ntype = conv\nfilters = 8\nsize = 3\npadding = same\nstddev = 0.5\n"
+    "[bn1]\ntype = batchnorm\n"
+    "[r1]\ntype = act\nactivation = relu\n"
+    "[c2]\ntype = conv\nfilters = 8\nsize = 3\npadding = same\nstddev = 0.3\n"
+    "[bn2]\ntype = batchnorm\n"
+    "[r2]\ntype = act\nactivation = relu\n"
+    "[a2]\ntype = add\ninput = r2, bn2\n"
+    "[bn3]\ntype = batchnorm\nscale = false\n"
+    "[g3]\ntype = act\nactivation = gelu\n"
+    "[bn4]\ntype = batchnorm\n"
+    "[t4]\ntype = act\nactivation = tanh\n"
+    "[bn5]\ntype = batchnorm\n"
+    "[s5]\ntype = scale\nfactor = 2\ninput = t4\n"
+    "[g5]\ntype = act\nactivation = gelu\ninput = bn5\n"
+    "[a5]\ntype = add\ninput = g5, s5\n"
+    "[gp]\ntype = global_avgpool\n"
+    "[fc]\ntype = dense\nunits = 10\nstddev = 0.3\n";
+
+static int layer_index(const CnnConfig *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_layers; i++)
+        if (strcmp(cfg->layers[i].name, name) == 0) return i;
+    fail_msg("no layer %s", name);
+    return -1;
+}
+
+static void test_fusion(void **state)
+{
+    (void)state;
+    TU_FOR_EACH_ISA(isa, kern) {
+        static CnnConfig cfg;
+        CnnModel m[2];
+        for (int f = 0; f < 2; f++) {
+            parse(&cfg, FUSE_GRAPH);
+            CnnErr err;
+            const CnnModelOpts o = {6, isa, 1, 0, f}; /* m[0] fused, m[1] not */
+            if (cnn_model_build(&m[f], &cfg, &o, &err)) fail_msg("%s", err.msg);
+            cnn_model_init_params(&m[f], 9);
+            for (int t = 0; t < m[f].n_tensors; t++) {
+                CnnTensorInfo *ti = &m[f].tensors[t];
+                if (strstr(ti->name, "/gamma") || strstr(ti->name, "/beta"))
+                    tu_fill_uniform(m[f].params + ti->offset, ti->count, -1.0f, 1.5f, 70 + (uint64_t)t);
+            }
+        }
+        const char *fused[] = {"bn1", "bn3"}, *apart[] = {"bn2", "bn4", "bn5"};
+        for (int i = 0; i < 2; i++) {
+            const int b = layer_index(&cfg, fused[i]);
+            assert_true(m[0].layers[b].fused_next == b + 1);
+            assert_true(m[0].layers[b + 1].fused_away);
+            assert_true(m[1].layers[b].fused_next == -1);
+        }
+        for (int i = 0; i < 3; i++) assert_true(m[0].layers[layer_index(&cfg, apart[i])].fused_next == -1);
+        assert_true(m[0].arena_floats <= m[1].arena_floats);
+        const int n = 6;
+        const size_t per = (size_t)m[0].in_h * m[0].in_w * m[0].in_c;
+        float *x = malloc(n * per * sizeof(float)), *g[2], logits[2][60], eval[2][60];
+        tu_fill_uniform(x, n * per, -1.0f, 1.0f, 15);
+        const int y[6] = {1, 2, 3, 4, 5, 6};
+        double loss[2];
+        for (int f = 0; f < 2; f++) {
+            g[f] = malloc(m[f].n_params * sizeof(float));
+            memcpy(logits[f], cnn_model_forward(&m[f], x, n, 1, 0, NULL), sizeof logits[f]);
+            loss[f] = cnn_model_backward(&m[f], g[f], CNN_GRAD_OVERWRITE, y, n, 1.0f / n, NULL, NULL);
+            cnn_model_update_buffers(&m[f], g[f]);
+            memcpy(eval[f], cnn_model_forward(&m[f], x, n, 0, 0, NULL), sizeof eval[f]);
+        }
+        assert_memory_equal(logits[0], logits[1], sizeof logits[0]);
+        assert_memory_equal(&loss[0], &loss[1], sizeof loss[0]);
+        assert_memory_equal(g[0], g[1], m[0].n_params * sizeof(float));
+        assert_memory_equal(m[0].params, m[1].params, m[0].n_params * sizeof(float));
+        assert_memory_equal(eval[0], eval[1], sizeof eval[0]);
+        for (int f = 0; f < 2; f++) free(g[f]), cnn_model_free(&m[f]);
+        free(x);
+        (void)kern;
+    }
+}
+
 /* The arena reuses what is dead: smaller than every output and gradient side by side; the logits of a
  * forward do not change when a backward ran in between (nothing the output needs was overwritten). */
 static void test_arena(void **state)
@@ -390,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_buffers),
         cmocka_unit_test(test_graph_same_bits_on_avx2_and_avx512),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_fusion),
         cmocka_unit_test(test_weight_decay_targets),
         cmocka_unit_test(test_resnet20),
     };

@@ -94,7 +94,7 @@ static void tiny_model(CnnModel *m, CnnConfig *cfg, int cap, CnnIsa isa)
     const char *ov[] = {"drop1.keep=1", "fc1.wl=0.01", "conv1.activation=tanh", "conv2.activation=tanh",
                         "fc1.activation=tanh", "pool1.type=avgpool"};
     assert_int_equal(cnn_config_load(cfg, "configs/tiny.ini", ov, 6, &err), 0);
-    const CnnModelOpts o = {cap, isa, 1, 0};
+    const CnnModelOpts o = {cap, isa, 1, 0, 0};
     assert_int_equal(cnn_model_build(m, cfg, &o, &err), 0);
     cnn_model_init_params(m, 3);
 }
@@ -201,7 +201,7 @@ static void test_direct_and_gemm_convs_agree(void **state)
     const char *ovd[] = {"drop1.keep=1", "run.conv=direct"}, *ovg[] = {"drop1.keep=1", "run.conv=gemm"};
     assert_int_equal(cnn_config_load(&cd, "configs/tiny.ini", ovd, 2, &err), 0);
     assert_int_equal(cnn_config_load(&cg, "configs/tiny.ini", ovg, 2, &err), 0);
-    const CnnModelOpts o = {8, tu_isa_max(), 1, 0};
+    const CnnModelOpts o = {8, tu_isa_max(), 1, 0, 0};
     assert_int_equal(cnn_model_build(&md, &cd, &o, &err), 0);
     assert_int_equal(cnn_model_build(&mg, &cg, &o, &err), 0);
     assert_int_equal(md.layers[0].conv.fwd, CNN_ALGO_SGEMM); /* stride 2 */

@@ -247,6 +247,61 @@ static void test_bn_modes(void **state)
     free(prior), free(mean), free(var), free(rstd);
 }
 
+/* BatchNorm with its relu or gelu fused (bn_forward_act, bn_backward_act) against the two kernels apart
+ * (bn_forward then act_forward; act_backward or gelu_backward then bn_backward): bitwise the same outputs,
+ * input gradients and parameter gradients, with and without gamma and beta, in training (the group's
+ * statistics) and with other statistics (evaluation's), on 3x4x4 pixels of 17 and of 150 channels (a
+ * vector tail, and two channel blocks), inputs spanning GELU's cut at 12 and exact zeros. */
+static void test_bn_act_fused(void **state)
+{
+    (void)state;
+    const size_t pixels = 48;
+    const int cs[2] = {17, 150};
+    const CnnActivation acts[2] = {CNN_ACT_RELU, CNN_ACT_GELU};
+    for (int ci = 0; ci < 2; ci++) {
+        const int c = cs[ci];
+        const size_t n = pixels * (size_t)c;
+        float *x = malloc(n * 4), *dy = malloc(n * 4), *gamma = malloc(c * 4), *beta = malloc(c * 4);
+        float *mean = malloc(c * 4), *var = malloc(c * 4), *rstd = malloc(c * 4), *z = malloc(n * 4);
+        float *y = malloc(n * 4), *y2 = malloc(n * 4), *dz = malloc(n * 4), *dx = malloc(n * 4), *dx2 = malloc(n * 4);
+        float *g = malloc(n * 4), *dg = malloc(c * 4), *db = malloc(c * 4), *dg2 = malloc(c * 4), *db2 = malloc(c * 4);
+        tu_fill_uniform(x, n, -4, 3, 601);
+        for (size_t i = 0; i < n; i += 7) x[i] = 0.0f;
+        tu_fill_uniform(dy, n, -1, 1, 602);
+        tu_fill_uniform(gamma, c, -3, 5, 603);
+        tu_fill_uniform(beta, c, -1, 1, 604);
+        TU_FOR_EACH_ISA(isa, k) {
+            for (int stats = 0; stats < 2; stats++) {
+                k->bn_stats(mean, var, x, pixels, c);
+                for (int i = 0; i < c; i++) rstd[i] = 1.0f / sqrtf(var[i] + 1e-5f);
+                if (stats) /* other statistics: some outputs reach GELU's cut */
+                    for (int i = 0; i < c; i++) mean[i] += 0.25f, rstd[i] *= 4.0f;
+                for (int a = 0; a < 2; a++)
+                    for (int pm = 0; pm < 4; pm++) {
+                        const float *ga = pm & 1 ? gamma : NULL, *be = pm & 2 ? beta : NULL;
+                        k->bn_forward(z, x, mean, rstd, ga, be, pixels, c);
+                        k->act_forward(y, z, n, acts[a]);
+                        tu_poison(y2, n);
+                        k->bn_forward_act(y2, x, mean, rstd, ga, be, pixels, c, acts[a]);
+                        assert_memory_equal(y, y2, n * 4);
+                        if (acts[a] == CNN_ACT_GELU) k->gelu_backward(dz, dy, z, n);
+                        else k->act_backward(dz, dy, y, n, acts[a]);
+                        k->bn_backward(dx, dg, db, dz, x, mean, rstd, ga, pixels, c, 1);
+                        memcpy(g, dy, n * 4);
+                        tu_poison(dx2, n), tu_poison(dg2, c), tu_poison(db2, c);
+                        k->bn_backward_act(dx2, dg2, db2, g, x, mean, rstd, ga, be, pixels, c, 1, acts[a]);
+                        assert_memory_equal(dx, dx2, n * 4);
+                        assert_memory_equal(dg, dg2, c * 4);
+                        assert_memory_equal(db, db2, c * 4);
+                        assert_memory_equal(g, dz, n * 4); /* dy rewritten with the act's input gradient */
+                    }
+            }
+        }
+        free(x), free(dy), free(gamma), free(beta), free(mean), free(var), free(rstd), free(z), free(y), free(y2);
+        free(dz), free(dx), free(dx2), free(g), free(dg), free(db), free(dg2), free(db2);
+    }
+}
+
 typedef struct {
     const CnnKernels *k;
     float *x, *y, *r;
@@ -540,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_bn_stats_two_pass),
         cmocka_unit_test(test_bn_gradcheck),
         cmocka_unit_test(test_bn_modes),
+        cmocka_unit_test(test_bn_act_fused),
         cmocka_unit_test(test_bn_fixed_gradcheck),
         cmocka_unit_test(test_global_pool_vs_naive),
         cmocka_unit_test(test_global_maxpool_ties_nan),

@@ -17,7 +17,7 @@
 
 CnnModelOpts cnn_model_opts_local(int max_batch)
 {
-    CnnModelOpts o = {max_batch, CNN_ISA_GENERIC, 1, 0};
+    CnnModelOpts o = {max_batch, CNN_ISA_GENERIC, 1, 0, 0};
     CnnErr err;
     if (cnn_cpu_isa(&o.isa, NULL, &err)) CNN_DIE("%s", err.msg);
     return o;
@@ -66,6 +66,8 @@ static int build_layers(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o
         L->needs_din = producer(m, L, 0) && producer(m, L, 0)->needs_grad;
         L->keep_input = L->ops->bwd_needs_input;
         L->keep_output = L->ops->bwd_needs_output;
+        L->fused_next = -1;
+        L->fused_away = 0;
         if (L->ops->build(L, cfg, o, err) || check_output(L, cfg, err)) return -1;
         L->in_size = (size_t)L->ih * L->iw * L->ic;
         L->out_size = (size_t)L->oh * L->ow * L->oc;
@@ -137,6 +139,29 @@ typedef struct {
     size_t *at;
 } Span;
 
+/* A batchnorm followed at once by a relu or gelu act that is its output's only reader computes both
+ * (kernels.h, bn_forward_act): the normalised values are never written out nor read back, forward or
+ * backward, and the bits are those of the two layers apart. The act keeps nothing for backward then: the
+ * batchnorm recomputes the act's input from its own (which it keeps anyway). */
+static void fuse_layers(CnnModel *m)
+{
+    int readers[CNN_MAX_LAYERS] = {0};
+    for (int i = 0; i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i].spec.n_in; k++)
+            if (m->layers[i].spec.in[k] >= 0) readers[m->layers[i].spec.in[k]]++;
+    for (int i = 0; i < m->n_layers; i++) {
+        CnnLayer *A = &m->layers[i];
+        if (A->spec.type != CNN_LAYER_ACT || A->spec.n_in != 1 || A->spec.in[0] < 0) continue;
+        if (A->spec.act != CNN_ACT_RELU && A->spec.act != CNN_ACT_GELU) continue;
+        CnnLayer *B = &m->layers[A->spec.in[0]];
+        if (B->spec.type != CNN_LAYER_BATCHNORM || readers[A->spec.in[0]] != 1 || B->pos + 1 != A->pos) continue;
+        B->fused_next = i;
+        B->bn.act = A->spec.act;
+        A->fused_away = 1;
+        A->keep_input = A->keep_output = 0;
+    }
+}
+
 static int bwd_step(const CnnModel *m, const CnnLayer *L) { return 2 * m->n_layers - 1 - L->pos; }
 
 /* The output layer (the last section): its output is the logits. */
@@ -152,6 +177,11 @@ static int lifetimes(CnnModel *m, Span *sp, int *need_scratch)
     *need_scratch = 0;
     for (int i = 0; i < n; i++) {
         CnnLayer *L = &m->layers[i];
+        if (L->fused_next >= 0) { /* nothing is written to its output or its gradient */
+            L->out_at = 0;
+            L->grad_at = SIZE_MAX;
+            continue;
+        }
         const double size = (double)m->max_batch * (double)L->out_size;
         Span o = {size, L->pos, L->pos, &L->out_at};
         if (L->keep_output) o.t1 = bwd_step(m, L);
@@ -173,6 +203,11 @@ static int lifetimes(CnnModel *m, Span *sp, int *need_scratch)
         if (L == output_layer(m)) {
             o.t1 = 2 * n;
             g.t0 = n; /* the loss writes it */
+        }
+        if (L->fused_away) { /* its producer writes the output, and reads the gradient in its backward */
+            const CnnLayer *P = producer(m, L, 0);
+            o.t0 = P->pos;
+            g.t1 = bwd_step(m, P);
         }
         sp[ns++] = o;
         if (L->needs_grad && g.t0 != INT_MAX) sp[ns++] = g;
@@ -261,6 +296,13 @@ static void allocate(CnnModel *m, size_t max_act, int need_scratch)
         if (L->n_decl || L->ws_floats)
             L->ws = cnn_aligned_for(cnn_mul_size(L->ws_floats ? L->ws_floats : 1, sizeof(float)), what);
     }
+    for (int i = 0; i < m->n_layers; i++) {
+        CnnLayer *L = &m->layers[i];
+        if (L->fused_next < 0) continue;
+        L->out = L->grad = NULL; /* never used: a slip would crash, not corrupt another layer's values */
+        L->fused_out = m->layers[L->fused_next].out;
+        L->fused_grad = m->layers[L->fused_next].grad;
+    }
 }
 
 int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, CnnErr *err)
@@ -283,6 +325,7 @@ int cnn_model_build(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o, Cn
     memcpy(m->order, cfg->order, sizeof(int) * (size_t)cfg->n_layers);
 
     if (build_layers(m, cfg, o, err) || place_tensors(m, cfg, err)) return -1;
+    if (!o->no_fusion) fuse_layers(m);
     const CnnLayer *last = output_layer(m);
     if (last->oh != 1 || last->ow != 1 || last->oc != cfg->num_classes) {
         char msg[200];
@@ -390,6 +433,7 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
     for (int p = 0; p < m->n_layers; p++) {
         const int i = m->order[p];
         CnnLayer *L = &m->layers[i];
+        if (L->fused_away) continue; /* its producer computed it */
         const float *ins[CNN_MAX_INPUTS];
         float *t[CNN_LAYER_TENSORS];
         for (int k = 0; k < L->spec.n_in; k++) ins[k] = layer_in(m, L, k, x);
@@ -449,6 +493,10 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
             if (hook && L->p_count) hook->ready(hook->ctx, L->p_off, L->p_count);
             continue;
         }
+        if (L->fused_away) { /* its producer's backward takes its gradient */
+            started[L->spec.in[0]] = 1;
+            continue;
+        }
         const float *ins[CNN_MAX_INPUTS];
         float *dins[CNN_MAX_INPUTS], *t[CNN_LAYER_TENSORS], *g[CNN_LAYER_TENSORS];
         int add_to[CNN_MAX_INPUTS];
@@ -471,7 +519,7 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
          * such input below (only `add` takes several inputs, and its backward is a copy) */
         tensor_ptrs(m, L, m->params, t);
         tensor_ptrs(m, L, grad, g);
-        b.dout = L->grad;
+        b.dout = L->fused_next >= 0 ? L->fused_grad : L->grad;
         b.ins = ins;
         b.in = ins[0];
         b.n_in = L->spec.n_in;
@@ -668,6 +716,9 @@ void cnn_model_summary(const CnnModel *m, FILE *f)
         /* which code computes the layer (plan.h), and its inputs where they are not the layer before */
         char kernel[64] = "", inputs[CNN_MAX_INPUTS * (CNN_NAME_LEN + 2) + 16] = "";
         layer_kernel_name(L, kernel, sizeof kernel);
+        /* fusion (not part of the kernels line checkpoints record: the bits are the same either way) */
+        if (L->fused_next >= 0) snprintf(kernel, sizeof kernel, "+ %s", m->layers[L->fused_next].spec.name);
+        if (L->fused_away) snprintf(kernel, sizeof kernel, "in %s", m->layers[L->spec.in[0]].spec.name);
         if (L->spec.n_in != 1 || L->spec.in[0] != i - 1) {
             size_t u = (size_t)snprintf(inputs, sizeof inputs, "%s<- ", *kernel ? "  " : "");
             for (int k = 0; k < L->spec.n_in && u < sizeof inputs; k++)

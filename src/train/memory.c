@@ -18,7 +18,7 @@ int cnn_train_memory(const CnnConfig *cfg, int ranks, int threads, double data, 
     cnn_gradsync_partition(cfg, 0, ranks, &part);
     int cap = part.max_samples, slice = part.hi - part.lo;
     if (cfg->eval_batch > cap) cap = cfg->eval_batch;
-    CnnModelOpts o = {cap, CNN_ISA_GENERIC, threads > 0 ? threads : 1, 1};
+    CnnModelOpts o = {cap, CNN_ISA_GENERIC, threads > 0 ? threads : 1, 1, 0};
     if (cnn_cpu_isa(&o.isa, NULL, err)) return -1;
     CnnModel m;
     if (cnn_model_build(&m, cfg, &o, err)) return -1;

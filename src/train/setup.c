@@ -118,7 +118,7 @@ static int build_model(Run *r, int need_train, CnnErr *err)
     r->hi = part.hi;
     int cap = part.max_samples;
     if (cfg->eval_batch > cap) cap = cfg->eval_batch;
-    const CnnModelOpts mo = {cap, r->isa, r->threads, 0};
+    const CnnModelOpts mo = {cap, r->isa, r->threads, 0, 0};
     if (cnn_model_build(&r->model, cfg, &mo, err)) {
         if (r->rank == 0) fprintf(stderr, "cnn-dist: %s\n", err->msg);
         return -1;

@@ -88,6 +88,15 @@ typedef struct CnnKernels {
      * equal dy. */
     void (*bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
                         const float *rstd, const float *gamma, size_t pixels, int c, int overwrite);
+    /* BatchNorm and the relu or gelu after it in one pass (the model fuses them where the activation is the
+     * normalisation's only reader): y = act(bn_forward's value), the same bits as the two layers apart.
+     * bn_backward_act: dy is the activation's output gradient; first rewritten in place with act's backward
+     * at z = bn_forward's value (recomputed from x; beta may be NULL = 0), then bn_backward of it. */
+    void (*bn_forward_act)(float *y, const float *x, const float *mean, const float *rstd, const float *gamma,
+                           const float *beta, size_t pixels, int c, CnnActivation act);
+    void (*bn_backward_act)(float *dx, float *dgamma, float *dbeta, float *dy, const float *x, const float *mean,
+                            const float *rstd, const float *gamma, const float *beta, size_t pixels, int c,
+                            int overwrite, CnnActivation act);
     /* The backward of evaluation-mode normalisation (fixed mean, rstd): dx = dy * gamma * rstd (used only for
      * gradient checks of a frozen BN; dx may equal dy). */
     void (*bn_backward_fixed)(float *dx, const float *dy, const float *rstd, const float *gamma, size_t pixels,

@@ -70,6 +70,13 @@ typedef struct CnnLayer {
     int keep_input, keep_output;/* backward reads its inputs / its output: the arena keeps them until then
                                  * (from the ops' bwd_needs_*; a build may clear them, e.g. conv with a
                                  * linear activation needs no output) */
+    /* Fusion (the model decides at build, cnn_model_build): a batchnorm whose only reader is a relu or gelu
+     * act right after it computes both, writing the act's output (fused_out) and, backward, reading the
+     * act's gradient (fused_grad); the act layer itself is then skipped (fused_away) and its time shows
+     * under the batchnorm. */
+    int fused_next;             /* index of the layer this one also computes, -1: none */
+    int fused_away;             /* 1: its producer computes it */
+    float *fused_out, *fused_grad;
     /* per-layer buffers (max_batch samples) */
     float *out;                 /* activation output, in the model's arena (shared with what is dead by then) */
     float *grad;                /* backward: the gradient of out, in the arena; NULL if not needed */
@@ -90,6 +97,7 @@ typedef struct CnnLayer {
             int gamma, beta;    /* batchnorm: indices of its tensors among the layer's (-1: none) */
             int mean, var;
             int last_n;         /* samples of the last training forward */
+            CnnActivation act;  /* the fused act layer's activation (fused_next >= 0) */
         } bn;
     };
 } CnnLayer;
@@ -101,6 +109,7 @@ typedef struct {
     CnnIsa isa;
     int threads;
     int dry_run; /* 1: shapes, plans and the memory they need (CnnModel.mem), nothing allocated */
+    int no_fusion; /* 1: every layer runs on its own (tests compare the bits of both) */
 } CnnModelOpts;
 
 /* Bytes a built model holds (or would, dry run), and which layers weigh most, for the memory check. */

@@ -5,6 +5,7 @@
  * slice of every pixel row. Element-wise steps are float, in the order the formulas in kernels.h are
  * written. */
 #include "simd.h"
+#include "gelu.h"
 
 #include "cnn/util.h"
 
@@ -37,12 +38,23 @@ void KFN(bn_stats)(float *mean, float *var, const float *x, size_t pixels, int c
     }
 }
 
-/* y = (x - mean) * rstd [* gamma] [+ beta]; the flags are constants at each call, so each combination is
- * its own loop without a load of ones or zeros (a NULL gamma gives the bits of a gamma of ones; a NULL beta
- * those of zeros, but for the sign of a zero y). */
-static inline void bn_forward_loop(float *y, const float *x, const float *mean, const float *rstd,
-                                   const float *gamma, const float *beta, size_t pixels, int c, const int has_gamma,
-                                   const int has_beta)
+/* The activation a BatchNorm computes for the layer after it (the model fuses a relu or gelu that is its
+ * output's only reader): the same operations as act_forward's, so the same bits. */
+static inline float apply_act(float v, const int act)
+{
+    if (act == CNN_ACT_RELU) return v < 0.0f ? 0.0f : v;
+    if (act == CNN_ACT_GELU) return gelu_value(v);
+    return v;
+}
+
+/* y = act((x - mean) * rstd [* gamma] [+ beta]); the flags and act are constants at each call, so each
+ * combination is its own loop without a load of ones or zeros (a NULL gamma gives the bits of a gamma of
+ * ones; a NULL beta those of zeros, but for the sign of a zero y). */
+static inline __attribute__((always_inline)) void bn_forward_loop(float *y, const float *x, const float *mean,
+                                                                  const float *rstd, const float *gamma,
+                                                                  const float *beta, size_t pixels, int c,
+                                                                  const int has_gamma, const int has_beta,
+                                                                  const int act)
 {
     for (size_t p = 0; p < pixels; p++) {
         const float *xr = x + p * (size_t)c;
@@ -51,22 +63,41 @@ static inline void bn_forward_loop(float *y, const float *x, const float *mean, 
             float v = (xr[k] - mean[k]) * rstd[k];
             if (has_gamma) v = v * gamma[k];
             if (has_beta) v = v + beta[k];
-            yr[k] = v;
+            yr[k] = apply_act(v, act);
         }
     }
+}
+
+static inline __attribute__((always_inline)) void bn_forward_with(float *y, const float *x, const float *mean,
+                                                                  const float *rstd, const float *gamma,
+                                                                  const float *beta, size_t pixels, int c,
+                                                                  const int act)
+{
+    if (gamma && beta)
+        bn_forward_loop(y, x, mean, rstd, gamma, beta, pixels, c, 1, 1, act);
+    else if (gamma)
+        bn_forward_loop(y, x, mean, rstd, gamma, NULL, pixels, c, 1, 0, act);
+    else if (beta)
+        bn_forward_loop(y, x, mean, rstd, NULL, beta, pixels, c, 0, 1, act);
+    else
+        bn_forward_loop(y, x, mean, rstd, NULL, NULL, pixels, c, 0, 0, act);
 }
 
 void KFN(bn_forward)(float *y, const float *x, const float *mean, const float *rstd, const float *gamma,
                      const float *beta, size_t pixels, int c)
 {
-    if (gamma && beta)
-        bn_forward_loop(y, x, mean, rstd, gamma, beta, pixels, c, 1, 1);
-    else if (gamma)
-        bn_forward_loop(y, x, mean, rstd, gamma, NULL, pixels, c, 1, 0);
-    else if (beta)
-        bn_forward_loop(y, x, mean, rstd, NULL, beta, pixels, c, 0, 1);
+    bn_forward_with(y, x, mean, rstd, gamma, beta, pixels, c, CNN_ACT_LINEAR);
+}
+
+void KFN(bn_forward_act)(float *y, const float *x, const float *mean, const float *rstd, const float *gamma,
+                         const float *beta, size_t pixels, int c, CnnActivation act)
+{
+    if (act == CNN_ACT_RELU)
+        bn_forward_with(y, x, mean, rstd, gamma, beta, pixels, c, CNN_ACT_RELU);
+    else if (act == CNN_ACT_GELU)
+        bn_forward_with(y, x, mean, rstd, gamma, beta, pixels, c, CNN_ACT_GELU);
     else
-        bn_forward_loop(y, x, mean, rstd, NULL, NULL, pixels, c, 0, 0);
+        CNN_DIE("bn_forward_act: activation %d is not fused (relu and gelu are)", (int)act);
 }
 
 /* A parameter gradient from its double sum: = (overwrite) or += with one rounding. Accumulating onto 0
@@ -77,8 +108,22 @@ static void store_param_grad(float *d, const double *s, int nb, int overwrite)
     for (int k = 0; k < nb; k++) d[k] = overwrite ? (float)s[k] : (float)((double)d[k] + s[k]);
 }
 
-void KFN(bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
-                      const float *rstd, const float *gamma, size_t pixels, int c, int overwrite)
+/* The activation's gradient at z, the BatchNorm output the forward gave it (recomputed here bitwise from x,
+ * mean, rstd, gamma and beta): the same operations as act_backward's and gelu_backward's (relu's y > 0 is
+ * z > 0). */
+static inline float act_grad(float g, float z, const int act)
+{
+    if (act == CNN_ACT_RELU) return z > 0.0f ? g : 0.0f;
+    return g * gelu_slope(z);
+}
+
+/* bn_backward; with act (relu or gelu) dy is first replaced, block by block, by the gradient of the
+ * activation's input (so dy is written: the model passes the activation's gradient, dead afterwards). */
+static inline __attribute__((always_inline)) void bn_backward_body(float *dx, float *dgamma, float *dbeta, float *dy_rw,
+                                                                   const float *dy, const float *x, const float *mean,
+                                                                   const float *rstd, const float *gamma,
+                                                                   const float *beta, size_t pixels, int c,
+                                                                   int overwrite, const int act)
 {
     CNN_ASSERT(pixels > 0 && c > 0);
     for (int k0 = 0; k0 < c; k0 += BN_BLOCK) {
@@ -86,6 +131,23 @@ void KFN(bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, c
         const float *mb = mean + k0, *rb = rstd + k0;
         double sdy[BN_BLOCK], sdyx[BN_BLOCK];
         for (int k = 0; k < nb; k++) sdy[k] = 0.0, sdyx[k] = 0.0;
+        if (act != CNN_ACT_LINEAR) {
+            /* z as the forward computed it: gamma and beta where the layer has them */
+            float gb[BN_BLOCK], bb[BN_BLOCK];
+            for (int k = 0; k < nb; k++) gb[k] = gamma ? gamma[k0 + k] : 1.0f, bb[k] = beta ? beta[k0 + k] : 0.0f;
+            for (size_t p = 0; p < pixels; p++) {
+                const float *xr = x + p * (size_t)c + k0;
+                float *gr = dy_rw + p * (size_t)c + k0;
+                if (gamma && beta)
+                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k] * gb[k] + bb[k], act);
+                else if (gamma)
+                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k] * gb[k], act);
+                else if (beta)
+                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k] + bb[k], act);
+                else
+                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k], act);
+            }
+        }
         for (size_t p = 0; p < pixels; p++) {
             const float *xr = x + p * (size_t)c + k0, *gr = dy + p * (size_t)c + k0;
             for (int k = 0; k < nb; k++) {
@@ -115,6 +177,24 @@ void KFN(bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, c
             }
         }
     }
+}
+
+void KFN(bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
+                      const float *rstd, const float *gamma, size_t pixels, int c, int overwrite)
+{
+    bn_backward_body(dx, dgamma, dbeta, NULL, dy, x, mean, rstd, gamma, NULL, pixels, c, overwrite, CNN_ACT_LINEAR);
+}
+
+void KFN(bn_backward_act)(float *dx, float *dgamma, float *dbeta, float *dy, const float *x, const float *mean,
+                          const float *rstd, const float *gamma, const float *beta, size_t pixels, int c,
+                          int overwrite, CnnActivation act)
+{
+    if (act == CNN_ACT_RELU)
+        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, gamma, beta, pixels, c, overwrite, CNN_ACT_RELU);
+    else if (act == CNN_ACT_GELU)
+        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, gamma, beta, pixels, c, overwrite, CNN_ACT_GELU);
+    else
+        CNN_DIE("bn_backward_act: activation %d is not fused (relu and gelu are)", (int)act);
 }
 
 void KFN(bn_backward_fixed)(float *dx, const float *dy, const float *rstd, const float *gamma, size_t pixels, int c)

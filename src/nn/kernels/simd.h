@@ -96,6 +96,10 @@ DECLARE(void, bn_forward, (float *, const float *, const float *, const float *,
                            int))
 DECLARE(void, bn_backward, (float *, float *, float *, const float *, const float *, const float *, const float *,
                             const float *, size_t, int, int))
+DECLARE(void, bn_forward_act, (float *, const float *, const float *, const float *, const float *, const float *,
+                               size_t, int, CnnActivation))
+DECLARE(void, bn_backward_act, (float *, float *, float *, float *, const float *, const float *, const float *,
+                                const float *, const float *, size_t, int, int, CnnActivation))
 DECLARE(void, bn_backward_fixed, (float *, const float *, const float *, const float *, size_t, int))
 DECLARE(void, gelu_backward, (float *, const float *, const float *, size_t))
 DECLARE(void, add, (float *, const float *, const float *, size_t))

@@ -47,6 +47,16 @@ static int batchnorm_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts
 
 static const float *opt(float *const *t, int i) { return i >= 0 ? t[i] : NULL; }
 
+/* y = bn(x), or act(bn(x)) into the fused act layer's output */
+static void normalise(CnnLayer *L, const CnnLayerFwd *f, const float *mean, const float *rstd, size_t pixels)
+{
+    const float *gamma = opt(f->t, L->bn.gamma), *beta = opt(f->t, L->bn.beta);
+    if (L->fused_out)
+        f->k->bn_forward_act(L->fused_out, f->in, mean, rstd, gamma, beta, pixels, L->ic, L->bn.act);
+    else
+        f->k->bn_forward(L->out, f->in, mean, rstd, gamma, beta, pixels, L->ic);
+}
+
 static void batchnorm_forward(CnnLayer *L, const CnnLayerFwd *f)
 {
     const int c = L->ic;
@@ -56,13 +66,12 @@ static void batchnorm_forward(CnnLayer *L, const CnnLayerFwd *f)
     if (f->train) {
         f->k->bn_stats(mean, var, f->in, pixels, c);
         for (int j = 0; j < c; j++) rstd[j] = 1.0f / sqrtf(var[j] + eps);
-        f->k->bn_forward(L->out, f->in, mean, rstd, opt(f->t, L->bn.gamma), opt(f->t, L->bn.beta), pixels, c);
+        normalise(L, f, mean, rstd, pixels);
         L->bn.last_n = f->n;
     } else {
         const float *rvar = f->t[L->bn.var];
         for (int j = 0; j < c; j++) eval_rstd[j] = 1.0f / sqrtf(rvar[j] + eps);
-        f->k->bn_forward(L->out, f->in, f->t[L->bn.mean], eval_rstd, opt(f->t, L->bn.gamma), opt(f->t, L->bn.beta),
-                         pixels, c);
+        normalise(L, f, f->t[L->bn.mean], eval_rstd, pixels);
     }
 }
 
@@ -71,8 +80,14 @@ static void batchnorm_backward(CnnLayer *L, const CnnLayerBwd *b)
     const int c = L->ic;
     const size_t pixels = (size_t)b->n * L->ih * L->iw;
     const float *mean = L->ws, *rstd = mean + 2 * c;
-    b->k->bn_backward(b->din, L->bn.gamma >= 0 ? b->g[L->bn.gamma] : NULL, L->bn.beta >= 0 ? b->g[L->bn.beta] : NULL,
-                      b->dout, b->in, mean, rstd, opt(b->t, L->bn.gamma), pixels, c, b->mode == CNN_GRAD_OVERWRITE);
+    float *dgamma = L->bn.gamma >= 0 ? b->g[L->bn.gamma] : NULL, *dbeta = L->bn.beta >= 0 ? b->g[L->bn.beta] : NULL;
+    const int overwrite = b->mode == CNN_GRAD_OVERWRITE;
+    if (L->fused_out) /* b->dout is the act's gradient (the model passes fused_grad) */
+        b->k->bn_backward_act(b->din, dgamma, dbeta, b->dout, b->in, mean, rstd, opt(b->t, L->bn.gamma),
+                              opt(b->t, L->bn.beta), pixels, c, overwrite, L->bn.act);
+    else
+        b->k->bn_backward(b->din, dgamma, dbeta, b->dout, b->in, mean, rstd, opt(b->t, L->bn.gamma), pixels, c,
+                          overwrite);
 }
 
 static void batchnorm_buffer_grads(CnnLayer *L, float *const *g, float scale, CnnGradMode mode)
