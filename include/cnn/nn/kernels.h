@@ -137,7 +137,8 @@ typedef struct CnnKernels {
     void (*direct_forward)(float *out, const float *in_pad, const float *wp, const float *bias,
                            const CnnConvdGeom *g, int threads);
     /* dw[kh][kw][cin][cout] += the weight gradient from in_pad and dout[n][oh][ow][cout] (overwrite: =);
-     * cout % 16 == 0; threads > 1 split the tiles of dw, each summed over the samples in order. */
+     * cout % 8 == 0 (the last panel may be partial); threads > 1 split the tiles of dw, each summed over the
+     * samples in order. */
     void (*direct_weight_grad)(float *dw, const float *in_pad, const float *dout, const CnnConvdGeom *g,
                                int threads, int overwrite);
     /* Winograd F(m x m, r x r): r = 5 with m = 2 or 4, r = 3 with m = 2, 4 or 6 (plan.h: output sizes

@@ -69,7 +69,7 @@ struct CnnConvPlan {
     size_t in_pad, dout_pad, wp, wtp, scratch, wcopy, wcopy_t, wgp;
 };
 
-/* 1 if the direct kernels can compute the shape (cout % 16 == 0, not 1x1, stride 1 or cin % 8 == 0): the
+/* 1 if the direct kernels can compute the shape (cout % 8 == 0, any kernel size; stride 1 or cin % 8 == 0): the
  * same answer on every instruction set, so the family never depends on the CPU. */
 int cnn_conv_direct_applies(const CnnConvShape *s);
 /* 1 if Winograd F(m x m, r x r) can compute a padded geometry (r = 5 with m = 2 or 4, r = 3 with m = 2, 4
