@@ -47,6 +47,17 @@ static inline float apply_act(float v, const int act)
     return v;
 }
 
+/* The normalised value (x - mean) * rstd [* gamma] [+ beta], in that order: the forward's output and the
+ * activation's input the fused backward recomputes, so both have the same bits. */
+static inline float bn_value(float x, float mean, float rstd, const float *gamma, const float *beta, int k,
+                             const int has_gamma, const int has_beta)
+{
+    float v = (x - mean) * rstd;
+    if (has_gamma) v = v * gamma[k];
+    if (has_beta) v = v + beta[k];
+    return v;
+}
+
 /* y = act((x - mean) * rstd [* gamma] [+ beta]); the flags and act are constants at each call, so each
  * combination is its own loop without a load of ones or zeros (a NULL gamma gives the bits of a gamma of
  * ones; a NULL beta those of zeros, but for the sign of a zero y). */
@@ -59,12 +70,8 @@ static inline __attribute__((always_inline)) void bn_forward_loop(float *y, cons
     for (size_t p = 0; p < pixels; p++) {
         const float *xr = x + p * (size_t)c;
         float *yr = y + p * (size_t)c;
-        for (int k = 0; k < c; k++) {
-            float v = (xr[k] - mean[k]) * rstd[k];
-            if (has_gamma) v = v * gamma[k];
-            if (has_beta) v = v + beta[k];
-            yr[k] = apply_act(v, act);
-        }
+        for (int k = 0; k < c; k++)
+            yr[k] = apply_act(bn_value(xr[k], mean[k], rstd[k], gamma, beta, k, has_gamma, has_beta), act);
     }
 }
 
@@ -131,23 +138,14 @@ static inline __attribute__((always_inline)) void bn_backward_body(float *dx, fl
         const float *mb = mean + k0, *rb = rstd + k0;
         double sdy[BN_BLOCK], sdyx[BN_BLOCK];
         for (int k = 0; k < nb; k++) sdy[k] = 0.0, sdyx[k] = 0.0;
-        if (act != CNN_ACT_LINEAR) {
-            /* z as the forward computed it: gamma and beta where the layer has them */
-            float gb[BN_BLOCK], bb[BN_BLOCK];
-            for (int k = 0; k < nb; k++) gb[k] = gamma ? gamma[k0 + k] : 1.0f, bb[k] = beta ? beta[k0 + k] : 0.0f;
+        if (act != CNN_ACT_LINEAR) /* dy <- the activation's input gradient, at z as the forward computed it */
             for (size_t p = 0; p < pixels; p++) {
                 const float *xr = x + p * (size_t)c + k0;
                 float *gr = dy_rw + p * (size_t)c + k0;
-                if (gamma && beta)
-                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k] * gb[k] + bb[k], act);
-                else if (gamma)
-                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k] * gb[k], act);
-                else if (beta)
-                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k] + bb[k], act);
-                else
-                    for (int k = 0; k < nb; k++) gr[k] = act_grad(gr[k], (xr[k] - mb[k]) * rb[k], act);
+                const float *gb = gamma ? gamma + k0 : NULL, *bb = beta ? beta + k0 : NULL;
+                for (int k = 0; k < nb; k++)
+                    gr[k] = act_grad(gr[k], bn_value(xr[k], mb[k], rb[k], gb, bb, k, gamma != NULL, beta != NULL), act);
             }
-        }
         for (size_t p = 0; p < pixels; p++) {
             const float *xr = x + p * (size_t)c + k0, *gr = dy + p * (size_t)c + k0;
             for (int k = 0; k < nb; k++) {
