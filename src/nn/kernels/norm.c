@@ -124,34 +124,36 @@ static inline float act_grad(float g, float z, const int act)
     return g * gelu_slope(z);
 }
 
-/* bn_backward; with act (relu or gelu) dy is first replaced, block by block, by the gradient of the
- * activation's input (so dy is written: the model passes the activation's gradient, dead afterwards). */
+/* bn_backward; with act (relu or gelu) dy is first replaced by the gradient of the activation's input (so dy
+ * is written: the model passes the activation's gradient, dead afterwards), in the same pass over the
+ * block that sums it. has_gamma, has_beta and act are constants at each call (bn_backward_with). */
 static inline __attribute__((always_inline)) void bn_backward_body(float *dx, float *dgamma, float *dbeta, float *dy_rw,
                                                                    const float *dy, const float *x, const float *mean,
                                                                    const float *rstd, const float *gamma,
                                                                    const float *beta, size_t pixels, int c,
-                                                                   int overwrite, const int act)
+                                                                   int overwrite, const int has_gamma,
+                                                                   const int has_beta, const int act)
 {
     CNN_ASSERT(pixels > 0 && c > 0);
     for (int k0 = 0; k0 < c; k0 += BN_BLOCK) {
         const int nb = c - k0 < BN_BLOCK ? c - k0 : BN_BLOCK;
         const float *mb = mean + k0, *rb = rstd + k0;
+        const float *gb = has_gamma ? gamma + k0 : NULL, *bb = has_beta ? beta + k0 : NULL;
         double sdy[BN_BLOCK], sdyx[BN_BLOCK];
         for (int k = 0; k < nb; k++) sdy[k] = 0.0, sdyx[k] = 0.0;
-        if (act != CNN_ACT_LINEAR) /* dy <- the activation's input gradient, at z as the forward computed it */
-            for (size_t p = 0; p < pixels; p++) {
-                const float *xr = x + p * (size_t)c + k0;
-                float *gr = dy_rw + p * (size_t)c + k0;
-                const float *gb = gamma ? gamma + k0 : NULL, *bb = beta ? beta + k0 : NULL;
-                for (int k = 0; k < nb; k++)
-                    gr[k] = act_grad(gr[k], bn_value(xr[k], mb[k], rb[k], gb, bb, k, gamma != NULL, beta != NULL), act);
-            }
         for (size_t p = 0; p < pixels; p++) {
-            const float *xr = x + p * (size_t)c + k0, *gr = dy + p * (size_t)c + k0;
+            const float *xr = x + p * (size_t)c + k0;
+            float *gw = act != CNN_ACT_LINEAR ? dy_rw + p * (size_t)c + k0 : NULL;
+            const float *gr = dy + p * (size_t)c + k0;
             for (int k = 0; k < nb; k++) {
+                float g = gr[k];
+                if (act != CNN_ACT_LINEAR) { /* at z as the forward computed it */
+                    g = act_grad(g, bn_value(xr[k], mb[k], rb[k], gb, bb, k, has_gamma, has_beta), act);
+                    gw[k] = g;
+                }
                 const float xhat = (xr[k] - mb[k]) * rb[k];
-                sdy[k] += (double)gr[k];
-                sdyx[k] += (double)gr[k] * (double)xhat; /* exact: two floats' product fits a double */
+                sdy[k] += (double)g;
+                sdyx[k] += (double)g * (double)xhat; /* exact: two floats' product fits a double */
             }
         }
         store_param_grad(dbeta ? dbeta + k0 : NULL, sdy, nb, overwrite);
@@ -177,10 +179,27 @@ static inline __attribute__((always_inline)) void bn_backward_body(float *dx, fl
     }
 }
 
+/* one loop per combination of gamma, beta and the activation (a linear one needs neither) */
+static inline __attribute__((always_inline)) void bn_backward_with(float *dx, float *dgamma, float *dbeta, float *dy,
+                                                                   const float *x, const float *mean, const float *rstd,
+                                                                   const float *gamma, const float *beta, size_t pixels,
+                                                                   int c, int overwrite, const int act)
+{
+    if (gamma && beta)
+        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, gamma, beta, pixels, c, overwrite, 1, 1, act);
+    else if (gamma)
+        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, gamma, NULL, pixels, c, overwrite, 1, 0, act);
+    else if (beta)
+        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, NULL, beta, pixels, c, overwrite, 0, 1, act);
+    else
+        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, NULL, NULL, pixels, c, overwrite, 0, 0, act);
+}
+
 void KFN(bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
                       const float *rstd, const float *gamma, size_t pixels, int c, int overwrite)
 {
-    bn_backward_body(dx, dgamma, dbeta, NULL, dy, x, mean, rstd, gamma, NULL, pixels, c, overwrite, CNN_ACT_LINEAR);
+    bn_backward_body(dx, dgamma, dbeta, NULL, dy, x, mean, rstd, gamma, NULL, pixels, c, overwrite, 0, 0,
+                     CNN_ACT_LINEAR);
 }
 
 void KFN(bn_backward_act)(float *dx, float *dgamma, float *dbeta, float *dy, const float *x, const float *mean,
@@ -188,9 +207,9 @@ void KFN(bn_backward_act)(float *dx, float *dgamma, float *dbeta, float *dy, con
                           int overwrite, CnnActivation act)
 {
     if (act == CNN_ACT_RELU)
-        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, gamma, beta, pixels, c, overwrite, CNN_ACT_RELU);
+        bn_backward_with(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, beta, pixels, c, overwrite, CNN_ACT_RELU);
     else if (act == CNN_ACT_GELU)
-        bn_backward_body(dx, dgamma, dbeta, dy, dy, x, mean, rstd, gamma, beta, pixels, c, overwrite, CNN_ACT_GELU);
+        bn_backward_with(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, beta, pixels, c, overwrite, CNN_ACT_GELU);
     else
         CNN_DIE("bn_backward_act: activation %d is not fused (relu and gelu are)", (int)act);
 }
