@@ -380,6 +380,61 @@ static void test_fusion(void **state)
     }
 }
 
+/* cnn_model_set_epoch: once c1 stops training (train_until_epoch = 2), nothing at or before c3 (frozen)
+ * trains, so their backward is skipped and c2 computes no data gradient; c1's and c3's gradients are then
+ * zero and every other gradient is bitwise what the full backward gives (before epoch 2, c3 passes
+ * gradients on to c1). */
+static void test_grads_only_where_trained(void **state)
+{
+    (void)state;
+    static CnnConfig cfg;
+    CnnModel m;
+    model_of(&m, &cfg,
+             HEAD "[c1]\ntype = conv\nfilters = 8\nsize = 3\npadding = same\ntrain_until_epoch = 2\nstddev = 0.3\n"
+                  "[g1]\ntype = act\nactivation = gelu\n"
+                  "[c3]\ntype = conv\nfilters = 8\nsize = 3\npadding = same\ntrainable = false\nstddev = 0.3\n"
+                  "[c2]\ntype = conv\nfilters = 8\nsize = 3\npadding = same\nstddev = 0.3\n"
+                  "[bn2]\ntype = batchnorm\n"
+                  "[gp]\ntype = global_avgpool\n"
+                  "[fc]\ntype = dense\nunits = 10\nstddev = 0.3\n",
+             4, tu_isa_max());
+    const int c1 = layer_index(&cfg, "c1"), g1 = layer_index(&cfg, "g1"), c3 = layer_index(&cfg, "c3"),
+              c2 = layer_index(&cfg, "c2");
+    const size_t per = (size_t)m.in_h * m.in_w * m.in_c, np = m.n_params;
+    float *x = malloc(4 * per * sizeof(float)), *g[3];
+    tu_fill_uniform(x, 4 * per, -1.0f, 1.0f, 16);
+    const int y[4] = {3, 1, 4, 1};
+    const double epochs[3] = {-1, 1, 2}; /* -1: no cnn_model_set_epoch call */
+    for (int e = 0; e < 3; e++) {
+        g[e] = malloc(np * sizeof(float));
+        memset(g[e], 0xff, np * sizeof(float)); /* NaNs: whatever is not written shows */
+        if (epochs[e] >= 0) cnn_model_set_epoch(&m, epochs[e]);
+        cnn_model_forward(&m, x, 4, 1, 0, NULL);
+        cnn_model_backward(&m, g[e], CNN_GRAD_OVERWRITE, y, 4, 0.25f, NULL, NULL);
+        assert_true(m.layers[c1].grad_live == (e < 2) && m.layers[g1].grad_live == (e < 2) &&
+                    m.layers[c3].grad_live == (e < 2) && m.layers[c2].grad_live);
+    }
+    assert_memory_equal(g[0], g[1], np * sizeof(float));
+    /* c1's and c3's (frozen) gradients: computed at epoch 1, zero at 2; all others the same bits */
+    unsigned char skipped[4096] = {0};
+    assert_true(np <= sizeof skipped);
+    for (int i = 0; i < 2; i++) {
+        const CnnLayer *L = &m.layers[i == 0 ? c1 : c3];
+        double before = 0;
+        for (size_t j = L->p_off; j < L->p_off + L->p_count; j++) {
+            before += fabs(g[1][j]);
+            assert_true(g[2][j] == 0.0f);
+            skipped[j] = 1;
+        }
+        assert_true(L->p_count > 0 && before > 0);
+    }
+    for (size_t j = 0; j < np; j++)
+        if (!skipped[j]) assert_memory_equal(&g[1][j], &g[2][j], sizeof(float));
+    for (int e = 0; e < 3; e++) free(g[e]);
+    free(x);
+    cnn_model_free(&m);
+}
+
 /* The arena reuses what is dead: smaller than every output and gradient side by side; the logits of a
  * forward do not change when a backward ran in between (nothing the output needs was overwritten). */
 static void test_arena(void **state)
@@ -474,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_graph_same_bits_on_avx2_and_avx512),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_fusion),
+        cmocka_unit_test(test_grads_only_where_trained),
         cmocka_unit_test(test_weight_decay_targets),
         cmocka_unit_test(test_resnet20),
     };

@@ -74,6 +74,7 @@ static int build_layers(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o
         int trainable = 0;
         for (int t = 0; t < L->n_decl; t++) trainable |= !L->decl[t].buffer;
         L->needs_grad = trainable || any_grad;
+        L->grad_live = L->needs_grad;
     }
     return 0;
 }
@@ -488,7 +489,8 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
         const int i = m->order[p];
         CnnLayer *L = &m->layers[i];
         if (!L->needs_grad) continue;
-        if (!started[i]) { /* nothing takes its output (config.h's warning): its gradients are zero */
+        if (!started[i] || !L->grad_live) { /* nothing takes its output (config.h's warning), or nothing
+                                              * at or before it trains now: its gradients are zero */
             if (mode == CNN_GRAD_OVERWRITE && L->p_count) memset(grad + L->p_off, 0, L->p_count * sizeof(float));
             if (hook && L->p_count) hook->ready(hook->ctx, L->p_off, L->p_count);
             continue;
@@ -505,7 +507,7 @@ double cnn_model_backward(CnnModel *m, float *grad, CnnGradMode mode, const int 
             ins[k] = layer_in(m, L, k, m->input);
             add_to[k] = -1;
             dins[k] = NULL;
-            if (!P || !P->needs_grad) continue;
+            if (!P || !P->grad_live) continue;
             if (!started[L->spec.in[k]]) {
                 dins[k] = P->grad;
                 started[L->spec.in[k]] = 1;
@@ -597,12 +599,18 @@ void cnn_model_scale_grads(const CnnModel *m, float *grad)
     }
 }
 
+/* a trainable tensor that the optimizer updates in a step of `epoch` */
+static int tensor_trains(const CnnTensorInfo *t, double epoch)
+{
+    return !t->buffer && !t->frozen && !(t->until_epoch > 0.0f && epoch >= (double)t->until_epoch) && t->count > 0;
+}
+
 int cnn_model_trained_ranges(const CnnModel *m, double epoch, size_t *ranges)
 {
     int n = 0;
     for (int i = 0; i < m->n_trainable_tensors; i++) {
         const CnnTensorInfo *t = &m->tensors[i];
-        if (t->frozen || (t->until_epoch > 0.0f && epoch >= (double)t->until_epoch) || t->count == 0) continue;
+        if (!tensor_trains(t, epoch)) continue;
         if (n > 0 && ranges[2 * n - 2] + ranges[2 * n - 1] == t->offset) {
             ranges[2 * n - 1] += t->count;
         } else {
@@ -612,6 +620,17 @@ int cnn_model_trained_ranges(const CnnModel *m, double epoch, size_t *ranges)
         }
     }
     return n;
+}
+
+void cnn_model_set_epoch(CnnModel *m, double epoch)
+{
+    for (int p = 0; p < m->n_layers; p++) {
+        CnnLayer *L = &m->layers[m->order[p]];
+        int live = 0;
+        for (int t = 0; t < L->n_decl; t++) live |= tensor_trains(&m->tensors[L->tensor[t]], epoch);
+        for (int k = 0; k < L->spec.n_in; k++) live |= L->spec.in[k] >= 0 && m->layers[L->spec.in[k]].grad_live;
+        L->grad_live = L->needs_grad && live;
+    }
 }
 
 void cnn_model_add_weight_decay(const CnnModel *m, float *grad, double weight_decay)

@@ -338,6 +338,8 @@ int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where
         wait = cnn_now() - t0;
     }
     r->t_data += wait;
+    const double epoch = (double)cnn_sampler_epoch(&r->sampler, step);
+    cnn_model_set_epoch(m, epoch);
     if (cnn_gradsync_step(r->sync, x, y, step, st, where)) return -1;
     if (r->prefetch) cnn_prefetch_release(r->prefetch);
     double t_opt = cnn_now();
@@ -346,7 +348,7 @@ int run_step(Run *r, long step, double *lr, CnnStepStats *st, const char **where
     cnn_model_add_weight_decay(m, m->grads, r->cfg->weight_decay);
     *lr = cnn_lr_at_run(r->cfg, step, r->steps);
     size_t ranges[2 * CNN_MAX_TENSORS];
-    const int nr = cnn_model_trained_ranges(m, (double)cnn_sampler_epoch(&r->sampler, step), ranges);
+    const int nr = cnn_model_trained_ranges(m, epoch, ranges);
     cnn_optim_step_ranges(&r->optim, m->params, m->grads, *lr, ranges, nr);
     if (r->ema) { /* the average of what is trained; buffers (running statistics) as they are */
         cnn_ema_update(r->ema, m->params, m->n_trainable, r->cfg->ema, r->optim.t);

@@ -66,6 +66,8 @@ typedef struct CnnLayer {
     double flops_bwd;           /* per sample: data (if needed) and weight gradients */
     int needs_din;              /* input 0 needs a gradient (some layer before it has trainable tensors) */
     int needs_grad;             /* the gradient of this layer's output is needed */
+    int grad_live;              /* ... in this step: needs_grad, less where nothing at or before the layer
+                                 * trains now (cnn_model_set_epoch) */
     int pos;                    /* its place in the forward order */
     int keep_input, keep_output;/* backward reads its inputs / its output: the arena keeps them until then
                                  * (from the ops' bwd_needs_*; a build may clear them, e.g. conv with a
@@ -201,6 +203,12 @@ void cnn_model_scale_grads(const CnnModel *m, float *grad);
  * trainable tensors that are not frozen, nor past their until_epoch, adjacent ones merged. Writes at most
  * CNN_MAX_TENSORS pairs into ranges; returns how many. One range [0, n_trainable) when all train. */
 int cnn_model_trained_ranges(const CnnModel *m, double epoch, size_t *ranges);
+/* The backward of the steps of `epoch` computes only the gradients that reach a tensor trained then (as
+ * cnn_model_trained_ranges says): a layer before which nothing trains (airbench94's whitening conv after
+ * its bias freezes) takes no output gradient, and the layer after it computes no data gradient. The
+ * gradients of tensors not trained then are zero. Same parameters bit for bit: what is skipped never
+ * reaches an update. Until the first call every gradient is computed. */
+void cnn_model_set_epoch(CnnModel *m, double epoch);
 /* Hash of the parameter bytes. */
 uint64_t cnn_model_params_hash(const CnnModel *m);
 /* The --summary table. */
