@@ -4,7 +4,9 @@ kernels, MFLOP per image) with the per-layer times of `mpirun -np RANKS cnn-dist
 one markdown row per conv layer: shape, kernels, forward and backward ms per step on one rank, GFLOP/s
 counted as a direct convolution (backward: data and weight gradient, twice the forward's FLOPs, once for
 a layer without a data gradient), and that speed as a share of one core's FMA peak (--peak, GFLOP/s per
-core: what the machine was measured to reach, 116 on a Zen 4 core). Winograd F(4x4, 3x3) does 4x fewer
+core: what the machine was measured to reach, 116 on a Zen 4 core), and beside the measured times the
+plan's time model's forward + backward ms for the same images (`--summary`'s ms/step, scaled to one rank's
+share; plan.h). Winograd F(4x4, 3x3) does 4x fewer
 multiplications, so its limit is 400% of peak counted as direct.
 
 usage: bench/layer_table.py [--ranks 2] [--steps 20] [--peak 116] [--set key=value ...] CONFIG
@@ -29,13 +31,16 @@ env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 summary = subprocess.run([a.bin, "--summary"] + sets + [a.config], capture_output=True, text=True, env=env,
                          check=True).stdout
 layers = {}  # name -> (type, output, mflop, kernel)
+model_ms = {}  # name -> the time model's fwd + bwd ms for a step of the global batch on one core
 prev_out = "32x32x3"
 shapes_in = {}
 for line in summary.splitlines():
     m = re.match(r"^(\S+)\s+(conv|batchnorm|act|add|maxpool|avgpool|dense|global_avgpool|global_maxpool|scale|"
-                 r"pad_channels|lrn|dropout)\s+(\S+)\s+(\d+)\s+([0-9.]+)\s*(.*)$", line)
+                 r"pad_channels|lrn|dropout)\s+(\S+)\s+(\d+)\s+([0-9.]+)(?:\s+([0-9.]+))?\s*(.*)$", line)
     if m:
-        layers[m.group(1)] = (m.group(2), m.group(3), float(m.group(5)), m.group(6).strip())
+        layers[m.group(1)] = (m.group(2), m.group(3), float(m.group(5)), m.group(7).strip())
+        if m.group(6):
+            model_ms[m.group(1)] = float(m.group(6))
     m = re.match(r"^input\s+(\S+)", line)
     if m:
         prev_out = m.group(1)
@@ -58,9 +63,9 @@ per_rank = batch / a.ranks
 print(f"{os.path.basename(a.config)}, batch {batch} on {a.ranks} ranks x 1 thread ({per_rank:.0f} images per rank "
       f"and step), {ips:.0f} img/s; peak {a.peak:.0f} GFLOP/s per core")
 print()
-print("| layer | output | kernels | fwd ms | bwd ms | fwd GFLOP/s | bwd GFLOP/s | fwd % peak | bwd % peak |")
-print("|---|---|---|---|---|---|---|---|---|")
-tot = [0.0, 0.0, 0.0, 0.0]
+print("| layer | output | kernels | fwd ms | bwd ms | model ms | fwd GFLOP/s | bwd GFLOP/s | fwd % peak | bwd % peak |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+tot = [0.0, 0.0, 0.0, 0.0, 0.0]
 first = True
 for name, (typ, out, mflop, kern) in layers.items():
     if typ != "conv" or name not in times:
@@ -74,10 +79,12 @@ for name, (typ, out, mflop, kern) in layers.items():
     tot[1] += b
     tot[2] += mflop * per_rank
     tot[3] += bwd_flop * per_rank
-    print(f"| {name} | {out} | {kern} | {f:.2f} | {b:.2f} | {gf:.0f} | {gb:.0f} | {100 * gf / a.peak:.0f}% | "
-          f"{100 * gb / a.peak:.0f}% |")
+    pred = model_ms.get(name, 0.0) * per_rank / batch  # the summary's batch is the global one
+    tot[4] += pred
+    print(f"| {name} | {out} | {kern} | {f:.2f} | {b:.2f} | {pred:.2f} | {gf:.0f} | {gb:.0f} | "
+          f"{100 * gf / a.peak:.0f}% | {100 * gb / a.peak:.0f}% |")
 all_ms = sum(f + b for f, b in times.values())
-print(f"| all convolutions | | | {tot[0]:.2f} | {tot[1]:.2f} | {tot[2] / tot[0]:.0f} | "
+print(f"| all convolutions | | | {tot[0]:.2f} | {tot[1]:.2f} | {tot[4]:.2f} | {tot[2] / tot[0]:.0f} | "
       f"{tot[3] / tot[1]:.0f} | {100 * tot[2] / tot[0] / a.peak:.0f}% | "
       f"{100 * tot[3] / tot[1] / a.peak:.0f}% |")
 other = all_ms - tot[0] - tot[1]

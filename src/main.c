@@ -20,6 +20,7 @@
 #include "cnn/io/h5util.h"
 #include "cnn/nn/gemm.h"
 #include "cnn/nn/model.h"
+#include "cnn/nn/plan.h"
 #include "cnn/predict.h"
 #include "cnn/train.h"
 #include "cnn/util.h"
@@ -102,7 +103,7 @@ static int summary(const CnnConfig *cfg)
         fprintf(stderr, "cnn-dist: %s\n", err.msg);
         return CNN_EXIT_ERROR;
     }
-    if (cnn_comm_rank() == 0) cnn_model_summary(&m, stdout);
+    if (cnn_comm_rank() == 0) cnn_model_summary(&m, stdout, cfg->batch, cnn_fma_peak(m.k));
     cnn_model_free(&m);
     /* what a rank of a training run would hold (the data set's files come on top, shared by a node) */
     CnnMemoryEstimate e;

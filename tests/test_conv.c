@@ -582,6 +582,47 @@ static void test_plan_decisions(void **state)
     }
 }
 
+/* The time model (plan.h): linear in the samples, inverse in the peak; a layer without a data gradient
+ * predicts none; on airbench94's b2_conv2 (7x7, 256 -> 256) it orders the families as bench/conv3x3
+ * measured them on a Zen 4 core (F(4x4) < F(2x2) < direct, forward and weight gradient) and lands within
+ * 25% of those measurements (64 samples at 116 GFLOP/s: F(4x4) 13-15 ms forward, 18-21 weight gradient;
+ * direct 35-36 forward); the FMA probe measures a peak on a tiled instruction set, none on the generic. */
+static void test_time_model(void **state)
+{
+    (void)state;
+    CnnConvShape s;
+    CnnErr err;
+    cnn_conv_shape(&s, 1, 7, 7, 256, 256, 3, 1, 1);
+    for (CnnIsa isa = CNN_ISA_AVX2; isa <= CNN_ISA_AVX512; isa = (CnnIsa)(isa + 1)) {
+        const CnnConvKernel fam[3] = {CNN_CONV_WINOGRAD4, CNN_CONV_WINOGRAD2, CNN_CONV_DIRECT};
+        CnnPlanTime t[3];
+        for (int f = 0; f < 3; f++) {
+            CnnConvPlan p;
+            assert_int_equal(cnn_conv_plan(&p, &s, fam[f], isa, 1, &err), 0);
+            cnn_conv_plan_time(&p, 64, 116.0, &t[f]);
+            CnnPlanTime t2, half;
+            cnn_conv_plan_time(&p, 128, 116.0, &t2);
+            cnn_conv_plan_time(&p, 64, 232.0, &half);
+            assert_true(fabs(t2.fwd - 2 * t[f].fwd) <= 1e-9 * t2.fwd);
+            assert_true(fabs(half.wgrad - t[f].wgrad / 2) <= 1e-9 * half.wgrad);
+            assert_true(t[f].dgrad > 0);
+        }
+        assert_true(t[0].fwd < t[1].fwd && t[1].fwd < t[2].fwd);
+        assert_true(t[0].wgrad < t[1].wgrad && t[1].wgrad < t[2].wgrad);
+        assert_true(t[0].fwd > 14.0 / 1.25 && t[0].fwd < 14.0 * 1.25);
+        assert_true(t[0].wgrad > 19.5 / 1.25 && t[0].wgrad < 19.5 * 1.25);
+        assert_true(t[2].fwd > 35.5 / 1.25 && t[2].fwd < 35.5 * 1.25);
+        CnnConvShape first = s;
+        first.needs_din = 0;
+        CnnConvPlan p;
+        assert_int_equal(cnn_conv_plan(&p, &first, CNN_CONV_AUTO, isa, 1, &err), 0);
+        cnn_conv_plan_time(&p, 64, 116.0, &t[0]);
+        assert_true(t[0].dgrad == 0.0 && t[0].fwd > 0);
+    }
+    if (cnn_kernels(tu_isa_max())->tiles) assert_true(cnn_fma_peak(cnn_kernels(tu_isa_max())) > 1.0);
+    assert_true(cnn_fma_peak(cnn_kernels(CNN_ISA_GENERIC)) == 0.0);
+}
+
 static void test_multi_chunk(void **state)
 {
     (void)state;
@@ -672,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_direct_vs_naive),
         cmocka_unit_test(test_winograd_vs_naive),
         cmocka_unit_test(test_plan_decisions),
+        cmocka_unit_test(test_time_model),
         cmocka_unit_test(test_tiles_bitwise),
         cmocka_unit_test(test_rounding_by_family),
         cmocka_unit_test(test_gradcheck),

@@ -716,17 +716,19 @@ int cnn_model_uses_sgemm(const CnnModel *m)
     return 0;
 }
 
-void cnn_model_summary(const CnnModel *m, FILE *f)
+void cnn_model_summary(const CnnModel *m, FILE *f, int batch, double peak)
 {
     fprintf(f, "kernels: %s (%s)%s\n", cnn_isa_name(m->isa), cnn_isa_describe(m->isa),
             m->k->tiles ? "" : "; OpenBLAS for every product");
     int tw = 8, nw = 12; /* the type and name columns: as wide as the longest */
+    double predicted = 0.0;
     for (int i = 0; i < m->n_layers; i++) {
         const int t = (int)strlen(cnn_layer_type_name(m->layers[i].spec.type)), l = (int)strlen(m->layers[i].spec.name);
         if (t > tw) tw = t;
         if (l > nw) nw = l;
     }
-    fprintf(f, "%-*s %-*s %-12s %12s %14s  %s\n", nw, "layer", tw, "type", "output", "params", "MFLOP fwd", "kernel");
+    fprintf(f, "%-*s %-*s %-12s %12s %14s %9s  %s\n", nw, "layer", tw, "type", "output", "params", "MFLOP fwd",
+            peak > 0 ? "ms/step" : "", "kernel");
     fprintf(f, "%-*s %-*s %dx%dx%-8d %12s %14s\n", nw, "input", tw, "", m->in_h, m->in_w, m->in_c, "", "");
     for (int i = 0; i < m->n_layers; i++) {
         const CnnLayer *L = &m->layers[i];
@@ -744,8 +746,18 @@ void cnn_model_summary(const CnnModel *m, FILE *f)
                 u += (size_t)snprintf(inputs + u, sizeof inputs - u, "%s%s", k ? ", " : "",
                                       L->spec.in[k] < 0 ? "input" : m->layers[L->spec.in[k]].spec.name);
         }
-        fprintf(f, "%-*s %-*s %-12s %12zu %14.3f%s%s%s\n", nw, L->spec.name, tw, cnn_layer_type_name(L->spec.type),
-                shape, layer_params(m, L), L->flops_fwd / 1e6, *kernel || *inputs ? "  " : "", kernel, inputs);
+        /* the time model's forward + backward for a step of `batch` samples (planned layers) */
+        char ms[24] = "";
+        if (peak > 0 && L->ops->plan_time) {
+            CnnPlanTime t;
+            L->ops->plan_time(L, batch, peak, &t);
+            const double sum = t.fwd + (L->needs_grad ? t.wgrad + t.dgrad : 0.0);
+            snprintf(ms, sizeof ms, "%.1f", sum);
+            predicted += sum;
+        }
+        fprintf(f, "%-*s %-*s %-12s %12zu %14.3f %9s%s%s%s\n", nw, L->spec.name, tw,
+                cnn_layer_type_name(L->spec.type), shape, layer_params(m, L), L->flops_fwd / 1e6, ms,
+                *kernel || *inputs ? "  " : "", kernel, inputs);
     }
     fprintf(f, "total: %zu parameters (%.2f MB float32)", m->n_trainable, (double)m->n_trainable * 4.0 / 1e6);
     if (m->n_params > m->n_trainable) fprintf(f, ", %zu in buffers (not trained)", m->n_params - m->n_trainable);
@@ -756,4 +768,10 @@ void cnn_model_summary(const CnnModel *m, FILE *f)
             act);
     fprintf(f, "per image: %.2f MFLOP forward, %.2f MFLOP training (forward + backward)\n",
             cnn_model_forward_flops(m) / 1e6, cnn_model_train_flops(m) / 1e6);
+    if (peak > 0)
+        fprintf(f,
+                "ms/step: the time model's forward + backward of the conv and dense layers for one step of %d "
+                "images on one core of %.0f GFLOP/s (this core's FMA peak, measured): %.0f ms in all (on R ranks "
+                "each does 1/R); the other layers are not modelled (--bench measures every layer)\n",
+                batch, peak, predicted);
 }

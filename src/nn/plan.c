@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cnn/util.h"
 
@@ -232,4 +233,79 @@ void cnn_dense_plan(CnnDensePlan *p, int nin, int nout, int max_n, CnnIsa isa)
     p->doutt = p->dpad + (padded ? round16(cnn_mul_size((size_t)max_n, p->ldw)) : 0);
     p->dint = p->doutt + round16(cnn_mul_size((size_t)nout, (size_t)p->npad));
     p->ws_floats = p->dint + round16(cnn_mul_size((size_t)nin, (size_t)p->npad));
+}
+
+/* ---- the time model (plan.h) ---- */
+
+static double ceil_div(int a, int b) { return (double)((a + b - 1) / b); }
+
+/* ms of one product of geometry g (output channels g->cout) by algorithm a, n samples; wgrad: the weight
+ * gradient's reduction (its own efficiency) */
+static double product_ms(const CnnKernels *k, CnnAlgo a, const CnnConvdGeom *g, int n, int wgrad, double peak)
+{
+    const double gf = peak * 1e9 / 1e3; /* flops per ms */
+    const double direct = 2.0 * n * g->oh * g->ow * g->cout * g->kh * g->kw * g->cin;
+    const int m = cnn_algo_winograd_m(a);
+    if (a == CNN_ALGO_SGEMM) return direct / (0.7 * gf);
+    const double nr = k->panel_width ? k->panel_width(g->cout) : 16, cols = ceil_div(g->cout, (int)nr) * nr;
+    if (!m) { /* short kernel rows (the whitening conv's 2 x 3) and strided windows reach less */
+        const double row = (double)g->kw * g->cin, fill = row >= 10 ? 1.0 : row / 10;
+        return direct * (cols / g->cout) / ((g->stride > 1 ? 0.6 : 0.85) * fill * gf);
+    }
+    const double alpha = m + g->kh - 1, tiles = n * ceil_div(g->oh, m) * ceil_div(g->ow, m);
+    const double products = 2.0 * tiles * alpha * alpha * g->cin * (wgrad ? g->cout : cols);
+    const double transforms = tiles * alpha * alpha * (g->cin + g->cout) * CNN_WINO_TF;
+    return products / ((wgrad ? 0.66 : 0.85) * gf) + transforms / gf;
+}
+
+void cnn_conv_plan_time(const CnnConvPlan *p, int n, double peak, CnnPlanTime *t)
+{
+    memset(t, 0, sizeof *t);
+    if (peak <= 0.0 || n <= 0) return;
+    if (p->fwd == CNN_ALGO_SGEMM) { /* the plan keeps no tiled geometry: direct's counts at sgemm's share */
+        const CnnConvShape *s = &p->s;
+        const double direct = 2.0 * n * s->oh * s->ow * s->cout * s->kh * s->kw * s->cin, gf = peak * 1e6;
+        t->fwd = t->wgrad = direct / (0.7 * gf);
+        t->dgrad = s->needs_din ? t->fwd : 0.0;
+        return;
+    }
+    t->fwd = product_ms(p->k, p->fwd, &p->g, n, 0, peak);
+    t->wgrad = product_ms(p->k, p->wgrad, &p->g, n, 1, peak);
+    t->dgrad = p->s.needs_din ? product_ms(p->k, p->dgrad, &p->gt, n, 0, peak) : 0.0;
+}
+
+void cnn_dense_plan_time(const CnnDensePlan *p, int n, int needs_din, double peak, CnnPlanTime *t)
+{
+    memset(t, 0, sizeof *t);
+    if (peak <= 0.0 || n <= 0) return;
+    const double ms = 2.0 * n * p->nin * p->nout / (0.7 * peak * 1e6);
+    t->fwd = t->wgrad = ms;
+    t->dgrad = needs_din ? ms : 0.0;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double cnn_fma_peak(const CnnKernels *k)
+{
+    if (!k->fma_probe) return 0.0;
+    volatile float sink = k->fma_probe(1000, 0.5f); /* warm up: the clock, the vector units */
+    long iters = 100000;
+    double best = 0.0;
+    for (int round = 0; round < 12; round++) {
+        const double t0 = seconds_now();
+        sink = k->fma_probe(iters, 0.5f);
+        const double dt = seconds_now() - t0;
+        if (dt > 0.0) {
+            const double gflops = (double)iters * k->fma_probe_flops() / dt / 1e9;
+            if (gflops > best) best = gflops;
+        }
+        if (dt < 1e-3) iters *= 4; /* a round of about 2 ms */
+    }
+    (void)sink;
+    return best;
 }

@@ -15,6 +15,12 @@ done
 # its 24-filter whitening conv runs on cnn-dist's tiles (the same bits on every CPU), not OpenBLAS
 if grep -q '^kernels: avx' "$WORK/air"; then
     grep -q '^whiten .* direct$' "$WORK/air" || { cat "$WORK/air"; fail "airbench94.ini: whiten not on the direct tiles"; }
+    # the time model's column (plan.h): ms for a step of the batch on one core, on each planned layer, and
+    # the total at the measured FMA peak
+    for want in '^layer .* ms/step  kernel$' '^b2_conv2 .* [0-9][0-9]*\.[0-9]  winograd4$' \
+        '^logits .* [0-9][0-9]*\.[0-9]  tiles$' '^ms/step: .* one step of 1024 images on one core of [0-9]* GFLOP/s'; do
+        grep -q "$want" "$WORK/air" || { cat "$WORK/air"; fail "airbench94.ini --summary: no line matching $want"; }
+    done
 fi
 "$BIN" --set conv1.filters=32 --summary "$ROOT/configs/cifar10.ini" | grep -q 'conv1 .* 12x12x32\|conv1 .*24x24x32' ||
     fail "--set did not change conv1"

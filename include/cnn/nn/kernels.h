@@ -165,6 +165,11 @@ typedef struct CnnKernels {
     /* din^T[nin][npad] = w[nin][nout] x dout^T[nout][npad]: lanes are samples (npad a multiple of 16),
      * each din element summed over nout in order. */
     void (*dense_data_grad_t)(float *dint, const float *w, const float *doutt, int npad, int nin, int nout);
+
+    /* ---- the FMA peak probe (peak.c; tiles == 1 only): iters rounds of fma_probe_flops() floating-point
+     * operations in independent chains, nothing loaded; returns a value that depends on all of them ---- */
+    float (*fma_probe)(long iters, float x);
+    int (*fma_probe_flops)(void);
 } CnnKernels;
 
 /* The table of an instruction set (never NULL). */

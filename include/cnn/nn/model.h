@@ -211,8 +211,9 @@ int cnn_model_trained_ranges(const CnnModel *m, double epoch, size_t *ranges);
 void cnn_model_set_epoch(CnnModel *m, double epoch);
 /* Hash of the parameter bytes. */
 uint64_t cnn_model_params_hash(const CnnModel *m);
-/* The --summary table. */
-void cnn_model_summary(const CnnModel *m, FILE *f);
+/* The --summary table; peak > 0 (GFLOP/s of one core, cnn_fma_peak) adds the time model's ms for a step
+ * of `batch` samples to each planned layer. */
+void cnn_model_summary(const CnnModel *m, FILE *f, int batch, double peak);
 /* Training FLOPs per image (forward + backward) and forward FLOPs per image. */
 double cnn_model_train_flops(const CnnModel *m);
 double cnn_model_forward_flops(const CnnModel *m);

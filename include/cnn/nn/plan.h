@@ -85,6 +85,25 @@ int cnn_conv_plan(CnnConvPlan *p, const CnnConvShape *s, CnnConvKernel requested
  * "winograd fwd+dW, direct dX". */
 void cnn_conv_plan_name(const CnnConvPlan *p, char *buf, size_t n);
 
+/* ---- the time model: --summary's predicted time per layer ----
+ * Milliseconds of a planned layer's products for n samples on one thread whose FMA peak is `peak`
+ * GFLOP/s: each family's arithmetic at the share of the peak it reaches on the measurements of
+ * bench/RESULTS.md (bench/conv3x3 and bench/layer_table.py on a Zen 4 core): direct 0.85, strided 0.6,
+ * times row / 10 where a row of the kernel holds fewer than 10 products (the whitening conv's 2 x 3),
+ * Winograd's alpha^2 products 0.85
+ * forward and for the data gradient, 0.66 for the weight gradient, plus its transforms at CNN_WINO_TF
+ * flops-equivalent per transformed value (input and output side, every tile); sgemm 0.7; the dense
+ * tiles 0.7. The model predicts; it does not choose (the rule above does, the same on every CPU).
+ * cnn_fma_peak measures `peak`: the FMA probe of the kernels (fma_probe) for about 20 ms on this thread;
+ * 0 on the generic instruction set. */
+#define CNN_WINO_TF 32.0
+typedef struct {
+    double fwd, dgrad, wgrad; /* ms; dgrad 0 when the layer computes no data gradient */
+} CnnPlanTime;
+void cnn_conv_plan_time(const CnnConvPlan *p, int n, double peak, CnnPlanTime *t);
+void cnn_dense_plan_time(const struct CnnDensePlan *p, int n, int needs_din, double peak, CnnPlanTime *t);
+double cnn_fma_peak(const CnnKernels *k);
+
 struct CnnDensePlan {
     int nin, nout, max_n;
     const CnnKernels *k;

@@ -125,6 +125,8 @@ DECLARE(void, winograd_weight_grad, (float *, const float *, const float *, cons
 DECLARE(void, dense_forward, (float *, const float *, const float *, size_t, const float *, int, int, int))
 DECLARE(void, dense_weight_grad, (float *, const float *, const float *, size_t, int, int, int, int))
 DECLARE(void, dense_data_grad_t, (float *, const float *, const float *, int, int, int))
+DECLARE(float, fma_probe, (long, float))
+DECLARE(int, fma_probe_flops, (void))
 #endif
 
 #endif

@@ -47,4 +47,6 @@ const CnnKernels KFN(cnn_kernels) = {
     .dense_forward = TILED(dense_forward),
     .dense_weight_grad = TILED(dense_weight_grad),
     .dense_data_grad_t = TILED(dense_data_grad_t),
+    .fma_probe = TILED(fma_probe),
+    .fma_probe_flops = TILED(fma_probe_flops),
 };

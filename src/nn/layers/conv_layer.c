@@ -62,6 +62,11 @@ static void conv_backward(CnnLayer *L, const CnnLayerBwd *b)
 
 static void conv_kernel_name(const CnnLayer *L, char *buf, size_t n) { cnn_conv_plan_name(&L->conv, buf, n); }
 
+static void conv_plan_time(const CnnLayer *L, int n, double peak, CnnPlanTime *t)
+{
+    cnn_conv_plan_time(&L->conv, n, peak, t);
+}
+
 static int conv_uses_sgemm(const CnnLayer *L)
 {
     return L->conv.fwd == CNN_ALGO_SGEMM || L->conv.wgrad == CNN_ALGO_SGEMM;
@@ -75,6 +80,7 @@ static const CnnLayerOps cnn_conv_layer_ops = {
     .backward = conv_backward,
     .kernel_name = conv_kernel_name,
     .uses_sgemm = conv_uses_sgemm,
+    .plan_time = conv_plan_time,
 };
 
 static const KeySpec conv_keys[] = {

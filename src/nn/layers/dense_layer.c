@@ -59,6 +59,11 @@ static void dense_kernel_name(const CnnLayer *L, char *buf, size_t n)
 
 static int dense_uses_sgemm(const CnnLayer *L) { return L->dense.algo == CNN_ALGO_SGEMM; }
 
+static void dense_plan_time(const CnnLayer *L, int n, double peak, CnnPlanTime *t)
+{
+    cnn_dense_plan_time(&L->dense, n, L->needs_din, peak, t);
+}
+
 static const CnnLayerOps cnn_dense_layer_ops = {
     .flat_output = 1,
     .bwd_needs_input = 1,
@@ -68,6 +73,7 @@ static const CnnLayerOps cnn_dense_layer_ops = {
     .backward = dense_backward,
     .kernel_name = dense_kernel_name,
     .uses_sgemm = dense_uses_sgemm,
+    .plan_time = dense_plan_time,
 };
 
 static const KeySpec dense_keys[] = {

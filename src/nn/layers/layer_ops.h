@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "cnn/nn/model.h"
+#include "cnn/nn/plan.h"
 
 /* What forward gets: n <= max_batch samples. */
 typedef struct {
@@ -65,6 +66,8 @@ typedef struct CnnLayerOps {
     /* planned layers (NULL for the others): which kernels compute it, and whether OpenBLAS does */
     void (*kernel_name)(const CnnLayer *L, char *buf, size_t n);
     int (*uses_sgemm)(const CnnLayer *L);
+    /* planned layers: the time model's ms for n samples at `peak` GFLOP/s (plan.h) */
+    void (*plan_time)(const CnnLayer *L, int n, double peak, CnnPlanTime *t);
 } CnnLayerOps;
 
 /* Each type's descriptor (config_keys.h), in its file; table.c lists them. */
