@@ -225,6 +225,38 @@ static void test_bitwise_across_instruction_sets(void **state)
     }
 }
 
+/* Max pooling's backward where the windows tile the input (stride == size, nothing padded before:
+ * airbench94's pools), which writes each input cell once instead of zeroing and scattering: bitwise the
+ * scatter's result (0 + g: a -0 gradient gives +0), every cell written (din starts as NaNs), the cells
+ * past the last window zero; ties, odd channel counts, SAME (a clipped last window) and VALID. */
+static void test_backward_tiled_windows(void **state)
+{
+    (void)state;
+    static const int cases[][5] = {{31, 31, 24, 2, 0}, {8, 7, 5, 2, 1}, {9, 10, 16, 3, 0}, {7, 8, 40, 3, 1},
+                                   {3, 3, 20, 3, 0}}; /* h, w, channels, size = stride, SAME */
+    TU_FOR_EACH_ISA(isa, k) {
+        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+            CnnPoolShape s;
+            cnn_pool_shape(&s, 2, cases[t][0], cases[t][1], cases[t][2], cases[t][3], cases[t][3], cases[t][4]);
+            const size_t nin = (size_t)s.n * s.h * s.w * s.c, nout = (size_t)s.n * s.oh * s.ow * s.c;
+            float *in = malloc(nin * 4), *out = malloc(nout * 4), *dout = malloc(nout * 4), *din = malloc(nin * 4),
+                  *want = calloc(nin, 4);
+            int32_t *am = malloc(nout * 4);
+            tu_fill_uniform(in, nin, -1, 1, 40 + t);
+            for (size_t i = 0; i < nin; i += 5) in[i] = in[i / 3]; /* some ties */
+            tu_fill_uniform(dout, nout, -1, 1, 50 + t);
+            for (size_t i = 0; i < nout; i += 9) dout[i] = -0.0f;
+            k->maxpool_forward(out, am, in, &s);
+            tu_poison(din, nin);
+            k->maxpool_backward(din, dout, am, &s);
+            const size_t per_in = (size_t)s.h * s.w * s.c, per_out = (size_t)s.oh * s.ow * s.c;
+            for (size_t i = 0; i < nout; i++) want[i / per_out * per_in + (size_t)am[i]] += dout[i];
+            assert_memory_equal(din, want, nin * 4);
+            free(in), free(out), free(dout), free(din), free(want), free(am);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_vs_naive),
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_bitwise_across_instruction_sets),
+        cmocka_unit_test(test_backward_tiled_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,8 +85,50 @@ void KFN(maxpool_forward)(float *out, int32_t *argmax, const float *in, const Cn
     }
 }
 
+/* Windows that tile the input from its corner without overlap (stride == size, no padding before:
+ * airbench94's 2x2 and 3x3 pools): every input cell gets its window's gradient where it won, else 0,
+ * written once, a vector of channels at a time, with no zeroing pass and no scatter. g + 0 as the scatter's
+ * 0 + g gives: the same bits (a -0 gradient becomes +0 in both). Cells past the last window are zeroed. */
+static void maxpool_backward_tiled(float *din, const float *dout, const int32_t *argmax, const CnnPoolShape *s)
+{
+    const int c = s->c, nvec = c / VL * VL, w = s->w;
+    const size_t in_len = (size_t)s->h * w * c, out_len = (size_t)s->oh * s->ow * c;
+    const int rows = s->oh * s->size < s->h ? s->oh * s->size : s->h, cols = s->ow * s->size < w ? s->ow * s->size : w;
+    for (int j = 0; j < s->n; j++) {
+        float *img = din + (size_t)j * in_len;
+        const float *g = dout + (size_t)j * out_len;
+        const int32_t *am = argmax + (size_t)j * out_len;
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++, g += c, am += c) {
+                int y0, y1, x0, x1;
+                window(s, oy, ox, &y0, &y1, &x0, &x1);
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) {
+                        const int32_t off = (int32_t)(((size_t)y * w + (size_t)x) * c);
+                        float *d = img + off;
+                        int k = 0;
+                        for (; k < nvec; k += VL) {
+                            const vi hit = *(const vi_unaligned *)(am + k) == (off + k + lane_index());
+                            const vf gv = vload(g + k);
+                            vstore(d + k, (vf)((vi)gv & hit) + vzero());
+                        }
+                        for (; k < c; k++) d[k] = (am[k] == off + k ? g[k] : 0.0f) + 0.0f;
+                    }
+            }
+        for (int y = 0; y < s->h; y++) /* past the last window: the bottom rows, the right columns */
+            if (y >= rows)
+                memset(img + (size_t)y * w * c, 0, (size_t)w * c * sizeof *img);
+            else if (cols < w)
+                memset(img + ((size_t)y * w + (size_t)cols) * c, 0, (size_t)(w - cols) * c * sizeof *img);
+    }
+}
+
 void KFN(maxpool_backward)(float *din, const float *dout, const int32_t *argmax, const CnnPoolShape *s)
 {
+    if (s->stride == s->size && s->pad_top == 0 && s->pad_left == 0) {
+        maxpool_backward_tiled(din, dout, argmax, s);
+        return;
+    }
     const size_t in_len = (size_t)s->h * s->w * s->c, out_len = (size_t)s->oh * s->ow * s->c;
     memset(din, 0, (size_t)s->n * in_len * sizeof *din);
     for (int j = 0; j < s->n; j++) {
