@@ -623,6 +623,58 @@ static void test_time_model(void **state)
     assert_true(cnn_fma_peak(cnn_kernels(CNN_ISA_GENERIC)) == 0.0);
 }
 
+/* A Winograd forward that pools in its output pass (cnn_conv_forward_pool, the model's conv -> 2x2 max-pool
+ * fusion) gives bitwise the forward and maxpool_forward apart: pooled values and argmax, on every tiled
+ * instruction set, F(2x2), F(4x4) and F(6x6), with and without bias, even and odd output sizes (the last
+ * row and column of an odd size pooled by nobody; tiles cut by the edge), 32 and 48 filters (AVX-512: a
+ * panel of 32 and one of 16), and ties: a block of zero input gives equal outputs, where the first cell
+ * must win. */
+static void test_forward_pool(void **state)
+{
+    (void)state;
+    static const int cases[][5] = {{8, 8, 16, 32, 4}, {9, 9, 8, 48, 4}, {15, 15, 16, 32, 4},
+                                   {7, 11, 8, 32, 2}, {13, 13, 16, 48, 6}, {3, 3, 16, 32, 4}}; /* h, w, cin, cout, m */
+    TU_FOR_EACH_ISA(isa, k) {
+        if (!k->tiles) continue;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int bias = 0; bias < 2; bias++) {
+                const int n = 3, h = cases[c][0], w = cases[c][1], cin = cases[c][2], cout = cases[c][3];
+                const CnnConvKernel fam = cases[c][4] == 2 ? CNN_CONV_WINOGRAD2 : cases[c][4] == 4 ? CNN_CONV_WINOGRAD4
+                                                                                                 : CNN_CONV_WINOGRAD6;
+                CnnConvShape s;
+                cnn_conv_shape(&s, n, h, w, cin, cout, 3, 1, 1);
+                CnnConvPlan p;
+                CnnErr err;
+                assert_int_equal(cnn_conv_plan(&p, &s, fam, isa, 1, &err), 0);
+                assert_int_equal(p.fwd_m, cases[c][4]);
+                assert_true(cnn_conv_pools(&p));
+                const size_t nin = (size_t)n * h * w * cin, nout = (size_t)n * h * w * cout, nw = (size_t)9 * cin * cout;
+                CnnPoolShape ps;
+                cnn_pool_shape(&ps, n, h, w, cout, 2, 2, 0);
+                const size_t np = (size_t)n * ps.oh * ps.ow * cout;
+                float *in = malloc(nin * 4), *wt = malloc(nw * 4), *b = malloc((size_t)cout * 4), *out = malloc(nout * 4);
+                float *ws = cnn_aligned(p.ws_floats * 4), *ws2 = cnn_aligned(p.ws_floats * 4);
+                float *pool[2] = {malloc(np * 4), malloc(np * 4)};
+                int32_t *arg[2] = {malloc(np * 4), malloc(np * 4)};
+                tu_fill_uniform(in, nin, -1, 1, 60 + c);
+                for (int y = 0; y < h / 2; y++) /* a zero block in sample 0: equal outputs in its middle */
+                    memset(in + (size_t)y * w * cin, 0, (size_t)(w / 2) * cin * 4);
+                tu_fill_uniform(wt, nw, -0.3f, 0.3f, 70 + c);
+                for (int o = 0; o < cout; o++) b[o] = bias ? 0.1f * (float)(o % 5) - 0.2f : 0.0f;
+                memset(ws, 0, p.ws_floats * 4);
+                memset(ws2, 0, p.ws_floats * 4);
+                cnn_conv_forward(out, ws, in, wt, bias ? b : NULL, &p, n);
+                k->maxpool_forward(pool[0], arg[0], out, &ps);
+                tu_poison(pool[1], np);
+                cnn_conv_forward_pool(pool[1], arg[1], ws2, in, wt, bias ? b : NULL, &p, n);
+                assert_memory_equal(pool[0], pool[1], np * 4);
+                assert_memory_equal(arg[0], arg[1], np * 4);
+                free(in), free(wt), free(b), free(out), free(ws), free(ws2);
+                for (int i = 0; i < 2; i++) free(pool[i]), free(arg[i]);
+            }
+    }
+}
+
 static void test_multi_chunk(void **state)
 {
     (void)state;
@@ -714,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_winograd_vs_naive),
         cmocka_unit_test(test_plan_decisions),
         cmocka_unit_test(test_time_model),
+        cmocka_unit_test(test_forward_pool),
         cmocka_unit_test(test_tiles_bitwise),
         cmocka_unit_test(test_rounding_by_family),
         cmocka_unit_test(test_gradcheck),

@@ -301,11 +301,14 @@ static void test_graph_same_bits_on_avx2_and_avx512(void **state)
  * bn1 -> r1 (relu) and bn3 -> g3 (gelu, with no gamma) fuse; bn2 does not (two readers: its act and the
  * add), nor bn4 (its act is tanh), nor bn5 (its act comes after another layer). The fused model gives
  * bitwise the unfused one's logits (training and evaluation), loss, gradients and running statistics,
- * the act layers' inputs normalised, so of both signs; the arena is no larger. */
+ * the act layers' inputs normalised, so of both signs; the arena is no larger. And c1b (Winograd where the
+ * instruction set has the tiles) computes the 2x2 max-pool p1 after it in its output pass. */
 static const char *const FUSE_GRAPH = HEAD
     "[c1]\ntype = conv\nfilters = 8\nsize = 3\npadding = same\nstddev = 0.5\n"
     "[bn1]\ntype = batchnorm\n"
     "[r1]\ntype = act\nactivation = relu\n"
+    "[c1b]\ntype = conv\nfilters = 16\nsize = 3\npadding = same\nstddev = 0.3\n"
+    "[p1]\ntype = maxpool\nsize = 2\nstride = 2\npadding = valid\n"
     "[c2]\ntype = conv\nfilters = 8\nsize = 3\npadding = same\nstddev = 0.3\n"
     "[bn2]\ntype = batchnorm\n"
     "[r2]\ntype = act\nactivation = relu\n"
@@ -355,6 +358,10 @@ static void test_fusion(void **state)
             assert_true(m[1].layers[b].fused_next == -1);
         }
         for (int i = 0; i < 3; i++) assert_true(m[0].layers[layer_index(&cfg, apart[i])].fused_next == -1);
+        const int c1b = layer_index(&cfg, "c1b"), p1 = layer_index(&cfg, "p1");
+        assert_int_equal(m[0].layers[c1b].pool_into, kern->tiles ? p1 : -1);
+        assert_int_equal(m[0].layers[p1].fwd_fused, kern->tiles ? 1 : 0);
+        assert_true(m[1].layers[c1b].pool_into == -1 && !m[1].layers[p1].fwd_fused);
         assert_true(m[0].arena_floats <= m[1].arena_floats);
         const int n = 6;
         const size_t per = (size_t)m[0].in_h * m[0].in_w * m[0].in_c;
@@ -376,7 +383,6 @@ static void test_fusion(void **state)
         assert_memory_equal(eval[0], eval[1], sizeof eval[0]);
         for (int f = 0; f < 2; f++) free(g[f]), cnn_model_free(&m[f]);
         free(x);
-        (void)kern;
     }
 }
 

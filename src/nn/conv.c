@@ -288,6 +288,18 @@ void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, co
         tiled_forward(out, ws, in, w, b, p, n);
 }
 
+int cnn_conv_pools(const CnnConvPlan *p) { return p->fwd_m > 0 && p->fwd_m % 2 == 0; }
+
+void cnn_conv_forward_pool(float *pool, int32_t *argmax, float *ws, const float *in, const float *w, const float *b,
+                           const CnnConvPlan *p, int n)
+{
+    CNN_ASSERT(n > 0 && n <= p->s.n && cnn_conv_pools(p));
+    CnnConvdGeom g = p->g;
+    g.n = n;
+    winograd_weights_cached(p, ws + p->wp, ws + p->wcopy, w, 0, p->fwd_m);
+    p->k->winograd_forward_pool(pool, argmax, in, ws + p->wp, b, &g, ws + p->scratch, p->threads, p->fwd_m);
+}
+
 /* db[c] += sum over rows of dout[rows][c] (overwrite: =), in double per block of channels (rows can be
  * ~1e5). */
 static void add_column_sums(float *db, const float *dout, size_t rows, int c, CnnGradMode mode)

@@ -68,6 +68,8 @@ static int build_layers(CnnModel *m, const CnnConfig *cfg, const CnnModelOpts *o
         L->keep_output = L->ops->bwd_needs_output;
         L->fused_next = -1;
         L->fused_away = 0;
+        L->pool_into = -1;
+        L->fwd_fused = 0;
         if (L->ops->build(L, cfg, o, err) || check_output(L, cfg, err)) return -1;
         L->in_size = (size_t)L->ih * L->iw * L->ic;
         L->out_size = (size_t)L->oh * L->ow * L->oc;
@@ -160,6 +162,18 @@ static void fuse_layers(CnnModel *m)
         B->bn.act = A->spec.act;
         A->fused_away = 1;
         A->keep_input = A->keep_output = 0;
+    }
+    for (int i = 0; i < m->n_layers; i++) { /* conv -> 2x2 max-pool: the pool in the conv's output pass */
+        CnnLayer *P = &m->layers[i];
+        if (P->spec.type != CNN_LAYER_MAXPOOL || P->spec.n_in != 1 || P->spec.in[0] < 0) continue;
+        if (P->spec.size != 2 || P->spec.stride != 2 || P->spec.same) continue;
+        CnnLayer *C = &m->layers[P->spec.in[0]];
+        if (C->spec.type != CNN_LAYER_CONV || C->spec.act != CNN_ACT_LINEAR || readers[P->spec.in[0]] != 1 ||
+            C->pos + 1 != P->pos || !cnn_conv_pools(&C->conv))
+            continue;
+        C->pool_into = i;
+        P->fwd_fused = 1;
+        P->keep_input = 0; /* the max-pool's backward reads its argmax only */
     }
 }
 
@@ -434,7 +448,7 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
     for (int p = 0; p < m->n_layers; p++) {
         const int i = m->order[p];
         CnnLayer *L = &m->layers[i];
-        if (L->fused_away) continue; /* its producer computed it */
+        if (L->fused_away || L->fwd_fused) continue; /* its producer computed it */
         const float *ins[CNN_MAX_INPUTS];
         float *t[CNN_LAYER_TENSORS];
         for (int k = 0; k < L->spec.n_in; k++) ins[k] = layer_in(m, L, k, x);
@@ -444,6 +458,8 @@ const float *cnn_model_forward(CnnModel *m, const float *x, int n, int train, lo
         f.n_in = L->spec.n_in;
         f.t = t;
         f.index = (uint32_t)i;
+        f.pool_out = L->pool_into >= 0 ? m->layers[L->pool_into].out : NULL;
+        f.pool_argmax = L->pool_into >= 0 ? m->layers[L->pool_into].kept : NULL;
         double t0 = m->timing ? cnn_now() : 0.0;
         L->ops->forward(L, &f);
         if (m->timing) m->layer_time[i][0] += cnn_now() - t0;
@@ -740,6 +756,11 @@ void cnn_model_summary(const CnnModel *m, FILE *f, int batch, double peak)
         /* fusion (not part of the kernels line checkpoints record: the bits are the same either way) */
         if (L->fused_next >= 0) snprintf(kernel, sizeof kernel, "+ %s", m->layers[L->fused_next].spec.name);
         if (L->fused_away) snprintf(kernel, sizeof kernel, "in %s", m->layers[L->spec.in[0]].spec.name);
+        if (L->pool_into >= 0) {
+            const size_t u = strlen(kernel);
+            snprintf(kernel + u, sizeof kernel - u, " + %s", m->layers[L->pool_into].spec.name);
+        }
+        if (L->fwd_fused) snprintf(kernel, sizeof kernel, "forward in %s", m->layers[L->spec.in[0]].spec.name);
         if (L->spec.n_in != 1 || L->spec.in[0] != i - 1) {
             size_t u = (size_t)snprintf(inputs, sizeof inputs, "%s<- ", *kernel ? "  " : "");
             for (int k = 0; k < L->spec.n_in && u < sizeof inputs; k++)

@@ -150,6 +150,13 @@ typedef struct CnnKernels {
      * transformed weights u, on up to `parts` threads with their scratch. */
     void (*winograd_forward)(float *out, const float *in, const float *u, const float *bias,
                              const CnnConvdGeom *g, float *scratch, int parts, int m);
+    /* The same convolution followed by a 2x2 stride-2 VALID max-pool, in the output pass: each tile's
+     * outputs are pooled in registers and only pool[n][oh/2][ow/2][cout] and its argmax (each winner's
+     * offset in its sample's unpooled output, as maxpool_forward keeps it) are written. The same values,
+     * winners and ties as the convolution and maxpool_forward apart (m even: windows never straddle
+     * tiles). */
+    void (*winograd_forward_pool)(float *pool, int32_t *argmax, const float *in, const float *u, const float *bias,
+                                  const CnnConvdGeom *g, float *scratch, int parts, int m);
     /* dw += the weight gradient by Winograd for the same shapes (overwrite: =); p: room for the
      * alpha^2 products (alpha^2 * cin * cout floats, alpha = m + r - 1). */
     void (*winograd_weight_grad)(float *dw, const float *in, const float *dout, const CnnConvdGeom *g, float *p,

@@ -25,6 +25,13 @@ typedef struct CnnDensePlan CnnDensePlan;
 /* out = conv(in, w) + b (no activation) for n <= p->s.n samples; ws: p->ws_floats floats. */
 void cnn_conv_forward(float *out, float *ws, const float *in, const float *w, const float *b, const CnnConvPlan *p,
                       int n);
+/* The same forward followed by a 2x2 stride-2 VALID max-pool, computed in the convolution's output pass
+ * (kernels.h: winograd_forward_pool): writes only the pooled output pool[n][oh/2][ow/2][cout] and the
+ * pool's argmax. Only for a forward on Winograd with an even tile (cnn_conv_pools). */
+void cnn_conv_forward_pool(float *pool, int32_t *argmax, float *ws, const float *in, const float *w, const float *b,
+                           const CnnConvPlan *p, int n);
+/* 1 if the plan's forward can pool in its output pass (Winograd, m even) */
+int cnn_conv_pools(const CnnConvPlan *p);
 /* 1 if forward leaves in ws what backward of the same input can reuse (the padded copy, or the im2col
  * columns when the whole batch fits one chunk). */
 int cnn_conv_keeps_input(const CnnConvPlan *p, int n);

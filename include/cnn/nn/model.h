@@ -78,6 +78,11 @@ typedef struct CnnLayer {
      * under the batchnorm. */
     int fused_next;             /* index of the layer this one also computes, -1: none */
     int fused_away;             /* 1: its producer computes it */
+    /* A conv (Winograd, even tile, linear activation) whose only reader is a 2x2 stride-2 VALID max-pool
+     * right after it pools in its output pass: it writes the pool's output and argmax, never its own
+     * output; the pool's forward is skipped (fwd_fused), its backward runs as ever. */
+    int pool_into;              /* conv: index of the pool it computes, -1: none */
+    int fwd_fused;              /* maxpool: its forward is its producer's */
     float *fused_out, *fused_grad;
     /* per-layer buffers (max_batch samples) */
     float *out;                 /* activation output, in the model's arena (shared with what is dead by then) */

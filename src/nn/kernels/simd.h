@@ -120,6 +120,8 @@ DECLARE(void, direct_weight_grad, (float *, const float *, const float *, const 
 DECLARE(void, winograd_weights, (float *, const float *, int, int, int, int, int))
 DECLARE(void, winograd_forward, (float *, const float *, const float *, const float *, const CnnConvdGeom *, float *,
                                  int, int))
+DECLARE(void, winograd_forward_pool, (float *, int32_t *, const float *, const float *, const float *,
+                                      const CnnConvdGeom *, float *, int, int))
 DECLARE(void, winograd_weight_grad, (float *, const float *, const float *, const CnnConvdGeom *, float *, float *,
                                      int, int, int))
 DECLARE(void, dense_forward, (float *, const float *, const float *, size_t, const float *, int, int, int))

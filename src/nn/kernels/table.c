@@ -43,6 +43,7 @@ const CnnKernels KFN(cnn_kernels) = {
     .direct_weight_grad = TILED(direct_weight_grad),
     .winograd_weights = TILED(winograd_weights),
     .winograd_forward = TILED(winograd_forward),
+    .winograd_forward_pool = TILED(winograd_forward_pool),
     .winograd_weight_grad = TILED(winograd_weight_grad),
     .dense_forward = TILED(dense_forward),
     .dense_weight_grad = TILED(dense_weight_grad),

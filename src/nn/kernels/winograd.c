@@ -39,12 +39,24 @@ static inline __attribute__((always_inline)) void stn(float *p, vf v, int n)
 #undef Q
 #undef WT_TYPE
 
+/* Lanes of channel offsets and their compare masks (all bits set where true), for the pooled output */
+typedef int32_t vi __attribute__((vector_size(sizeof(vf))));
+
+static inline vi lane_index(void)
+{
+    vi r;
+    for (int l = 0; l < VL; l++) r[l] = l;
+    return r;
+}
+
 typedef struct {
     float *out;
     const float *in, *u, *bias;
     const CnnConvdGeom *g;
     float *scratch;
     int blocks;
+    float *pool;     /* not NULL: out is not written; the 2x2 max-pool of it is, with its argmax */
+    int32_t *argmax;
 } WinoJob;
 
 typedef struct {
@@ -119,6 +131,18 @@ void KFN(winograd_forward)(float *out, const float *in, const float *u, const fl
         (m == 4 ? forward_m4r5 : forward_m2r5)(out, in, u, bias, g, scratch, parts);
     else
         (m == 6 ? forward_m6r3 : m == 4 ? forward_m4r3 : forward_m2r3)(out, in, u, bias, g, scratch, parts);
+}
+
+void KFN(winograd_forward_pool)(float *pool, int32_t *argmax, const float *in, const float *u, const float *bias,
+                                const CnnConvdGeom *g, float *scratch, int parts, int m)
+{
+    WINO_CHECK(m, g->kh);
+    CNN_ASSERT(m % 2 == 0);
+    if (g->kh == 5)
+        (m == 4 ? forward_pool_m4r5 : forward_pool_m2r5)(pool, argmax, in, u, bias, g, scratch, parts);
+    else
+        (m == 6 ? forward_pool_m6r3 : m == 4 ? forward_pool_m4r3 : forward_pool_m2r3)(pool, argmax, in, u, bias, g,
+                                                                                   scratch, parts);
 }
 
 void KFN(winograd_weight_grad)(float *dw, const float *in, const float *dout, const CnnConvdGeom *g, float *p,

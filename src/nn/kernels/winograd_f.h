@@ -183,6 +183,45 @@ static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, cons
     }
 }
 
+/* The same outputs, pooled: each 2x2 window of the tile that lies inside the pooled output (VALID: rows
+ * and columns 2p, 2p + 1) gives its maximum to pool[(py, px)] and the winner's offset in the sample's
+ * unpooled output to argmax, by maxpool_forward's rule: the top-left cell, then a strictly greater one
+ * in row order (a NaN never takes over, one already there stays). */
+static inline __attribute__((always_inline)) void WF(output_pool_vec)(float *pb, int32_t *ab, const float *m,
+                                                                      const float *bias, int ow, int pw, int cout,
+                                                                      int ldm, int t, int c, int n, int prows,
+                                                                      int pcols, int32_t origin)
+{
+    vf mm[WA], r[WA][WM], col[WA], y[WM], yy[WM][WM];
+    for (int i = 0; i < WA; i++) {
+        for (int j = 0; j < WA; j++) mm[j] = ldn(m + ((size_t)(i * WA + j) * TB + (size_t)t) * ldm + c, n);
+        WF_MATVEC(r[i], WF(AT), mm, WM, WA, 0);
+    }
+    const vf b = bias ? ldn(bias + c, n) : vzero();
+    for (int j = 0; j < WM; j++) {
+        for (int i = 0; i < WA; i++) col[i] = r[i][j];
+        WF_MATVEC(y, WF(AT), col, WM, WA, 0);
+        for (int i = 0; i < WM; i++) yy[i][j] = y[i] + b;
+    }
+    for (int pi = 0; pi < prows; pi++)
+        for (int pj = 0; pj < pcols; pj++) {
+            vf best = yy[2 * pi][2 * pj];
+            vi arg = (origin + (int32_t)(((2 * pi) * ow + 2 * pj) * cout + c)) + lane_index();
+            for (int cell = 1; cell < 4; cell++) {
+                const int i = 2 * pi + cell / 2, j = 2 * pj + cell % 2;
+                const vf v = yy[i][j];
+                const vi gt = v > best;
+                best = (vf)(((vi)best & ~gt) | ((vi)v & gt));
+                arg = (arg & ~gt) | (((origin + (int32_t)((i * ow + j) * cout + c)) + lane_index()) & gt);
+            }
+            const size_t at = ((size_t)pi * pw + (size_t)pj) * cout + c;
+            stn(pb + at, best, n);
+            int32_t lanes[VL];
+            memcpy(lanes, &arg, sizeof lanes);
+            memcpy(ab + at, lanes, (size_t)n * sizeof *ab);
+        }
+}
+
 static void WF(fwd_part)(void *arg, int part, int parts)
 {
     const WinoJob *job = arg;
@@ -221,6 +260,25 @@ static void WF(fwd_part)(void *arg, int part, int parts)
                     gemm_tile(R, nv, &gt);
                 }
             }
+        if (job->pool) { /* Y = A^T M A (+ bias), pooled 2x2 */
+            const int ph = g->oh / 2, pw = g->ow / 2;
+            for (int t = 0; t < nt; t++) {
+                int img, y0, x0;
+                WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
+                const size_t at = (((size_t)img * ph + (size_t)(y0 / 2)) * pw + (size_t)(x0 / 2)) * cout;
+                const int prows = WF(min)(WM / 2, ph - y0 / 2), pcols = WF(min)(WM / 2, pw - x0 / 2);
+                if (prows <= 0 || pcols <= 0) continue; /* a tile of the last odd row or column only */
+                const int32_t origin = (int32_t)(((size_t)y0 * g->ow + (size_t)x0) * cout);
+                int c = 0;
+                for (; c + VL <= cout; c += VL)
+                    WF(output_pool_vec)(job->pool + at, job->argmax + at, m, job->bias, g->ow, pw, cout, ldm, t, c,
+                                        VL, prows, pcols, origin);
+                if (c < cout)
+                    WF(output_pool_vec)(job->pool + at, job->argmax + at, m, job->bias, g->ow, pw, cout, ldm, t, c,
+                                        cout - c, prows, pcols, origin);
+            }
+            continue;
+        }
         for (int t = 0; t < nt; t++) { /* Y = A^T M A (+ bias) */
             int img, y0, x0;
             WF(tile_origin)(g, t0 + t, &img, &y0, &x0);
@@ -244,7 +302,16 @@ static void WF(forward)(float *out, const float *in, const float *u, const float
 {
     const long tiles = WF(tiles)(g);
     const int blocks = (int)((tiles + TB - 1) / TB);
-    WinoJob job = {out, in, u, bias, g, scratch, blocks};
+    WinoJob job = {out, in, u, bias, g, scratch, blocks, NULL, NULL};
+    cnn_parallel_run(WF(fwd_part), &job, parts < blocks ? parts : blocks);
+}
+
+static void WF(forward_pool)(float *pool, int32_t *argmax, const float *in, const float *u, const float *bias,
+                             const CnnConvdGeom *g, float *scratch, int parts)
+{
+    const long tiles = WF(tiles)(g);
+    const int blocks = (int)((tiles + TB - 1) / TB);
+    WinoJob job = {NULL, in, u, bias, g, scratch, blocks, pool, argmax};
     cnn_parallel_run(WF(fwd_part), &job, parts < blocks ? parts : blocks);
 }
 

@@ -47,6 +47,12 @@ static int conv_build(CnnLayer *L, const CnnConfig *cfg, const CnnModelOpts *o, 
 
 static void conv_forward(CnnLayer *L, const CnnLayerFwd *f)
 {
+    if (f->pool_out) { /* the model fused the max-pool after it (linear activation, model.c) */
+        cnn_conv_forward_pool(f->pool_out, f->pool_argmax, L->ws, f->in, f->t[0], L->spec.use_bias ? f->t[1] : NULL,
+                              &L->conv, f->n);
+        L->input_ready = 0;
+        return;
+    }
     cnn_conv_forward(L->out, L->ws, f->in, f->t[0], L->spec.use_bias ? f->t[1] : NULL, &L->conv, f->n);
     L->input_ready = cnn_conv_keeps_input(&L->conv, f->n);
     f->k->act_forward(L->out, L->out, (size_t)f->n * L->out_size, L->spec.act);

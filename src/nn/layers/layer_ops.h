@@ -30,6 +30,10 @@ typedef struct {
     const int *positions;       /* dropout: each sample's place in the global batch */
     uint64_t seed;              /* dropout: the model's seed */
     uint32_t index;             /* dropout: the layer's index in the model, mixed into its stream */
+    /* conv that pools in its output pass (the model's fusion, model.h: pool_into): the max-pool's
+     * output and argmax to write instead of the conv's own output; NULL otherwise */
+    float *pool_out;
+    int32_t *pool_argmax;
 } CnnLayerFwd;
 
 /* What backward gets: the n samples of the last forward. */
