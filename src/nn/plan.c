@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cnn/util.h"
 
@@ -283,13 +282,6 @@ void cnn_dense_plan_time(const CnnDensePlan *p, int n, int needs_din, double pea
     t->dgrad = needs_din ? ms : 0.0;
 }
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 double cnn_fma_peak(const CnnKernels *k)
 {
     if (!k->fma_probe) return 0.0;
@@ -297,9 +289,9 @@ double cnn_fma_peak(const CnnKernels *k)
     long iters = 100000;
     double best = 0.0;
     for (int round = 0; round < 12; round++) {
-        const double t0 = seconds_now();
+        const double t0 = cnn_now();
         sink = k->fma_probe(iters, 0.5f);
-        const double dt = seconds_now() - t0;
+        const double dt = cnn_now() - t0;
         if (dt > 0.0) {
             const double gflops = (double)iters * k->fma_probe_flops() / dt / 1e9;
             if (gflops > best) best = gflops;

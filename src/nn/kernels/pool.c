@@ -18,37 +18,22 @@ static void window(const CnnPoolShape *s, int oy, int ox, int *y0, int *y1, int 
     CNN_ASSERT(*y0 < *y1 && *x0 < *x1);
 }
 
-/* Lanes of channel offsets and their compare masks (all bits set where true). */
-typedef int32_t vi __attribute__((vector_size(sizeof(vf))));
-typedef int32_t vi_unaligned __attribute__((vector_size(sizeof(vf)), aligned(4)));
-
-static inline vi lane_index(void)
-{
-    vi r;
-    for (int l = 0; l < VL; l++) r[l] = l;
-    return r;
-}
-
-/* The winner of output (oy, ox) for channels [k, k + VL): out = in[y0][x0] to start, then a strictly
- * greater cell takes over (a NaN never does, a NaN already there stays). Selected with masks: a
- * branch or a masked store per element is slower. */
+/* The winner of output (oy, ox) for channels [k, k + VL): out = in[y0][x0] to start, then each cell by
+ * max_take (simd.h). */
 static inline void max_window_vec(float *out, int32_t *argmax, const float *img, const CnnPoolShape *s, int y0,
                                   int y1, int x0, int x1, int k)
 {
     const int c = s->c;
     const int32_t first = (int32_t)(((size_t)y0 * s->w + (size_t)x0) * c) + k;
     vf m = vload(img + first);
-    vi am = first + lane_index();
+    vi32 am = first + lane_index();
     for (int y = y0; y < y1; y++)
         for (int x = x0; x < x1; x++) {
             const int32_t off = (int32_t)(((size_t)y * s->w + (size_t)x) * c) + k;
-            const vf v = vload(img + off);
-            const vi gt = v > m;
-            m = (vf)(((vi)m & ~gt) | ((vi)v & gt));
-            am = (am & ~gt) | ((off + lane_index()) & gt);
+            max_take(&m, &am, vload(img + off), off + lane_index());
         }
     vstore(out + k, m);
-    *(vi_unaligned *)(argmax + k) = am;
+    *(vi32_unaligned *)(argmax + k) = am;
 }
 
 /* The same for one channel k. */
@@ -108,9 +93,9 @@ static void maxpool_backward_tiled(float *din, const float *dout, const int32_t 
                         float *d = img + off;
                         int k = 0;
                         for (; k < nvec; k += VL) {
-                            const vi hit = *(const vi_unaligned *)(am + k) == (off + k + lane_index());
+                            const vi32 hit = *(const vi32_unaligned *)(am + k) == (off + k + lane_index());
                             const vf gv = vload(g + k);
-                            vstore(d + k, (vf)((vi)gv & hit) + vzero());
+                            vstore(d + k, (vf)((vi32)gv & hit) + vzero());
                         }
                         for (; k < c; k++) d[k] = (am[k] == off + k ? g[k] : 0.0f) + 0.0f;
                     }

@@ -81,6 +81,27 @@ static inline vf vsqrt(vf a) { return _mm_sqrt_ps(a); }
 #error "CNN_KERNEL_ISA must be 0, 1 or 2"
 #endif
 
+/* Lanes of int32 as wide as vf (channel offsets, and compare masks: all bits set where true). */
+typedef int32_t vi32 __attribute__((vector_size(sizeof(vf))));
+typedef int32_t vi32_unaligned __attribute__((vector_size(sizeof(vf)), aligned(4)));
+
+static inline vi32 lane_index(void)
+{
+    vi32 r;
+    for (int l = 0; l < VL; l++) r[l] = l;
+    return r;
+}
+
+/* Max pooling's rule, one candidate at a time: v and its offsets at take over the running maximum and
+ * its argmax where v is strictly greater (a NaN never takes over; one already there stays). Selected
+ * with masks: a branch or a masked store per element is slower. */
+static inline void max_take(vf *best, vi32 *arg, vf v, vi32 at)
+{
+    const vi32 gt = v > *best;
+    *best = (vf)(((vi32)*best & ~gt) | ((vi32)v & gt));
+    *arg = (*arg & ~gt) | (at & gt);
+}
+
 /* Every entry point of this folder, under this compile's names (table.c collects them). */
 #define DECLARE(ret, name, args) ret KFN(name) args;
 DECLARE(void, lrn_forward, (float *, float *, const float *, size_t, int, int, float, float, float))

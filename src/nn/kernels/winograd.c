@@ -39,16 +39,6 @@ static inline __attribute__((always_inline)) void stn(float *p, vf v, int n)
 #undef Q
 #undef WT_TYPE
 
-/* Lanes of channel offsets and their compare masks (all bits set where true), for the pooled output */
-typedef int32_t vi __attribute__((vector_size(sizeof(vf))));
-
-static inline vi lane_index(void)
-{
-    vi r;
-    for (int l = 0; l < VL; l++) r[l] = l;
-    return r;
-}
-
 typedef struct {
     float *out;
     const float *in, *u, *bias;

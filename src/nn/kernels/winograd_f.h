@@ -164,12 +164,11 @@ static void WF(input)(float *v, int tb, const float *in, const CnnConvdGeom *g, 
     }
 }
 
-/* out[WM x WM block of tile t] = A^T M A (+ bias) for channels [c, c+n), its first rows x cols outputs */
-static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, const float *m, const float *bias, int ow,
-                                                                 int cout, int ldm, int t, int c, int n, int rows,
-                                                                 int cols)
+/* y = A^T M A (+ bias): the WM x WM outputs of tile t for channels [c, c+n) */
+static inline __attribute__((always_inline)) void WF(output_tile)(vf y[WM][WM], const float *m, const float *bias,
+                                                                  int ldm, int t, int c, int n)
 {
-    vf mm[WA], r[WA][WM], col[WA], y[WM];
+    vf mm[WA], r[WA][WM], col[WA], yc[WM];
     for (int i = 0; i < WA; i++) {
         for (int j = 0; j < WA; j++) mm[j] = ldn(m + ((size_t)(i * WA + j) * TB + (size_t)t) * ldm + c, n);
         WF_MATVEC(r[i], WF(AT), mm, WM, WA, 0);
@@ -177,42 +176,39 @@ static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, cons
     const vf b = bias ? ldn(bias + c, n) : vzero();
     for (int j = 0; j < WM; j++) {
         for (int i = 0; i < WA; i++) col[i] = r[i][j];
-        WF_MATVEC(y, WF(AT), col, WM, WA, 0);
-        for (int i = 0; i < WM; i++)
-            if (i < rows && j < cols) stn(ob + ((size_t)i * ow + (size_t)j) * cout + c, y[i] + b, n);
+        WF_MATVEC(yc, WF(AT), col, WM, WA, 0);
+        for (int i = 0; i < WM; i++) y[i][j] = yc[i] + b;
     }
+}
+
+/* out[the tile's first rows x cols outputs] for channels [c, c+n) */
+static inline __attribute__((always_inline)) void WF(output_vec)(float *ob, const float *m, const float *bias, int ow,
+                                                                 int cout, int ldm, int t, int c, int n, int rows,
+                                                                 int cols)
+{
+    vf y[WM][WM];
+    WF(output_tile)(y, m, bias, ldm, t, c, n);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) stn(ob + ((size_t)i * ow + (size_t)j) * cout + c, y[i][j], n);
 }
 
 /* The same outputs, pooled: each 2x2 window of the tile that lies inside the pooled output (VALID: rows
  * and columns 2p, 2p + 1) gives its maximum to pool[(py, px)] and the winner's offset in the sample's
- * unpooled output to argmax, by maxpool_forward's rule: the top-left cell, then a strictly greater one
- * in row order (a NaN never takes over, one already there stays). */
+ * unpooled output to argmax, by maxpool_forward's rule (max_take, simd.h), cells in row order. */
 static inline __attribute__((always_inline)) void WF(output_pool_vec)(float *pb, int32_t *ab, const float *m,
                                                                       const float *bias, int ow, int pw, int cout,
                                                                       int ldm, int t, int c, int n, int prows,
                                                                       int pcols, int32_t origin)
 {
-    vf mm[WA], r[WA][WM], col[WA], y[WM], yy[WM][WM];
-    for (int i = 0; i < WA; i++) {
-        for (int j = 0; j < WA; j++) mm[j] = ldn(m + ((size_t)(i * WA + j) * TB + (size_t)t) * ldm + c, n);
-        WF_MATVEC(r[i], WF(AT), mm, WM, WA, 0);
-    }
-    const vf b = bias ? ldn(bias + c, n) : vzero();
-    for (int j = 0; j < WM; j++) {
-        for (int i = 0; i < WA; i++) col[i] = r[i][j];
-        WF_MATVEC(y, WF(AT), col, WM, WA, 0);
-        for (int i = 0; i < WM; i++) yy[i][j] = y[i] + b;
-    }
+    vf y[WM][WM];
+    WF(output_tile)(y, m, bias, ldm, t, c, n);
     for (int pi = 0; pi < prows; pi++)
         for (int pj = 0; pj < pcols; pj++) {
-            vf best = yy[2 * pi][2 * pj];
-            vi arg = (origin + (int32_t)(((2 * pi) * ow + 2 * pj) * cout + c)) + lane_index();
+            vf best = y[2 * pi][2 * pj];
+            vi32 arg = (origin + (int32_t)(((2 * pi) * ow + 2 * pj) * cout + c)) + lane_index();
             for (int cell = 1; cell < 4; cell++) {
                 const int i = 2 * pi + cell / 2, j = 2 * pj + cell % 2;
-                const vf v = yy[i][j];
-                const vi gt = v > best;
-                best = (vf)(((vi)best & ~gt) | ((vi)v & gt));
-                arg = (arg & ~gt) | (((origin + (int32_t)((i * ow + j) * cout + c)) + lane_index()) & gt);
+                max_take(&best, &arg, y[i][j], (origin + (int32_t)((i * ow + j) * cout + c)) + lane_index());
             }
             const size_t at = ((size_t)pi * pw + (size_t)pj) * cout + c;
             stn(pb + at, best, n);
