@@ -120,7 +120,7 @@ static void store_param_grad(float *d, const double *s, int nb, int overwrite)
  * z > 0). */
 static inline float act_grad(float g, float z, const int act)
 {
-    if (act == CNN_ACT_RELU) return z > 0.0f ? g : 0.0f;
+    if (act == CNN_ACT_RELU) return select_bits(z > 0.0f, g, 0.0f); /* a ternary would stay scalar (gelu.h) */
     return g * gelu_slope(z);
 }
 
@@ -143,8 +143,10 @@ static inline __attribute__((always_inline)) void bn_backward_body(float *dx, fl
         for (int k = 0; k < nb; k++) sdy[k] = 0.0, sdyx[k] = 0.0;
         for (size_t p = 0; p < pixels; p++) {
             const float *xr = x + p * (size_t)c + k0;
+            /* with an act dy is read through the pointer it is written through: two names for one row would
+             * fail GCC's run-time overlap check and take its scalar fallback */
             float *gw = act != CNN_ACT_LINEAR ? dy_rw + p * (size_t)c + k0 : NULL;
-            const float *gr = dy + p * (size_t)c + k0;
+            const float *gr = act != CNN_ACT_LINEAR ? gw : dy + p * (size_t)c + k0;
             for (int k = 0; k < nb; k++) {
                 float g = gr[k];
                 if (act != CNN_ACT_LINEAR) { /* at z as the forward computed it */
