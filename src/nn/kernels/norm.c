@@ -124,9 +124,34 @@ static inline float act_grad(float g, float z, const int act)
     return g * gelu_slope(z);
 }
 
-/* bn_backward; with act (relu or gelu) dy is first replaced by the gradient of the activation's input (so dy
- * is written: the model passes the activation's gradient, dead afterwards), in the same pass over the
- * block that sums it. has_gamma, has_beta and act are constants at each call (bn_backward_with). */
+/* dx = s * ((g - mdy) - xhat * mdyx) for one block of channels over every pixel, g the activation's input
+ * gradient: dy as given (linear, or gelu's already written by the summing pass), or relu's recomputed from
+ * dy and z (cheaper than writing it there and reading it back). inplace: dx is dy, read through one pointer
+ * (two names for one row would fail GCC's run-time overlap check and take its scalar fallback). */
+static inline __attribute__((always_inline)) void bn_dx_block(float *dx, const float *dy, const float *x,
+                                                              const float *mb, const float *rb, const float *gb,
+                                                              const float *bb, const float *mdy, const float *mdyx,
+                                                              const float *s, size_t pixels, int c, int nb,
+                                                              const int has_gamma, const int has_beta,
+                                                              const int relu, const int inplace)
+{
+    for (size_t p = 0; p < pixels; p++) {
+        const float *xr = x + p * (size_t)c;
+        float *dr = dx + p * (size_t)c;
+        const float *gr = inplace ? dr : dy + p * (size_t)c;
+        for (int k = 0; k < nb; k++) {
+            float g = gr[k];
+            if (relu) g = act_grad(g, bn_value(xr[k], mb[k], rb[k], gb, bb, k, has_gamma, has_beta), CNN_ACT_RELU);
+            const float xhat = (xr[k] - mb[k]) * rb[k];
+            dr[k] = s[k] * ((g - mdy[k]) - xhat * mdyx[k]);
+        }
+    }
+}
+
+/* bn_backward; with act (relu or gelu) the gradient is first taken through the activation, at z as the
+ * forward computed it, in the pass that sums it. gelu's is written over dy there (the model passes the
+ * activation's gradient, dead afterwards) for the dx pass; relu's is recomputed in the dx pass. has_gamma,
+ * has_beta and act are constants at each call (bn_backward_with). */
 static inline __attribute__((always_inline)) void bn_backward_body(float *dx, float *dgamma, float *dbeta, float *dy_rw,
                                                                    const float *dy, const float *x, const float *mean,
                                                                    const float *rstd, const float *gamma,
@@ -135,6 +160,7 @@ static inline __attribute__((always_inline)) void bn_backward_body(float *dx, fl
                                                                    const int has_beta, const int act)
 {
     CNN_ASSERT(pixels > 0 && c > 0);
+    const int relu = act == CNN_ACT_RELU, write = act == CNN_ACT_GELU;
     for (int k0 = 0; k0 < c; k0 += BN_BLOCK) {
         const int nb = c - k0 < BN_BLOCK ? c - k0 : BN_BLOCK;
         const float *mb = mean + k0, *rb = rstd + k0;
@@ -143,16 +169,14 @@ static inline __attribute__((always_inline)) void bn_backward_body(float *dx, fl
         for (int k = 0; k < nb; k++) sdy[k] = 0.0, sdyx[k] = 0.0;
         for (size_t p = 0; p < pixels; p++) {
             const float *xr = x + p * (size_t)c + k0;
-            /* with an act dy is read through the pointer it is written through: two names for one row would
-             * fail GCC's run-time overlap check and take its scalar fallback */
-            float *gw = act != CNN_ACT_LINEAR ? dy_rw + p * (size_t)c + k0 : NULL;
-            const float *gr = act != CNN_ACT_LINEAR ? gw : dy + p * (size_t)c + k0;
+            /* gelu reads dy through the pointer it writes (see bn_dx_block) */
+            float *gw = write ? dy_rw + p * (size_t)c + k0 : NULL;
+            const float *gr = write ? gw : dy + p * (size_t)c + k0;
             for (int k = 0; k < nb; k++) {
                 float g = gr[k];
-                if (act != CNN_ACT_LINEAR) { /* at z as the forward computed it */
+                if (act != CNN_ACT_LINEAR)
                     g = act_grad(g, bn_value(xr[k], mb[k], rb[k], gb, bb, k, has_gamma, has_beta), act);
-                    gw[k] = g;
-                }
+                if (write) gw[k] = g;
                 const float xhat = (xr[k] - mb[k]) * rb[k];
                 sdy[k] += (double)g;
                 sdyx[k] += (double)g * (double)xhat; /* exact: two floats' product fits a double */
@@ -162,7 +186,7 @@ static inline __attribute__((always_inline)) void bn_backward_body(float *dx, fl
         store_param_grad(dgamma ? dgamma + k0 : NULL, sdyx, nb, overwrite);
         if (!dx) continue;
         /* per channel: mdy = sdy / pixels, mdyx = sdyx / pixels and s = gamma * rstd, each rounded to float
-         * once; then dx = s * ((dy - mdy) - xhat * mdyx) per element. This block's dy is read in full above
+         * once; then dx = s * ((g - mdy) - xhat * mdyx) per element. This block's dy is read in full above
          * before any dx is written, so dx may be dy. */
         float mdy[BN_BLOCK], mdyx[BN_BLOCK], s[BN_BLOCK];
         for (int k = 0; k < nb; k++) {
@@ -170,14 +194,12 @@ static inline __attribute__((always_inline)) void bn_backward_body(float *dx, fl
             mdyx[k] = (float)(sdyx[k] / (double)pixels);
             s[k] = gamma ? gamma[k0 + k] * rb[k] : rb[k];
         }
-        for (size_t p = 0; p < pixels; p++) {
-            const float *xr = x + p * (size_t)c + k0, *gr = dy + p * (size_t)c + k0;
-            float *dr = dx + p * (size_t)c + k0;
-            for (int k = 0; k < nb; k++) {
-                const float xhat = (xr[k] - mb[k]) * rb[k];
-                dr[k] = s[k] * ((gr[k] - mdy[k]) - xhat * mdyx[k]);
-            }
-        }
+        if (dx == dy)
+            bn_dx_block(dx + k0, dx + k0, x + k0, mb, rb, gb, bb, mdy, mdyx, s, pixels, c, nb, has_gamma, has_beta,
+                        relu, 1);
+        else
+            bn_dx_block(dx + k0, dy + k0, x + k0, mb, rb, gb, bb, mdy, mdyx, s, pixels, c, nb, has_gamma, has_beta,
+                        relu, 0);
     }
 }
 
