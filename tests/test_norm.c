@@ -250,8 +250,9 @@ static void test_bn_modes(void **state)
 /* BatchNorm with its relu or gelu fused (bn_forward_act, bn_backward_act) against the two kernels apart
  * (bn_forward then act_forward; act_backward or gelu_backward then bn_backward): bitwise the same outputs,
  * input gradients and parameter gradients, with and without gamma and beta, in training (the group's
- * statistics) and with other statistics (evaluation's), on 3x4x4 pixels of 17 and of 150 channels (a
- * vector tail, and two channel blocks), inputs spanning GELU's cut at 12 and exact zeros. */
+ * statistics) and with other statistics (evaluation's), dx apart from dy and over it, on 3x4x4 pixels of
+ * 17 and of 150 channels (a vector tail, and two channel blocks), inputs spanning GELU's cut at 12 and
+ * exact zeros. */
 static void test_bn_act_fused(void **state)
 {
     (void)state;
@@ -293,7 +294,17 @@ static void test_bn_act_fused(void **state)
                         assert_memory_equal(dx, dx2, n * 4);
                         assert_memory_equal(dg, dg2, c * 4);
                         assert_memory_equal(db, db2, c * 4);
-                        assert_memory_equal(g, dz, n * 4); /* dy rewritten with the act's input gradient */
+                        if (acts[a] == CNN_ACT_GELU) /* dy rewritten with gelu's input gradient */
+                            assert_memory_equal(g, dz, n * 4);
+                        else /* relu's is recomputed in the dx pass: dy as given */
+                            assert_memory_equal(g, dy, n * 4);
+                        /* dx over dy (in place) */
+                        memcpy(g, dy, n * 4);
+                        tu_poison(dg2, c), tu_poison(db2, c);
+                        k->bn_backward_act(g, dg2, db2, g, x, mean, rstd, ga, be, pixels, c, 1, acts[a]);
+                        assert_memory_equal(dx, g, n * 4);
+                        assert_memory_equal(dg, dg2, c * 4);
+                        assert_memory_equal(db, db2, c * 4);
                     }
             }
         }

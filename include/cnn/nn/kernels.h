@@ -91,8 +91,9 @@ typedef struct CnnKernels {
                         const float *rstd, const float *gamma, size_t pixels, int c, int overwrite);
     /* BatchNorm and the relu or gelu after it in one pass (the model fuses them where the activation is the
      * normalisation's only reader): y = act(bn_forward's value), the same bits as the two layers apart.
-     * bn_backward_act: dy is the activation's output gradient; first rewritten in place with act's backward
-     * at z = bn_forward's value (recomputed from x; beta may be NULL = 0), then bn_backward of it. */
+     * bn_backward_act: dy is the activation's output gradient, dead afterwards; bn_backward of act's backward
+     * at z = bn_forward's value (recomputed from x; beta may be NULL = 0). gelu's gradient is written over dy
+     * on the way, relu's recomputed (dy left as it was). dx may equal dy. */
     void (*bn_forward_act)(float *y, const float *x, const float *mean, const float *rstd, const float *gamma,
                            const float *beta, size_t pixels, int c, CnnActivation act);
     void (*bn_backward_act)(float *dx, float *dgamma, float *dbeta, float *dy, const float *x, const float *mean,
