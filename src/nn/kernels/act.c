@@ -16,10 +16,9 @@ void KFN(act_forward)(float *y, const float *x, size_t count, CnnActivation act)
         if (y != x) memmove(y, x, count * sizeof *y);
         break;
     case CNN_ACT_RELU:
-        /* x < 0 ? 0 : x keeps a NaN a NaN, as tf.nn.relu does. */
         for (size_t i = 0; i < count; i++) {
             const float v = x[i]; /* a temporary, so GCC blends and stores every element */
-            y[i] = v < 0.0f ? 0.0f : v;
+            y[i] = relu_value(v);
         }
         break;
     case CNN_ACT_TANH:
@@ -43,10 +42,7 @@ void KFN(act_backward)(float *dx, const float *dy, const float *y, size_t count,
         if (dx != dy) memmove(dx, dy, count * sizeof *dx);
         break;
     case CNN_ACT_RELU:
-        for (size_t i = 0; i < count; i++) {
-            const float g = dy[i];
-            dx[i] = y[i] > 0.0f ? g : 0.0f;
-        }
+        for (size_t i = 0; i < count; i++) dx[i] = relu_grad(dy[i], y[i]);
         break;
     case CNN_ACT_TANH:
         for (size_t i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);

@@ -1,6 +1,6 @@
 /* gelu (private to the kernels, included per instruction set): GELU's value and derivative as straight-line
- * float code that GCC vectorises, shared by act.c and the BatchNorm + activation fusion in norm.c, so both
- * give the same bits. */
+ * float code that GCC vectorises, and relu's, shared by act.c and the BatchNorm + activation fusion in
+ * norm.c, so both give the same bits. */
 #ifndef CNN_KERNELS_GELU_H
 #define CNN_KERNELS_GELU_H
 
@@ -34,6 +34,13 @@ static inline float select_bits(int keep, float a, float b)
     memcpy(&f, &r, sizeof f);
     return f;
 }
+
+/* ---- relu, shared the same way: act.c's layer and norm.c's BatchNorm + relu give the same bits ----
+ * y = x < 0 ? 0 : x (a NaN stays a NaN, as tf.nn.relu); its gradient passes g where the output is
+ * positive (y > 0 exactly where x > 0) and +0 elsewhere, chosen through the bits: a ternary, with the
+ * caller's arithmetic for x beside it, would become a branch and keep the loop scalar. */
+static inline float relu_value(float x) { return x < 0.0f ? 0.0f : x; }
+static inline float relu_grad(float g, float y) { return select_bits(y > 0.0f, g, 0.0f); }
 
 /* exp(z) for z in [-72, 0]: z = n ln2 + r with n an integer and |r| <= ln2 / 2, exp(r) by its Taylor series
  * to r^7 (truncation below 6e-9 relative), times 2^n made in the exponent bits (n >= -104: always a normal

@@ -39,10 +39,10 @@ void KFN(bn_stats)(float *mean, float *var, const float *x, size_t pixels, int c
 }
 
 /* The activation a BatchNorm computes for the layer after it (the model fuses a relu or gelu that is its
- * output's only reader): the same operations as act_forward's, so the same bits. */
+ * output's only reader): act_forward's rules (gelu.h), so the same bits. */
 static inline float apply_act(float v, const int act)
 {
-    if (act == CNN_ACT_RELU) return v < 0.0f ? 0.0f : v;
+    if (act == CNN_ACT_RELU) return relu_value(v);
     if (act == CNN_ACT_GELU) return gelu_value(v);
     return v;
 }
@@ -116,11 +116,10 @@ static void store_param_grad(float *d, const double *s, int nb, int overwrite)
 }
 
 /* The activation's gradient at z, the BatchNorm output the forward gave it (recomputed here bitwise from x,
- * mean, rstd, gamma and beta): the same operations as act_backward's and gelu_backward's (relu's y > 0 is
- * z > 0). */
+ * mean, rstd, gamma and beta): act_backward's and gelu_backward's rules (gelu.h). */
 static inline float act_grad(float g, float z, const int act)
 {
-    if (act == CNN_ACT_RELU) return select_bits(z > 0.0f, g, 0.0f); /* a ternary would stay scalar (gelu.h) */
+    if (act == CNN_ACT_RELU) return relu_grad(g, z);
     return g * gelu_slope(z);
 }
 
